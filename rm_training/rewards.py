@@ -1,0 +1,122 @@
+"""Pure reward functions for GRPO: RAPO rewards (seed 004) and AesRM rule rewards (seed 000)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from rm_training.parsing import (
+    DIMENSIONS,
+    LABEL_TO_VERDICT,
+    AnswerParseError,
+    parse_answer,
+)
+
+
+def rapo_rank_reward(predicted: torch.Tensor, target: torch.Tensor, gamma: float = 1e-6) -> torch.Tensor:
+    """FRank relative rank reward (seed 004, eqs. 3-5).
+
+    ``predicted``: ``(N, K)`` -- K sampled scores ``o_ik`` for each of the N items of the batch.
+    ``target``: ``(N,)`` ground-truth scores ``s_i``. Returns ``(N, K)`` rewards in ``[0, 1]``::
+
+        mu_j      = mean_k o_jk,   sigma_i^2 = population variance of o_i.
+        p_ik(j)   = Phi((o_ik - mu_j) / sqrt(sigma_i^2 + sigma_j^2 + gamma))
+        p_c(i, j) = 1 if s_i >= s_j else 0
+        r_ik      = 1/(N-1) sum_{j != i} [sqrt(p_c p_ik) + sqrt((1 - p_c)(1 - p_ik))]
+
+    Reading of eq. 4: the ``1/(N-1)`` averages the whole fidelity term over the other items.
+    """
+    if predicted.dim() != 2 or target.dim() != 1 or predicted.shape[0] != target.shape[0]:
+        raise ValueError("predicted must be (N, K) and target (N,)")
+    count = predicted.shape[0]
+    if count < 2:
+        raise ValueError("the rank reward needs at least two items in the batch")
+    predicted = predicted.double()
+    target = target.double()
+    mean = predicted.mean(dim=1)
+    variance = predicted.var(dim=1, unbiased=False)
+    # [i, k, j]
+    # The clamp only matters for gamma = 0 with constant samples: 0 / 0 becomes Phi(0) = 1/2.
+    scale = torch.sqrt(variance[:, None, None] + variance[None, None, :] + gamma).clamp(min=1e-12)
+    probability = torch.special.ndtr((predicted[:, :, None] - mean[None, None, :]) / scale)
+    preferred = (target[:, None] >= target[None, :]).double()[:, None, :]
+    fidelity = torch.sqrt(preferred * probability) + torch.sqrt((1 - preferred) * (1 - probability))
+    not_self = 1 - torch.eye(count, dtype=torch.float64)[:, None, :]
+    return (fidelity * not_self).sum(dim=2) / (count - 1)
+
+
+def rapo_absolute_error_reward(
+    predicted: torch.Tensor, target: torch.Tensor, sigma: float = 0.1, epsilon: float = 1e-4
+) -> torch.Tensor:
+    """Gaussian absolute-error reward ``exp(-1/2 (|o - s| / sigma)^2) + epsilon`` (seed 004, eq. 6).
+
+    ``target`` broadcasts against ``predicted`` (e.g. ``(N, 1)`` against ``(N, K)``).
+    """
+    return torch.exp(-0.5 * ((predicted - target).abs() / sigma) ** 2) + epsilon
+
+
+def rapo_reward(predicted: torch.Tensor, target: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
+    """``r = r_rank + r_abs`` (seed 004, eq. 7) for ``(N, K)`` predictions."""
+    return rapo_rank_reward(predicted, target) + rapo_absolute_error_reward(predicted, target[:, None], sigma)
+
+
+def _labels_as_verdicts(labels: dict[str, object]) -> dict[str, int]:
+    verdicts = {}
+    for dimension in DIMENSIONS:
+        value = labels[dimension]
+        verdicts[dimension] = LABEL_TO_VERDICT[value] if isinstance(value, str) else int(value)
+    return verdicts
+
+
+def format_reward(text: object, style: str) -> float:
+    """1.0 when the text parses in the AesRM ``style`` ("cot" or "base"), else 0.0."""
+    try:
+        parse_answer(text, style)
+    except AnswerParseError:
+        return 0.0
+    return 1.0
+
+
+def dimension_accuracy_reward(text: object, labels: dict[str, object], style: str) -> float:
+    """Share of the three dimension verdicts equal to the labels; 0.0 for an unparsable answer.
+
+    ``labels`` maps VA/VF/VP to "A"/"B"/"tie" (export strings) or +1/-1/0.
+    """
+    try:
+        parsed = parse_answer(text, style)
+    except AnswerParseError:
+        return 0.0
+    expected = _labels_as_verdicts(labels)
+    return sum(parsed.dimensions[d] == expected[d] for d in DIMENSIONS) / len(DIMENSIONS)
+
+
+def cot_process_reward(text: object, criteria: dict[str, int]) -> float:
+    """Share of labelled criteria whose verdict in the CoT equals the label (seed 000 process reward).
+
+    A criterion missing from the CoT counts as wrong; an unparsable answer earns 0.0.
+    """
+    if not criteria:
+        return 0.0
+    try:
+        parsed = parse_answer(text, "cot")
+    except AnswerParseError:
+        return 0.0
+    correct = sum(
+        1 for code, label in criteria.items() if code in parsed.criteria and parsed.criteria[code].verdict == int(label)
+    )
+    return correct / len(criteria)
+
+
+def parse_score(text: object) -> float | None:
+    """A scalar score in an ``<answer>0.62</answer>`` block (single-video RAPO prompts), else None."""
+    if not isinstance(text, str):
+        return None
+    start, end = text.rfind("<answer>"), text.rfind("</answer>")
+    if start < 0 or end < start:
+        return None
+    try:
+        value = float(text[start + len("<answer>"): end].strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
