@@ -1,0 +1,396 @@
+"""AesLab's data: rubrics and checklists (versioned), videos, pairs, campaigns, assignments, judgments.
+
+Verdicts are always stored relative to the canonical A/B of a VideoPair: +1 means video A is
+better, -1 video B, 0 comparable. The order a pair was displayed in lives on the Assignment.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class RubricLockedError(ValidationError):
+    """A rubric version that has judgments is frozen: create a new version instead."""
+
+
+class Role(models.TextChoices):
+    EXPERT = "expert", "Expert"
+    CURATOR = "curator", "Curator"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+
+
+class Verdict(models.IntegerChoices):
+    A_BETTER = 1, "A better"
+    COMPARABLE = 0, "Comparable"
+    B_BETTER = -1, "B better"
+
+
+# --- Rubric -----------------------------------------------------------------------------------
+
+
+class Rubric(models.Model):
+    slug = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="rubric_unique_slug_version")]
+        ordering = ["slug", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} v{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.slug}-v{self.version}"
+
+    def has_judgments(self) -> bool:
+        if self.pk is None:
+            return False
+        return PairJudgment.objects.filter(assignment__campaign__rubric_id=self.pk).exists()
+
+    def check_editable(self) -> None:
+        if self.has_judgments():
+            raise RubricLockedError(
+                f"Rubric {self} already has judgments and cannot be edited; create a new version instead "
+                "(annotation.services.rubric_new_version)."
+            )
+
+    def save(self, *args, **kwargs) -> None:
+        self.check_editable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self.check_editable()
+        return super().delete(*args, **kwargs)
+
+
+class Dimension(models.Model):
+    rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="dimensions")
+    code = models.CharField(max_length=10)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rubric", "code"], name="dimension_unique_code")]
+        ordering = ["order", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.rubric.check_editable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self.rubric.check_editable()
+        return super().delete(*args, **kwargs)
+
+
+class Criterion(models.Model):
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="criteria")
+    code = models.CharField(max_length=10)
+    name = models.CharField(max_length=100)
+    definition = models.TextField()
+    guidance = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dimension", "code"], name="criterion_unique_code")]
+        ordering = ["dimension__order", "order", "code"]
+        verbose_name_plural = "criteria"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.dimension.rubric.check_editable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self.dimension.rubric.check_editable()
+        return super().delete(*args, **kwargs)
+
+
+# --- Checklist --------------------------------------------------------------------------------
+
+
+class Checklist(models.Model):
+    slug = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="checklist_unique_slug_version")]
+        ordering = ["slug", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} v{self.version}"
+
+
+class ChecklistQuestion(models.Model):
+    """One yes/no question, made from one option of a sub-dimension (VisionReward).
+
+    Options of a sub-dimension are ordered by `level`: a higher level is a stronger claim, and a
+    "yes" at one level implies "yes" at every lower level of the same sub-dimension. A question
+    with `not_applicable_when` set is not applicable when that (presence) question is answered "no".
+    """
+
+    checklist = models.ForeignKey(Checklist, on_delete=models.CASCADE, related_name="questions")
+    dimension = models.CharField(max_length=50)
+    sub_dimension = models.CharField(max_length=100)
+    option = models.CharField(max_length=100)
+    level = models.PositiveIntegerField()
+    text = models.CharField(max_length=300)
+    order = models.PositiveIntegerField(default=0)
+    not_applicable_when = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="gated_questions",
+        help_text='Not applicable when this presence question is answered "no".',
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["checklist", "sub_dimension", "level"], name="question_unique_level"),
+        ]
+        ordering = ["order"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def text_for(self, prompt: str) -> str:
+        return self.text.replace("[[prompt]]", prompt)
+
+
+# --- Videos and pairs ---------------------------------------------------------------------------
+
+
+class Video(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    file = models.FileField(upload_to="videos/original/", max_length=300)
+    original_name = models.CharField(max_length=300)
+    sha256 = models.CharField(max_length=64, unique=True)
+    size_bytes = models.BigIntegerField()
+    duration_seconds = models.FloatField()
+    fps = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    codec = models.CharField(max_length=50)
+    frame_count = models.PositiveIntegerField()
+    source_model = models.CharField(max_length=200, blank=True)
+    prompt = models.TextField(blank=True)
+    proxy = models.FileField(upload_to="videos/proxy/", max_length=300, blank=True)
+    poster = models.FileField(upload_to="videos/poster/", max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.sha256[:10]})"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        LOCKED = "locked", "Locked"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="campaigns")
+    checklist = models.ForeignKey(
+        Checklist, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True
+    )
+    overlap = models.PositiveIntegerField(default=3, help_text="How many different experts judge each pair.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=models.Q(overlap__gte=1), name="campaign_overlap_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignMembership(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user", "role"], name="membership_unique_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role} in {self.campaign}"
+
+
+class VideoPair(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pairs")
+    external_id = models.CharField(max_length=200, help_text="The pair_id of the manifest line.")
+    prompt = models.TextField()
+    video_a = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_a")
+    video_b = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_b")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "external_id"], name="pair_unique_external_id"),
+            models.CheckConstraint(condition=~models.Q(video_a=models.F("video_b")), name="pair_distinct_videos"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}/{self.external_id}"
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        SUBMITTED = "submitted", "Submitted"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    pair = models.ForeignKey(VideoPair, on_delete=models.CASCADE, related_name="assignments")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    swapped = models.BooleanField(help_text="Video B was displayed on the left.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ASSIGNED, db_index=True)
+    draft = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    time_spent_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pair", "expert"], name="assignment_unique_expert_pair")]
+        indexes = [models.Index(fields=["expert", "status"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.pair} for {self.expert}"
+
+
+class PairJudgment(models.Model):
+    """An expert's submitted judgment of one pair, canonical A/B.
+
+    criteria:   {"VA1": 1, "VA2": 0, ...}           one entry per criterion of the rubric
+    dimensions: {"VA": 1, "VF": -1, "VP": 0}        one entry per dimension
+    severe:     {"A": {"VA": false, ...}, "B": {...}}  severe-violation flags per video and dimension
+    """
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
+    criteria = models.JSONField()
+    dimensions = models.JSONField()
+    severe = models.JSONField(default=dict)
+    notes = models.TextField(blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Judgment of {self.assignment}"
+
+    def clean(self) -> None:
+        rubric = self.assignment.campaign.rubric
+        check_verdicts_match_rubric(rubric=rubric, criteria=self.criteria, dimensions=self.dimensions)
+        check_severe_flags(rubric=rubric, severe=self.severe)
+
+
+def check_verdicts_match_rubric(*, rubric: Rubric, criteria: dict, dimensions: dict) -> None:
+    dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
+    criterion_codes = set(Criterion.objects.filter(dimension__rubric=rubric).values_list("code", flat=True))
+    errors: dict[str, list[str]] = {}
+    for field, given, expected in (("criteria", criteria, criterion_codes), ("dimensions", dimensions, dimension_codes)):
+        if not isinstance(given, dict):
+            errors[field] = [f"{field} must be an object of code -> verdict."]
+            continue
+        missing = sorted(expected - set(given))
+        unknown = sorted(set(given) - expected)
+        bad_values = sorted(code for code, value in given.items() if value not in Verdict.values or isinstance(value, bool))
+        messages = []
+        if missing:
+            messages.append(f"missing: {', '.join(missing)}")
+        if unknown:
+            messages.append(f"unknown codes: {', '.join(unknown)}")
+        if bad_values:
+            messages.append(f"verdicts must be 1, 0 or -1: {', '.join(bad_values)}")
+        if messages:
+            errors[field] = messages
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_severe_flags(*, rubric: Rubric, severe: dict) -> None:
+    dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
+    if not isinstance(severe, dict) or not set(severe) <= {"A", "B"}:
+        raise ValidationError({"severe": 'severe must be {"A": {...}, "B": {...}}.'})
+    for side, flags in severe.items():
+        if not isinstance(flags, dict) or not set(flags) <= dimension_codes:
+            raise ValidationError({"severe": f"severe[{side}] must map dimension codes to booleans."})
+        if not all(isinstance(value, bool) for value in flags.values()):
+            raise ValidationError({"severe": f"severe[{side}] values must be true or false."})
+
+
+class PairJudgmentRevision(models.Model):
+    """Every submitted version of a judgment, kept so revisions are auditable."""
+
+    judgment = models.ForeignKey(PairJudgment, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    criteria = models.JSONField()
+    dimensions = models.JSONField()
+    severe = models.JSONField(default=dict)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["judgment", "revision"], name="revision_unique_number")]
+        ordering = ["judgment", "revision"]
+
+
+class ChecklistAnswer(models.Model):
+    class Answer(models.TextChoices):
+        YES = "yes", "Yes"
+        NO = "no", "No"
+        NOT_APPLICABLE = "na", "Not applicable"
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="checklist_answers")
+    question = models.ForeignKey(ChecklistQuestion, on_delete=models.CASCADE, related_name="answers")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checklist_answers")
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="checklist_answers"
+    )
+    answer = models.CharField(max_length=3, choices=Answer.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["video", "question", "annotator"], name="answer_unique_per_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.video}: {self.question} -> {self.answer}"

@@ -1,0 +1,294 @@
+"""Video and pair ingest: probe first, write nothing half-way, transcode in Celery.
+
+Order of work for a pair: both files are hashed and probed before anything is written; then, in
+one transaction, new originals are stored and the Video and VideoPair rows created. Should that
+fail, the originals it stored are deleted again. Proxies and posters are made afterwards by
+`video_process_task`; a video stays `pending` until both exist, so a killed worker leaves it
+pending and any re-run (`manage.py ingest_resume`, the beat task) completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.models import Campaign, Video, VideoPair
+from pipelines.media import (
+    MediaProcessingError,
+    VideoProbe,
+    VideoRejected,
+    local_path,
+    poster_extract,
+    proxy_transcode,
+    video_probe,
+)
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_REQUIRED_KEYS = ("prompt", "video_a", "video_b")
+MANIFEST_KNOWN_KEYS = {"prompt", "video_a", "video_b", "source_a", "source_b", "pair_id"}
+
+
+class PairRejected(Exception):
+    """A pair that cannot be ingested; the message says why."""
+
+
+@dataclass(frozen=True)
+class IncomingVideo:
+    """A video file on local disk, about to be ingested."""
+
+    path: Path
+    original_name: str
+    source_model: str = ""
+
+
+@dataclass
+class _CheckedVideo:
+    incoming: IncomingVideo
+    sha256: str
+    existing: Video | None
+    probe: VideoProbe | None
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _video_check(incoming: IncomingVideo) -> _CheckedVideo:
+    if not incoming.path.is_file():
+        raise VideoRejected(incoming.original_name, "file not found")
+    sha256 = file_sha256(incoming.path)
+    existing = Video.objects.filter(sha256=sha256).first()
+    probe = None if existing else video_probe(incoming.path, name=incoming.original_name)
+    return _CheckedVideo(incoming=incoming, sha256=sha256, existing=existing, probe=probe)
+
+
+def _video_create(checked: _CheckedVideo, *, prompt: str, stored_files: list) -> Video:
+    probe = checked.probe
+    video = Video(
+        original_name=checked.incoming.original_name[:300],
+        sha256=checked.sha256,
+        size_bytes=checked.incoming.path.stat().st_size,
+        duration_seconds=probe.duration_seconds,
+        fps=probe.fps,
+        width=probe.width,
+        height=probe.height,
+        codec=probe.codec,
+        frame_count=probe.frame_count,
+        source_model=checked.incoming.source_model[:200],
+        prompt=prompt,
+    )
+    suffix = checked.incoming.path.suffix.lower() or ".mp4"
+    with open(checked.incoming.path, "rb") as handle:
+        video.file.save(f"{checked.sha256}{suffix}", File(handle), save=False)
+    stored_files.append(video.file)
+    video.save()
+    transaction.on_commit(lambda: _video_process_enqueue(video.id))
+    return video
+
+
+def _video_process_enqueue(video_id: int) -> None:
+    from pipelines.tasks import video_process_task
+
+    video_process_task.delay(video_id)
+
+
+def pair_ingest(
+    *,
+    campaign: Campaign,
+    prompt: str,
+    video_a: IncomingVideo,
+    video_b: IncomingVideo,
+    external_id: str | None = None,
+) -> tuple[VideoPair, bool]:
+    """Ingest one pair; returns (pair, created). Re-ingesting the same pair_id returns the existing pair."""
+    if not prompt or not str(prompt).strip():
+        raise PairRejected("prompt is empty")
+    checked_a = _video_check(video_a)
+    checked_b = _video_check(video_b)
+    if checked_a.sha256 == checked_b.sha256:
+        raise PairRejected(f"video_a and video_b are the same file ({video_a.original_name})")
+    external_id = external_id or f"{checked_a.sha256[:16]}-{checked_b.sha256[:16]}"
+
+    existing_pair = VideoPair.objects.filter(campaign=campaign, external_id=external_id).select_related(
+        "video_a", "video_b"
+    ).first()
+    if existing_pair is not None:
+        if (existing_pair.video_a.sha256, existing_pair.video_b.sha256) != (checked_a.sha256, checked_b.sha256):
+            raise PairRejected(f"pair_id '{external_id}' already exists in this campaign with different videos")
+        return existing_pair, False
+
+    stored_files: list = []
+    try:
+        with transaction.atomic():
+            videos = []
+            for checked in (checked_a, checked_b):
+                if checked.existing is not None:
+                    videos.append(checked.existing)
+                    continue
+                try:
+                    with transaction.atomic():
+                        videos.append(_video_create(checked, prompt=prompt, stored_files=stored_files))
+                except IntegrityError:
+                    # Another import stored the same file a moment ago: use its row.
+                    videos.append(Video.objects.get(sha256=checked.sha256))
+            pair = VideoPair(
+                campaign=campaign, external_id=external_id, prompt=prompt, video_a=videos[0], video_b=videos[1]
+            )
+            pair.full_clean()
+            pair.save()
+    except Exception:
+        for stored in stored_files:
+            stored.storage.delete(stored.name)
+        raise
+    return pair, True
+
+
+def _manifest_line_parse(raw: str) -> dict:
+    try:
+        entry = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise PairRejected(f"invalid JSON ({error.msg} at column {error.colno})") from error
+    if not isinstance(entry, dict):
+        raise PairRejected("each line must be a JSON object")
+    missing = [key for key in MANIFEST_REQUIRED_KEYS if not entry.get(key)]
+    if missing:
+        raise PairRejected(f"missing required keys: {', '.join(missing)}")
+    unknown = sorted(set(entry) - MANIFEST_KNOWN_KEYS)
+    if unknown:
+        raise PairRejected(f"unknown keys: {', '.join(unknown)}")
+    for key in ("prompt", "video_a", "video_b", "source_a", "source_b", "pair_id"):
+        if key in entry and entry[key] is not None and not isinstance(entry[key], str):
+            raise PairRejected(f"'{key}' must be a string")
+    return entry
+
+
+def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
+    """Import a JSONL manifest of pairs. Each line stands alone: a bad line is reported with its
+    number and the rest still import. Video paths are relative to the manifest's folder."""
+    manifest_path = Path(manifest_path)
+    base_dir = manifest_path.parent
+    report = ImportReport()
+    with open(manifest_path, encoding="utf-8", errors="replace") as manifest:
+        for line_number, raw in enumerate(manifest, start=1):
+            if not raw.strip():
+                continue
+            try:
+                entry = _manifest_line_parse(raw)
+                _, created = pair_ingest(
+                    campaign=campaign,
+                    prompt=entry["prompt"],
+                    external_id=entry.get("pair_id"),
+                    video_a=IncomingVideo(
+                        path=base_dir / entry["video_a"],
+                        original_name=entry["video_a"],
+                        source_model=entry.get("source_a") or "",
+                    ),
+                    video_b=IncomingVideo(
+                        path=base_dir / entry["video_b"],
+                        original_name=entry["video_b"],
+                        source_model=entry.get("source_b") or "",
+                    ),
+                )
+            except (PairRejected, VideoRejected) as error:
+                report.errors.append((line_number, str(error)))
+                continue
+            except ValidationError as error:
+                report.errors.append((line_number, "; ".join(error.messages)))
+                continue
+            if created:
+                report.created += 1
+            else:
+                report.skipped += 1
+    return report
+
+
+def video_process(*, video_id: int) -> Video | None:
+    """Make the proxy and poster of a pending video. Safe to run twice or concurrently: the second
+    run finds the video ready and stores nothing."""
+    video = Video.objects.filter(id=video_id, status=Video.Status.PENDING).first()
+    if video is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="aeslab-ingest-") as workdir:
+        proxy_file = Path(workdir) / "proxy.mp4"
+        poster_file = Path(workdir) / "poster.jpg"
+        try:
+            with local_path(video.file) as source:
+                has_audio = video_probe(source, name=video.original_name).has_audio
+                proxy_transcode(source, proxy_file, has_audio=has_audio)
+                poster_extract(proxy_file, poster_file, at_seconds=min(1.0, video.duration_seconds / 2))
+            proxy_probe = video_probe(proxy_file, name=f"proxy of {video.original_name}")
+            if proxy_probe.codec != "h264":
+                raise MediaProcessingError(f"proxy came out as {proxy_probe.codec}, not h264")
+        except (MediaProcessingError, VideoRejected) as error:
+            Video.objects.filter(id=video_id, status=Video.Status.PENDING).update(
+                status=Video.Status.FAILED, error=str(error)
+            )
+            logger.warning("video %s failed: %s", video_id, error)
+            return Video.objects.get(id=video_id)
+        return _video_store_derivatives(video_id=video_id, proxy_file=proxy_file, poster_file=poster_file)
+
+
+def _video_store_derivatives(*, video_id: int, proxy_file: Path, poster_file: Path) -> Video:
+    stored: list = []
+    try:
+        with transaction.atomic():
+            video = Video.objects.select_for_update().get(id=video_id)
+            if video.status != Video.Status.PENDING:
+                return video
+            for field_file, local_file, name in (
+                (video.proxy, proxy_file, f"{video.sha256}.mp4"),
+                (video.poster, poster_file, f"{video.sha256}.jpg"),
+            ):
+                target = field_file.field.generate_filename(video, name)
+                # A worker killed after storing but before committing left this file: replace it.
+                field_file.storage.delete(target)
+                with open(local_file, "rb") as handle:
+                    field_file.save(name, File(handle), save=False)
+                stored.append(field_file)
+            video.status = Video.Status.READY
+            video.error = ""
+            video.processed_at = timezone.now()
+            video.save(update_fields=["proxy", "poster", "status", "error", "processed_at"])
+    except Exception:
+        for field_file in stored:
+            field_file.storage.delete(field_file.name)
+        raise
+    return video
+
+
+def videos_pending_requeue(*, older_than: timedelta = timedelta(0)) -> int:
+    """Enqueue processing again for videos still pending (after a lost worker). Returns how many."""
+    video_ids = list(
+        Video.objects.filter(status=Video.Status.PENDING, created_at__lte=timezone.now() - older_than).values_list(
+            "id", flat=True
+        )
+    )
+    for video_id in video_ids:
+        _video_process_enqueue(video_id)
+    return len(video_ids)
