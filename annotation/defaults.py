@@ -73,3 +73,30 @@ def checklist_build(data: dict, *, checklist_model, question_model):
                     question.not_applicable_when = presence
                     question.save(update_fields=["not_applicable_when"])
     return checklist
+
+
+def install(get_model) -> None:
+    """Create the role groups, default rubric and default checklist where missing (idempotent).
+
+    `get_model(app_label, model_name)`: a migration's `apps.get_model`, or `django.apps.apps.get_model`.
+    """
+    group_model = get_model("auth", "Group")
+    for name in ROLE_GROUPS:
+        group_model.objects.get_or_create(name=name)
+
+    rubric_model = get_model("annotation", "Rubric")
+    rubric_data = load_json(DEFAULT_RUBRIC_FILE)
+    if not rubric_model.objects.filter(slug=rubric_data["slug"], version=rubric_data["version"]).exists():
+        rubric_build(
+            rubric_data,
+            rubric_model=rubric_model,
+            dimension_model=get_model("annotation", "Dimension"),
+            criterion_model=get_model("annotation", "Criterion"),
+        )
+
+    checklist_model = get_model("annotation", "Checklist")
+    checklist_data = load_json(DEFAULT_CHECKLIST_FILE)
+    if not checklist_model.objects.filter(slug=checklist_data["slug"], version=checklist_data["version"]).exists():
+        checklist_build(
+            checklist_data, checklist_model=checklist_model, question_model=get_model("annotation", "ChecklistQuestion")
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
@@ -100,3 +101,15 @@ def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembe
     membership, _ = CampaignMembership.objects.get_or_create(campaign=campaign, user=user, role=Role(role))
     user.groups.add(Group.objects.get(name=role))
     return membership
+
+
+def user_ensure(*, username: str, password: str, role: str | None = None, is_superuser: bool = False):
+    """Create a user (or reset its password) and put it in its role's group."""
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(username=username)
+    user.set_password(password)
+    user.is_staff = user.is_superuser = is_superuser
+    user.save()
+    if role:
+        user.groups.add(Group.objects.get(name=Role(role)))
+    return user

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -292,3 +294,37 @@ def videos_pending_requeue(*, older_than: timedelta = timedelta(0)) -> int:
     for video_id in video_ids:
         _video_process_enqueue(video_id)
     return len(video_ids)
+
+
+def pair_ingest_uploaded(
+    *,
+    campaign: Campaign,
+    prompt: str,
+    video_a: UploadedFile,
+    video_b: UploadedFile,
+    source_a: str = "",
+    source_b: str = "",
+    external_id: str | None = None,
+) -> tuple[VideoPair, bool]:
+    """pair_ingest for browser or API uploads; oversized uploads are refused before anything is copied."""
+    for uploaded in (video_a, video_b):
+        if uploaded.size > settings.VIDEO_MAX_BYTES:
+            raise VideoRejected(
+                uploaded.name,
+                f"file is {uploaded.size / 1e6:.1f} MB, over the limit of {settings.VIDEO_MAX_BYTES / 1e6:.1f} MB",
+            )
+    with tempfile.TemporaryDirectory(prefix="aeslab-upload-") as workdir:
+        paths = []
+        for side, uploaded in (("a", video_a), ("b", video_b)):
+            path = Path(workdir) / f"{side}{Path(uploaded.name).suffix.lower()}"
+            with open(path, "wb") as handle:
+                for chunk in uploaded.chunks():
+                    handle.write(chunk)
+            paths.append(path)
+        return pair_ingest(
+            campaign=campaign,
+            prompt=prompt,
+            external_id=external_id or None,
+            video_a=IncomingVideo(path=paths[0], original_name=Path(video_a.name).name, source_model=source_a),
+            video_b=IncomingVideo(path=paths[1], original_name=Path(video_b.name).name, source_model=source_b),
+        )

@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from annotation.models import Campaign, Role
+from annotation.services import campaign_create, campaign_member_add, user_ensure
+from fixtures.demo_clips import generate_demo_set
+from pipelines.ingest import manifest_import
+
+DEMO_CAMPAIGN = "demo"
+DEMO_USERS = [
+    # username, password, role, superuser
+    ("admin", "aeslab-admin", None, True),
+    ("curator", "aeslab-curator", Role.CURATOR, False),
+    ("mlengineer", "aeslab-ml", Role.ML_ENGINEER, False),
+    ("expert1", "aeslab-expert", Role.EXPERT, False),
+    ("expert2", "aeslab-expert", Role.EXPERT, False),
+    ("expert3", "aeslab-expert", Role.EXPERT, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Generate the demo clips, import them as the 'demo' campaign and create one demo user per role."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scenes", type=int, default=8, help="Scenes to render (3 clips, 3 pairs each).")
+
+    def handle(self, *args, scenes: int, **options):
+        demo = generate_demo_set(settings.BASE_DIR / ".demo", scenes=scenes)
+        campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first() or campaign_create(
+            name=DEMO_CAMPAIGN,
+            overlap=3,
+            description="Lavfi scenes with controlled degradations; the expected preference per dimension is known.",
+        )
+        report = manifest_import(manifest_path=demo.manifest_path, campaign=campaign)
+        for line_number, message in report.errors:
+            self.stderr.write(f"manifest line {line_number}: {message}")
+        self.stdout.write(f"Demo campaign '{campaign.name}': {report.created} pairs added, {report.skipped} present.")
+        for username, password, role, superuser in DEMO_USERS:
+            user = user_ensure(username=username, password=password, role=role, is_superuser=superuser)
+            if role:
+                campaign_member_add(campaign=campaign, user=user, role=role)
+        self.stdout.write("Demo logins:")
+        for username, password, role, _ in DEMO_USERS:
+            self.stdout.write(f"  {username:<11} {password:<15} {role or 'staff admin'}")

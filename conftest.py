@@ -1,0 +1,144 @@
+"""Shared test fixtures: demo clips made with real ffmpeg, users with their roles, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from webapp.testing import WorkerHandle
+
+ROOT = Path(__file__).resolve().parent
+
+# One Celery queue per test process, so parallel runs never pick up each other's tasks.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"aeslab-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(autouse=True)
+def default_rubric_checklist_and_roles(request):
+    """The migration installs these; a transactional test's flush removes them, so put them back."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db:
+        return
+    from django.apps import apps
+
+    from annotation import defaults
+
+    request.getfixturevalue("_django_db_helper")
+    defaults.install(apps.get_model)
+
+
+@pytest.fixture(scope="session")
+def demo_set(tmp_path_factory):
+    """Two lavfi scenes: six one-second clips and six pairs with known expected preferences."""
+    from fixtures.demo_clips import generate_demo_set
+
+    return generate_demo_set(tmp_path_factory.mktemp("demo"), scenes=2, seconds=1.0, width=160, height=96)
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def _user_with_role(django_user_model, username: str, role: str | None, **extra):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def expert(db, django_user_model):
+    return _user_with_role(django_user_model, "expert-ada", "expert")
+
+
+@pytest.fixture
+def other_expert(db, django_user_model):
+    return _user_with_role(django_user_model, "expert-bo", "expert")
+
+
+@pytest.fixture
+def curator(db, django_user_model):
+    return _user_with_role(django_user_model, "curator-cy", "curator")
+
+
+@pytest.fixture
+def ml_engineer(db, django_user_model):
+    return _user_with_role(django_user_model, "ml-dee", "ml_engineer")
+
+
+@pytest.fixture
+def campaign(db):
+    from annotation.services import campaign_create
+
+    return campaign_create(name="test-campaign", overlap=2)
+
+
+def _postgres_required():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail("Worker tests need PostgreSQL: run them through ./run test (DATABASE_URL is set there).")
+
+
+@pytest.fixture
+def start_worker(transactional_db, settings, tmp_path):
+    """Start real Celery workers (prefork, one process) on Redis against the test database."""
+    from django.db import connection
+
+    from webapp.celery import app
+
+    _postgres_required()
+    broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    database = connection.settings_dict
+    started: list[WorkerHandle] = []
+    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    app.conf.update(broker_url=broker, task_always_eager=False)
+
+    def start(extra_args: tuple[str, ...] = ()) -> WorkerHandle:
+        node_name = f"{queue}-{len(started)}@{socket.gethostname()}"
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=(
+                f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:"
+                f"{database['PORT'] or 5432}/{database['NAME']}"
+            ),
+            CELERY_BROKER_URL=broker,
+            CELERY_TASK_DEFAULT_QUEUE=queue,
+            MEDIA_ROOT=str(settings.MEDIA_ROOT),
+            CONN_MAX_AGE="0",
+            PYTHONPATH=str(ROOT),
+        )
+        for key in ("VIDEO_MAX_BYTES", "VIDEO_MAX_DURATION_SECONDS"):
+            env[key] = str(getattr(settings, key))
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queue, "-c", "1", "-P", "prefork",
+             "-n", node_name, "--without-gossip", "--without-mingle", "-l", "INFO", *extra_args],
+            cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        handle = WorkerHandle(process=process, log_path=log_path, node_name=node_name)
+        started.append(handle)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"Celery worker exited early:\n{handle.log()}")
+            if app.control.ping(destination=[node_name], timeout=0.5):
+                return handle
+        pytest.fail(f"Celery worker did not answer a ping in 60 s:\n{handle.log()}")
+
+    yield start
+    for handle in started:
+        handle.kill()
+    app.conf.update(**previous)

@@ -1,0 +1,95 @@
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.models import Campaign, Video, VideoPair
+from annotation.selectors import campaigns_for, user_can_ingest
+from pipelines.ingest import PairRejected, pair_ingest_uploaded
+from pipelines.media import VideoRejected
+
+
+class VideoSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Video
+        fields = [
+            "id", "original_name", "sha256", "status", "error", "duration_seconds", "fps", "width", "height",
+            "codec", "frame_count", "source_model", "proxy", "poster",
+        ]
+
+
+class VideoPairSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    pair_id = serializers.CharField(source="external_id", read_only=True)
+    video_a = VideoSerializer(read_only=True)
+    video_b = VideoSerializer(read_only=True)
+
+    class Meta:
+        model = VideoPair
+        fields = ["id", "pair_id", "campaign", "prompt", "video_a", "video_b", "created_at"]
+
+
+class PairUploadSerializer(serializers.Serializer):
+    campaign = serializers.SlugRelatedField(slug_field="name", queryset=Campaign.objects.all())
+    prompt = serializers.CharField()
+    pair_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    video_a = serializers.FileField()
+    video_b = serializers.FileField()
+    source_a = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    source_b = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class CanIngest(permissions.BasePermission):
+    message = "Only curators, ML engineers and staff can ingest videos."
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or user_can_ingest(user=request.user)
+
+
+class PairListCreateApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanIngest]
+
+    @extend_schema(responses=VideoPairSerializer(many=True))
+    def get(self, request):
+        pairs = VideoPair.objects.filter(campaign__in=campaigns_for(user=request.user)).select_related(
+            "campaign", "video_a", "video_b"
+        )
+        if campaign := request.query_params.get("campaign"):
+            pairs = pairs.filter(campaign__name=campaign)
+        paginator = generics.GenericAPIView.pagination_class()
+        page = paginator.paginate_queryset(pairs.order_by("id"), request, view=self)
+        return paginator.get_paginated_response(VideoPairSerializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": PairUploadSerializer}, responses={201: VideoPairSerializer})
+    def post(self, request):
+        upload = PairUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        try:
+            pair, created = pair_ingest_uploaded(
+                campaign=data["campaign"],
+                prompt=data["prompt"],
+                external_id=data.get("pair_id") or None,
+                video_a=data["video_a"],
+                video_b=data["video_b"],
+                source_a=data["source_a"],
+                source_b=data["source_b"],
+            )
+        except (VideoRejected, PairRejected) as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        except ValidationError as error:
+            return Response({"detail": "; ".join(error.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            VideoPairSerializer(pair).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class VideoDetailApi(generics.RetrieveAPIView):
+    serializer_class = VideoSerializer
+
+    def get_queryset(self):
+        if not user_can_ingest(user=self.request.user):
+            raise PermissionDenied("Only curators, ML engineers and staff can read video records.")
+        return Video.objects.all()

@@ -1,0 +1,39 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+
+from annotation.selectors import campaigns_for, user_can_ingest
+from pipelines.forms import PairUploadForm
+from pipelines.ingest import PairRejected, pair_ingest_uploaded
+from pipelines.media import VideoRejected
+
+
+@login_required
+def pair_upload(request, campaign_id: int):
+    if not user_can_ingest(user=request.user):
+        raise PermissionDenied("Only curators, ML engineers and staff can upload videos.")
+    campaign = get_object_or_404(campaigns_for(user=request.user), pk=campaign_id)
+    form = PairUploadForm(request.POST or None, request.FILES or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            pair, created = pair_ingest_uploaded(campaign=campaign, **data)
+        except (VideoRejected, PairRejected) as rejected:
+            error = str(rejected)
+        except ValidationError as invalid:
+            error = "; ".join(invalid.messages)
+        else:
+            verb = "added" if created else "was already in the campaign"
+            messages.success(request, f"Pair {pair.external_id} {verb}; its videos are being processed.")
+            return redirect("home")
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "error": error,
+        "max_mb": round(settings.VIDEO_MAX_BYTES / 1e6),
+        "max_seconds": round(settings.VIDEO_MAX_DURATION_SECONDS),
+    }
+    return render(request, "pipelines/pair_upload.html", context, status=400 if error else 200)

@@ -1,0 +1,5 @@
+import sys
+
+from rm_training.cli import main
+
+sys.exit(main())

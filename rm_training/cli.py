@@ -1,0 +1,119 @@
+"""Command line: ``python -m rm_training {train,eval,mpo-select}``.
+
+Flags mirror the config dataclasses; any field can be set as ``section.key=value``
+(see ``python -m rm_training train --help`` for the list with help texts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rm_training.config import RECIPE_FORMATS, RECIPES, ConfigError, check_machine, config_help, load_config
+from rm_training.export import ExportError, open_export
+from rm_training.run_dir import RunDir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rm_training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser(
+        "train",
+        help="train a reward model from an export",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="config fields (set as key=value):\n" + "\n".join(config_help()),
+    )
+    train.add_argument("--recipe", choices=RECIPES, help="recipe to run")
+    train.add_argument("--data", help="export folder (EXPORT_DIR)")
+    train.add_argument("--out", help="run folder (RUN_DIR); an existing run resumes from its last checkpoint")
+    train.add_argument("--config", help="YAML config file (same nesting as the config dataclasses)")
+    train.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. optim.learning_rate=1e-5")
+
+    evaluate = commands.add_parser("eval", help="evaluate a run on an export split")
+    evaluate.add_argument("--run", required=True, help="run folder")
+    evaluate.add_argument("--data", required=True, help="export folder")
+    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
+
+    select = commands.add_parser("mpo-select", help="checklist-linear runs: write MPO dominating pairs")
+    select.add_argument("--run", required=True)
+    select.add_argument("--data", required=True)
+    select.add_argument("--split", default="train", choices=("train", "validation", "test"))
+    select.add_argument("--output", help="JSONL path (default RUN_DIR/mpo_pairs_<split>.jsonl)")
+    return parser
+
+
+def command_train(args: argparse.Namespace) -> dict:
+    from rm_training.recipes import recipe_module
+
+    config = load_config(args.config, args.overrides, recipe=args.recipe, data=args.data, out=args.out)
+    if not config.data or not config.out:
+        raise ConfigError("train needs --data EXPORT_DIR and --out RUN_DIR")
+    export = open_export(config.data, RECIPE_FORMATS[config.recipe])
+    check_machine(config)
+    run = RunDir(config.out)
+    run.start(config, export)
+    metrics = recipe_module(config.recipe).train(config, export, run)
+    return metrics
+
+
+def command_eval(args: argparse.Namespace) -> dict:
+    from rm_training.evaluation import evaluate_predictions
+    from rm_training.recipes import recipe_module
+    from rm_training.report import markdown_report, plot_confusion_matrices
+
+    run = RunDir(args.run)
+    if not (run.path / "config.yaml").is_file():
+        raise ConfigError(f"{run.path} is not a run folder (no config.yaml)")
+    config = run.config()
+    export = open_export(args.data, RECIPE_FORMATS[config.recipe])
+    rows = export.rows(args.split)
+    predictions = recipe_module(config.recipe).predict(run, export, rows)
+    merged = [{**{"pair_id": row.get("pair_id"), "labels": row["labels"], "criteria": row.get("criteria")}, **p}
+              for row, p in zip(rows, predictions)]
+    metrics = evaluate_predictions(merged)
+    metrics.update({"split": args.split, "data_manifest_sha256": export.manifest_sha256(), "recipe": config.recipe})
+    out = run.path / "eval" / args.split
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with (out / "predictions.jsonl").open("w") as handle:
+        for row in merged:
+            handle.write(json.dumps(row) + "\n")
+    plot_name = None
+    if merged:
+        plot_confusion_matrices(metrics, out / "confusion_matrices.png")
+        plot_name = "confusion_matrices.png"
+    (out / "report.md").write_text(markdown_report(metrics, f"{config.recipe} on {args.split}", plot_name))
+    summary = run.read_json("metrics.json") or {}
+    summary[f"eval_{args.split}"] = metrics
+    run.write_json("metrics.json", summary)
+    return metrics
+
+
+def command_mpo_select(args: argparse.Namespace) -> dict:
+    from rm_training.recipes.checklist_linear import select_pairs
+
+    run = RunDir(args.run)
+    config = run.config()
+    if config.recipe != "checklist-linear":
+        raise ConfigError(f"mpo-select needs a checklist-linear run, {run.path} is {config.recipe}")
+    export = open_export(args.data, RECIPE_FORMATS["checklist-linear"])
+    pairs = select_pairs(run, export, args.split, config.checklist.mpo_min_margin)
+    output = Path(args.output) if args.output else run.path / f"mpo_pairs_{args.split}.jsonl"
+    with output.open("w") as handle:
+        for pair in pairs:
+            handle.write(json.dumps(pair) + "\n")
+    return {"selected_pairs": len(pairs), "output": str(output)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"train": command_train, "eval": command_eval, "mpo-select": command_mpo_select}
+    try:
+        result = commands[args.command](args)
+    except (ConfigError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0

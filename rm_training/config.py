@@ -1,0 +1,332 @@
+"""Run configuration: dataclasses with help per field, validated in ``__post_init__``.
+
+A config is built from defaults, then a YAML file (same nesting as the dataclasses), then
+``section.key=value`` overrides from the command line (values parsed as YAML scalars).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RECIPES = ("checklist-linear", "descore", "aesrm-base", "aesrm-cot")
+RECIPE_FORMATS: dict[str, tuple[str, ...]] = {
+    "checklist-linear": ("aesrm-pairwise",),
+    "descore": ("cot-sft", "aesrm-pairwise"),
+    "aesrm-base": ("aesrm-base-sft",),
+    "aesrm-cot": ("cot-sft",),
+}
+VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot")
+
+
+class ConfigError(ValueError):
+    """A config value is invalid or cannot run on this machine."""
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass
+class OptimConfig:
+    learning_rate: float = field(default=1e-4, metadata=_help("AdamW peak learning rate"))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
+    warmup_steps: int = field(default=0, metadata=_help("linear warm-up steps, then constant"))
+    batch_size: int = field(default=2, metadata=_help("examples per device per micro-batch"))
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
+    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm (0 disables)"))
+    gradient_checkpointing: bool = field(default=False, metadata=_help("recompute activations in backward"))
+
+    def __post_init__(self):
+        _check(self.learning_rate > 0, "optim.learning_rate must be > 0")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(self.batch_size >= 1, "optim.batch_size must be >= 1")
+        _check(self.gradient_accumulation_steps >= 1, "optim.gradient_accumulation_steps must be >= 1")
+        _check(self.max_grad_norm >= 0, "optim.max_grad_norm must be >= 0")
+
+
+@dataclass
+class VideoConfig:
+    fps: float = field(default=2.0, metadata=_help("frames sampled per second of video"))
+    max_frames: int = field(default=16, metadata=_help("upper bound on sampled frames per video"))
+    max_pixels: int = field(default=448 * 448, metadata=_help("pixel budget per frame (height x width)"))
+    min_pixels: int = field(default=56 * 56, metadata=_help("smallest frame area after resizing"))
+
+    def __post_init__(self):
+        _check(self.fps > 0, "video.fps must be > 0")
+        _check(self.max_frames >= 1, "video.max_frames must be >= 1")
+        _check(self.min_pixels >= 28 * 28, "video.min_pixels must be >= 784 (one 28x28 merged patch)")
+        _check(self.max_pixels >= self.min_pixels, "video.max_pixels must be >= video.min_pixels")
+
+
+@dataclass
+class DescoreConfig:
+    ties: bool = field(default=False, metadata=_help("use the Rao-Kupper BT-with-ties loss (else ties are skipped)"))
+    tie_log_theta: float = field(default=0.5, metadata=_help("Rao-Kupper log(theta) > 0"))
+    cot_mask_ratio: float = field(default=0.3, metadata=_help("share of CoT tokens hidden from attention in training"))
+    use_cot: bool = field(default=True, metadata=_help("score the critique text (think-then-score)"))
+
+    def __post_init__(self):
+        _check(self.tie_log_theta > 0, "descore.tie_log_theta must be > 0")
+        _check(0 <= self.cot_mask_ratio < 1, "descore.cot_mask_ratio must be in [0, 1)")
+
+
+@dataclass
+class StagesConfig:
+    atomic_steps: int = field(default=0, metadata=_help("aesrm-base stage 1: atomic single-criterion SFT steps"))
+    sft_steps: int = field(default=20, metadata=_help("cold-start SFT steps (descore: BT steps)"))
+    grpo_steps: int = field(default=0, metadata=_help("GRPO steps after SFT (0 skips the stage)"))
+
+    def __post_init__(self):
+        _check(min(self.atomic_steps, self.sft_steps, self.grpo_steps) >= 0, "stages.*_steps must be >= 0")
+        _check(self.atomic_steps + self.sft_steps + self.grpo_steps > 0, "stages: at least one step in total")
+
+
+@dataclass
+class GRPOConfig:
+    num_generations: int = field(default=4, metadata=_help("K completions sampled per prompt"))
+    max_new_tokens: int = field(default=64, metadata=_help("completion length limit"))
+    temperature: float = field(default=1.0, metadata=_help("sampling temperature"))
+    epsilon_low: float = field(default=0.2, metadata=_help("lower clip: ratio >= 1 - epsilon_low"))
+    epsilon_high: float = field(default=0.28, metadata=_help("upper clip: ratio <= 1 + epsilon_high (DAPO)"))
+    kl_beta: float = field(default=0.01, metadata=_help("weight of the KL penalty to the frozen reference"))
+    format_weight: float = field(default=1.0, metadata=_help("weight of the format reward"))
+    accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
+    process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
+    backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
+
+    def __post_init__(self):
+        _check(self.num_generations >= 2, "grpo.num_generations must be >= 2 (advantages are group-relative)")
+        _check(self.max_new_tokens >= 1, "grpo.max_new_tokens must be >= 1")
+        _check(self.temperature > 0, "grpo.temperature must be > 0")
+        _check(0 < self.epsilon_low < 1 and self.epsilon_high > 0, "grpo.epsilon_low in (0, 1), epsilon_high > 0")
+        _check(self.kl_beta >= 0, "grpo.kl_beta must be >= 0")
+        _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")
+
+
+@dataclass
+class ChecklistConfig:
+    learning_rate: float = field(default=0.5, metadata=_help("Algorithm 1 step size"))
+    batch_size: int = field(default=1, metadata=_help("pairs per update (1 = the paper's per-pair SGD)"))
+    max_epochs: int = field(default=200, metadata=_help("upper bound on passes over the pairs"))
+    tolerance: float = field(default=1e-4, metadata=_help("stop when ||w - w_old|| <= tolerance after an epoch"))
+    mpo_min_margin: float = field(default=0.0, metadata=_help("mpo-select: strict margin required in one dimension"))
+
+    def __post_init__(self):
+        _check(self.learning_rate > 0, "checklist.learning_rate must be > 0")
+        _check(self.batch_size >= 1 and self.max_epochs >= 1, "checklist.batch_size and max_epochs must be >= 1")
+        _check(self.tolerance >= 0 and self.mpo_min_margin >= 0, "checklist.tolerance and mpo_min_margin >= 0")
+
+
+@dataclass
+class TrainConfig:
+    recipe: str = field(default="checklist-linear", metadata=_help("recipe to run", choices=RECIPES))
+    data: str = field(default="", metadata=_help("export folder (EXPORT_DIR)"))
+    out: str = field(default="", metadata=_help("run folder (RUN_DIR)"))
+    model_path: str = field(default="", metadata=_help("local Hugging Face folder of the base VLM"))
+    seed: int = field(default=0, metadata=_help("random seed"))
+    mixed_precision: str = field(default="no", metadata=_help("no / bf16 / fp16", choices=("no", "bf16", "fp16")))
+    distributed: str = field(default="none", metadata=_help("none / ddp / fsdp / deepspeed", choices=("none", "ddp", "fsdp", "deepspeed")))
+    lora_rank: int = field(default=0, metadata=_help("LoRA rank via peft (0 = full fine-tuning)"))
+    save_every: int = field(default=50, metadata=_help("checkpoint every N optimizer steps (and at the end)"))
+    log_every: int = field(default=1, metadata=_help("log metrics every N optimizer steps"))
+    keep_checkpoints: int = field(default=2, metadata=_help("checkpoints kept on disk"))
+    max_text_tokens: int = field(default=1024, metadata=_help("truncate text beyond this many tokens"))
+    optim: OptimConfig = field(default_factory=OptimConfig, metadata=_help("optimiser"))
+    video: VideoConfig = field(default_factory=VideoConfig, metadata=_help("video decoding"))
+    stages: StagesConfig = field(default_factory=StagesConfig, metadata=_help("training stages"))
+    descore: DescoreConfig = field(default_factory=DescoreConfig, metadata=_help("descore recipe"))
+    grpo: GRPOConfig = field(default_factory=GRPOConfig, metadata=_help("GRPO stage"))
+    checklist: ChecklistConfig = field(default_factory=ChecklistConfig, metadata=_help("checklist-linear recipe"))
+
+    def __post_init__(self):
+        _check(self.recipe in RECIPES, f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
+        _check(self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16")
+        _check(self.distributed in ("none", "ddp", "fsdp", "deepspeed"), "distributed must be none, ddp, fsdp or deepspeed")
+        _check(self.lora_rank >= 0, "lora_rank must be >= 0")
+        _check(self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be >= 1")
+        _check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+        _check(self.max_text_tokens >= 16, "max_text_tokens must be >= 16")
+        if self.recipe in VLM_RECIPES:
+            _check(bool(self.model_path), f"recipe {self.recipe} needs model_path (a local model folder)")
+        if self.recipe == "descore":
+            _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
+                   "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")
+
+    @property
+    def total_steps(self) -> int:
+        return self.stages.atomic_steps + self.stages.sft_steps + self.stages.grpo_steps
+
+
+# --- building from YAML and overrides ---------------------------------------------------------
+
+
+def _field_type(owner: type, name: str) -> Any:
+    return typing.get_type_hints(owner)[name]
+
+
+def _is_dataclass_type(kind: Any) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
+
+
+def _coerce(value: Any, kind: Any, dotted: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{dotted}: expected true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" as a string; accept any numeric literal.
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{dotted}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        return "" if value is None else str(value)
+    return value
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + key for key in unknown)}")
+    kwargs = {}
+    for name, value in values.items():
+        kind = _field_type(cls, name)
+        if _is_dataclass_type(kind):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{name}: expected a mapping")
+            kwargs[name] = _build(kind, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, kind, prefix + name)
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {item!r}: {error}") from error
+        _set_dotted(tree, key.strip(), value)
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    config_file: Path | str | None = None, overrides: list[str] | None = None, **values: Any
+) -> TrainConfig:
+    """Defaults <- YAML file <- ``values`` (CLI flags) <- ``key=value`` overrides."""
+    tree: dict = {}
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping")
+        tree = loaded
+    tree = _merge(tree, {key: value for key, value in values.items() if value is not None})
+    tree = _merge(tree, parse_overrides(overrides or []))
+    return _build(TrainConfig, tree)
+
+
+def config_to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_help(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+    """One line per leaf field: ``dotted.name (default): help``; used for ``--help``."""
+    lines = []
+    for item in dataclasses.fields(cls):
+        kind = _field_type(cls, item.name)
+        if _is_dataclass_type(kind):
+            lines.extend(config_help(kind, f"{prefix}{item.name}."))
+            continue
+        default = item.default if item.default is not dataclasses.MISSING else None
+        choices = item.metadata.get("choices")
+        suffix = f" [{'/'.join(choices)}]" if choices else ""
+        lines.append(f"  {prefix}{item.name} (default {default!r}){suffix}: {item.metadata.get('help', '')}")
+    return lines
+
+
+# --- checks that need this machine ------------------------------------------------------------
+
+
+def check_machine(config: TrainConfig, cuda_available: bool | None = None) -> None:
+    """Refuse options that cannot run here, with a message saying what to change."""
+    import importlib.util
+
+    import torch
+
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if config.recipe not in VLM_RECIPES:
+        return
+    model_dir = Path(config.model_path)
+    if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
+        raise ConfigError(f"model_path {config.model_path!r} is not a local model folder (no config.json there)")
+    if not cuda_available:
+        if config.mixed_precision == "fp16":
+            raise ConfigError("mixed_precision=fp16 needs a CUDA GPU; this machine has none (use mixed_precision=no)")
+        if config.mixed_precision == "bf16":
+            raise ConfigError(
+                "mixed_precision=bf16 is configured for GPUs with bf16 support; this machine has no CUDA GPU "
+                "(use mixed_precision=no on CPU)"
+            )
+        if config.distributed in ("fsdp", "deepspeed"):
+            raise ConfigError(f"distributed={config.distributed} needs CUDA GPUs; this machine has none")
+        if config.grpo.backend == "vllm":
+            raise ConfigError("grpo.backend=vllm needs a CUDA GPU; use grpo.backend=transformers on CPU")
+    elif config.mixed_precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("mixed_precision=bf16 but this GPU does not support bf16 (use fp16 or no)")
+    if config.grpo.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("grpo.backend=vllm but vllm is not installed")
+    if config.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("distributed=deepspeed but deepspeed is not installed")

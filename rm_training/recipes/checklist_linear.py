@@ -1,0 +1,88 @@
+"""checklist-linear: VisionReward Algorithm 1 on aesrm-pairwise checklist answers (CPU, seconds)."""
+
+from __future__ import annotations
+
+import csv
+
+from rm_training.checklist_linear import (
+    ChecklistRewardModel,
+    fit_checklist_reward_model,
+    mpo_select,
+    pair_design,
+    weight_table_markdown,
+)
+from rm_training.config import TrainConfig
+from rm_training.export import Export
+from rm_training.run_dir import RunDir
+
+WEIGHTS_FILE = "checklist_weights.json"
+
+
+def _pair_accuracy(model: ChecklistRewardModel, rows: list[dict]) -> dict[str, float | None]:
+    accuracy = {}
+    for name, weights in model.weights.items():
+        differences, targets = pair_design(rows, model.question_ids, name)
+        if len(targets) == 0:
+            accuracy[name] = None
+            continue
+        predicted = (differences @ weights) > 0
+        accuracy[name] = float((predicted == (targets == 1)).mean())
+    return accuracy
+
+
+def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
+    rows = export.rows("train")
+    options = config.checklist
+    model, results = fit_checklist_reward_model(
+        rows,
+        learning_rate=options.learning_rate,
+        batch_size=options.batch_size,
+        max_epochs=options.max_epochs,
+        tolerance=options.tolerance,
+        seed=config.seed,
+    )
+    checkpoint = run.checkpoint_path(0)
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    model.save(checkpoint / WEIGHTS_FILE)
+    model.save(run.path / WEIGHTS_FILE)
+    (run.path / "weight_table.md").write_text(weight_table_markdown(model))
+    with (run.path / "weight_table.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["question_id", *model.weights])
+        for index, qid in enumerate(model.question_ids):
+            writer.writerow([qid, *(model.weights[name][index] for name in model.weights)])
+    metrics = {
+        "train_accuracy": _pair_accuracy(model, rows),
+        "epochs": {name: result.epochs for name, result in results.items()},
+        "converged": {name: result.converged for name, result in results.items()},
+        "masked_questions": {
+            name: [model.question_ids[i] for i, w in enumerate(model.weights[name]) if w == 0.0] for name in model.weights
+        },
+    }
+    try:
+        metrics["validation_accuracy"] = _pair_accuracy(model, export.rows("validation"))
+    except ValueError:
+        pass
+    run.write_json("checkpoints/" + checkpoint.name + "/state.json", {"step": 0, "recipe": config.recipe})
+    run.write_json("train_metrics.json", metrics)
+    return metrics
+
+
+def load_model(run: RunDir) -> ChecklistRewardModel:
+    return ChecklistRewardModel.load(run.path / WEIGHTS_FILE)
+
+
+def predict(run: RunDir, export: Export, rows: list[dict]) -> list[dict]:
+    """Margins are ``R_d(A) - R_d(B)``; the model is symmetric, so swapped margins are negated."""
+    model = load_model(run)
+    predictions = []
+    for row in rows:
+        score_a, score_b = model.score(row.get("checklist_a")), model.score(row.get("checklist_b"))
+        margins = {d: score_a[d] - score_b[d] for d in ("VA", "VF", "VP") if d in score_a}
+        swapped = {d: score_b[d] - score_a[d] for d in margins}
+        predictions.append({"margins": margins, "swapped_margins": swapped})
+    return predictions
+
+
+def select_pairs(run: RunDir, export: Export, split: str, min_margin: float) -> list[dict]:
+    return mpo_select(export.rows(split), load_model(run), min_margin=min_margin)

@@ -1,0 +1,79 @@
+import pytest
+
+from rm_training.evaluation import (
+    accuracy_without_ties,
+    confusion_matrix,
+    evaluate_predictions,
+    pearson_spearman,
+    per_criterion_accuracy,
+    position_bias,
+    tie_calibrated_accuracy,
+)
+
+
+def test_accuracy_without_ties_ignores_gold_ties_and_counts_zero_margins_wrong():
+    """Gold A, B, tie, A with margins 0.5, 0.2, 0.0, 0.0: the tie is skipped; A/0.5 right,
+    B/0.2 wrong, A/0.0 wrong -> 1/3."""
+    assert accuracy_without_ties([0.5, 0.2, 0.0, 0.0], ["A", "B", "tie", "A"]) == pytest.approx(1 / 3)
+
+
+def test_tie_calibration_picks_the_threshold_that_maximises_accuracy():
+    """Margins 0.9 (A), -0.8 (B), 0.1 (tie), -0.05 (tie), 0.3 (A).
+    eps = 0 -> A, B, A, B, A: 3/5 right. eps = 0.05 -> the -0.05 becomes a tie: 4/5.
+    eps = 0.1 -> both small margins ties: 5/5. eps = 0.3 -> the last A becomes a tie: 4/5.
+    Best: accuracy 1.0 at epsilon 0.1."""
+    accuracy, epsilon = tie_calibrated_accuracy([0.9, -0.8, 0.1, -0.05, 0.3], ["A", "B", "tie", "tie", "A"])
+    assert accuracy == 1.0
+    assert epsilon == pytest.approx(0.1)
+
+
+def test_tie_calibration_keeps_zero_threshold_when_no_gold_ties():
+    accuracy, epsilon = tie_calibrated_accuracy([0.5, -0.5, 0.2], ["A", "B", "B"])
+    assert (accuracy, epsilon) == (pytest.approx(2 / 3), 0.0)
+
+
+def test_position_bias_on_hand_built_predictions():
+    """Four pairs judged in both orders (original margin, swapped margin):
+    p1 (+1, -1): A then B -> consistent flip.   p2 (+1, +1): A both times -> inconsistent.
+    p3 (0, 0): tie both times -> consistent.    p4 (-1, -1): B both times -> inconsistent.
+    swap_consistency 2/4 = 0.5, position_bias 0.5.
+    Non-tie verdicts over both orders: A, B, A, A, B, B -> left (A) rate 3/6 = 0.5."""
+    result = position_bias([1, 1, 0, -1], [-1, 1, 0, -1])
+    assert result == {"swap_consistency": 0.5, "position_bias": 0.5, "left_preference_rate": 0.5}
+
+
+def test_left_preference_rate_detects_a_model_that_always_picks_the_left_video():
+    result = position_bias([1, 1, 1], [1, 1, 1])
+    assert result == {"swap_consistency": 0.0, "position_bias": 1.0, "left_preference_rate": 1.0}
+
+
+def test_per_criterion_accuracy_counts_missing_criteria_as_wrong():
+    rows = [
+        {"criteria": {"VA1": 1, "VF1": 0}, "predicted_criteria": {"VA1": 1, "VF1": -1}},
+        {"criteria": {"VA1": -1, "VF1": 0}, "predicted_criteria": {"VF1": 0}},
+        {"criteria": {"VA1": 1}},  # no CoT prediction: not counted
+    ]
+    assert per_criterion_accuracy(rows) == {"VA1": 0.5, "VF1": 0.5}
+
+
+def test_confusion_matrix_rows_are_gold_columns_predicted():
+    assert confusion_matrix(["A", "tie", "B"], ["A", "A", "tie"]) == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+
+
+def test_plcc_and_srcc():
+    """Monotone but not linear: SRCC 1; PLCC of (1,2,3) with (1,4,9) = 0.989743."""
+    result = pearson_spearman([1.0, 2.0, 3.0], [1.0, 4.0, 9.0])
+    assert result["srcc"] == pytest.approx(1.0)
+    assert result["plcc"] == pytest.approx(0.989743, abs=1e-6)
+    assert pearson_spearman([1.0], [1.0]) == {"plcc": None, "srcc": None}
+
+
+def test_evaluate_predictions_assembles_per_dimension_metrics():
+    rows = [
+        {"labels": {"VA": "A"}, "margins": {"VA": 1.0}, "swapped_margins": {"VA": -1.0}},
+        {"labels": {"VA": "tie"}, "margins": {"VA": 0.0}, "swapped_margins": {"VA": 0.0}},
+    ]
+    metrics = evaluate_predictions(rows, dimensions=("VA",))
+    assert metrics["dimensions"]["VA"]["accuracy_without_ties"] == 1.0
+    assert metrics["dimensions"]["VA"]["accuracy_with_ties"] == 1.0
+    assert metrics["dimensions"]["VA"]["swap_consistency"] == 1.0

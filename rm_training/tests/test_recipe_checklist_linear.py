@@ -1,0 +1,26 @@
+import json
+
+from rm_training.cli import main
+
+
+def test_checklist_linear_trains_evaluates_and_selects_mpo_pairs(make_export, tmp_path):
+    export = make_export("aesrm-pairwise", sizes={"train": 16, "validation": 4, "test": 8})
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", "checklist-linear", "--data", str(export), "--out", str(run)]) == 0
+    weights = json.loads((run / "checklist_weights.json").read_text())
+    # q1/q2 separate good from bad clips; q3 is never answered (null -> 0) and keeps weight 0.
+    assert weights["question_ids"] == ["1", "2", "3"]
+    assert weights["weights"]["VA"][0] > 0 and weights["weights"]["VA"][2] == 0.0
+    assert (run / "weight_table.md").read_text().startswith("| question | VA | VF | VP | overall |")
+
+    assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
+    metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert metrics["dimensions"]["VA"]["accuracy_without_ties"] == 1.0
+    assert metrics["dimensions"]["VA"]["swap_consistency"] == 1.0
+    assert (run / "eval" / "test" / "confusion_matrices.png").stat().st_size > 0
+    assert "| VA |" in (run / "eval" / "test" / "report.md").read_text()
+
+    assert main(["mpo-select", "--run", str(run), "--data", str(export)]) == 0
+    pairs = [json.loads(line) for line in (run / "mpo_pairs_train.jsonl").read_text().splitlines()]
+    assert len(pairs) == 16
+    assert all(pair["chosen"] != pair["rejected"] for pair in pairs)
