@@ -128,7 +128,8 @@ def pair_design(rows: list[dict], question_ids: list[str], target: str) -> tuple
         label = overall_label(row["labels"]) if target == "overall" else row["labels"][target]
         if label not in LABEL_TO_TARGET:
             continue
-        differences.append(answer_vector(row.get("checklist_a"), question_ids) - answer_vector(row.get("checklist_b"), question_ids))
+        answers_a = answer_vector(row.get("checklist_a"), question_ids)
+        differences.append(answers_a - answer_vector(row.get("checklist_b"), question_ids))
         targets.append(LABEL_TO_TARGET[label])
     width = len(question_ids)
     return np.asarray(differences, dtype=np.float64).reshape(-1, width), np.asarray(targets)

@@ -71,7 +71,7 @@ def command_eval(args: argparse.Namespace) -> dict:
     rows = export.rows(args.split)
     predictions = recipe_module(config.recipe).predict(run, export, rows)
     merged = [{**{"pair_id": row.get("pair_id"), "labels": row["labels"], "criteria": row.get("criteria")}, **p}
-              for row, p in zip(rows, predictions)]
+              for row, p in zip(rows, predictions, strict=True)]
     metrics = evaluate_predictions(merged)
     metrics.update({"split": args.split, "data_manifest_sha256": export.manifest_sha256(), "recipe": config.recipe})
     out = run.path / "eval" / args.split

@@ -138,7 +138,9 @@ class TrainConfig:
     model_path: str = field(default="", metadata=_help("local Hugging Face folder of the base VLM"))
     seed: int = field(default=0, metadata=_help("random seed"))
     mixed_precision: str = field(default="no", metadata=_help("no / bf16 / fp16", choices=("no", "bf16", "fp16")))
-    distributed: str = field(default="none", metadata=_help("none / ddp / fsdp / deepspeed", choices=("none", "ddp", "fsdp", "deepspeed")))
+    distributed: str = field(
+        default="none", metadata=_help("none / ddp / fsdp / deepspeed", choices=("none", "ddp", "fsdp", "deepspeed"))
+    )
     lora_rank: int = field(default=0, metadata=_help("LoRA rank via peft (0 = full fine-tuning)"))
     save_every: int = field(default=50, metadata=_help("checkpoint every N optimizer steps (and at the end)"))
     log_every: int = field(default=1, metadata=_help("log metrics every N optimizer steps"))
@@ -154,7 +156,9 @@ class TrainConfig:
     def __post_init__(self):
         _check(self.recipe in RECIPES, f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
         _check(self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16")
-        _check(self.distributed in ("none", "ddp", "fsdp", "deepspeed"), "distributed must be none, ddp, fsdp or deepspeed")
+        _check(
+            self.distributed in ("none", "ddp", "fsdp", "deepspeed"), "distributed must be none, ddp, fsdp or deepspeed"
+        )
         _check(self.lora_rank >= 0, "lora_rank must be >= 0")
         _check(self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be >= 1")
         _check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")

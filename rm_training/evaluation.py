@@ -26,7 +26,7 @@ def verdict_from_margin(margin: float, epsilon: float = 0.0) -> str:
 
 def accuracy_without_ties(margins: list[float], gold: list[str]) -> float | None:
     """Accuracy on the pairs whose gold label is not a tie; a zero margin counts as wrong."""
-    pairs = [(m, g) for m, g in zip(margins, gold) if g != "tie"]
+    pairs = [(m, g) for m, g in zip(margins, gold, strict=True) if g != "tie"]
     if not pairs:
         return None
     return sum(verdict_from_margin(m) == g for m, g in pairs) / len(pairs)
@@ -44,7 +44,7 @@ def tie_calibrated_accuracy(margins: list[float], gold: list[str]) -> tuple[floa
     candidates = sorted({0.0, *(abs(float(m)) for m in margins)})
     best_accuracy, best_epsilon = -1.0, 0.0
     for epsilon in candidates:
-        accuracy = sum(verdict_from_margin(m, epsilon) == g for m, g in zip(margins, gold)) / len(margins)
+        accuracy = sum(verdict_from_margin(m, epsilon) == g for m, g in zip(margins, gold, strict=True)) / len(margins)
         if accuracy > best_accuracy + 1e-12:
             best_accuracy, best_epsilon = accuracy, epsilon
     return best_accuracy, best_epsilon
@@ -53,7 +53,7 @@ def tie_calibrated_accuracy(margins: list[float], gold: list[str]) -> tuple[floa
 def confusion_matrix(predicted: list[str], gold: list[str]) -> list[list[int]]:
     """Rows gold, columns predicted, in the order A, B, tie."""
     matrix = [[0] * 3 for _ in LABELS]
-    for p, g in zip(predicted, gold):
+    for p, g in zip(predicted, gold, strict=True):
         matrix[LABELS.index(g)][LABELS.index(p)] += 1
     return matrix
 
@@ -70,7 +70,7 @@ def position_bias(margins: list[float], swapped_margins: list[float]) -> dict[st
         return {"swap_consistency": None, "position_bias": None, "left_preference_rate": None}
     flip = {"A": "B", "B": "A", "tie": "tie"}
     consistent = sum(
-        flip[verdict_from_margin(m)] == verdict_from_margin(s) for m, s in zip(margins, swapped_margins)
+        flip[verdict_from_margin(m)] == verdict_from_margin(s) for m, s in zip(margins, swapped_margins, strict=True)
     )
     verdicts = [verdict_from_margin(m) for m in (*margins, *swapped_margins)]
     decided = [v for v in verdicts if v != "tie"]
@@ -110,6 +110,13 @@ def pearson_spearman(predicted: list[float], target: list[float]) -> dict[str, f
     return {"plcc": plcc if math.isfinite(plcc) else None, "srcc": srcc if math.isfinite(srcc) else None}
 
 
+def _raw_accuracy(margins: list[float], gold: list[str]) -> float | None:
+    """Three-way accuracy with epsilon 0 (only an exact zero margin is a tie)."""
+    if not gold:
+        return None
+    return sum(verdict_from_margin(m) == g for m, g in zip(margins, gold, strict=True)) / len(gold)
+
+
 def evaluate_predictions(rows: list[dict], dimensions: tuple[str, ...] = DIMENSIONS) -> dict:
     """metrics.json content for pairwise predictions."""
     metrics: dict = {"num_pairs": len(rows), "dimensions": {}}
@@ -121,9 +128,7 @@ def evaluate_predictions(rows: list[dict], dimensions: tuple[str, ...] = DIMENSI
             "accuracy_without_ties": accuracy_without_ties(margins, gold),
             "accuracy_with_ties": calibrated,
             "tie_epsilon": epsilon,
-            "accuracy_raw_three_way": (sum(verdict_from_margin(m) == g for m, g in zip(margins, gold)) / len(gold))
-            if gold
-            else None,
+            "accuracy_raw_three_way": _raw_accuracy(margins, gold),
             "confusion_matrix": confusion_matrix([verdict_from_margin(m, epsilon) for m in margins], gold),
         }
         if all("swapped_margins" in row for row in rows):

@@ -81,7 +81,7 @@ def _dimension_verdicts(block: re.Match) -> dict[str, int]:
         raise AnswerParseError(
             f"answer body {block.group(1)!r} is not 'VA: v, VF: v, VP: v' with v in {{1, -1, 0}}"
         )
-    return {dimension: int(value) for dimension, value in zip(DIMENSIONS, body.groups())}
+    return {dimension: int(value) for dimension, value in zip(DIMENSIONS, body.groups(), strict=True)}
 
 
 def parse_base_answer(text: object) -> ParsedAnswer:

@@ -15,7 +15,7 @@ def plot_confusion_matrices(metrics: dict, path: Path) -> Path:
 
     dimensions = list(metrics["dimensions"])
     figure, axes = plt.subplots(1, len(dimensions), figsize=(3.2 * len(dimensions), 3.2), squeeze=False)
-    for axis, dimension in zip(axes[0], dimensions):
+    for axis, dimension in zip(axes[0], dimensions, strict=True):
         matrix = metrics["dimensions"][dimension]["confusion_matrix"]
         axis.imshow(matrix, cmap="Blues")
         for row in range(3):

@@ -56,7 +56,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
         "epochs": {name: result.epochs for name, result in results.items()},
         "converged": {name: result.converged for name, result in results.items()},
         "masked_questions": {
-            name: [model.question_ids[i] for i, w in enumerate(model.weights[name]) if w == 0.0] for name in model.weights
+            name: [qid for qid, weight in zip(model.question_ids, weights, strict=True) if weight == 0.0]
+            for name, weights in model.weights.items()
         },
     }
     try:

@@ -65,8 +65,11 @@ def test_base_answer_needs_a_sentence_and_one_answer_block():
 
 @pytest.mark.parametrize(
     "garbage",
-    [None, 42, b"<answer>", "", "<think></think><answer></answer>", "<think>\nVA1\n</think><answer>VA: 1, VF: 1, VP: 1</answer>",
-     "\x00\uffff<answer>VA: 1, VF: 1, VP: 1", "<answer>" * 1000, "VA1 x: A: B: Verdict: 1"],
+    [
+        None, 42, b"<answer>", "", "<think></think><answer></answer>",
+        "<think>\nVA1\n</think><answer>VA: 1, VF: 1, VP: 1</answer>",
+        "\x00\uffff<answer>VA: 1, VF: 1, VP: 1", "<answer>" * 1000, "VA1 x: A: B: Verdict: 1",
+    ],
 )
 def test_garbage_raises_a_parse_error_and_nothing_else(garbage):
     for style in ("cot", "base"):
