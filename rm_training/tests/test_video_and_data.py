@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from rm_training.data import ChatEncoder, DataError, batch_indices, collate, swap_videos, video_paths
+from rm_training.export import open_export
+from rm_training.video import VideoDecodeError, VideoLoader, VisionGeometry, decode_frames, pack_frames, smart_resize
+
+
+def test_smart_resize_keeps_sides_multiple_of_28_within_budget():
+    """64x64 with budget 56*56: round(64/28)*28 = 56 on each side, 3136 <= 3136 -> 56x56.
+    1080x1920 with budget 448*448: beta = sqrt(2073600 / 200704) = 3.2143;
+    floor(1080 / 3.2143 / 28) * 28 = 336, floor(1920 / 3.2143 / 28) * 28 = 588."""
+    assert smart_resize(64, 64, 28, 28 * 28, 56 * 56) == (56, 56)
+    assert smart_resize(1080, 1920, 28, 56 * 56, 448 * 448) == (336, 588)
+
+
+def test_decode_samples_frames_at_the_configured_fps(clips):
+    """The clips last 1 s at 8 fps: fps 4 gives 4 frames, resized to 56x56."""
+    frames = decode_frames(clips["good"][0], fps=4, max_frames=16, factor=28, min_pixels=784, max_pixels=56 * 56)
+    assert frames.shape == (4, 56, 56, 3)
+    assert frames.dtype == np.uint8
+    assert decode_frames(clips["good"][0], 8, 3, 28, 784, 56 * 56).shape[0] == 3
+
+
+def test_decoding_a_non_video_raises_a_decode_error(tmp_path):
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_bytes(b"not a video")
+    with pytest.raises(VideoDecodeError):
+        decode_frames(bogus, 4, 4, 28, 784, 3136)
+
+
+def test_packing_follows_qwen_patch_order():
+    """3 frames of 56x56 (padded to 4 frames by repeating the last) -> grid (2, 4, 4), 32 patches of
+    3 * 2 * 14 * 14 = 1176 values, 32 / 2^2 = 8 video tokens.
+    Order of patches: (t, h // 2, w // 2, h % 2, w % 2). A marker at frame 0, channel 0, row 14,
+    column 0 lies in patch row h = 1, column w = 0: patch index 0 * 16 + (0 * 2 + 0) * 4 + (1 * 2 + 0) = 2;
+    inside the patch (C, t, y, x) it is offset 0. A marker at frame 1, row 0, col 15, channel 2 sits
+    in patch w = 1 (index 1), offset 2 * 392 + 1 * 196 + 0 * 14 + 1 = 981."""
+    frames = np.zeros((3, 56, 56, 3), dtype=np.uint8)
+    frames[0, 14, 0, 0] = 255
+    frames[1, 0, 15, 2] = 255
+    geometry = VisionGeometry(image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0))
+    packed = pack_frames(frames, geometry, fps=4)
+    assert packed.grid_thw == (2, 4, 4)
+    assert packed.pixel_values.shape == (32, 1176)
+    assert packed.num_tokens == 8
+    assert packed.second_per_grid == 0.5
+    assert torch.nonzero(packed.pixel_values).tolist() == [[1, 981], [2, 0]]
+    # frame 2 is repeated as frame 3 to fill the temporal patch: second temporal slot equals the first
+    second_t = packed.pixel_values[16:].view(16, 3, 2, 14, 14)
+    assert torch.equal(second_t[:, :, 0], second_t[:, :, 1])
+
+
+def _encoder(export_dir, tiny_model_path, max_tokens=512):
+    from transformers import AutoConfig, AutoTokenizer
+
+    geometry = VisionGeometry.from_model_config(AutoConfig.from_pretrained(tiny_model_path))
+    loader = VideoLoader(geometry, fps=4, max_frames=4, min_pixels=784, max_pixels=56 * 56)
+    return ChatEncoder(AutoTokenizer.from_pretrained(tiny_model_path), open_export(export_dir), loader, max_tokens)
+
+
+def test_sft_rows_become_model_inputs_that_the_tiny_vlm_accepts(make_export, tiny_model_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
+    encoder = _encoder(export, tiny_model_path)
+    rows = open_export(export).rows("train")
+    from rm_training.data import assistant_text
+
+    sequences = [encoder.encode(row["messages"], completion=assistant_text(row["messages"])) for row in rows]
+    batch = collate(sequences, encoder.tokenizer.pad_token_id, encoder.video_token_id)
+    assert batch["video_grid_thw"].tolist() == [[2, 4, 4]] * 4
+    assert int((batch["mm_token_type_ids"] == 2).sum()) == 4 * 8
+    target = batch["labels"][0][batch["labels"][0] != -100]
+    assert encoder.tokenizer.decode(target).startswith("<think>")
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_path)
+    output = model(**batch)
+    assert torch.isfinite(output.loss)
+
+
+def test_a_prompt_longer_than_the_budget_is_a_data_error(make_export, tiny_model_path):
+    export = make_export("cot-sft", sizes={"train": 1, "validation": 1, "test": 1})
+    encoder = _encoder(export, tiny_model_path, max_tokens=20)
+    with pytest.raises(DataError, match="max_text_tokens"):
+        encoder.encode(open_export(export).rows("train")[0]["messages"], completion="x")
+
+
+def test_swapping_videos_exchanges_the_two_clips():
+    messages = [{"role": "user", "content": [{"type": "video", "video": "a"}, {"type": "video", "video": "b"}]}]
+    assert video_paths(swap_videos(messages)) == ["b", "a"]
+    assert video_paths(messages) == ["a", "b"]
+
+
+def test_batches_resume_in_the_same_order():
+    full = batch_indices(5, 2, seed=3)
+    first_six = [next(full) for _ in range(6)]
+    resumed = batch_indices(5, 2, seed=3, start_batch=4)
+    assert [next(resumed), next(resumed)] == first_six[4:]
+    assert all(len(batch) == 2 for batch in first_six)
