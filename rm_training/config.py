@@ -77,10 +77,12 @@ class DescoreConfig:
     tie_log_theta: float = field(default=0.5, metadata=_help("Rao-Kupper log(theta) > 0"))
     cot_mask_ratio: float = field(default=0.3, metadata=_help("share of CoT tokens hidden from attention in training"))
     use_cot: bool = field(default=True, metadata=_help("score the critique text (think-then-score)"))
+    eval_cot_tokens: int = field(default=128, metadata=_help("eval: CoT tokens the model writes before scoring"))
 
     def __post_init__(self):
         _check(self.tie_log_theta > 0, "descore.tie_log_theta must be > 0")
         _check(0 <= self.cot_mask_ratio < 1, "descore.cot_mask_ratio must be in [0, 1)")
+        _check(self.eval_cot_tokens >= 0, "descore.eval_cot_tokens must be >= 0")
 
 
 @dataclass

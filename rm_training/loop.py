@@ -1,0 +1,182 @@
+"""The training loop: setup -> fit -> (validate) -> save, on accelerate.
+
+A recipe hands over trainable modules, how to save/load them, and one or more *stages*; each stage
+is a step budget and a function computing the loss of one micro-batch of example indices. The
+global optimizer-step count runs across stages, so a resumed run skips finished stages and
+continues the current one where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from rm_training.config import TrainConfig
+from rm_training.data import batch_indices
+from rm_training.run_dir import RunDir
+
+LossFunction = Callable[[list[int]], tuple[torch.Tensor, dict]]
+
+
+@dataclass
+class Stage:
+    name: str
+    steps: int
+    num_examples: int
+    compute_loss: LossFunction
+    batch_size: int | None = None  # examples per micro-batch; defaults to optim.batch_size
+    on_start: Callable[[], None] | None = None
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        run: RunDir,
+        model: nn.Module,
+        save_model: Callable[[nn.Module, Path], None],
+    ):
+        from accelerate import Accelerator
+
+        self.config = config
+        self.run = run
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
+            mixed_precision=config.mixed_precision,
+            cpu=not torch.cuda.is_available(),
+        )
+        torch.manual_seed(config.seed)
+        self._save_model = save_model
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            parameters, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
+        )
+        warmup = config.optim.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
+        )
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.step = 0
+        self._writer = None
+
+    @property
+    def unwrapped(self) -> nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def save_checkpoint(self, stage: str) -> Path:
+        path = self.run.checkpoint_path(self.step)
+        if self.accelerator.is_main_process:
+            path.mkdir(parents=True, exist_ok=True)
+            self._save_model(self.unwrapped, path)
+            torch.save(self.optimizer.state_dict(), path / "optimizer.pt")
+            torch.save(self.scheduler.state_dict(), path / "scheduler.pt")
+            # state.json last: a checkpoint without it is incomplete and ignored on resume
+            (path / "state.json").write_text(json.dumps({"step": self.step, "stage": stage}))
+            self.run.prune_checkpoints(self.config.keep_checkpoints)
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def resume(self, checkpoint: Path | None) -> int:
+        """Restore optimizer, scheduler and step count from ``checkpoint`` (the recipe has already
+        built its model from the same checkpoint); return the step."""
+        if checkpoint is None:
+            return 0
+        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu"))
+        self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", map_location="cpu"))
+        self.step = json.loads((checkpoint / "state.json").read_text())["step"]
+        return self.step
+
+    # --- logging --------------------------------------------------------------------------------
+
+    def _log(self, metrics: dict) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        self.run.log_metrics(self.step, metrics)
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run.path / "tensorboard"))
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self._writer.add_scalar(key, value, self.step)
+
+    # --- fit ------------------------------------------------------------------------------------
+
+    def fit(self, stages: list[Stage]) -> dict:
+        total = sum(stage.steps for stage in stages)
+        accumulation = self.config.optim.gradient_accumulation_steps
+        history: list[float] = []
+        bar = tqdm(total=total, initial=min(self.step, total), desc=self.config.recipe, unit="step",
+                   disable=not self.accelerator.is_main_process, dynamic_ncols=True)
+        stage_start = 0
+        for index, stage in enumerate(stages):
+            stage_end = stage_start + stage.steps
+            if self.step >= stage_end or stage.steps == 0:
+                stage_start = stage_end
+                continue
+            if stage.on_start is not None:
+                stage.on_start()
+            batch_size = stage.batch_size or self.config.optim.batch_size
+            batches = batch_indices(
+                stage.num_examples, batch_size, seed=self.config.seed + index,
+                start_batch=(self.step - stage_start) * accumulation,
+            )
+            self.model.train()
+            while self.step < stage_end:
+                started = time.perf_counter()
+                losses, extra = [], {}
+                for _ in range(accumulation):
+                    with self.accelerator.accumulate(self.model):
+                        loss, metrics = stage.compute_loss(next(batches))
+                        self.accelerator.backward(loss)
+                        if self.accelerator.sync_gradients and self.config.optim.max_grad_norm > 0:
+                            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.optim.max_grad_norm)
+                        self.optimizer.step()
+                        self.scheduler.step()
+                        self.optimizer.zero_grad()
+                    losses.append(float(loss.detach()))
+                    for key, value in metrics.items():
+                        extra[key] = extra.get(key, 0.0) + float(value) / accumulation
+                self.step += 1
+                elapsed = time.perf_counter() - started
+                loss_value = sum(losses) / len(losses)
+                history.append(loss_value)
+                record = {
+                    "stage": stage.name,
+                    f"{stage.name}/loss": loss_value,
+                    "loss": loss_value,
+                    "learning_rate": self.scheduler.get_last_lr()[0],
+                    "steps_per_second": 1.0 / elapsed,
+                    "samples_per_second": batch_size * accumulation / elapsed,
+                    "peak_memory_mb": peak_memory_mb(),
+                    **{f"{stage.name}/{key}": value for key, value in extra.items()},
+                }
+                if self.step % self.config.log_every == 0 or self.step == stage_end:
+                    self._log(record)
+                bar.update(1)
+                bar.set_postfix(stage=stage.name, loss=f"{loss_value:.4f}",
+                                samples_s=f"{record['samples_per_second']:.2f}")
+                if self.step % self.config.save_every == 0 or self.step == stage_end:
+                    self.save_checkpoint(stage.name)
+            stage_start = stage_end
+        bar.close()
+        if self._writer is not None:
+            self._writer.flush()
+        return {"final_step": self.step, "losses": history}

@@ -1,0 +1,106 @@
+"""Model code: loading the VLM backbone (optionally with LoRA) and the DeScore scoring head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+REWARD_TOKEN = "[Reward]"
+REWARD_HEAD_FILE = "reward_head.pt"
+VIDEO_INPUT_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "mm_token_type_ids")
+
+
+def load_vlm(path: Path | str, gradient_checkpointing: bool = False, lora_rank: int = 0):
+    """A local image-text-to-text model (Qwen2.5-VL by default) and its tokenizer."""
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+        model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def model_inputs(batch: dict) -> dict:
+    keys = ("input_ids", "attention_mask", *VIDEO_INPUT_KEYS)
+    return {key: batch[key] for key in keys if key in batch}
+
+
+def add_reward_token(model: nn.Module, tokenizer) -> int:
+    """Add the learnable ``[Reward]`` query token (a new embedding row) if missing; return its id."""
+    if REWARD_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [REWARD_TOKEN]})
+    token_id = tokenizer.convert_tokens_to_ids(REWARD_TOKEN)
+    embeddings = base_model(model).get_input_embeddings()
+    if token_id >= embeddings.num_embeddings:
+        base_model(model).resize_token_embeddings(len(tokenizer))
+    return token_id
+
+
+class DescoreModel(nn.Module):
+    """Think-then-score (seed 001): the hidden state of the appended ``[Reward]`` token goes through
+    a linear regression head, one reward per dimension (VA, VF, VP)."""
+
+    def __init__(self, vlm: nn.Module, num_outputs: int = 3):
+        super().__init__()
+        self.vlm = vlm
+        hidden = base_model(vlm).config.get_text_config().hidden_size
+        self.head = nn.Linear(hidden, num_outputs)
+        nn.init.normal_(self.head.weight, std=1.0 / hidden**0.5)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        backbone = base_model(self.vlm).model
+        hidden = backbone(**model_inputs(batch), use_cache=False).last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return self.head(hidden[rows, batch["reward_positions"]]).float()
+
+    def save(self, directory: Path, tokenizer) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.vlm.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        torch.save(self.head.state_dict(), directory / REWARD_HEAD_FILE)
+
+    @classmethod
+    def load(cls, directory: Path, base_path: str | None = None) -> tuple[DescoreModel, object]:
+        """Load a saved DescoreModel; LoRA checkpoints need the ``base_path`` they were trained from."""
+        directory = Path(directory)
+        if (directory / "adapter_config.json").is_file():
+            from peft import PeftModel
+            from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(directory)
+            base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
+            base.resize_token_embeddings(len(tokenizer))
+            vlm = PeftModel.from_pretrained(base, directory)
+        else:
+            vlm, tokenizer = load_vlm(directory)
+        head_state = torch.load(directory / REWARD_HEAD_FILE, map_location="cpu")
+        model = cls(vlm, num_outputs=head_state["weight"].shape[0])
+        model.head.load_state_dict(head_state)
+        return model, tokenizer
+
+
+def completion_logprobs(model: nn.Module, batch: dict, completion_mask: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each token given its prefix, ``(batch, seq_len)``, zero where
+    ``completion_mask`` is 0 (the first position has no prefix and is always masked)."""
+    logits = model(**model_inputs(batch), use_cache=False).logits[:, :-1].float()
+    targets = batch["input_ids"][:, 1:]
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    token_logprobs = torch.cat([torch.zeros_like(token_logprobs[:, :1]), token_logprobs], dim=1)
+    return token_logprobs * completion_mask
