@@ -26,7 +26,8 @@ def load_vlm(path: Path | str, gradient_checkpointing: bool = False, lora_rank: 
     if lora_rank:
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+        lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules=targets)
         model = get_peft_model(model, lora)
     return model, tokenizer
 

@@ -136,8 +136,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
 
     def compute_loss(indices: list[int]) -> tuple[torch.Tensor, dict]:
         chosen_rows = [rows[i] for i in indices]
-        sequences = [data.sequence(r["video_a"], _prompt(r), cots[i][0]) for i, r in zip(indices, chosen_rows, strict=True)]
-        sequences += [data.sequence(r["video_b"], _prompt(r), cots[i][1]) for i, r in zip(indices, chosen_rows, strict=True)]
+        sequences = [data.sequence(rows[i]["video_a"], _prompt(rows[i]), cots[i][0]) for i in indices]
+        sequences += [data.sequence(rows[i]["video_b"], _prompt(rows[i]), cots[i][1]) for i in indices]
         batch = data.batch(sequences, config.descore.cot_mask_ratio)
         rewards = trainer.model(batch)
         rewards_a, rewards_b = rewards[: len(indices)], rewards[len(indices):]
