@@ -1,0 +1,195 @@
+"""aesrm-base and aesrm-cot (seed 000): a VLM judges a video pair on VA / VF / VP.
+
+Stages (one global step count, see :mod:`rm_training.loop`):
+1. ``atomic`` (aesrm-base): single-criterion SFT; the question "which video is better on
+   <criterion>?" is answered "Video A" / "Video B" / "Comparable" from the criterion labels.
+2. ``sft``: cold-start SFT on the export's assistant turns (short answer or full critique).
+3. ``grpo`` (optional): K sampled answers per prompt; rewards = format + per-dimension accuracy
+   (+ CoT process reward for aesrm-cot), group-normalised advantages, clipped objective with
+   asymmetric clip and a KL penalty to a frozen copy of the model taken when the stage starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rm_training.config import TrainConfig
+from rm_training.data import (
+    ChatEncoder,
+    DataError,
+    assistant_text,
+    collate,
+    prompt_messages,
+    replace_question,
+    swap_videos,
+    video_paths,
+)
+from rm_training.export import Export
+from rm_training.grpo import frozen_copy, grpo_step_loss, sample
+from rm_training.loop import Stage, Trainer
+from rm_training.modeling import base_model, load_vlm, model_inputs
+from rm_training.parsing import DIMENSIONS, AnswerParseError, parse_answer
+from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
+from rm_training.rubric import criterion_name
+from rm_training.run_dir import RunDir
+from rm_training.video import VideoLoader, VisionGeometry
+
+ATOMIC_ANSWERS = {1: "Video A", -1: "Video B", 0: "Comparable"}
+
+
+def answer_style(recipe: str) -> str:
+    return "cot" if recipe == "aesrm-cot" else "base"
+
+
+def atomic_examples(rows: list[dict]) -> list[tuple[list[dict], str]]:
+    """(prompt messages, answer) for every labelled criterion of every row."""
+    examples = []
+    for row in rows:
+        for code, verdict in sorted((row.get("criteria") or {}).items()):
+            question = (
+                f"Compare Video A and Video B on {code} {criterion_name(code)} only. "
+                "Which video is better? Answer Video A, Video B or Comparable."
+            )
+            examples.append((replace_question(row["messages"], question), ATOMIC_ANSWERS[int(verdict)]))
+    return examples
+
+
+def _load(config: TrainConfig, source: str | Path):
+    source = Path(source)
+    if (source / "adapter_config.json").is_file():
+        from peft import PeftModel
+        from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        base = AutoModelForImageTextToText.from_pretrained(config.model_path, dtype=torch.float32)
+        model = PeftModel.from_pretrained(base, source, is_trainable=True)
+        return model, tokenizer
+    return load_vlm(source, config.optim.gradient_checkpointing, config.lora_rank)
+
+
+def build(config: TrainConfig, export: Export, source: str | Path):
+    model, tokenizer = _load(config, source)
+    geometry = VisionGeometry.from_model_config(base_model(model).config)
+    video = config.video
+    loader = VideoLoader(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels)
+    return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
+
+
+def rule_reward(text: str, row: dict, config: TrainConfig) -> float:
+    style = answer_style(config.recipe)
+    weights = config.grpo
+    reward = weights.format_weight * format_reward(text, style)
+    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style)
+    if style == "cot":
+        reward += weights.process_weight * cot_process_reward(text, row.get("criteria") or {})
+    return reward
+
+
+def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
+    checkpoint = run.last_checkpoint()
+    model, tokenizer, encoder = build(config, export, checkpoint or config.model_path)
+    rows = export.rows("train")
+    for row in rows:
+        assistant_text(row["messages"])  # fail early on rows without a target
+    atomic = atomic_examples(rows) if config.stages.atomic_steps else []
+    pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
+
+    def save(module, path: Path) -> None:
+        module.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+
+    trainer = Trainer(config, run, model, save)
+    trainer.resume(checkpoint)
+
+    def sft_loss(sequences) -> tuple[torch.Tensor, dict]:
+        batch = collate(sequences, pad, video_id, "right")
+        output = trainer.model(**model_inputs(batch), labels=batch["labels"], use_cache=False)
+        return output.loss, {"target_tokens": float((batch["labels"] != -100).sum())}
+
+    def atomic_step(indices: list[int]):
+        return sft_loss([encoder.encode(atomic[i][0], completion=atomic[i][1]) for i in indices])
+
+    def sft_step(indices: list[int]):
+        return sft_loss([encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"]))
+                         for i in indices])
+
+    reference = {}
+
+    def start_grpo() -> None:
+        reference["model"] = frozen_copy(trainer.unwrapped) if config.grpo.kl_beta > 0 else None
+
+    def grpo_step(indices: list[int]):
+        prompts = [encoder.encode(prompt_messages(rows[i]["messages"])) for i in indices]
+        videos_per_row = len(prompts[0].videos)
+        rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
+        k = config.grpo.num_generations
+        rewards = torch.tensor(
+            [[rule_reward(rollout.texts[b * k + j], rows[i], config) for j in range(k)] for b, i in enumerate(indices)]
+        )
+        return grpo_step_loss(trainer.model, reference.get("model"), rollout, rewards, config.grpo)
+
+    @torch.no_grad()
+    def sft_set_loss() -> float:
+        """Mean teacher-forced NLL of the SFT targets over the training rows (the validate step)."""
+        trainer.model.eval()
+        losses = [float(sft_step([i])[0]) for i in range(len(rows))]
+        trainer.model.train()
+        return sum(losses) / len(losses)
+
+    stages = [
+        Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), atomic_step),
+        Stage("sft", config.stages.sft_steps, len(rows), sft_step),
+        Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start_grpo),
+    ]
+    before = sft_set_loss()
+    result = trainer.fit(stages)
+    metrics = {
+        "final_step": result["final_step"],
+        "train_losses": result["losses"],
+        "sft_set_loss_before": before,
+        "sft_set_loss_after": sft_set_loss(),
+    }
+    run.write_json("train_metrics.json", metrics)
+    return metrics
+
+
+@torch.no_grad()
+def _answer(model, tokenizer, encoder: ChatEncoder, messages: list[dict], max_new_tokens: int) -> str:
+    batch = collate([encoder.encode(prompt_messages(messages))], tokenizer.pad_token_id, encoder.video_token_id, "left")
+    generated = base_model(model).generate(
+        **model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def predict(run: RunDir, export: Export, rows: list[dict]) -> list[dict]:
+    """Greedy answers for each pair in both orders; an unparsable answer counts as all-tie with no
+    criteria (and is reported in ``parse_error``)."""
+    config = run.config()
+    checkpoint = run.last_checkpoint()
+    if checkpoint is None:
+        raise DataError(f"{run.path} has no checkpoint to evaluate")
+    model, tokenizer, encoder = build(config, export, checkpoint)
+    model.eval()
+    style = answer_style(config.recipe)
+    predictions = []
+    for row in rows:
+        if len(video_paths(row["messages"])) != 2:
+            raise DataError(f"row {row.get('pair_id')} does not hold two videos")
+        results = []
+        for messages in (row["messages"], swap_videos(row["messages"])):
+            text = _answer(model, tokenizer, encoder, messages, config.grpo.max_new_tokens)
+            try:
+                parsed = parse_answer(text, style)
+                results.append((parsed.dimensions, {c: j.verdict for c, j in parsed.criteria.items()}, None))
+            except AnswerParseError as error:
+                results.append(({d: 0 for d in DIMENSIONS}, {}, str(error)))
+        (original, criteria, error), (swapped, _, _) = results
+        prediction = {"margins": original, "swapped_margins": swapped, "text_parse_error": error}
+        if style == "cot":
+            prediction["predicted_criteria"] = criteria
+        predictions.append(prediction)
+    return predictions

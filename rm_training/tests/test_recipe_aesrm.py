@@ -1,0 +1,122 @@
+import json
+
+import torch
+
+from rm_training.cli import main
+from rm_training.config import GRPOConfig
+from rm_training.export import open_export
+from rm_training.grpo import completion_mask_after, grpo_step_loss, repeat_batch, sample
+from rm_training.modeling import completion_logprobs
+from rm_training.recipes.aesrm import atomic_examples, rule_reward
+
+FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.batch_size=2",
+        "optim.learning_rate=3e-3", "grpo.max_new_tokens=12", "grpo.num_generations=2"]
+
+
+def _train(recipe, export, run, model_path, *extra):
+    return main(["train", "--recipe", recipe, "--data", str(export), "--out", str(run),
+                 f"model_path={model_path}", *FAST, *extra])
+
+
+def test_atomic_questions_come_from_criterion_labels(make_export):
+    row = open_export(make_export("aesrm-base-sft", sizes={"train": 1, "validation": 1, "test": 1})).rows("train")[0]
+    examples = atomic_examples([row])
+    assert len(examples) == 4  # VA1, VA2, VF1, VP1
+    messages, answer = examples[0]
+    assert "VA1 Shot composition only" in messages[-1]["content"][-1]["text"]
+    assert answer == "Video A"  # the first training row has the good clip as A
+    assert all(m["role"] != "assistant" for m in messages)
+
+
+def test_rule_reward_adds_format_accuracy_and_process_terms():
+    """Labels all A, criteria VA1 = 1. CoT answer: format 1 + accuracy 1/3 (only VA right)
+    + process 1 (VA1 verdict 1 matches) = 2.333333 with unit weights."""
+    from rm_training.config import TrainConfig
+
+    config = TrainConfig(recipe="aesrm-cot", model_path="m")
+    text = ("<think>\nVA1 Shot composition: A: good. B: bad. Verdict: 1\n</think>\n"
+            "<answer>VA: 1, VF: 0, VP: -1</answer>")
+    row = {"labels": {"VA": "A", "VF": "A", "VP": "A"}, "criteria": {"VA1": 1}}
+    assert abs(rule_reward(text, row, config) - (2 + 1 / 3)) < 1e-9
+    assert rule_reward("nonsense", row, config) == 0.0
+
+
+def test_completion_mask_stops_after_the_first_eos():
+    generated = torch.tensor([[5, 5, 7, 9, 1, 7], [5, 5, 1, 7, 7, 7]])
+    mask = completion_mask_after(generated, prompt_length=2, eos_token_id=1)
+    assert mask.tolist() == [[0, 0, 1, 1, 1, 0], [0, 0, 1, 0, 0, 0]]
+
+
+def test_aesrm_base_runs_atomic_sft_and_grpo_and_the_sft_loss_falls(make_export, tiny_model_path, tmp_path):
+    export = make_export("aesrm-base-sft", sizes={"train": 4, "validation": 1, "test": 2})
+    run = tmp_path / "run"
+    code = _train("aesrm-base", export, run, tiny_model_path,
+                  "stages.atomic_steps=2", "stages.sft_steps=10", "stages.grpo_steps=2")
+    assert code == 0
+    metrics = json.loads((run / "train_metrics.json").read_text())
+    assert metrics["final_step"] == 14
+    assert metrics["sft_set_loss_after"] < metrics["sft_set_loss_before"] - 0.5
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["stage"] for entry in logged] == ["atomic"] * 2 + ["sft"] * 10 + ["grpo"] * 2
+    grpo = [entry for entry in logged if entry["stage"] == "grpo"]
+    assert all("grpo/reward_mean" in entry and "grpo/kl" in entry for entry in grpo)
+
+    assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
+    evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert evaluation["num_pairs"] == 2
+    assert "left_preference_rate" in evaluation["dimensions"]["VA"]
+
+
+def test_aesrm_cot_resumes_into_the_grpo_stage(make_export, tiny_model_path, tmp_path):
+    export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
+    run = tmp_path / "run"
+    assert _train("aesrm-cot", export, run, tiny_model_path, "stages.sft_steps=2", "save_every=1") == 0
+    assert _train("aesrm-cot", export, run, tiny_model_path, "stages.sft_steps=2", "stages.grpo_steps=1",
+                  "save_every=1") == 0
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(entry["step"], entry["stage"]) for entry in logged] == [(1, "sft"), (2, "sft"), (3, "grpo")]
+
+
+def test_a_grpo_update_raises_the_likelihood_of_the_better_completion(make_export, tiny_model_path):
+    """Two sampled answers to one prompt with rewards (1, 0): advantages (+1, -1). One SGD step on
+    the GRPO loss (no KL) must raise the log-likelihood of the first answer relative to the second."""
+    from rm_training.config import TrainConfig
+    from rm_training.data import collate, prompt_messages
+    from rm_training.recipes.aesrm import build
+
+    export = open_export(make_export("aesrm-base-sft", sizes={"train": 1, "validation": 1, "test": 1}))
+    config = TrainConfig(recipe="aesrm-base", model_path=str(tiny_model_path))
+    config.video.fps, config.video.max_frames, config.video.max_pixels = 4, 4, 3136
+    model, tokenizer, encoder = build(config, export, tiny_model_path)
+    options = GRPOConfig(num_generations=2, max_new_tokens=6, kl_beta=0.0)
+    prompt = encoder.encode(prompt_messages(export.rows("train")[0]["messages"]))
+    torch.manual_seed(0)
+    rollout = sample(model, collate([prompt], tokenizer.pad_token_id, encoder.video_token_id, "left"),
+                     tokenizer, options, videos_per_row=2)
+
+    def gap() -> float:
+        with torch.no_grad():
+            sums = completion_logprobs(model, rollout.batch, rollout.completion_mask).sum(dim=1)
+        return float(sums[0] - sums[1])
+
+    before = gap()
+    loss, stats = grpo_step_loss(model, None, rollout, torch.tensor([[1.0, 0.0]]), options)
+    loss.backward()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter -= 0.05 * parameter.grad
+    assert gap() > before
+    assert stats["reward_mean"] == 0.5
+
+
+def test_repeat_batch_repeats_rows_with_their_videos():
+    batch = {
+        "input_ids": torch.tensor([[1, 2], [3, 4]]), "attention_mask": torch.ones(2, 2, dtype=torch.long),
+        "mm_token_type_ids": torch.zeros(2, 2, dtype=torch.int),
+        "pixel_values_videos": torch.arange(4.0).view(4, 1),  # one patch per video, two videos per row
+        "video_grid_thw": torch.tensor([[1, 1, 1]] * 4), "second_per_grid_ts": torch.tensor([0.5] * 4),
+    }
+    repeated = repeat_batch(batch, 2, videos_per_row=2)
+    assert repeated["input_ids"].tolist() == [[1, 2], [1, 2], [3, 4], [3, 4]]
+    assert repeated["pixel_values_videos"].flatten().tolist() == [0, 1, 0, 1, 2, 3, 2, 3]
