@@ -124,9 +124,32 @@ def start_worker(transactional_db, settings, tmp_path):
             env[key] = str(getattr(settings, key))
         log_path = tmp_path / f"worker-{len(started)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queue, "-c", "1", "-P", "prefork",
-             "-n", node_name, "--without-gossip", "--without-mingle", "-l", "INFO", *extra_args],
-            cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "webapp",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                "1",
+                "-P",
+                "prefork",
+                "-n",
+                node_name,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+                *extra_args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(log_path, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         handle = WorkerHandle(process=process, log_path=log_path, node_name=node_name)
         started.append(handle)

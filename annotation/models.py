@@ -44,6 +44,14 @@ class Rubric(models.Model):
     def __str__(self) -> str:
         return f"{self.slug} v{self.version}"
 
+    def save(self, *args, **kwargs) -> None:
+        self.check_editable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self.check_editable()
+        return super().delete(*args, **kwargs)
+
     @property
     def label(self) -> str:
         return f"{self.slug}-v{self.version}"
@@ -59,14 +67,6 @@ class Rubric(models.Model):
                 f"Rubric {self} already has judgments and cannot be edited; create a new version instead "
                 "(annotation.services.rubric_new_version)."
             )
-
-    def save(self, *args, **kwargs) -> None:
-        self.check_editable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        self.check_editable()
-        return super().delete(*args, **kwargs)
 
 
 class Dimension(models.Model):
@@ -191,6 +191,7 @@ class Video(models.Model):
     height = models.PositiveIntegerField()
     codec = models.CharField(max_length=50)
     frame_count = models.PositiveIntegerField()
+    has_audio = models.BooleanField(default=False)
     source_model = models.CharField(max_length=200, blank=True)
     prompt = models.TextField(blank=True)
     proxy = models.FileField(upload_to="videos/proxy/", max_length=300, blank=True)
@@ -215,14 +216,10 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="campaigns")
-    checklist = models.ForeignKey(
-        Checklist, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True
-    )
+    checklist = models.ForeignKey(Checklist, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True)
     overlap = models.PositiveIntegerField(default=3, help_text="How many different experts judge each pair.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -324,13 +321,18 @@ def check_verdicts_match_rubric(*, rubric: Rubric, criteria: dict, dimensions: d
     dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
     criterion_codes = set(Criterion.objects.filter(dimension__rubric=rubric).values_list("code", flat=True))
     errors: dict[str, list[str]] = {}
-    for field, given, expected in (("criteria", criteria, criterion_codes), ("dimensions", dimensions, dimension_codes)):
+    for field, given, expected in (
+        ("criteria", criteria, criterion_codes),
+        ("dimensions", dimensions, dimension_codes),
+    ):
         if not isinstance(given, dict):
             errors[field] = [f"{field} must be an object of code -> verdict."]
             continue
         missing = sorted(expected - set(given))
         unknown = sorted(set(given) - expected)
-        bad_values = sorted(code for code, value in given.items() if value not in Verdict.values or isinstance(value, bool))
+        bad_values = sorted(
+            code for code, value in given.items() if value not in Verdict.values or isinstance(value, bool)
+        )
         messages = []
         if missing:
             messages.append(f"missing: {', '.join(missing)}")
@@ -369,6 +371,9 @@ class PairJudgmentRevision(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["judgment", "revision"], name="revision_unique_number")]
         ordering = ["judgment", "revision"]
+
+    def __str__(self) -> str:
+        return f"{self.judgment} (revision {self.revision})"
 
 
 class ChecklistAnswer(models.Model):

@@ -19,6 +19,6 @@ def user_can_ingest(*, user) -> bool:
 
 def campaigns_for(*, user) -> QuerySet[Campaign]:
     campaigns = Campaign.objects.select_related("rubric", "checklist").order_by("name")
-    if user.is_staff or user_has_role(user=user, role=Role.CURATOR):
+    if user_can_ingest(user=user):
         return campaigns
     return campaigns.filter(memberships__user=user).distinct()

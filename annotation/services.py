@@ -38,7 +38,9 @@ def checklist_import(*, path: Path) -> Checklist:
 @transaction.atomic
 def rubric_new_version(*, rubric: Rubric) -> Rubric:
     """Copy a rubric into the next free version number, ready to be edited."""
-    next_version = (Rubric.objects.filter(slug=rubric.slug).order_by("-version").values_list("version", flat=True).first()) + 1
+    next_version = (
+        Rubric.objects.filter(slug=rubric.slug).order_by("-version").values_list("version", flat=True).first()
+    ) + 1
     copy = Rubric.objects.create(
         slug=rubric.slug, version=next_version, title=rubric.title, description=rubric.description
     )

@@ -15,8 +15,20 @@ class VideoSerializer(serializers.ModelSerializer):
     class Meta:
         model = Video
         fields = [
-            "id", "original_name", "sha256", "status", "error", "duration_seconds", "fps", "width", "height",
-            "codec", "frame_count", "source_model", "proxy", "poster",
+            "id",
+            "original_name",
+            "sha256",
+            "status",
+            "error",
+            "duration_seconds",
+            "fps",
+            "width",
+            "height",
+            "codec",
+            "frame_count",
+            "source_model",
+            "proxy",
+            "poster",
         ]
 
 

@@ -102,6 +102,7 @@ def _video_create(checked: _CheckedVideo, *, prompt: str, stored_files: list) ->
         height=probe.height,
         codec=probe.codec,
         frame_count=probe.frame_count,
+        has_audio=probe.has_audio,
         source_model=checked.incoming.source_model[:200],
         prompt=prompt,
     )
@@ -137,9 +138,11 @@ def pair_ingest(
         raise PairRejected(f"video_a and video_b are the same file ({video_a.original_name})")
     external_id = external_id or f"{checked_a.sha256[:16]}-{checked_b.sha256[:16]}"
 
-    existing_pair = VideoPair.objects.filter(campaign=campaign, external_id=external_id).select_related(
-        "video_a", "video_b"
-    ).first()
+    existing_pair = (
+        VideoPair.objects.filter(campaign=campaign, external_id=external_id)
+        .select_related("video_a", "video_b")
+        .first()
+    )
     if existing_pair is not None:
         if (existing_pair.video_a.sha256, existing_pair.video_b.sha256) != (checked_a.sha256, checked_b.sha256):
             raise PairRejected(f"pair_id '{external_id}' already exists in this campaign with different videos")
@@ -241,8 +244,7 @@ def video_process(*, video_id: int) -> Video | None:
         poster_file = Path(workdir) / "poster.jpg"
         try:
             with local_path(video.file) as source:
-                has_audio = video_probe(source, name=video.original_name).has_audio
-                proxy_transcode(source, proxy_file, has_audio=has_audio)
+                proxy_transcode(source, proxy_file, has_audio=video.has_audio)
                 poster_extract(proxy_file, poster_file, at_seconds=min(1.0, video.duration_seconds / 2))
             proxy_probe = video_probe(proxy_file, name=f"proxy of {video.original_name}")
             if proxy_probe.codec != "h264":

@@ -77,9 +77,7 @@ def video_probe(path: Path, *, name: str | None = None) -> VideoProbe:
     stream = video_streams[0]
     codec = stream.get("codec_name", "unknown")
     if codec not in settings.VIDEO_ALLOWED_CODECS:
-        raise VideoRejected(
-            name, f"unsupported codec '{codec}' (allowed: {', '.join(settings.VIDEO_ALLOWED_CODECS)})"
-        )
+        raise VideoRejected(name, f"unsupported codec '{codec}' (allowed: {', '.join(settings.VIDEO_ALLOWED_CODECS)})")
     duration = float(stream.get("duration") or info.get("format", {}).get("duration") or 0.0)
     fps = _frame_rate(stream)
     frame_count = int(stream.get("nb_frames") or round(duration * fps))

@@ -20,7 +20,15 @@ def pair_upload(request, campaign_id: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            pair, created = pair_ingest_uploaded(campaign=campaign, **data)
+            pair, created = pair_ingest_uploaded(
+                campaign=campaign,
+                prompt=data["prompt"],
+                external_id=data["pair_id"] or None,
+                video_a=data["video_a"],
+                video_b=data["video_b"],
+                source_a=data["source_a"],
+                source_b=data["source_b"],
+            )
         except (VideoRejected, PairRejected) as rejected:
             error = str(rejected)
         except ValidationError as invalid:
@@ -36,4 +44,5 @@ def pair_upload(request, campaign_id: int):
         "max_mb": round(settings.VIDEO_MAX_BYTES / 1e6),
         "max_seconds": round(settings.VIDEO_MAX_DURATION_SECONDS),
     }
-    return render(request, "pipelines/pair_upload.html", context, status=400 if error else 200)
+    rejected = request.method == "POST" and (error or form.errors)
+    return render(request, "pipelines/pair_upload.html", context, status=400 if rejected else 200)

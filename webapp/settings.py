@@ -172,3 +172,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+CELERY_BEAT_SCHEDULE = {
+    # Re-enqueue videos left pending by a lost worker.
+    "requeue-stale-pending-videos": {
+        "task": "pipelines.tasks.videos_pending_requeue_task",
+        "schedule": 15 * 60,
+        "kwargs": {"older_than_minutes": 15},
+    },
+}

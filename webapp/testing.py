@@ -30,7 +30,6 @@ class WorkerHandle:
             self.process.wait(timeout=10)
 
 
-
 def wait_until(condition, *, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

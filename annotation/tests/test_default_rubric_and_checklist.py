@@ -50,7 +50,9 @@ def test_default_checklist_has_every_question_of_tables_17_and_18():
     questions = checklist_default().questions.all()
     counts: dict[tuple[str, str], int] = {}
     for question in questions:
-        counts[(question.dimension, question.sub_dimension)] = counts.get((question.dimension, question.sub_dimension), 0) + 1
+        counts[(question.dimension, question.sub_dimension)] = (
+            counts.get((question.dimension, question.sub_dimension), 0) + 1
+        )
     assert counts == TABLES_17_18
     assert len({dimension for dimension, _ in counts}) == 9
     assert questions.count() == 64
@@ -78,4 +80,7 @@ def test_questions_about_absent_things_are_gated_by_a_presence_question():
 
 def test_alignment_questions_render_the_pair_prompt():
     question = checklist_default().questions.get(sub_dimension="Alignment", level=4)
-    assert question.text_for("a red fox") == "Does the video meet all the requirements stated in the text \u201ca red fox\u201d?"
+    assert (
+        question.text_for("a red fox")
+        == "Does the video meet all the requirements stated in the text \u201ca red fox\u201d?"
+    )

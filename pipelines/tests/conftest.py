@@ -12,7 +12,11 @@ def _ffmpeg(*args: str) -> None:
 def bad_files(tmp_path_factory, demo_set):
     """Files every ingest path must refuse, each with the reason it should give."""
     root = tmp_path_factory.mktemp("bad")
-    good_clip = demo_set.manifest_path.parent / "clips" / sorted(p.name for p in (demo_set.manifest_path.parent / "clips").iterdir())[0]
+    good_clip = (
+        demo_set.manifest_path.parent
+        / "clips"
+        / sorted(p.name for p in (demo_set.manifest_path.parent / "clips").iterdir())[0]
+    )
     (root / "fake.mp4").write_text("this is a text file wearing an .mp4 name\n")
     (root / "empty.mp4").write_bytes(b"")
     data = good_clip.read_bytes()

@@ -46,14 +46,42 @@ def test_ingested_pair_gets_h264_faststart_proxies_posters_and_true_metadata(cam
 def test_proxy_of_a_large_video_is_scaled_to_720p_with_even_dimensions(campaign, tmp_path, settings):
     big = tmp_path / "big.mp4"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1281x961:rate=10", "-t",
-         "0.5", "-pix_fmt", "yuv444p", "-c:v", "libx264", str(big)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1281x961:rate=10",
+            "-t",
+            "0.5",
+            "-pix_fmt",
+            "yuv444p",
+            "-c:v",
+            "libx264",
+            str(big),
+        ],
         check=True,
     )
     small = tmp_path / "small.webm"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "0.5",
-         "-c:v", "libvpx-vp9", str(small)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=10",
+            "-t",
+            "0.5",
+            "-c:v",
+            "libvpx-vp9",
+            str(small),
+        ],
         check=True,
     )
     pair, _ = _ingest(campaign, big, small)
@@ -74,7 +102,9 @@ def test_same_file_in_two_pairs_is_stored_once(campaign, clip_paths, media_root)
     "name",
     ["fake.mp4", "empty.mp4", "truncated.mp4", "animated.gif", "still_as.mp4", "tone.m4a"],
 )
-def test_bad_file_is_refused_with_its_name_and_reason_and_nothing_is_written(name, bad_files, campaign, clip_paths, media_root):
+def test_bad_file_is_refused_with_its_name_and_reason_and_nothing_is_written(
+    name, bad_files, campaign, clip_paths, media_root
+):
     reasons, root = bad_files
     with pytest.raises(VideoRejected) as error:
         _ingest(campaign, clip_paths[0], root / name)
