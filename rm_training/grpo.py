@@ -12,7 +12,13 @@ from torch import nn
 
 from rm_training.config import GRPOConfig
 from rm_training.losses import grpo_clipped_loss, grpo_group_advantages
-from rm_training.modeling import VIDEO_INPUT_KEYS, base_model, completion_logprobs, model_inputs
+from rm_training.modeling import (
+    VIDEO_INPUT_KEYS,
+    base_model,
+    completion_logprobs,
+    generation_options,
+    model_inputs,
+)
 
 
 @dataclass
@@ -60,12 +66,13 @@ def completion_mask_after(generated: torch.Tensor, prompt_length: int, eos_token
 def sample(policy: nn.Module, prompt_batch: dict, tokenizer, options: GRPOConfig, videos_per_row: int) -> Rollout:
     """K sampled completions per prompt (``prompt_batch`` must be left-padded)."""
     expanded = repeat_batch(prompt_batch, options.num_generations, videos_per_row)
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    generate_options = generation_options(tokenizer)
+    eos = generate_options["eos_token_id"]
     was_training = policy.training
     policy.eval()
     generated = base_model(policy).generate(
         **model_inputs(expanded), do_sample=True, temperature=options.temperature,
-        max_new_tokens=options.max_new_tokens, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=options.max_new_tokens, **generate_options,
     )
     policy.train(was_training)
     prompt_length = expanded["input_ids"].shape[1]

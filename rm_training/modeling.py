@@ -97,6 +97,21 @@ class DescoreModel(nn.Module):
         return model, tokenizer
 
 
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+
+
+def generation_options(tokenizer) -> dict:
+    """``generate`` keyword arguments shared by every sampling site: stop at ``<|im_end|>`` and never
+    emit vision placeholders (a sampled ``<|video_pad|>`` would break the next forward pass, which
+    counts placeholders against the video features)."""
+    vocabulary = tokenizer.get_vocab()
+    return {
+        "eos_token_id": vocabulary.get("<|im_end|>", tokenizer.eos_token_id),
+        "pad_token_id": tokenizer.pad_token_id,
+        "suppress_tokens": [vocabulary[token] for token in VISION_TOKENS if token in vocabulary],
+    }
+
+
 def completion_logprobs(model: nn.Module, batch: dict, completion_mask: torch.Tensor) -> torch.Tensor:
     """Log-probability of each token given its prefix, ``(batch, seq_len)``, zero where
     ``completion_mask`` is 0 (the first position has no prefix and is always masked)."""

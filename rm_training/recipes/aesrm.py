@@ -29,7 +29,7 @@ from rm_training.data import (
 from rm_training.export import Export
 from rm_training.grpo import frozen_copy, grpo_step_loss, sample
 from rm_training.loop import Stage, Trainer
-from rm_training.modeling import base_model, load_vlm, model_inputs
+from rm_training.modeling import base_model, generation_options, load_vlm, model_inputs
 from rm_training.parsing import DIMENSIONS, AnswerParseError, parse_answer
 from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
 from rm_training.rubric import criterion_name
@@ -159,8 +159,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
 def _answer(model, tokenizer, encoder: ChatEncoder, messages: list[dict], max_new_tokens: int) -> str:
     batch = collate([encoder.encode(prompt_messages(messages))], tokenizer.pad_token_id, encoder.video_token_id, "left")
     generated = base_model(model).generate(
-        **model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
+        **model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens, **generation_options(tokenizer)
     )
     return tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 

@@ -22,7 +22,14 @@ from rm_training.data import ChatEncoder, DataError, EncodedSequence, assistant_
 from rm_training.export import Export
 from rm_training.loop import Stage, Trainer
 from rm_training.losses import bradley_terry_loss, bradley_terry_with_ties_loss
-from rm_training.modeling import DescoreModel, add_reward_token, base_model, load_vlm, model_inputs
+from rm_training.modeling import (
+    DescoreModel,
+    add_reward_token,
+    base_model,
+    generation_options,
+    load_vlm,
+    model_inputs,
+)
 from rm_training.parsing import DIMENSIONS, LABEL_TO_VERDICT, AnswerParseError, parse_cot_answer
 from rm_training.run_dir import RunDir
 from rm_training.video import VideoLoader, VisionGeometry
@@ -177,7 +184,7 @@ def generate_cot(model: DescoreModel, data: DescoreData, video: str, prompt: str
     batch = collate([sequence], encoder.tokenizer.pad_token_id, encoder.video_token_id, "left")
     generated = base_model(model.vlm).generate(
         **model_inputs(batch), max_new_tokens=max_new_tokens, do_sample=False,
-        pad_token_id=encoder.tokenizer.pad_token_id,
+        **generation_options(encoder.tokenizer),
     )
     return encoder.tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 

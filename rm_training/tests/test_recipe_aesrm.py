@@ -120,3 +120,28 @@ def test_repeat_batch_repeats_rows_with_their_videos():
     repeated = repeat_batch(batch, 2, videos_per_row=2)
     assert repeated["input_ids"].tolist() == [[1, 2], [1, 2], [3, 4], [3, 4]]
     assert repeated["pixel_values_videos"].flatten().tolist() == [0, 1, 0, 1, 2, 3, 2, 3]
+
+
+def test_sampling_never_emits_vision_placeholders(make_export, tiny_model_path):
+    """The lm head is rigged so <|video_pad|> has by far the highest logit; sampling must still
+    never produce it (it would break the forward pass that scores the rollout)."""
+    from rm_training.config import TrainConfig
+    from rm_training.data import collate, prompt_messages
+    from rm_training.recipes.aesrm import build
+
+    export = open_export(make_export("aesrm-base-sft", sizes={"train": 1, "validation": 1, "test": 1}))
+    config = TrainConfig(recipe="aesrm-base", model_path=str(tiny_model_path))
+    config.video.fps, config.video.max_frames, config.video.max_pixels = 4, 4, 3136
+    model, tokenizer, encoder = build(config, export, tiny_model_path)
+    rigged = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        rigged.weight.zero_()
+        rigged.bias.zero_()
+        rigged.bias[encoder.video_token_id] = 100.0
+    model.lm_head = rigged
+    prompt = encoder.encode(prompt_messages(export.rows("train")[0]["messages"]))
+    rollout = sample(model, collate([prompt], tokenizer.pad_token_id, encoder.video_token_id, "left"),
+                     tokenizer, GRPOConfig(num_generations=2, max_new_tokens=5), videos_per_row=2)
+    completions = rollout.batch["input_ids"][:, rollout.prompt_length:]
+    assert not bool((completions == encoder.video_token_id).any())
+    assert completions.shape[1] == 5
