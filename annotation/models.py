@@ -218,6 +218,9 @@ class Campaign(models.Model):
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="campaigns")
     checklist = models.ForeignKey(Checklist, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True)
     overlap = models.PositiveIntegerField(default=3, help_text="How many different experts judge each pair.")
+    agreement_threshold = models.FloatField(
+        default=0.6, help_text="Pairs whose consensus is backed by a smaller share of raters go to adjudication."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns")
     created_by = models.ForeignKey(
@@ -253,9 +256,13 @@ class VideoPair(models.Model):
     prompt = models.TextField()
     video_a = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_a")
     video_b = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_b")
+    assigned_count = models.PositiveIntegerField(
+        default=0, help_text="Assignments handed out for this pair; only changed under the pair's row lock."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        indexes = [models.Index(fields=["campaign", "assigned_count", "id"], name="pair_queue_order")]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="pair_unique_external_id"),
             models.CheckConstraint(condition=~models.Q(video_a=models.F("video_b")), name="pair_distinct_videos"),

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.http import Http404
 
-from annotation.models import Campaign, Role
+from annotation.models import (
+    Assignment,
+    Campaign,
+    CampaignMembership,
+    ChecklistQuestion,
+    Dimension,
+    Role,
+    Video,
+    VideoPair,
+)
 
 
 def user_has_role(*, user, role: str) -> bool:
@@ -22,3 +32,96 @@ def campaigns_for(*, user) -> QuerySet[Campaign]:
     if user_can_ingest(user=user):
         return campaigns
     return campaigns.filter(memberships__user=user).distinct()
+
+
+def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int]:
+    memberships = CampaignMembership.objects.filter(
+        user=expert, role=Role.EXPERT, campaign__status=Campaign.Status.ACTIVE
+    )
+    if campaign is not None:
+        memberships = memberships.filter(campaign=campaign)
+    return list(memberships.values_list("campaign_id", flat=True))
+
+
+def assignment_open_for(*, expert, campaign: Campaign | None = None) -> Assignment | None:
+    return (
+        Assignment.objects.filter(
+            expert=expert,
+            status=Assignment.Status.ASSIGNED,
+            campaign_id__in=expert_campaign_ids(expert=expert, campaign=campaign),
+        )
+        .order_by("created_at")
+        .first()
+    )
+
+
+def pair_candidates_for(*, expert, campaign: Campaign | None = None, limit: int = 20) -> list[int]:
+    """Ids of pairs the expert may take next, closest to full overlap first."""
+    ready = Video.Status.READY
+    return list(
+        VideoPair.objects.filter(
+            campaign_id__in=expert_campaign_ids(expert=expert, campaign=campaign),
+            assigned_count__lt=F("campaign__overlap"),
+            video_a__status=ready,
+            video_b__status=ready,
+        )
+        .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert=expert)))
+        .order_by("-assigned_count", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assignment:
+    """Fetch an assignment the user may see: its expert always, curators and staff read-only.
+
+    Anyone else gets a 404, so assignment ids reveal nothing."""
+    assignment = (
+        Assignment.objects.select_related(
+            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert"
+        )
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment.")
+    if assignment.expert_id == user.pk:
+        return assignment
+    if not write and (user.is_staff or user_has_role(user=user, role=Role.CURATOR)):
+        return assignment
+    raise Http404("No such assignment.")
+
+
+def campaign_progress_for(*, expert) -> list[dict]:
+    """Per campaign the expert judges: how many they submitted, how many they hold, how many remain."""
+    rows = (
+        CampaignMembership.objects.filter(user=expert, role=Role.EXPERT)
+        .select_related("campaign")
+        .annotate(
+            done=Count(
+                "campaign__assignments",
+                filter=Q(
+                    campaign__assignments__expert=expert, campaign__assignments__status=Assignment.Status.SUBMITTED
+                ),
+            ),
+            assigned=Count("campaign__assignments", filter=Q(campaign__assignments__expert=expert)),
+        )
+        .order_by("campaign__name")
+    )
+    return [{"campaign": row.campaign, "done": row.done, "assigned": row.assigned} for row in rows]
+
+
+def rubric_structure(*, rubric) -> list[Dimension]:
+    return list(rubric.dimensions.prefetch_related("criteria").order_by("order"))
+
+
+def checklist_structure(*, checklist) -> list[dict]:
+    """Questions grouped by dimension and sub-dimension, strongest option first."""
+    if checklist is None:
+        return []
+    groups: dict[tuple[str, str], list[ChecklistQuestion]] = {}
+    for question in checklist.questions.order_by("order"):
+        groups.setdefault((question.dimension, question.sub_dimension), []).append(question)
+    return [
+        {"dimension": dimension, "sub_dimension": sub_dimension, "questions": questions}
+        for (dimension, sub_dimension), questions in groups.items()
+    ]

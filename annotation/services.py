@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
-from annotation import defaults
+from annotation import defaults, selectors
+from annotation.checklist import ChecklistContradiction, checklist_apply_progressive, question_specs
 from annotation.models import (
+    Assignment,
     Campaign,
     CampaignMembership,
     Checklist,
+    ChecklistAnswer,
     ChecklistQuestion,
     Criterion,
     Dimension,
+    PairJudgment,
+    PairJudgmentRevision,
     Role,
     Rubric,
+    VideoPair,
+    check_severe_flags,
+    check_verdicts_match_rubric,
 )
 
 
@@ -115,3 +127,196 @@ def user_ensure(*, username: str, password: str, role: str | None = None, is_sup
     if role:
         user.groups.add(Group.objects.get(name=Role(role)))
     return user
+
+
+# --- Assignment -------------------------------------------------------------------------------
+
+
+class NoPairAvailable(Exception):
+    """Nothing left for this expert: every pair is done by them or has its full overlap."""
+
+
+def assignment_create(*, pair: VideoPair, expert, swapped: bool | None = None) -> Assignment:
+    """Hand `pair` to `expert`. The caller holds the pair's row lock (see assignment_next_for)."""
+    assignment = Assignment(
+        campaign_id=pair.campaign_id,
+        pair=pair,
+        expert=expert,
+        swapped=secrets.randbelow(2) == 1 if swapped is None else swapped,
+    )
+    assignment.full_clean(validate_unique=False)
+    assignment.save()
+    VideoPair.objects.filter(pk=pair.pk).update(assigned_count=F("assigned_count") + 1)
+    return assignment
+
+
+def assignment_next_for(*, expert, campaign: Campaign | None = None) -> Assignment:
+    """The expert's open assignment, or a new one.
+
+    Pairs closest to their full overlap come first, so a half-done campaign has many fully judged
+    pairs rather than many pairs judged once. Concurrency: the expert's own row is locked so two
+    tabs cannot each open a new assignment, and candidate pairs are locked with SKIP LOCKED so two
+    experts never take the same last slot of a pair.
+    """
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=expert.pk).first()
+        open_assignment = selectors.assignment_open_for(expert=expert, campaign=campaign)
+        if open_assignment is not None:
+            return open_assignment
+        for pair_id in selectors.pair_candidates_for(expert=expert, campaign=campaign):
+            pair = (
+                VideoPair.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("campaign")
+                .filter(pk=pair_id)
+                .first()
+            )
+            if pair is None or pair.assigned_count >= pair.campaign.overlap:
+                continue
+            if Assignment.objects.filter(pair=pair, expert=expert).exists():
+                continue
+            return assignment_create(pair=pair, expert=expert)
+    raise NoPairAvailable("No pair is waiting for you right now.")
+
+
+def assignment_start(*, assignment: Assignment) -> None:
+    if assignment.started_at is None:
+        Assignment.objects.filter(pk=assignment.pk, started_at__isnull=True).update(started_at=timezone.now())
+
+
+def assignment_draft_save(*, assignment: Assignment, draft: dict) -> None:
+    """Autosave: the draft is the form state as the browser has it (display terms, not canonical)."""
+    if not isinstance(draft, dict):
+        raise ValidationError("A draft must be a JSON object.")
+    Assignment.objects.filter(pk=assignment.pk).update(draft=draft)
+
+
+# --- Judgment ---------------------------------------------------------------------------------
+
+
+class JudgmentConflict(Exception):
+    """The submit was based on an outdated revision: another tab or device submitted first."""
+
+
+class CampaignLocked(Exception):
+    """A curator locked the campaign: judgments can no longer be revised."""
+
+
+def verdicts_from_display(*, verdicts: dict[str, int], swapped: bool) -> dict[str, int]:
+    """Display terms (+1 = left better) to canonical terms (+1 = A better)."""
+    return {code: -value if swapped else value for code, value in verdicts.items()}
+
+
+def severe_from_display(*, severe: dict[str, dict[str, bool]], swapped: bool) -> dict[str, dict[str, bool]]:
+    """{"left": {...}, "right": {...}} to {"A": {...}, "B": {...}}."""
+    left, right = severe.get("left", {}), severe.get("right", {})
+    return {"A": right, "B": left} if swapped else {"A": left, "B": right}
+
+
+def _checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[int, dict[int, str]]) -> dict:
+    if campaign.checklist_id is None:
+        if any(answers_by_video.values()):
+            raise ValidationError({"checklist": "This campaign has no checklist."})
+        return {}
+    specs = question_specs(ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id))
+    normalised, missing = {}, {}
+    for video_id, answers in answers_by_video.items():
+        try:
+            filled = checklist_apply_progressive(specs, answers)
+        except ChecklistContradiction as contradiction:
+            raise ValidationError({"checklist": str(contradiction)}) from contradiction
+        gaps = [spec.id for spec in specs if spec.id not in filled]
+        if gaps:
+            missing[video_id] = gaps
+        normalised[video_id] = filled
+    if missing:
+        raise ValidationError(
+            {"checklist": [f"video {video_id}: {len(ids)} questions unanswered" for video_id, ids in missing.items()]}
+        )
+    return normalised
+
+
+@transaction.atomic
+def pair_judgment_submit(
+    *,
+    assignment: Assignment,
+    criteria: dict[str, int],
+    dimensions: dict[str, int],
+    severe: dict[str, dict[str, bool]] | None = None,
+    notes: str = "",
+    checklist: dict[int, dict[int, str]] | None = None,
+    base_revision: int = 0,
+    time_spent_seconds: float | None = None,
+) -> PairJudgment:
+    """Submit (base_revision 0) or revise (base_revision = the revision the expert was editing).
+
+    Verdicts are canonical (+1 = A better). `checklist` maps video id -> {question id: yes/no/na}.
+    A second submit based on the same revision (double click, a second tab) raises JudgmentConflict
+    and changes nothing.
+    """
+    assignment = Assignment.objects.select_for_update().select_related("campaign", "pair").get(pk=assignment.pk)
+    campaign = assignment.campaign
+    existing = PairJudgment.objects.filter(assignment=assignment).first()
+    current_revision = existing.revision if existing else 0
+    if base_revision != current_revision:
+        raise JudgmentConflict(
+            "This pair was already submitted from another tab or device"
+            f" (revision {current_revision}); reload to see the saved judgment."
+        )
+    if existing and campaign.status == Campaign.Status.LOCKED:
+        raise CampaignLocked(f"Campaign {campaign.name} is locked; judgments can no longer be revised.")
+
+    severe = severe or {"A": {}, "B": {}}
+    check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions)
+    check_severe_flags(rubric=campaign.rubric, severe=severe)
+    pair_videos = {assignment.pair.video_a_id, assignment.pair.video_b_id}
+    checklist = checklist or {}
+    if set(checklist) - pair_videos:
+        raise ValidationError({"checklist": "Checklist answers must be for the pair's two videos."})
+    if campaign.checklist_id is not None:
+        checklist = {video_id: checklist.get(video_id, {}) for video_id in sorted(pair_videos)}
+    normalised_checklist = _checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
+
+    now = timezone.now()
+    if existing:
+        judgment = existing
+        judgment.criteria, judgment.dimensions, judgment.severe, judgment.notes = criteria, dimensions, severe, notes
+        judgment.revision = current_revision + 1
+        judgment.save(update_fields=["criteria", "dimensions", "severe", "notes", "revision", "updated_at"])
+    else:
+        judgment = PairJudgment.objects.create(
+            assignment=assignment, criteria=criteria, dimensions=dimensions, severe=severe, notes=notes
+        )
+    PairJudgmentRevision.objects.create(
+        judgment=judgment,
+        revision=judgment.revision,
+        criteria=criteria,
+        dimensions=dimensions,
+        severe=severe,
+        notes=notes,
+    )
+    for video_id, answers in normalised_checklist.items():
+        ChecklistAnswer.objects.filter(video_id=video_id, annotator_id=assignment.expert_id).delete()
+        ChecklistAnswer.objects.bulk_create(
+            ChecklistAnswer(
+                video_id=video_id,
+                question_id=question_id,
+                annotator_id=assignment.expert_id,
+                assignment=assignment,
+                answer=answer,
+            )
+            for question_id, answer in answers.items()
+        )
+
+    started = assignment.started_at or assignment.created_at
+    elapsed = max(0.0, (now - started).total_seconds())
+    spent = elapsed if time_spent_seconds is None else min(max(0.0, float(time_spent_seconds)), elapsed)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.time_spent_seconds = spent
+    assignment.draft = {}
+    assignment.save(update_fields=["status", "submitted_at", "time_spent_seconds", "draft"])
+    return judgment
+
+
+def campaign_lock(*, campaign: Campaign) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.LOCKED)
