@@ -68,7 +68,8 @@ def command_eval(args: argparse.Namespace) -> dict:
         raise ConfigError(f"{run.path} is not a run folder (no config.yaml)")
     config = run.config()
     export = open_export(args.data, RECIPE_FORMATS[config.recipe])
-    rows = export.rows(args.split)
+    # swap-augmentation rows repeat a pair with A/B exchanged; eval swaps every pair itself
+    rows = [row for row in export.rows(args.split) if not row.get("swapped")]
     predictions = recipe_module(config.recipe).predict(run, export, rows)
     merged = [{**{"pair_id": row.get("pair_id"), "labels": row["labels"], "criteria": row.get("criteria")}, **p}
               for row, p in zip(rows, predictions, strict=True)]

@@ -12,8 +12,8 @@ REWARD_HEAD_FILE = "reward_head.pt"
 VIDEO_INPUT_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "mm_token_type_ids")
 
 
-def load_vlm(path: Path | str, gradient_checkpointing: bool = False, lora_rank: int = 0):
-    """A local image-text-to-text model (Qwen2.5-VL by default) and its tokenizer."""
+def load_vlm(path: Path | str, gradient_checkpointing: bool = False):
+    """A local image-text-to-text model (Qwen2.5-VL by default) and its tokenizer, in float32."""
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -21,15 +21,37 @@ def load_vlm(path: Path | str, gradient_checkpointing: bool = False, lora_rank: 
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
-    if lora_rank:
-        from peft import LoraConfig, get_peft_model
-
-        targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
-        lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules=targets)
-        model = get_peft_model(model, lora)
     return model, tokenizer
+
+
+def apply_lora(model: nn.Module, rank: int, trainable_token_indices: list[int] | None = None) -> nn.Module:
+    """Wrap with peft LoRA on the attention projections; ``trainable_token_indices`` are embedding
+    rows trained (and saved with the adapter) too, e.g. the new [Reward] token."""
+    if not rank:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        trainable_token_indices=trainable_token_indices,
+    )
+    return get_peft_model(model, lora)
+
+
+def load_lora_checkpoint(directory: Path, base_path: str, trainable: bool = True):
+    """A LoRA checkpoint on top of its base model (embeddings resized to the saved tokenizer)."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
+    if len(tokenizer) > base.get_input_embeddings().num_embeddings:
+        base.resize_token_embeddings(len(tokenizer))
+    return PeftModel.from_pretrained(base, directory, is_trainable=trainable), tokenizer
 
 
 def base_model(model: nn.Module) -> nn.Module:
@@ -82,13 +104,9 @@ class DescoreModel(nn.Module):
         """Load a saved DescoreModel; LoRA checkpoints need the ``base_path`` they were trained from."""
         directory = Path(directory)
         if (directory / "adapter_config.json").is_file():
-            from peft import PeftModel
-            from transformers import AutoModelForImageTextToText, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(directory)
-            base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
-            base.resize_token_embeddings(len(tokenizer))
-            vlm = PeftModel.from_pretrained(base, directory)
+            if not base_path:
+                raise ValueError(f"{directory} holds a LoRA adapter: pass the base model path it was trained from")
+            vlm, tokenizer = load_lora_checkpoint(directory, base_path)
         else:
             vlm, tokenizer = load_vlm(directory)
         head_state = torch.load(directory / REWARD_HEAD_FILE, map_location="cpu")

@@ -29,7 +29,14 @@ from rm_training.data import (
 from rm_training.export import Export
 from rm_training.grpo import frozen_copy, grpo_step_loss, sample
 from rm_training.loop import Stage, Trainer
-from rm_training.modeling import base_model, generation_options, load_vlm, model_inputs
+from rm_training.modeling import (
+    apply_lora,
+    base_model,
+    generation_options,
+    load_lora_checkpoint,
+    load_vlm,
+    model_inputs,
+)
 from rm_training.parsing import DIMENSIONS, AnswerParseError, parse_answer
 from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
 from rm_training.rubric import criterion_name
@@ -59,14 +66,9 @@ def atomic_examples(rows: list[dict]) -> list[tuple[list[dict], str]]:
 def _load(config: TrainConfig, source: str | Path):
     source = Path(source)
     if (source / "adapter_config.json").is_file():
-        from peft import PeftModel
-        from transformers import AutoModelForImageTextToText, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        base = AutoModelForImageTextToText.from_pretrained(config.model_path, dtype=torch.float32)
-        model = PeftModel.from_pretrained(base, source, is_trainable=True)
-        return model, tokenizer
-    return load_vlm(source, config.optim.gradient_checkpointing, config.lora_rank)
+        return load_lora_checkpoint(source, config.model_path)
+    model, tokenizer = load_vlm(source, config.optim.gradient_checkpointing)
+    return apply_lora(model, config.lora_rank), tokenizer
 
 
 def build(config: TrainConfig, export: Export, source: str | Path):
@@ -88,6 +90,11 @@ def rule_reward(text: str, row: dict, config: TrainConfig) -> float:
 
 
 def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
+    return fit_session(config, export, run)[2]
+
+
+def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Trainer, ChatEncoder, dict]:
+    """Build (or resume), fit, and return the trainer (holding the in-memory model), encoder and metrics."""
     checkpoint = run.last_checkpoint()
     model, tokenizer, encoder = build(config, export, checkpoint or config.model_path)
     rows = export.rows("train")
@@ -152,7 +159,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
         "sft_set_loss_after": sft_set_loss(),
     }
     run.write_json("train_metrics.json", metrics)
-    return metrics
+    return trainer, encoder, metrics
 
 
 @torch.no_grad()

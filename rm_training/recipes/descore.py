@@ -25,6 +25,7 @@ from rm_training.losses import bradley_terry_loss, bradley_terry_with_ties_loss
 from rm_training.modeling import (
     DescoreModel,
     add_reward_token,
+    apply_lora,
     base_model,
     generation_options,
     load_vlm,
@@ -116,12 +117,10 @@ def build(config: TrainConfig, export: Export, source: str | Path) -> tuple[Desc
         model, tokenizer = DescoreModel.load(Path(source), base_path=config.model_path)
         reward_id = tokenizer.convert_tokens_to_ids("[Reward]")
     else:
-        vlm, tokenizer = load_vlm(source, config.optim.gradient_checkpointing, config.lora_rank)
+        vlm, tokenizer = load_vlm(source, config.optim.gradient_checkpointing)
         reward_id = add_reward_token(vlm, tokenizer)
-        if config.lora_rank:
-            # the new [Reward] embedding must be learnable even when the backbone is LoRA-frozen
-            base_model(vlm).get_input_embeddings().weight.requires_grad_(True)
-        model = DescoreModel(vlm)
+        # with LoRA the new [Reward] embedding row is still trained, and saved with the adapter
+        model = DescoreModel(apply_lora(vlm, config.lora_rank, trainable_token_indices=[reward_id]))
     geometry = VisionGeometry.from_model_config(base_model(model.vlm).config)
     video = config.video
     loader = VideoLoader(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels)
@@ -130,6 +129,11 @@ def build(config: TrainConfig, export: Export, source: str | Path) -> tuple[Desc
 
 
 def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
+    return fit_session(config, export, run)[2]
+
+
+def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Trainer, DescoreData, dict]:
+    """Build (or resume), fit, and return the trainer (holding the in-memory model), data and metrics."""
     checkpoint = run.last_checkpoint()
     model, tokenizer, data = build(config, export, checkpoint or config.model_path)
     rows = export.rows("train")
@@ -175,7 +179,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
         "train_set_loss_after": full_train_loss(),
     }
     run.write_json("train_metrics.json", metrics)
-    return metrics
+    return trainer, data, metrics
 
 
 def generate_cot(model: DescoreModel, data: DescoreData, video: str, prompt: str | None, max_new_tokens: int) -> str:

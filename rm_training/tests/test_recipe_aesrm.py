@@ -145,3 +145,29 @@ def test_sampling_never_emits_vision_placeholders(make_export, tiny_model_path):
     completions = rollout.batch["input_ids"][:, rollout.prompt_length:]
     assert not bool((completions == encoder.video_token_id).any())
     assert completions.shape[1] == 5
+
+
+def test_aesrm_checkpoint_round_trips_to_identical_logits(make_export, tiny_model_path, tmp_path):
+    from rm_training.config import load_config
+    from rm_training.data import collate, prompt_messages
+    from rm_training.recipes.aesrm import build, fit_session
+    from rm_training.run_dir import RunDir
+
+    export_dir = make_export("aesrm-base-sft", sizes={"train": 2, "validation": 1, "test": 1})
+    config = load_config(None, [*FAST, "stages.sft_steps=2", "optim.gradient_accumulation_steps=2",
+                                "optim.gradient_checkpointing=true"],
+                         recipe="aesrm-base", model_path=str(tiny_model_path), data=str(export_dir),
+                         out=str(tmp_path / "run"))
+    export, run = open_export(export_dir), RunDir(tmp_path / "run")
+    run.start(config, export)
+    trainer, encoder, metrics = fit_session(config, export, run)
+    assert metrics["final_step"] == 2
+    prompt = encoder.encode(prompt_messages(export.rows("train")[0]["messages"]))
+    batch = collate([prompt], encoder.tokenizer.pad_token_id, encoder.video_token_id)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    trainer.unwrapped.eval()
+    with torch.no_grad():
+        in_memory = trainer.unwrapped(**inputs).logits
+        reloaded, _, _ = build(config, export, run.last_checkpoint())
+        reloaded.eval()
+        assert torch.equal(reloaded(**inputs).logits, in_memory)

@@ -1,10 +1,12 @@
 import json
 
+import pytest
 import torch
 
 from rm_training.cli import main
+from rm_training.config import load_config
 from rm_training.export import open_export
-from rm_training.recipes.descore import DescoreModel, build, per_video_cots, score_videos
+from rm_training.recipes.descore import DescoreModel, fit_session, per_video_cots, score_videos
 from rm_training.run_dir import RunDir
 
 FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.batch_size=2",
@@ -41,19 +43,26 @@ def test_descore_learns_the_pair_preferences_and_evaluates(make_export, tiny_mod
     assert evaluation["dimensions"]["VA"]["swap_consistency"] == 1.0
 
 
-def test_descore_checkpoint_round_trips_to_identical_rewards(make_export, tiny_model_path, tmp_path):
+def _fit_in_process(export_dir, model_path, run, *overrides):
+    config = load_config(None, [*FAST, *overrides], recipe="descore", model_path=str(model_path),
+                         data=str(export_dir), out=str(run))
+    export = open_export(export_dir)
+    run_dir = RunDir(run)
+    run_dir.start(config, export)
+    trainer, data, _ = fit_session(config, export, run_dir)
+    videos = [(row["video_a"], row.get("prompt"), "") for row in export.rows("train")]
+    return trainer, data, run_dir, videos
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_descore_checkpoint_round_trips_to_identical_rewards(make_export, tiny_model_path, tmp_path, lora):
     export_dir = make_export("aesrm-pairwise", sizes={"train": 4, "validation": 1, "test": 1})
-    run = tmp_path / "run"
-    assert _train(export_dir, run, tiny_model_path, "stages.sft_steps=2") == 0
-    config, export = RunDir(run).config(), open_export(export_dir)
-    checkpoint = RunDir(run).last_checkpoint()
-    model, tokenizer, data = build(config, export, checkpoint)
-    videos = [(row["video_a"], row["prompt"], "") for row in export.rows("train")]
-    before = score_videos(model, data, videos)
-    model.save(tmp_path / "copy", tokenizer)
-    reloaded, _ = DescoreModel.load(tmp_path / "copy")
-    after = score_videos(reloaded, data, videos)
-    assert torch.equal(before, after)
+    extra = ["lora_rank=4"] if lora else []
+    trainer, data, run_dir, videos = _fit_in_process(export_dir, tiny_model_path, tmp_path / "run",
+                                                     "stages.sft_steps=2", *extra)
+    in_memory = score_videos(trainer.unwrapped, data, videos)
+    reloaded, _ = DescoreModel.load(run_dir.last_checkpoint(), base_path=str(tiny_model_path))
+    assert torch.equal(score_videos(reloaded, data, videos), in_memory)
 
 
 def test_descore_resume_continues_the_step_count(make_export, tiny_model_path, tmp_path):
