@@ -68,15 +68,18 @@ def command_eval(args: argparse.Namespace) -> dict:
         raise ConfigError(f"{run.path} is not a run folder (no config.yaml)")
     config = run.config()
     export = open_export(args.data, RECIPE_FORMATS[config.recipe])
+    module = recipe_module(config.recipe)
+    out = run.path / "eval" / args.split
+    out.mkdir(parents=True, exist_ok=True)
+    if hasattr(module, "evaluate_scores"):
+        return _eval_scores(module, run, export, args.split, out)
     # swap-augmentation rows repeat a pair with A/B exchanged; eval swaps every pair itself
     rows = [row for row in export.rows(args.split) if not row.get("swapped")]
-    predictions = recipe_module(config.recipe).predict(run, export, rows)
+    predictions = module.predict(run, export, rows)
     merged = [{**{"pair_id": row.get("pair_id"), "labels": row["labels"], "criteria": row.get("criteria")}, **p}
               for row, p in zip(rows, predictions, strict=True)]
     metrics = evaluate_predictions(merged)
     metrics.update({"split": args.split, "data_manifest_sha256": export.manifest_sha256(), "recipe": config.recipe})
-    out = run.path / "eval" / args.split
-    out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with (out / "predictions.jsonl").open("w") as handle:
         for row in merged:
@@ -90,6 +93,21 @@ def command_eval(args: argparse.Namespace) -> dict:
     summary[f"eval_{args.split}"] = metrics
     run.write_json("metrics.json", summary)
     return metrics
+
+
+def _eval_scores(module, run: RunDir, export, split: str, out: Path) -> dict:
+    """Scored single-video data: PLCC / SRCC, a predicted-vs-target plot and a short report."""
+    from rm_training.report import plot_scores, score_report
+
+    metrics = module.evaluate_scores(run, export, export.rows(split))
+    metrics.update({"split": split, "data_manifest_sha256": export.manifest_sha256()})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_scores(metrics["predicted"], metrics["targets"], out / "scores.png")
+    (out / "report.md").write_text(score_report(metrics, f"{run.config().recipe} on {split}", "scores.png"))
+    summary = run.read_json("metrics.json") or {}
+    summary[f"eval_{split}"] = {k: v for k, v in metrics.items() if k not in ("predicted", "targets")}
+    run.write_json("metrics.json", summary)
+    return summary[f"eval_{split}"]
 
 
 def command_mpo_select(args: argparse.Namespace) -> dict:

@@ -15,14 +15,15 @@ from typing import Any
 
 import yaml
 
-RECIPES = ("checklist-linear", "descore", "aesrm-base", "aesrm-cot")
+RECIPES = ("checklist-linear", "descore", "aesrm-base", "aesrm-cot", "rapo")
 RECIPE_FORMATS: dict[str, tuple[str, ...]] = {
     "checklist-linear": ("aesrm-pairwise",),
     "descore": ("cot-sft", "aesrm-pairwise"),
     "aesrm-base": ("aesrm-base-sft",),
     "aesrm-cot": ("cot-sft",),
+    "rapo": ("rl-prompts",),
 }
-VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot")
+VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot", "rapo")
 
 
 class ConfigError(ValueError):
@@ -108,6 +109,7 @@ class GRPOConfig:
     accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
     backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
+    rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
 
     def __post_init__(self):
         _check(self.num_generations >= 2, "grpo.num_generations must be >= 2 (advantages are group-relative)")
@@ -116,6 +118,7 @@ class GRPOConfig:
         _check(0 < self.epsilon_low < 1 and self.epsilon_high > 0, "grpo.epsilon_low in (0, 1), epsilon_high > 0")
         _check(self.kl_beta >= 0, "grpo.kl_beta must be >= 0")
         _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")
+        _check(self.rapo_sigma > 0, "grpo.rapo_sigma must be > 0")
 
 
 @dataclass
@@ -167,6 +170,10 @@ class TrainConfig:
         _check(self.max_text_tokens >= 16, "max_text_tokens must be >= 16")
         if self.recipe in VLM_RECIPES:
             _check(bool(self.model_path), f"recipe {self.recipe} needs model_path (a local model folder)")
+        if self.recipe == "rapo":
+            _check(self.stages.atomic_steps == 0 and self.stages.sft_steps == 0 and self.stages.grpo_steps > 0,
+                   "rapo runs only GRPO on rl-prompts rows: set stages.sft_steps=0 and stages.grpo_steps > 0")
+            _check(self.optim.batch_size >= 2, "rapo's rank reward compares videos: optim.batch_size must be >= 2")
         if self.recipe == "descore":
             _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
                    "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")

@@ -57,3 +57,32 @@ def markdown_report(metrics: dict, title: str, plot_name: str | None = None) -> 
     if plot_name:
         lines += ["", "## Confusion matrices (tie-calibrated verdicts)", "", f"![confusion matrices]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def plot_scores(predicted: list[float], targets: list[float], path: Path) -> Path:
+    """Predicted against ground-truth scores (calibration at a glance)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(3.6, 3.6))
+    axis.scatter(targets, predicted, s=12)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axis.set_xlabel("ground truth")
+    axis.set_ylabel("predicted")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def score_report(metrics: dict, title: str, plot_name: str | None = None) -> str:
+    lines = [
+        f"# {title}", "",
+        f"Videos: {metrics.get('num_videos', 0)}; unreadable answers: {_cell(metrics.get('parse_failure_rate'))}", "",
+        "| PLCC | SRCC |", "|---|---|", f"| {_cell(metrics.get('plcc'))} | {_cell(metrics.get('srcc'))} |",
+    ]
+    if plot_name:
+        lines += ["", f"![predicted vs ground truth]({plot_name})"]
+    return "\n".join(lines) + "\n"

@@ -14,7 +14,9 @@ from rm_training.parsing import (
 )
 
 
-def rapo_rank_reward(predicted: torch.Tensor, target: torch.Tensor, gamma: float = 1e-6) -> torch.Tensor:
+def rapo_rank_reward(
+    predicted: torch.Tensor, target: torch.Tensor, gamma: float = 1e-6, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """FRank relative rank reward (seed 004, eqs. 3-5).
 
     ``predicted``: ``(N, K)`` -- K sampled scores ``o_ik`` for each of the N items of the batch.
@@ -26,24 +28,31 @@ def rapo_rank_reward(predicted: torch.Tensor, target: torch.Tensor, gamma: float
         r_ik      = 1/(N-1) sum_{j != i} [sqrt(p_c p_ik) + sqrt((1 - p_c)(1 - p_ik))]
 
     Reading of eq. 4: the ``1/(N-1)`` averages the whole fidelity term over the other items.
+    ``valid`` (optional ``(N, K)`` bool) marks samples that produced a score: means and variances use
+    valid samples only, items without any are no comparison partner (the average runs over the
+    partners left), and invalid samples get reward 0.
     """
     if predicted.dim() != 2 or target.dim() != 1 or predicted.shape[0] != target.shape[0]:
         raise ValueError("predicted must be (N, K) and target (N,)")
     count = predicted.shape[0]
     if count < 2:
         raise ValueError("the rank reward needs at least two items in the batch")
-    predicted = predicted.double()
+    valid_mask = torch.ones_like(predicted, dtype=torch.bool) if valid is None else valid.bool()
+    weights = valid_mask.double()
+    predicted = torch.where(valid_mask, predicted.double(), torch.zeros_like(predicted, dtype=torch.float64))
     target = target.double()
-    mean = predicted.mean(dim=1)
-    variance = predicted.var(dim=1, unbiased=False)
-    # [i, k, j]
-    # The clamp only matters for gamma = 0 with constant samples: 0 / 0 becomes Phi(0) = 1/2.
+    samples = weights.sum(dim=1)
+    mean = (predicted * weights).sum(dim=1) / samples.clamp(min=1)
+    variance = (((predicted - mean[:, None]) ** 2) * weights).sum(dim=1) / samples.clamp(min=1)
+    # [i, k, j]; the clamp only matters for gamma = 0 with constant samples: 0 / 0 becomes Phi(0)
     scale = torch.sqrt(variance[:, None, None] + variance[None, None, :] + gamma).clamp(min=1e-12)
     probability = torch.special.ndtr((predicted[:, :, None] - mean[None, None, :]) / scale)
     preferred = (target[:, None] >= target[None, :]).double()[:, None, :]
     fidelity = torch.sqrt(preferred * probability) + torch.sqrt((1 - preferred) * (1 - probability))
-    not_self = 1 - torch.eye(count, dtype=torch.float64)[:, None, :]
-    return (fidelity * not_self).sum(dim=2) / (count - 1)
+    partner = (1 - torch.eye(count, dtype=torch.float64)) * (samples > 0).double()[None, :]
+    partners = partner.sum(dim=1).clamp(min=1)
+    reward = (fidelity * partner[:, None, :]).sum(dim=2) / partners[:, None]
+    return reward * weights
 
 
 def rapo_absolute_error_reward(
@@ -56,9 +65,13 @@ def rapo_absolute_error_reward(
     return torch.exp(-0.5 * ((predicted - target).abs() / sigma) ** 2) + epsilon
 
 
-def rapo_reward(predicted: torch.Tensor, target: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
-    """``r = r_rank + r_abs`` (seed 004, eq. 7) for ``(N, K)`` predictions."""
-    return rapo_rank_reward(predicted, target) + rapo_absolute_error_reward(predicted, target[:, None], sigma)
+def rapo_reward(
+    predicted: torch.Tensor, target: torch.Tensor, sigma: float = 0.1, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``r = r_rank + r_abs`` (seed 004, eq. 7) for ``(N, K)`` predictions; invalid samples get 0."""
+    rank = rapo_rank_reward(predicted, target, valid=valid)
+    reward = rank + rapo_absolute_error_reward(predicted, target[:, None], sigma)
+    return reward if valid is None else reward * valid.to(reward.dtype)
 
 
 def _labels_as_verdicts(labels: dict[str, object]) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """Recipes wire data, model and loop. Each module exposes ``train(config, export, run)`` and
-``predict(run, export, rows) -> list[dict]`` (margins per dimension, A-minus-B, for each row)."""
+``predict(run, export, rows) -> list[dict]`` (margins per dimension, A-minus-B, for each row), or, for
+scored single-video data, ``evaluate_scores(run, export, rows) -> dict``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ _MODULES = {
     "descore": "rm_training.recipes.descore",
     "aesrm-base": "rm_training.recipes.aesrm",
     "aesrm-cot": "rm_training.recipes.aesrm",
+    "rapo": "rm_training.recipes.rapo",
 }
 
 

@@ -85,7 +85,8 @@ def _messages(video_a: str, video_b: str, assistant: str | None) -> list[dict]:
 
 def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
                  sizes: dict[str, int] | None = None, seed: int = 0, with_ties: bool = False) -> Path:
-    """Write an export of ``export_format`` (aesrm-pairwise, cot-sft or aesrm-base-sft) to ``root``."""
+    """Write an export of ``export_format`` (aesrm-pairwise, cot-sft, aesrm-base-sft or rl-prompts,
+    single-video rows only) to ``root``."""
     sizes = sizes or {"train": 8, "validation": 2, "test": 4}
     rng = random.Random(seed)
     media = root / "media"
@@ -117,6 +118,22 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
                 "pair_id": f"{split}-{index}", "video_a": video_a, "video_b": video_b,
                 "labels": labels, "criteria": criteria, "swapped": False,
             }
+            if export_format == "rl-prompts":
+                clip = good if a_good else bad
+                rows.append({
+                    "pair_id": f"{split}-{index}", "kind": "single", "video": relative[clip],
+                    "video_a": None, "video_b": None, "labels": None, "criteria": None,
+                    "score": 0.8 + 0.02 * (index % 5) if a_good else 0.2 - 0.02 * (index % 5),
+                    "messages": [
+                        {"role": "system", "content": [{"type": "text", "text": SYSTEM_TEXT}]},
+                        {"role": "user", "content": [
+                            {"type": "text", "text": "Rate the aesthetic quality of this video from 0 to 1."},
+                            {"type": "video", "video": relative[clip]},
+                            {"type": "text", "text": "Answer as <answer>score</answer>."},
+                        ]},
+                    ],
+                })
+                continue
             if export_format == "aesrm-pairwise":
                 row.update({
                     "prompt": "a cinematic shot", "prompt_group": f"g{index}",

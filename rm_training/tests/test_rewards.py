@@ -88,3 +88,16 @@ def test_parse_score_reads_a_scalar_answer():
     assert parse_score("<answer>nan</answer>") is None
     assert parse_score("no answer") is None
     assert math.isclose(parse_score("<answer> 1 </answer>"), 1.0)
+
+
+def test_rank_reward_ignores_samples_without_a_score():
+    """Item 1 samples [0.7, (invalid)], item 2 [0.5, 0.5], gamma 0.04. Only the valid 0.7 counts, so
+    item 1 has mean 0.7 and variance 0 -> the same numbers as the two-item hand example above:
+    0.917249 for valid samples, 0 for the invalid one. Item 3 has no valid sample: it is nobody's
+    partner and gets 0 everywhere."""
+    predicted = torch.tensor([[0.7, 123.0], [0.5, 0.5], [0.0, 0.0]])
+    valid = torch.tensor([[True, False], [True, True], [False, False]])
+    reward = rapo_rank_reward(predicted, torch.tensor([0.9, 0.1, 0.5]), gamma=0.04, valid=valid)
+    assert reward.flatten().tolist() == pytest.approx([0.917249, 0.0, 0.917249, 0.917249, 0.0, 0.0], abs=1e-6)
+    total = rapo_reward(predicted, torch.tensor([0.9, 0.1, 0.5]), valid=valid)
+    assert total[0, 1].item() == 0.0 and total[2].tolist() == [0.0, 0.0]
