@@ -11,6 +11,7 @@ from annotation.models import (
     CampaignMembership,
     ChecklistQuestion,
     Dimension,
+    PairJudgment,
     Role,
     Video,
     VideoPair,
@@ -114,14 +115,33 @@ def rubric_structure(*, rubric) -> list[Dimension]:
     return list(rubric.dimensions.prefetch_related("criteria").order_by("order"))
 
 
-def checklist_structure(*, checklist) -> list[dict]:
-    """Questions grouped by dimension and sub-dimension, strongest option first."""
+def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
+    try:
+        return assignment.judgment
+    except PairJudgment.DoesNotExist:
+        return None
+
+
+def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
     if checklist is None:
         return []
+    return list(checklist.questions.order_by("order"))
+
+
+def checklist_groups(*, questions: list[ChecklistQuestion]) -> list[dict]:
+    """Questions grouped by dimension and sub-dimension (strongest option first), for rendering."""
     groups: dict[tuple[str, str], list[ChecklistQuestion]] = {}
-    for question in checklist.questions.order_by("order"):
+    for question in questions:
         groups.setdefault((question.dimension, question.sub_dimension), []).append(question)
     return [
-        {"dimension": dimension, "sub_dimension": sub_dimension, "questions": questions}
-        for (dimension, sub_dimension), questions in groups.items()
+        {"dimension": dimension, "sub_dimension": sub_dimension, "questions": members}
+        for (dimension, sub_dimension), members in groups.items()
     ]
+
+
+def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
+    return list(
+        Assignment.objects.filter(expert=expert)
+        .select_related("pair", "campaign")
+        .order_by("-submitted_at", "-created_at")[:limit]
+    )

@@ -1,22 +1,128 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from annotation.models import Video
-from annotation.selectors import campaigns_for, user_can_ingest
+from annotation import selectors, services
+from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
+from annotation.models import Role, Video
 
 
 @login_required
 def home(request):
     ready = Video.Status.READY
-    campaigns = campaigns_for(user=request.user).annotate(
+    campaigns = selectors.campaigns_for(user=request.user).annotate(
         pair_count=Count("pairs", distinct=True),
         ready_pair_count=Count(
             "pairs", filter=Q(pairs__video_a__status=ready, pairs__video_b__status=ready), distinct=True
         ),
     )
-    return render(
-        request,
-        "annotation/home.html",
-        {"campaigns": campaigns, "can_ingest": user_can_ingest(user=request.user)},
+    is_expert = selectors.user_has_role(user=request.user, role=Role.EXPERT)
+    context = {
+        "campaigns": campaigns,
+        "can_ingest": selectors.user_can_ingest(user=request.user),
+        "is_expert": is_expert,
+        "progress": selectors.campaign_progress_for(expert=request.user) if is_expert else [],
+        "recent": selectors.assignments_recent_for(expert=request.user) if is_expert else [],
+    }
+    return render(request, "annotation/home.html", context)
+
+
+@login_required
+@require_POST
+def assignment_next(request):
+    try:
+        assignment = services.assignment_next_for(expert=request.user)
+    except services.NoPairAvailable as nothing:
+        messages.info(request, str(nothing))
+        return redirect("home")
+    return redirect("workbench", assignment_id=assignment.pk)
+
+
+def _judgment_form(assignment, data=None) -> JudgmentForm:
+    campaign = assignment.campaign
+    judgment = selectors.judgment_for(assignment=assignment)
+    return JudgmentForm(
+        data,
+        initial=None if data is not None else judgment_form_initial(assignment=assignment, judgment=judgment),
+        dimensions=selectors.rubric_structure(rubric=campaign.rubric),
+        questions=selectors.checklist_questions(checklist=campaign.checklist),
     )
+
+
+def _workbench_render(request, assignment, form, *, status=200, missing=(), error=None):
+    left, right = display_videos(assignment=assignment)
+    context = {
+        "assignment": assignment,
+        "form": form,
+        "left": left,
+        "right": right,
+        "prompt": assignment.pair.prompt,
+        "dimensions": form.dimensions,
+        "checklist_groups": selectors.checklist_groups(questions=form.questions),
+        "read_only": assignment.expert_id != request.user.pk,
+        "judgment": selectors.judgment_for(assignment=assignment),
+        "missing": list(missing),
+        "error": error,
+    }
+    return render(request, "annotation/workbench.html", context, status=status)
+
+
+@login_required
+def workbench(request, assignment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id)
+    if assignment.expert_id == request.user.pk:
+        services.assignment_start(assignment=assignment)
+    return _workbench_render(request, assignment, _judgment_form(assignment))
+
+
+@login_required
+@require_POST
+def draft_save(request, assignment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    draft = {key: value for key, value in request.POST.items() if key != "csrfmiddlewaretoken"}
+    services.assignment_draft_save(assignment=assignment, draft=draft)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def judgment_submit(request, assignment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    form = _judgment_form(assignment, request.POST)
+    if not form.is_valid():
+        return _workbench_render(request, assignment, form, status=400, error="The form has invalid values.")
+    missing = form.missing_verdicts()
+    if missing:
+        return _workbench_render(request, assignment, form, status=400, missing=missing)
+    criteria, dimensions = form.display_verdicts()
+    left, right = display_videos(assignment=assignment)
+    checklist = form.display_checklist()
+    try:
+        services.pair_judgment_submit(
+            assignment=assignment,
+            criteria=services.verdicts_from_display(verdicts=criteria, swapped=assignment.swapped),
+            dimensions=services.verdicts_from_display(verdicts=dimensions, swapped=assignment.swapped),
+            severe=services.severe_from_display(severe=form.display_severe(), swapped=assignment.swapped),
+            notes=form.cleaned_data["notes"],
+            checklist={left.id: checklist["left"], right.id: checklist["right"]},
+            base_revision=form.cleaned_data["base_revision"],
+            time_spent_seconds=form.cleaned_data.get("time_spent_seconds"),
+        )
+    except (services.JudgmentConflict, services.CampaignLocked) as conflict:
+        return _workbench_render(request, assignment, _judgment_form(assignment), status=409, error=str(conflict))
+    except ValidationError as invalid:
+        return _workbench_render(request, assignment, form, status=400, error="; ".join(invalid.messages))
+    messages.success(request, f"Judgment of pair {assignment.pair.external_id} saved.")
+    if request.POST.get("then") == "home":
+        return redirect("home")
+    try:
+        following = services.assignment_next_for(expert=request.user)
+    except services.NoPairAvailable as nothing:
+        messages.info(request, str(nothing))
+        return redirect("home")
+    return redirect(reverse("workbench", kwargs={"assignment_id": following.pk}))

@@ -1,0 +1,50 @@
+"""Factories for annotation rows that need no real media (videos are marked ready)."""
+
+import factory
+
+from annotation.models import Video, VideoPair
+
+
+class VideoFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Video
+
+    original_name = factory.Sequence(lambda n: f"clip-{n}.mp4")
+    file = factory.LazyAttribute(lambda video: f"videos/original/{video.original_name}")
+    proxy = factory.LazyAttribute(lambda video: f"videos/proxy/{video.original_name}")
+    poster = factory.LazyAttribute(lambda video: f"videos/poster/{video.original_name}.jpg")
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    size_bytes = 1000
+    duration_seconds = 2.0
+    fps = 24.0
+    width = 320
+    height = 180
+    codec = "h264"
+    frame_count = 48
+    status = Video.Status.READY
+
+
+class VideoPairFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VideoPair
+
+    external_id = factory.Sequence(lambda n: f"pair-{n}")
+    prompt = "a lighthouse at dusk"
+    video_a = factory.SubFactory(VideoFactory)
+    video_b = factory.SubFactory(VideoFactory)
+
+
+def all_verdicts(campaign, value: int = 1) -> tuple[dict, dict]:
+    criteria = {c.code: value for d in campaign.rubric.dimensions.all() for c in d.criteria.all()}
+    dimensions = {d.code: value for d in campaign.rubric.dimensions.all()}
+    return criteria, dimensions
+
+
+def all_checklist_yes(campaign, pair) -> dict[int, dict[int, str]]:
+    """The strongest option of every sub-dimension answered yes: progressive rules fill the rest."""
+    strongest = {}
+    for question in campaign.checklist.questions.all():
+        if question.sub_dimension not in strongest or question.level > strongest[question.sub_dimension].level:
+            strongest[question.sub_dimension] = question
+    answers = {question.id: "yes" for question in strongest.values()}
+    return {pair.video_a_id: dict(answers), pair.video_b_id: dict(answers)}
