@@ -52,8 +52,12 @@ def command_train(args: argparse.Namespace) -> dict:
         raise ConfigError("train needs --data EXPORT_DIR and --out RUN_DIR")
     export = open_export(config.data, RECIPE_FORMATS[config.recipe])
     check_machine(config)
+    from accelerate import PartialState
+
     run = RunDir(config.out)
-    run.start(config, export)
+    if PartialState().is_main_process:
+        run.start(config, export)
+    PartialState().wait_for_everyone()
     metrics = recipe_module(config.recipe).train(config, export, run)
     return metrics
 
@@ -134,5 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    # per-step loss lists live in metrics.jsonl; keep the printed summary short
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, indent=2, default=str))
     return 0

@@ -193,9 +193,13 @@ def collate(
     return batch
 
 
-def batch_indices(num_items: int, batch_size: int, seed: int, start_batch: int = 0) -> Iterator[list[int]]:
-    """Endless shuffled batches; batch ``n`` is the same whatever ``start_batch`` is, so a resumed
-    run sees the data in the order an uninterrupted run would have."""
+def batch_indices(
+    num_items: int, batch_size: int, seed: int, start_batch: int = 0, stride: int = 1
+) -> Iterator[list[int]]:
+    """Endless shuffled batches ``start_batch, start_batch + stride, ...``; batch ``n`` is the same
+    whatever ``start_batch`` is, so a resumed run sees the data in the order an uninterrupted run
+    would have. With several processes, process ``p`` of ``P`` starts at ``P * first + p`` with
+    stride ``P`` so the processes read different batches."""
     if num_items == 0:
         raise DataError("no training examples")
     batches_per_epoch = max(1, num_items // batch_size) if num_items >= batch_size else 1
@@ -208,4 +212,4 @@ def batch_indices(num_items: int, batch_size: int, seed: int, start_batch: int =
         if len(chosen) < batch_size:
             chosen += order[: batch_size - len(chosen)]
         yield chosen
-        index += 1
+        index += stride

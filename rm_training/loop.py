@@ -43,6 +43,21 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _sharding_plugins(config: TrainConfig) -> dict:
+    """FSDP / DeepSpeed ZeRO-3 from the config (``check_machine`` has verified CUDA is present).
+    Launch with ``accelerate launch`` or ``torchrun`` for several processes."""
+    if config.distributed == "fsdp":
+        from accelerate import FullyShardedDataParallelPlugin
+
+        return {"fsdp_plugin": FullyShardedDataParallelPlugin(use_orig_params=True)}
+    if config.distributed == "deepspeed":
+        from accelerate import DeepSpeedPlugin
+
+        return {"deepspeed_plugin": DeepSpeedPlugin(zero_stage=3, gradient_accumulation_steps=(
+            config.optim.gradient_accumulation_steps))}
+    return {}
+
+
 class Trainer:
     def __init__(
         self,
@@ -59,6 +74,7 @@ class Trainer:
             gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
             mixed_precision=config.mixed_precision,
             cpu=not torch.cuda.is_available(),
+            **_sharding_plugins(config),
         )
         torch.manual_seed(config.seed)
         self._save_model = save_model
@@ -134,9 +150,11 @@ class Trainer:
             if stage.on_start is not None:
                 stage.on_start()
             batch_size = stage.batch_size or self.config.optim.batch_size
+            processes = self.accelerator.num_processes
             batches = batch_indices(
                 stage.num_examples, batch_size, seed=self.config.seed + index,
-                start_batch=(self.step - stage_start) * accumulation,
+                start_batch=(self.step - stage_start) * accumulation * processes + self.accelerator.process_index,
+                stride=processes,
             )
             self.model.train()
             while self.step < stage_end:

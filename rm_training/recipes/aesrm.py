@@ -138,25 +138,36 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return grpo_step_loss(trainer.model, reference.get("model"), rollout, rewards, config.grpo)
 
     @torch.no_grad()
-    def sft_set_loss() -> float:
-        """Mean teacher-forced NLL of the SFT targets over the training rows (the validate step)."""
+    def sft_set_loss(chosen: list[dict]) -> float | None:
+        """Mean teacher-forced NLL of the assistant turns of ``chosen`` rows (the validate step)."""
+        if not chosen:
+            return None
         trainer.model.eval()
-        losses = [float(sft_step([i])[0]) for i in range(len(rows))]
+        losses = [
+            float(sft_loss([encoder.encode(row["messages"], completion=assistant_text(row["messages"]))])[0])
+            for row in chosen
+        ]
         trainer.model.train()
         return sum(losses) / len(losses)
+
+    try:
+        validation_rows = export.rows("validation")
+    except ValueError:
+        validation_rows = []
 
     stages = [
         Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), atomic_step),
         Stage("sft", config.stages.sft_steps, len(rows), sft_step),
         Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start_grpo),
     ]
-    before = sft_set_loss()
+    before = sft_set_loss(rows)
     result = trainer.fit(stages)
     metrics = {
         "final_step": result["final_step"],
         "train_losses": result["losses"],
         "sft_set_loss_before": before,
-        "sft_set_loss_after": sft_set_loss(),
+        "sft_set_loss_after": sft_set_loss(rows),
+        "validation_sft_loss": sft_set_loss(validation_rows),
     }
     run.write_json("train_metrics.json", metrics)
     return trainer, encoder, metrics

@@ -159,24 +159,40 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return loss, {"pair_accuracy": float(agree.mean()) if agree.numel() else 0.0}
 
     @torch.no_grad()
-    def full_train_loss() -> float:
-        """BT loss over every training pair, eval mode, no CoT masking (the 'validate' step)."""
+    def set_loss(chosen: list[dict]) -> dict:
+        """BT loss and pair accuracy over ``chosen`` rows, eval mode, no CoT masking (validate step).
+        Uses the rows' teacher critiques as CoT, like training."""
+        if not chosen:
+            return {"loss": None, "pair_accuracy": None}
         trainer.model.eval()
+        chosen_cots = [per_video_cots(row) for row in chosen]
         rewards = score_videos(
             trainer.unwrapped, data,
-            [(r["video_a"], _prompt(r), cots[i][0]) for i, r in enumerate(rows)]
-            + [(r["video_b"], _prompt(r), cots[i][1]) for i, r in enumerate(rows)],
+            [(r["video_a"], _prompt(r), c[0]) for r, c in zip(chosen, chosen_cots, strict=True)]
+            + [(r["video_b"], _prompt(r), c[1]) for r, c in zip(chosen, chosen_cots, strict=True)],
         )
         trainer.model.train()
-        return float(pairwise_loss(rewards[: len(rows)], rewards[len(rows):], _outcomes(rows), config))
+        outcomes = _outcomes(chosen)
+        rewards_a, rewards_b = rewards[: len(chosen)], rewards[len(chosen):]
+        decided = outcomes != 0
+        agree = ((rewards_a - rewards_b).sign() == outcomes.sign())[decided].float()
+        return {"loss": float(pairwise_loss(rewards_a, rewards_b, outcomes, config)),
+                "pair_accuracy": float(agree.mean()) if agree.numel() else None}
 
-    loss_before = full_train_loss()
+    try:
+        validation_rows = export.rows("validation")
+    except ValueError:
+        validation_rows = []
+    before = set_loss(rows)
     result = trainer.fit([Stage("bt", config.stages.sft_steps, len(rows), compute_loss)])
+    after = set_loss(rows)
     metrics = {
         "final_step": result["final_step"],
         "train_losses": result["losses"],
-        "train_set_loss_before": loss_before,
-        "train_set_loss_after": full_train_loss(),
+        "train_set_loss_before": before["loss"],
+        "train_set_loss_after": after["loss"],
+        "train_set_pair_accuracy": after["pair_accuracy"],
+        "validation": set_loss(validation_rows),
     }
     run.write_json("train_metrics.json", metrics)
     return trainer, data, metrics

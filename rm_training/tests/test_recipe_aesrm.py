@@ -56,6 +56,7 @@ def test_aesrm_base_runs_atomic_sft_and_grpo_and_the_sft_loss_falls(make_export,
     metrics = json.loads((run / "train_metrics.json").read_text())
     assert metrics["final_step"] == 14
     assert metrics["sft_set_loss_after"] < metrics["sft_set_loss_before"] - 0.5
+    assert metrics["validation_sft_loss"] < metrics["sft_set_loss_before"]
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [entry["stage"] for entry in logged] == ["atomic"] * 2 + ["sft"] * 10 + ["grpo"] * 2
     grpo = [entry for entry in logged if entry["stage"] == "grpo"]

@@ -32,6 +32,8 @@ def test_descore_learns_the_pair_preferences_and_evaluates(make_export, tiny_mod
     metrics = json.loads((run / "train_metrics.json").read_text())
     assert metrics["final_step"] == 12
     assert metrics["train_set_loss_after"] < metrics["train_set_loss_before"] - 0.05
+    assert metrics["train_set_pair_accuracy"] == 1.0
+    assert metrics["validation"]["loss"] is not None
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in logged] == list(range(1, 13))
     assert all(entry["samples_per_second"] > 0 for entry in logged)

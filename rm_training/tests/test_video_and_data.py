@@ -98,3 +98,12 @@ def test_batches_resume_in_the_same_order():
     resumed = batch_indices(5, 2, seed=3, start_batch=4)
     assert [next(resumed), next(resumed)] == first_six[4:]
     assert all(len(batch) == 2 for batch in first_six)
+
+
+def test_two_processes_read_disjoint_batch_positions():
+    single = batch_indices(8, 2, seed=1)
+    sequence = [next(single) for _ in range(6)]
+    rank0 = batch_indices(8, 2, seed=1, start_batch=0, stride=2)
+    rank1 = batch_indices(8, 2, seed=1, start_batch=1, stride=2)
+    assert [next(rank0) for _ in range(3)] == sequence[0::2]
+    assert [next(rank1) for _ in range(3)] == sequence[1::2]
