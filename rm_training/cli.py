@@ -65,7 +65,7 @@ def command_train(args: argparse.Namespace) -> dict:
 def command_eval(args: argparse.Namespace) -> dict:
     from rm_training.evaluation import evaluate_predictions
     from rm_training.recipes import recipe_module
-    from rm_training.report import markdown_report, plot_confusion_matrices
+    from rm_training.report import markdown_report, plot_calibration, plot_confusion_matrices
 
     run = RunDir(args.run)
     if not (run.path / "config.yaml").is_file():
@@ -88,11 +88,13 @@ def command_eval(args: argparse.Namespace) -> dict:
     with (out / "predictions.jsonl").open("w") as handle:
         for row in merged:
             handle.write(json.dumps(row) + "\n")
-    plot_name = None
+    plot_name = calibration_name = None
     if merged:
         plot_confusion_matrices(metrics, out / "confusion_matrices.png")
-        plot_name = "confusion_matrices.png"
-    (out / "report.md").write_text(markdown_report(metrics, f"{config.recipe} on {args.split}", plot_name))
+        plot_calibration(metrics, out / "calibration.png")
+        plot_name, calibration_name = "confusion_matrices.png", "calibration.png"
+    title = f"{config.recipe} on {args.split}"
+    (out / "report.md").write_text(markdown_report(metrics, title, plot_name, calibration_name))
     summary = run.read_json("metrics.json") or {}
     summary[f"eval_{args.split}"] = metrics
     run.write_json("metrics.json", summary)

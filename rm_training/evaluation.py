@@ -110,6 +110,25 @@ def pearson_spearman(predicted: list[float], target: list[float]) -> dict[str, f
     return {"plcc": plcc if math.isfinite(plcc) else None, "srcc": srcc if math.isfinite(srcc) else None}
 
 
+def calibration_bins(margins: list[float], gold: list[str], bins: int = 5) -> list[dict]:
+    """Reliability table for decided pairs: ``P(A) = sigmoid(margin)`` binned in ``bins`` equal
+    slices of [0, 1]; per non-empty bin the mean predicted P(A), the observed share of A wins and
+    the count (a well-calibrated Bradley-Terry scorer has the two close)."""
+    table: list[dict] = []
+    decided = [(1 / (1 + math.exp(-m)), g == "A") for m, g in zip(margins, gold, strict=True) if g != "tie"]
+    for index in range(bins):
+        low, high = index / bins, (index + 1) / bins
+        members = [(p, won) for p, won in decided if low <= p < high or (index == bins - 1 and p == 1.0)]
+        if members:
+            table.append({
+                "bin": [low, high],
+                "mean_predicted": sum(p for p, _ in members) / len(members),
+                "observed": sum(won for _, won in members) / len(members),
+                "count": len(members),
+            })
+    return table
+
+
 def _raw_accuracy(margins: list[float], gold: list[str]) -> float | None:
     """Three-way accuracy with epsilon 0 (only an exact zero margin is a tie)."""
     if not gold:
@@ -130,6 +149,7 @@ def evaluate_predictions(rows: list[dict], dimensions: tuple[str, ...] = DIMENSI
             "tie_epsilon": epsilon,
             "accuracy_raw_three_way": _raw_accuracy(margins, gold),
             "confusion_matrix": confusion_matrix([verdict_from_margin(m, epsilon) for m in margins], gold),
+            "calibration": calibration_bins(margins, gold),
         }
         if all("swapped_margins" in row for row in rows):
             entry.update(position_bias(margins, [float(row["swapped_margins"][dimension]) for row in rows]))

@@ -32,13 +32,36 @@ def plot_confusion_matrices(metrics: dict, path: Path) -> Path:
     return path
 
 
+def plot_calibration(metrics: dict, path: Path) -> Path:
+    """Reliability diagram per dimension: mean sigmoid(margin) against the observed share of A wins."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(3.8, 3.6))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    for dimension, entry in metrics["dimensions"].items():
+        table = entry.get("calibration") or []
+        axis.plot([b["mean_predicted"] for b in table], [b["observed"] for b in table], marker="o", label=dimension)
+    axis.set_xlabel("predicted P(A better)")
+    axis.set_ylabel("observed share A better")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def _cell(value) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def markdown_report(metrics: dict, title: str, plot_name: str | None = None) -> str:
+def markdown_report(
+    metrics: dict, title: str, plot_name: str | None = None, calibration_plot: str | None = None
+) -> str:
     lines = [f"# {title}", "", f"Pairs evaluated: {metrics.get('num_pairs', 0)}", ""]
     columns = [
         ("accuracy_without_ties", "acc. w/o ties"),
@@ -56,6 +79,8 @@ def markdown_report(metrics: dict, title: str, plot_name: str | None = None) -> 
         lines += [f"| {code} | {_cell(value)} |" for code, value in metrics["criteria_accuracy"].items()]
     if plot_name:
         lines += ["", "## Confusion matrices (tie-calibrated verdicts)", "", f"![confusion matrices]({plot_name})"]
+    if calibration_plot:
+        lines += ["", "## Calibration (decided pairs)", "", f"![calibration]({calibration_plot})"]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@ import pytest
 
 from rm_training.evaluation import (
     accuracy_without_ties,
+    calibration_bins,
     confusion_matrix,
     evaluate_predictions,
     pearson_spearman,
@@ -77,3 +78,13 @@ def test_evaluate_predictions_assembles_per_dimension_metrics():
     assert metrics["dimensions"]["VA"]["accuracy_without_ties"] == 1.0
     assert metrics["dimensions"]["VA"]["accuracy_with_ties"] == 1.0
     assert metrics["dimensions"]["VA"]["swap_consistency"] == 1.0
+
+
+def test_calibration_bins_compare_predicted_and_observed_win_rates():
+    """Margins 0 -> P(A) = 0.5 (bin [0.4, 0.6)); margin ln 9 -> 0.9 (bin [0.8, 1.0]).
+    Bin 0.4-0.6 holds gold A and B -> observed 0.5; bin 0.8-1.0 holds two A wins -> observed 1.0.
+    The tie is ignored."""
+    import math
+
+    table = calibration_bins([0.0, 0.0, math.log(9), math.log(9), 5.0], ["A", "B", "A", "A", "tie"])
+    assert [(round(b["mean_predicted"], 6), b["observed"], b["count"]) for b in table] == [(0.5, 0.5, 2), (0.9, 1.0, 2)]

@@ -19,6 +19,7 @@ def test_checklist_linear_trains_evaluates_and_selects_mpo_pairs(make_export, tm
     assert metrics["dimensions"]["VA"]["swap_consistency"] == 1.0
     assert (run / "eval" / "test" / "confusion_matrices.png").stat().st_size > 0
     assert "| VA |" in (run / "eval" / "test" / "report.md").read_text()
+    assert (run / "eval" / "test" / "calibration.png").stat().st_size > 0
 
     assert main(["mpo-select", "--run", str(run), "--data", str(export)]) == 0
     pairs = [json.loads(line) for line in (run / "mpo_pairs_train.jsonl").read_text().splitlines()]
