@@ -190,7 +190,8 @@ class Trainer:
                     self._log(record)
                 bar.update(1)
                 bar.set_postfix(stage=stage.name, loss=f"{loss_value:.4f}",
-                                samples_s=f"{record['samples_per_second']:.2f}")
+                                samples_s=f"{record['samples_per_second']:.2f}",
+                                mem_mb=f"{record['peak_memory_mb']:.0f}")
                 if self.step % self.config.save_every == 0 or self.step == stage_end:
                     self.save_checkpoint(stage.name)
             stage_start = stage_end
