@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"aeslab-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def default_rubric_checklist_and_roles(request):
     """The migration installs these; a transactional test's flush removes them, so put them back."""

@@ -44,24 +44,20 @@ def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int
     return list(memberships.values_list("campaign_id", flat=True))
 
 
-def assignment_open_for(*, expert, campaign: Campaign | None = None) -> Assignment | None:
+def assignment_open_for(*, expert, campaign_ids: list[int]) -> Assignment | None:
     return (
-        Assignment.objects.filter(
-            expert=expert,
-            status=Assignment.Status.ASSIGNED,
-            campaign_id__in=expert_campaign_ids(expert=expert, campaign=campaign),
-        )
+        Assignment.objects.filter(expert=expert, status=Assignment.Status.ASSIGNED, campaign_id__in=campaign_ids)
         .order_by("created_at")
         .first()
     )
 
 
-def pair_candidates_for(*, expert, campaign: Campaign | None = None, limit: int = 20) -> list[int]:
+def pair_candidates_for(*, expert, campaign_ids: list[int], limit: int = 20) -> list[int]:
     """Ids of pairs the expert may take next, closest to full overlap first."""
     ready = Video.Status.READY
     return list(
         VideoPair.objects.filter(
-            campaign_id__in=expert_campaign_ids(expert=expert, campaign=campaign),
+            campaign_id__in=campaign_ids,
             assigned_count__lt=F("campaign__overlap"),
             video_a__status=ready,
             video_b__status=ready,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -144,37 +145,49 @@ def assignment_create(*, pair: VideoPair, expert, swapped: bool | None = None) -
         expert=expert,
         swapped=secrets.randbelow(2) == 1 if swapped is None else swapped,
     )
-    assignment.full_clean(validate_unique=False)
+    # The foreign keys come from rows the caller holds locked; checking them again would cost 3 queries.
+    assignment.full_clean(exclude=["campaign", "pair", "expert"], validate_unique=False)
     assignment.save()
     VideoPair.objects.filter(pk=pair.pk).update(assigned_count=F("assigned_count") + 1)
     return assignment
 
 
-def assignment_next_for(*, expert, campaign: Campaign | None = None) -> Assignment:
+def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: int = 5) -> Assignment:
     """The expert's open assignment, or a new one.
 
     Pairs closest to their full overlap come first, so a half-done campaign has many fully judged
     pairs rather than many pairs judged once. Concurrency: the expert's own row is locked so two
     tabs cannot each open a new assignment, and candidate pairs are locked with SKIP LOCKED so two
-    experts never take the same last slot of a pair.
+    experts never take the same last slot of a pair. A pair skipped because another expert holds
+    it may still have a slot when they are done, so that case is retried in a fresh transaction
+    rather than reported as "nothing left".
     """
-    with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=expert.pk).first()
-        open_assignment = selectors.assignment_open_for(expert=expert, campaign=campaign)
-        if open_assignment is not None:
-            return open_assignment
-        for pair_id in selectors.pair_candidates_for(expert=expert, campaign=campaign):
-            pair = (
-                VideoPair.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("campaign")
-                .filter(pk=pair_id)
-                .first()
-            )
-            if pair is None or pair.assigned_count >= pair.campaign.overlap:
-                continue
-            if Assignment.objects.filter(pair=pair, expert=expert).exists():
-                continue
-            return assignment_create(pair=pair, expert=expert)
+    for attempt in range(attempts):
+        skipped_locked = False
+        with transaction.atomic():
+            get_user_model().objects.select_for_update().filter(pk=expert.pk).first()
+            campaign_ids = selectors.expert_campaign_ids(expert=expert, campaign=campaign)
+            open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=campaign_ids)
+            if open_assignment is not None:
+                return open_assignment
+            for pair_id in selectors.pair_candidates_for(expert=expert, campaign_ids=campaign_ids):
+                pair = (
+                    VideoPair.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("campaign")
+                    .filter(pk=pair_id)
+                    .first()
+                )
+                if pair is None:
+                    skipped_locked = True
+                    continue
+                if pair.assigned_count >= pair.campaign.overlap:
+                    continue
+                if Assignment.objects.filter(pair=pair, expert=expert).exists():
+                    continue
+                return assignment_create(pair=pair, expert=expert)
+        if not skipped_locked:
+            break
+        time.sleep(0.01 * (attempt + 1))
     raise NoPairAvailable("No pair is waiting for you right now.")
 
 
