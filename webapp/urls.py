@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("pipelines.api_urls")),
+    path("", include("agreement.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -1,0 +1,331 @@
+"""The agreement report of one campaign, computed from rating arrays (no database: see selectors.py).
+
+Two blocks of ratings feed it:
+- verdicts: raters x pairs x (15 criteria + 3 dimensions), codes 0/1/2 for verdicts -1/0/+1, ordinal level;
+- checklist: raters x videos x questions, codes 0/1/2 for no/yes/na, nominal level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agreement import metrics
+
+VERDICT_DOMAIN = (-1, 0, 1)
+VERDICT_TIE_CODE = 1  # verdict 0, "comparable"
+CHECKLIST_DOMAIN = ("no", "yes", "na")
+DEFAULT_LEVELS = {"verdicts": "ordinal", "checklist": "nominal"}
+
+
+@dataclass
+class RatingBlock:
+    """ratings[rater, item, variable] = code into value_domain, NaN where the rater did not rate the item.
+
+    groups name sets of variables pooled into one alpha (e.g. "criteria" -> the 15 criterion indices)."""
+
+    ratings: np.ndarray
+    variables: list[str]
+    labels: list[str]
+    item_ids: list[int]
+    rater_ids: list[int]
+    rater_names: list[str]
+    value_domain: tuple
+    level: str
+    groups: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def n_values(self) -> int:
+        return len(self.value_domain)
+
+    def value_counts(self) -> np.ndarray:
+        """(items, variables, values)."""
+        return metrics.value_counts_from_ratings(self.ratings, self.n_values)
+
+
+@dataclass
+class VariableAgreement:
+    key: str
+    label: str
+    group: str
+    level: str
+    alpha: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_items: int
+    n_raters: int
+    fleiss_kappa: float | None
+    percent_agreement: float | None
+    note: str = ""
+
+    def as_json(self) -> dict:
+        return {
+            "alpha": self.alpha,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n_items": self.n_items,
+            "n_raters": self.n_raters,
+            "fleiss_kappa": self.fleiss_kappa,
+            "percent_agreement": self.percent_agreement,
+        }
+
+
+@dataclass
+class ExpertAgreement:
+    expert_id: int
+    username: str
+    n_judged: int
+    consensus_agreement: float | None
+    consensus_agreement_by_variable: dict[str, float | None]
+    left_rate: float | None
+    n_decisive: int
+    comparable_rate: float | None
+    median_seconds: float | None
+    gold_accuracy: float | None
+    n_gold_verdicts: int
+
+
+@dataclass
+class KappaPair:
+    first: str
+    second: str
+    kappa: float | None
+    n_items: int
+
+
+@dataclass
+class AgreementReport:
+    variables: list[VariableAgreement]
+    pooled: list[VariableAgreement]
+    experts: list[ExpertAgreement]
+    kappas: list[KappaPair]
+    messages: list[str]
+    n_pairs: int
+    n_judgments: int
+    n_resamples: int
+    seed: int | None
+
+    def as_json(self) -> dict[str, dict]:
+        """Keyed by criterion code, dimension code and checklist question id (as a string)."""
+        return {variable.key: variable.as_json() for variable in self.variables}
+
+    def by_group(self, group: str) -> list[VariableAgreement]:
+        return [variable for variable in self.variables if variable.group == group]
+
+
+def _float(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _undefined_note(counts: np.ndarray) -> str:
+    pairable = counts[counts.sum(axis=-1) >= 2]
+    if len(pairable) == 0:
+        return "not enough data: no item rated by two experts"
+    return "not enough data: every rating is the same value, so chance agreement is total"
+
+
+def block_agreement(
+    block: RatingBlock, *, group_of: dict[int, str], n_resamples: int, seed: int | None
+) -> tuple[list[VariableAgreement], list[VariableAgreement]]:
+    """Per-variable and pooled alphas with bootstrap intervals (items resampled, shared across variables)."""
+    counts = block.value_counts()
+    n_items = counts.shape[0]
+    rated = ~np.isnan(block.ratings)
+    raters_per_variable = rated.any(axis=1).sum(axis=0)
+    coincidences = metrics.item_coincidences(counts) if n_items else None
+    replicates = pooled_replicates = None
+    if n_resamples > 0 and n_items > 0:
+        weights = metrics.bootstrap_weights(n_items=n_items, n_resamples=n_resamples, seed=seed)
+        replicates = metrics.alpha_bootstrap(coincidences, weights, value_domain=block.value_domain, level=block.level)
+        pooled_coincidences = np.stack(
+            [coincidences[:, indices].sum(axis=1) for indices in block.groups.values()], axis=1
+        )
+        pooled_replicates = metrics.alpha_bootstrap(
+            pooled_coincidences, weights, value_domain=block.value_domain, level=block.level
+        )
+
+    def summarise(index, key, label, group, variable_counts, variable_replicates, n_raters) -> VariableAgreement:
+        alpha = metrics.krippendorff_alpha(variable_counts, value_domain=block.value_domain, level=block.level)
+        low = high = None
+        if alpha is not None and variable_replicates is not None:
+            low, high = metrics.percentile_interval(variable_replicates)
+            low, high = _float(low), _float(high)
+        return VariableAgreement(
+            key=key,
+            label=label,
+            group=group,
+            level=block.level,
+            alpha=alpha,
+            ci_low=low,
+            ci_high=high,
+            n_items=int((variable_counts.sum(axis=-1) >= 2).sum()),
+            n_raters=int(n_raters),
+            fleiss_kappa=metrics.fleiss_kappa_or_none(variable_counts),
+            percent_agreement=metrics.percent_agreement(variable_counts),
+            note="" if alpha is not None else _undefined_note(variable_counts),
+        )
+
+    variables = [
+        summarise(
+            k,
+            key,
+            block.labels[k],
+            group_of[k],
+            counts[:, k] if n_items else np.zeros((0, block.n_values)),
+            replicates[:, k] if replicates is not None else None,
+            raters_per_variable[k] if n_items else 0,
+        )
+        for k, key in enumerate(block.variables)
+    ]
+    pooled = []
+    for g, (group, indices) in enumerate(block.groups.items()):
+        group_counts = counts[:, indices].reshape(-1, block.n_values) if n_items else np.zeros((0, block.n_values))
+        n_raters = int(rated[:, :, indices].any(axis=(1, 2)).sum()) if n_items else 0
+        pooled.append(
+            summarise(
+                None,
+                group,
+                f"All {group} pooled",
+                group,
+                group_counts,
+                pooled_replicates[:, g] if pooled_replicates is not None else None,
+                n_raters,
+            )
+        )
+    return variables, pooled
+
+
+def expert_agreement(
+    block: RatingBlock,
+    *,
+    swapped: np.ndarray,
+    seconds: np.ndarray,
+    gold: np.ndarray | None,
+) -> list[ExpertAgreement]:
+    """Per expert: agreement with the leave-one-out consensus of the others (same tie rule as the consensus),
+    position bias (share of decisive verdicts that chose the left-displayed video), share of "comparable",
+    median time on task and accuracy on gold pairs. Uses every verdict variable (criteria and dimensions)."""
+    counts = block.value_counts()
+    experts = []
+    for r, (expert_id, username) in enumerate(zip(block.rater_ids, block.rater_names, strict=True)):
+        own = block.ratings[r]
+        judged = ~np.isnan(own)
+        own_codes = np.where(judged, own, 0).astype(int)
+        own_onehot = np.eye(block.n_values, dtype=counts.dtype)[own_codes] * judged[..., np.newaxis]
+        others = metrics.majority_vote(counts - own_onehot, tie_code=VERDICT_TIE_CODE)
+        comparable = judged & (others.n_raters > 0)
+        matches = (own_codes == others.label) & comparable
+        by_variable = {
+            key: (float(matches[:, k].sum() / comparable[:, k].sum()) if comparable[:, k].any() else None)
+            for k, key in enumerate(block.variables)
+        }
+
+        left_rate = comparable_rate = None
+        n_decisive = 0
+        if tuple(block.value_domain) == VERDICT_DOMAIN:
+            verdict = np.asarray(VERDICT_DOMAIN)[own_codes]
+            displayed = np.where(swapped[r][:, np.newaxis] == 1, -verdict, verdict)
+            decisive = judged & (verdict != 0)
+            n_decisive = int(decisive.sum())
+            left_rate = float((decisive & (displayed == 1)).sum() / n_decisive) if n_decisive else None
+            comparable_rate = float((judged & (verdict == 0)).sum() / judged.sum()) if judged.any() else None
+        items_judged = judged.any(axis=1)
+
+        gold_correct = gold_total = 0
+        if gold is not None:
+            with_gold = judged & ~np.isnan(gold)
+            gold_total = int(with_gold.sum())
+            gold_correct = int((with_gold & (own_codes == np.nan_to_num(gold, nan=-1))).sum())
+        expert_seconds = seconds[r][items_judged]
+        experts.append(
+            ExpertAgreement(
+                expert_id=expert_id,
+                username=username,
+                n_judged=int(items_judged.sum()),
+                consensus_agreement=float(matches.sum() / comparable.sum()) if comparable.any() else None,
+                consensus_agreement_by_variable=by_variable,
+                left_rate=left_rate,
+                n_decisive=n_decisive,
+                comparable_rate=comparable_rate,
+                median_seconds=_float(np.median(expert_seconds)) if len(expert_seconds) else None,
+                gold_accuracy=gold_correct / gold_total if gold_total else None,
+                n_gold_verdicts=gold_total,
+            )
+        )
+    return experts
+
+
+def expert_confusion(block: RatingBlock, *, first: int, second: int, variables: list[int]) -> np.ndarray:
+    """(V, V) table: rows the first expert's codes, columns the second's, over items and variables both rated."""
+    return metrics.confusion_table(
+        block.ratings[first][:, variables], block.ratings[second][:, variables], block.n_values
+    )
+
+
+def kappa_pairs(block: RatingBlock) -> list[KappaPair]:
+    """Cohen's kappa for every pair of experts, over every verdict variable of the items both judged."""
+    everything = list(range(len(block.variables)))
+    result = []
+    for first in range(len(block.rater_ids)):
+        for second in range(first + 1, len(block.rater_ids)):
+            table = expert_confusion(block, first=first, second=second, variables=everything)
+            both = (~np.isnan(block.ratings[first]) & ~np.isnan(block.ratings[second])).any(axis=1)
+            result.append(
+                KappaPair(
+                    first=block.rater_names[first],
+                    second=block.rater_names[second],
+                    kappa=metrics.cohens_kappa_or_none(table),
+                    n_items=int(both.sum()),
+                )
+            )
+    return result
+
+
+def report_build(
+    *,
+    verdicts: RatingBlock,
+    checklist: RatingBlock | None,
+    swapped: np.ndarray,
+    seconds: np.ndarray,
+    gold: np.ndarray | None = None,
+    n_resamples: int = metrics.DEFAULT_RESAMPLES,
+    seed: int | None = metrics.DEFAULT_SEED,
+) -> AgreementReport:
+    """Everything the dashboard and the `agreement` command show, from the campaign's rating arrays."""
+    group_of = {index: group for group, indices in verdicts.groups.items() for index in indices}
+    variables, pooled = block_agreement(verdicts, group_of=group_of, n_resamples=n_resamples, seed=seed)
+    if checklist is not None and checklist.variables:
+        checklist_variables, checklist_pooled = block_agreement(
+            checklist,
+            group_of=dict.fromkeys(range(len(checklist.variables)), "checklist"),
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        variables += checklist_variables
+        pooled += checklist_pooled
+
+    n_judgments = int((~np.isnan(verdicts.ratings)).any(axis=2).sum())
+    items_per_rater = (~np.isnan(verdicts.ratings)).any(axis=2)
+    shared_items = int((items_per_rater.sum(axis=0) >= 2).sum())
+    messages = []
+    if n_judgments == 0:
+        messages.append("Not enough data: no judgments yet. Agreement needs two experts judging the same pair.")
+    elif len(verdicts.rater_ids) < 2:
+        messages.append(
+            f"Not enough data: only one expert ({verdicts.rater_names[0]}) has judged this campaign; "
+            "agreement needs at least two experts on the same pair."
+        )
+    elif shared_items == 0:
+        messages.append("Not enough data: no pair has been judged by two experts yet.")
+    return AgreementReport(
+        variables=variables,
+        pooled=pooled,
+        experts=expert_agreement(verdicts, swapped=swapped, seconds=seconds, gold=gold),
+        kappas=kappa_pairs(verdicts),
+        messages=messages,
+        n_pairs=len(verdicts.item_ids),
+        n_judgments=n_judgments,
+        n_resamples=n_resamples,
+        seed=seed,
+    )

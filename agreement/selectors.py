@@ -1,0 +1,407 @@
+"""Reads: consensus labels (with adjudications applied), the adjudication queue, gold answers, rating arrays
+and the agreement report of a campaign.
+
+Consensus, the one rule everything else follows
+- The vote: each submitted judgment counts once; the label of a pair for a criterion or dimension is the verdict
+  (+1 A better, 0 comparable, -1 B better) most raters gave.
+- Tie rule: when two or more verdicts share the top count ({+1, -1}, or {+1, 0, -1} with three raters) the
+  vote is 0, "comparable": the raters did not establish a preference. `tie` is set and `agreement` is the share
+  of raters who actually chose 0, so a tie always falls below the campaign's threshold and goes to adjudication.
+- Agreement: the share of the pair's raters who gave the vote's verdict. A pair needs adjudication when any code
+  has agreement below `campaign.agreement_threshold` and no curator has adjudicated that code yet.
+- Adjudication overrides: for an adjudicated code, `label` is the curator's verdict (the latest adjudication of
+  that code wins) while `vote` keeps the experts' majority. Everything downstream (exports, distillation) reads
+  `label`.
+Gold answers do not change consensus: they measure experts (see report.py), they do not replace their votes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from agreement import metrics
+from agreement.models import Adjudication, GoldLabel
+from agreement.report import (
+    CHECKLIST_DOMAIN,
+    DEFAULT_LEVELS,
+    VERDICT_DOMAIN,
+    VERDICT_TIE_CODE,
+    AgreementReport,
+    RatingBlock,
+    report_build,
+)
+from annotation.models import Campaign, ChecklistAnswer, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
+from annotation.selectors import campaigns_for, user_has_role
+
+# --- Permissions ----------------------------------------------------------------------------------
+
+
+def user_can_view_agreement(*, user) -> bool:
+    """Curators and ML engineers read agreement numbers; experts never see how they compare to others."""
+    return user_has_role(user=user, role=Role.CURATOR) or user_has_role(user=user, role=Role.ML_ENGINEER)
+
+
+def user_can_adjudicate(*, user) -> bool:
+    return user_has_role(user=user, role=Role.CURATOR)
+
+
+def access_campaign_for_agreement(*, user, campaign_id: int, adjudicate: bool = False) -> Campaign:
+    allowed = user_can_adjudicate(user=user) if adjudicate else user_can_view_agreement(user=user)
+    if not allowed:
+        raise PermissionDenied("Only curators can adjudicate." if adjudicate else "Only curators see agreement.")
+    return get_object_or_404(campaigns_for(user=user).select_related("rubric", "checklist"), pk=campaign_id)
+
+
+def access_pair_for_adjudication(*, user, campaign_id: int, pair_id: int) -> VideoPair:
+    campaign = access_campaign_for_agreement(user=user, campaign_id=campaign_id, adjudicate=True)
+    return get_object_or_404(
+        VideoPair.objects.select_related("campaign__rubric", "video_a", "video_b"), pk=pair_id, campaign=campaign
+    )
+
+
+# --- Consensus ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelConsensus:
+    """One pair, one criterion or dimension.
+
+    label:      the final canonical verdict: the adjudicated one if any, else the vote (None: neither exists)
+    vote:       the experts' majority verdict under the tie rule (None: nobody judged the pair)
+    agreement:  share of raters who gave `vote` (None: nobody judged the pair)
+    n_raters:   how many judgments were counted
+    votes:      {+1: n, 0: n, -1: n}
+    tie:        the top count was shared and the tie rule set the vote to 0
+    adjudicated: a curator set `label`
+    """
+
+    label: int | None
+    vote: int | None
+    agreement: float | None
+    n_raters: int
+    votes: dict[int, int]
+    tie: bool
+    adjudicated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PairConsensus:
+    pair_id: int
+    external_id: str
+    criteria: dict[str, LabelConsensus]
+    dimensions: dict[str, LabelConsensus]
+    n_raters: int
+    min_agreement: float | None
+    needs_adjudication: bool
+    adjudicated: bool
+
+    def labels(self) -> dict[str, dict[str, int | None]]:
+        """{"criteria": {"VA1": 1, ...}, "dimensions": {"VA": 0, ...}}: the final labels, as exports want them."""
+        return {
+            "criteria": {code: value.label for code, value in self.criteria.items()},
+            "dimensions": {code: value.label for code, value in self.dimensions.items()},
+        }
+
+
+def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[int, PairConsensus]:
+    """judgment_rows: (pair_id, external_id, criteria, dimensions); adjudication_rows: the same, oldest first."""
+    verdict_index = {verdict: index for index, verdict in enumerate(VERDICT_DOMAIN)}
+    codes: dict[str, dict[str, None]] = {"criteria": {}, "dimensions": {}}
+    pairs: dict[int, str] = {}
+    by_pair: dict[int, list[tuple[dict, dict]]] = defaultdict(list)
+    for pair_id, external_id, criteria, dimensions in judgment_rows:
+        pairs[pair_id] = external_id
+        by_pair[pair_id].append((criteria, dimensions))
+        codes["criteria"].update(dict.fromkeys(criteria))
+        codes["dimensions"].update(dict.fromkeys(dimensions))
+    overrides: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: {"criteria": {}, "dimensions": {}})
+    for pair_id, external_id, criteria, dimensions in adjudication_rows:
+        pairs.setdefault(pair_id, external_id)
+        overrides[pair_id]["criteria"].update(criteria)
+        overrides[pair_id]["dimensions"].update(dimensions)
+        codes["criteria"].update(dict.fromkeys(criteria))
+        codes["dimensions"].update(dict.fromkeys(dimensions))
+
+    pair_ids = list(pairs)
+    all_codes = [("criteria", code) for code in codes["criteria"]] + [("dimensions", c) for c in codes["dimensions"]]
+    counts = np.zeros((len(pair_ids), len(all_codes), len(VERDICT_DOMAIN)), dtype=np.int64)
+    row_of = {pair_id: row for row, pair_id in enumerate(pair_ids)}
+    for pair_id, judgments in by_pair.items():
+        row = row_of[pair_id]
+        for criteria, dimensions in judgments:
+            for column, (field, code) in enumerate(all_codes):
+                value = (criteria if field == "criteria" else dimensions).get(code)
+                if value is not None:
+                    counts[row, column, verdict_index[value]] += 1
+    votes = metrics.majority_vote(counts, tie_code=VERDICT_TIE_CODE)
+
+    result = {}
+    for row, pair_id in enumerate(pair_ids):
+        fields: dict[str, dict[str, LabelConsensus]] = {"criteria": {}, "dimensions": {}}
+        pair_overrides = overrides.get(pair_id, {"criteria": {}, "dimensions": {}})
+        lowest, needs = None, False
+        for column, (field, code) in enumerate(all_codes):
+            n_raters = int(votes.n_raters[row, column])
+            vote = VERDICT_DOMAIN[votes.label[row, column]] if n_raters else None
+            agreement = float(votes.agreement[row, column]) if n_raters else None
+            adjudicated = code in pair_overrides[field]
+            if agreement is not None:
+                lowest = agreement if lowest is None else min(lowest, agreement)
+                needs = needs or (agreement < threshold and not adjudicated)
+            fields[field][code] = LabelConsensus(
+                label=pair_overrides[field][code] if adjudicated else vote,
+                vote=vote,
+                agreement=agreement,
+                n_raters=n_raters,
+                votes={verdict: int(counts[row, column, i]) for i, verdict in enumerate(VERDICT_DOMAIN)},
+                tie=bool(votes.tie[row, column]),
+                adjudicated=adjudicated,
+            )
+        result[pair_id] = PairConsensus(
+            pair_id=pair_id,
+            external_id=pairs[pair_id],
+            criteria=fields["criteria"],
+            dimensions=fields["dimensions"],
+            n_raters=len(by_pair.get(pair_id, ())),
+            min_agreement=lowest,
+            needs_adjudication=needs,
+            adjudicated=pair_id in overrides,
+        )
+    return result
+
+
+def _judgment_rows(**filters):
+    return PairJudgment.objects.filter(**filters).values_list(
+        "assignment__pair_id", "assignment__pair__external_id", "criteria", "dimensions"
+    )
+
+
+def _adjudication_rows(**filters):
+    return (
+        Adjudication.objects.filter(**filters)
+        .order_by("created_at", "id")
+        .values_list("pair_id", "pair__external_id", "criteria", "dimensions")
+    )
+
+
+def consensus_for_campaign(*, campaign: Campaign) -> dict[int, PairConsensus]:
+    """Consensus of every pair of the campaign that has a judgment or an adjudication, keyed by pair id.
+
+    Two queries whatever the campaign's size. See the module docstring for the vote, the tie rule and how
+    adjudication overrides the vote; read `PairConsensus.labels()` for the final labels."""
+    return _consensus(
+        _judgment_rows(assignment__campaign_id=campaign.pk),
+        _adjudication_rows(pair__campaign_id=campaign.pk),
+        threshold=campaign.agreement_threshold,
+    )
+
+
+def consensus_for_pair(*, pair: VideoPair) -> PairConsensus | None:
+    """The consensus of one pair (None: no judgment and no adjudication yet). Same rules as the campaign's."""
+    threshold = Campaign.objects.values_list("agreement_threshold", flat=True).get(pk=pair.campaign_id)
+    return _consensus(
+        _judgment_rows(assignment__pair_id=pair.pk), _adjudication_rows(pair_id=pair.pk), threshold=threshold
+    ).get(pair.pk)
+
+
+def adjudication_queue_for(*, campaign: Campaign) -> list[PairConsensus]:
+    """Pairs waiting for a curator, least agreed first."""
+    waiting = [pair for pair in consensus_for_campaign(campaign=campaign).values() if pair.needs_adjudication]
+    return sorted(waiting, key=lambda pair: (pair.min_agreement, pair.pair_id))
+
+
+def adjudications_for_pair(*, pair: VideoPair) -> QuerySet[Adjudication]:
+    return Adjudication.objects.filter(pair=pair).select_related("adjudicated_by").order_by("-created_at", "-id")
+
+
+def judgments_for_pair(*, pair: VideoPair) -> QuerySet[PairJudgment]:
+    return (
+        PairJudgment.objects.filter(assignment__pair=pair)
+        .select_related("assignment__expert")
+        .order_by("assignment__expert__username")
+    )
+
+
+def gold_labels_for(*, campaign: Campaign) -> QuerySet[GoldLabel]:
+    return GoldLabel.objects.filter(pair__campaign=campaign).select_related("pair", "set_by").order_by("pair_id")
+
+
+# --- Rating arrays and the report -----------------------------------------------------------------
+
+
+@dataclass
+class CampaignRatings:
+    """The campaign's judgments as arrays (see report.RatingBlock); rows of `swapped`/`seconds` are experts,
+    columns pairs, NaN where the expert did not judge the pair; `gold` is pairs x verdict variables."""
+
+    verdicts: RatingBlock
+    checklist: RatingBlock | None
+    swapped: np.ndarray
+    seconds: np.ndarray
+    gold: np.ndarray
+
+
+def _verdict_variables(campaign: Campaign) -> tuple[list[str], list[str], dict[str, list[int]]]:
+    rows = list(
+        Criterion.objects.filter(dimension__rubric_id=campaign.rubric_id)
+        .order_by("dimension__order", "dimension__code", "order", "code")
+        .values_list("code", "name", "dimension__code", "dimension__name")
+    )
+    criteria = [(code, name) for code, name, _, _ in rows]
+    dimensions = list(dict.fromkeys((dimension, name) for _, _, dimension, name in rows))
+    keys = [code for code, _ in criteria] + [code for code, _ in dimensions]
+    labels = [name for _, name in criteria] + [name for _, name in dimensions]
+    groups = {"criteria": list(range(len(criteria))), "dimensions": list(range(len(criteria), len(keys)))}
+    return keys, labels, groups
+
+
+def _checklist_answers(campaign: Campaign, question_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(annotator ids, video ids, question ids) arrays and one answer letter per row (the last of yes/no/na: s/o/a).
+
+    On PostgreSQL the rows are folded per (annotator, video) into arrays server-side: a full campaign holds
+    about a million answers, and moving 15,000 rows instead is what keeps the report fast."""
+    answers = ChecklistAnswer.objects.filter(assignment__campaign_id=campaign.pk, question_id__in=question_ids)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.aggregates import ArrayAgg, StringAgg
+        from django.db.models.functions import Right
+
+        rows = list(
+            answers.values("annotator_id", "video_id")
+            .annotate(
+                questions=ArrayAgg("question_id", order_by="question_id"),
+                letters=StringAgg(Right("answer", 1), "", order_by="question_id"),
+            )
+            .values_list("annotator_id", "video_id", "questions", "letters")
+        )
+        lengths = np.fromiter((len(row[2]) for row in rows), dtype=np.int64, count=len(rows))
+        annotators = np.repeat(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)), lengths)
+        videos = np.repeat(np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows)), lengths)
+        questions = np.fromiter((q for row in rows for q in row[2]), dtype=np.int64, count=int(lengths.sum()))
+        return annotators, videos, questions, "".join(row[3] for row in rows)
+    rows = list(answers.values_list("annotator_id", "video_id", "question_id", "answer"))
+    columns = [np.array([row[i] for row in rows], dtype=np.int64) for i in range(3)]
+    return columns[0], columns[1], columns[2], "".join(row[3][-1] for row in rows)
+
+
+def campaign_ratings(*, campaign: Campaign, levels: dict[str, str] | None = None) -> CampaignRatings:
+    """Every submitted judgment and checklist answer of the campaign, as arrays. A handful of queries."""
+    levels = {**DEFAULT_LEVELS, **(levels or {})}
+    keys, labels, groups = _verdict_variables(campaign)
+    rows = list(
+        PairJudgment.objects.filter(assignment__campaign_id=campaign.pk)
+        .order_by("assignment__pair_id", "assignment__expert_id")
+        .values_list(
+            "assignment__pair_id",
+            "assignment__expert_id",
+            "assignment__swapped",
+            "assignment__time_spent_seconds",
+            "criteria",
+            "dimensions",
+        )
+    )
+    pair_ids = sorted({row[0] for row in rows})
+    expert_ids = sorted({row[1] for row in rows})
+    names = dict(get_user_model().objects.filter(pk__in=expert_ids).values_list("pk", "username"))
+    expert_index = {expert_id: index for index, expert_id in enumerate(expert_ids)}
+    pair_index = {pair_id: index for index, pair_id in enumerate(pair_ids)}
+    verdict_code = {verdict: float(code) for code, verdict in enumerate(VERDICT_DOMAIN)}
+
+    shape = (len(expert_ids), len(pair_ids))
+    ratings = np.full(shape + (len(keys),), np.nan)
+    swapped, seconds = np.full(shape, np.nan), np.full(shape, np.nan)
+    for pair_id, expert_id, was_swapped, spent, criteria, dimensions in rows:
+        r, i = expert_index[expert_id], pair_index[pair_id]
+        merged = {**criteria, **dimensions}
+        ratings[r, i] = [verdict_code.get(merged.get(key), np.nan) for key in keys]
+        swapped[r, i], seconds[r, i] = float(was_swapped), spent
+
+    gold = np.full((len(pair_ids), len(keys)), np.nan)
+    for pair_id, criteria, dimensions in GoldLabel.objects.filter(pair_id__in=pair_ids).values_list(
+        "pair_id", "criteria", "dimensions"
+    ):
+        merged = {**criteria, **dimensions}
+        gold[pair_index[pair_id]] = [verdict_code.get(merged.get(key), np.nan) for key in keys]
+
+    rater_names = [names[expert_id] for expert_id in expert_ids]
+    verdicts = RatingBlock(
+        ratings=ratings,
+        variables=keys,
+        labels=labels,
+        item_ids=pair_ids,
+        rater_ids=expert_ids,
+        rater_names=rater_names,
+        value_domain=VERDICT_DOMAIN,
+        level=metrics.check_level(levels["verdicts"]),
+        groups=groups,
+    )
+    return CampaignRatings(
+        verdicts=verdicts,
+        checklist=_checklist_block(campaign, expert_ids, rater_names, level=metrics.check_level(levels["checklist"])),
+        swapped=swapped,
+        seconds=seconds,
+        gold=gold,
+    )
+
+
+def _checklist_block(campaign: Campaign, expert_ids: list[int], rater_names: list[str], *, level: str):
+    if campaign.checklist_id is None:
+        return None
+    questions = list(
+        ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id).order_by("order").values_list("id", "text")
+    )
+    question_ids = [question_id for question_id, _ in questions]
+    annotators, videos, question_column, letters = _checklist_answers(campaign, question_ids)
+    video_ids = np.unique(videos)
+    known = np.isin(annotators, expert_ids)
+    rater_lookup = np.searchsorted(np.asarray(expert_ids, dtype=np.int64), annotators[known])
+    ordered_questions = np.asarray(question_ids, dtype=np.int64)
+    question_order = np.argsort(ordered_questions)
+    question_lookup = question_order[np.searchsorted(ordered_questions[question_order], question_column[known])]
+    codes = np.frombuffer(letters.encode("ascii"), dtype=np.uint8)[known] if letters else np.zeros(0, np.uint8)
+    code_of_letter = np.full(256, np.nan)
+    for code, answer in enumerate(CHECKLIST_DOMAIN):
+        code_of_letter[ord(answer[-1])] = code
+    ratings = np.full((len(expert_ids), len(video_ids), len(question_ids)), np.nan)
+    ratings[rater_lookup, np.searchsorted(video_ids, videos[known]), question_lookup] = code_of_letter[codes]
+    return RatingBlock(
+        ratings=ratings,
+        variables=[str(question_id) for question_id in question_ids],
+        labels=[text for _, text in questions],
+        item_ids=video_ids.tolist(),
+        rater_ids=expert_ids,
+        rater_names=rater_names,
+        value_domain=CHECKLIST_DOMAIN,
+        level=level,
+        groups={"checklist": list(range(len(question_ids)))},
+    )
+
+
+def agreement_report_for(
+    *,
+    campaign: Campaign,
+    n_resamples: int = metrics.DEFAULT_RESAMPLES,
+    seed: int | None = metrics.DEFAULT_SEED,
+    levels: dict[str, str] | None = None,
+    ratings: CampaignRatings | None = None,
+) -> AgreementReport:
+    """The full agreement report: alphas with bootstrap intervals, kappas, per-expert numbers.
+
+    levels overrides the level of measurement: {"verdicts": "ordinal", "checklist": "nominal"} by default."""
+    ratings = ratings or campaign_ratings(campaign=campaign, levels=levels)
+    return report_build(
+        verdicts=ratings.verdicts,
+        checklist=ratings.checklist,
+        swapped=ratings.swapped,
+        seconds=ratings.seconds,
+        gold=ratings.gold,
+        n_resamples=n_resamples,
+        seed=seed,
+    )

@@ -1,0 +1,203 @@
+"""Writes: gold answers, adjudications, and judgments imported from other tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from agreement.models import Adjudication, GoldLabel
+from annotation.models import (
+    Assignment,
+    Campaign,
+    ChecklistAnswer,
+    PairJudgment,
+    Role,
+    VideoPair,
+)
+from annotation.services import (
+    CampaignLocked,
+    assignment_create,
+    campaign_member_add,
+    pair_judgment_submit,
+)
+
+# --- Gold answers and adjudication ----------------------------------------------------------------
+
+
+@transaction.atomic
+def gold_label_set(
+    *, pair: VideoPair, set_by, criteria: dict[str, int], dimensions: dict[str, int], note: str = ""
+) -> GoldLabel:
+    """Mark `pair` as gold with its known answer (or replace the answer). Experts are not told."""
+    gold = GoldLabel.objects.select_for_update().filter(pair=pair).first() or GoldLabel(pair=pair)
+    gold.criteria, gold.dimensions, gold.note = criteria, dimensions, note
+    gold.set_by, gold.set_at = set_by, timezone.now()
+    gold.full_clean(exclude=["pair"])
+    gold.save()
+    return gold
+
+
+def gold_label_remove(*, pair: VideoPair) -> None:
+    GoldLabel.objects.filter(pair=pair).delete()
+
+
+def adjudication_record(
+    *, pair: VideoPair, adjudicated_by, criteria: dict[str, int], dimensions: dict[str, int], reason: str
+) -> Adjudication:
+    """Record a curator's final label for some codes of `pair`, and why; it overrides the vote from now on."""
+    adjudication = Adjudication(
+        pair=pair,
+        criteria=criteria,
+        dimensions=dimensions,
+        reason=reason.strip(),
+        adjudicated_by=adjudicated_by,
+        created_at=timezone.now(),
+    )
+    adjudication.full_clean()
+    adjudication.save()
+    return adjudication
+
+
+# --- Importing judgments --------------------------------------------------------------------------
+
+
+class ImportLineError(ValueError):
+    """A line that cannot be imported; nothing of it was written."""
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _expert_ensure(*, username: str, campaign: Campaign):
+    if not isinstance(username, str) or not username.strip():
+        raise ImportLineError('"annotator" must be a non-empty username.')
+    user, created = get_user_model().objects.get_or_create(username=username.strip())
+    if created:
+        # An imported expert cannot sign in until someone sets a password.
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=Role.EXPERT))
+    campaign_member_add(campaign=campaign, user=user, role=Role.EXPERT)
+    return user
+
+
+def _checklist_by_video(*, pair: VideoPair, checklist) -> dict[int, dict[int, str]]:
+    """{"A": {question id: answer}, "B": {...}} (canonical sides) -> {video id: {question id: answer}}."""
+    if checklist in (None, {}):
+        return {}
+    if not isinstance(checklist, dict) or not set(checklist) <= {"A", "B"}:
+        raise ImportLineError('"checklist" must be {"A": {question id: "yes"|"no"|"na"}, "B": {...}}.')
+    result = {}
+    for side, answers in checklist.items():
+        if not isinstance(answers, dict):
+            raise ImportLineError(f'"checklist.{side}" must map question ids to "yes", "no" or "na".')
+        try:
+            result[pair.video_a_id if side == "A" else pair.video_b_id] = {int(q): a for q, a in answers.items()}
+        except (TypeError, ValueError) as error:
+            raise ImportLineError(f'"checklist.{side}" keys must be question ids.') from error
+    return result
+
+
+def _unchanged(*, judgment: PairJudgment, record: dict, checklist: dict[int, dict[int, str]]) -> bool:
+    if (judgment.criteria, judgment.dimensions) != (record["criteria"], record["dimensions"]):
+        return False
+    if "severe" in record and judgment.severe != record["severe"]:
+        return False
+    if "notes" in record and judgment.notes != record["notes"]:
+        return False
+    for video_id, answers in checklist.items():
+        stored = dict(
+            ChecklistAnswer.objects.filter(
+                video_id=video_id, annotator_id=judgment.assignment.expert_id, question_id__in=list(answers)
+            ).values_list("question_id", "answer")
+        )
+        if stored != answers:
+            return False
+    return True
+
+
+@transaction.atomic
+def judgment_import(*, campaign: Campaign, record: dict) -> str:
+    """Import one expert's judgment of one pair: "created", "revised" or "unchanged". All or nothing.
+
+    record: {"pair_id", "annotator", "criteria", "dimensions", "checklist": {"A": {...}, "B": {...}},
+             optional "severe", "notes", "swapped" (B was shown on the left), "time_spent_seconds"}.
+    The same line imported twice changes nothing; a changed line becomes a new revision of the judgment."""
+    if not isinstance(record, dict):
+        raise ImportLineError("each line must be a JSON object.")
+    missing = [key for key in ("pair_id", "annotator", "criteria", "dimensions") if key not in record]
+    if missing:
+        raise ImportLineError(f"missing keys: {', '.join(missing)}.")
+    pair = (
+        VideoPair.objects.select_for_update(of=("self",))
+        .filter(campaign=campaign, external_id=str(record["pair_id"]))
+        .first()
+    )
+    if pair is None:
+        raise ImportLineError(f"no pair {record['pair_id']!r} in campaign {campaign.name}.")
+    expert = _expert_ensure(username=record["annotator"], campaign=campaign)
+    checklist = _checklist_by_video(pair=pair, checklist=record.get("checklist"))
+    spent = record.get("time_spent_seconds")
+    if spent is not None and (not isinstance(spent, int | float) or isinstance(spent, bool) or spent < 0):
+        raise ImportLineError('"time_spent_seconds" must be a non-negative number.')
+    swapped = record.get("swapped", False)
+    if not isinstance(swapped, bool):
+        raise ImportLineError('"swapped" must be true or false.')
+
+    assignment = Assignment.objects.filter(pair=pair, expert=expert).first()
+    if assignment is None:
+        assignment = assignment_create(pair=pair, expert=expert, swapped=swapped)
+    existing = PairJudgment.objects.filter(assignment=assignment).select_related("assignment").first()
+    if existing is not None and _unchanged(judgment=existing, record=record, checklist=checklist):
+        return "unchanged"
+    try:
+        pair_judgment_submit(
+            assignment=assignment,
+            criteria=record["criteria"],
+            dimensions=record["dimensions"],
+            severe=record.get("severe"),
+            notes=record.get("notes", ""),
+            checklist=checklist,
+            base_revision=existing.revision if existing else 0,
+        )
+    except ValidationError as invalid:
+        raise ImportLineError("; ".join(invalid.messages)) from invalid
+    except CampaignLocked as locked:
+        raise ImportLineError(str(locked)) from locked
+    if spent is not None:
+        # The submit measured the seconds since the assignment was created here; the source tool knows better.
+        Assignment.objects.filter(pk=assignment.pk).update(time_spent_seconds=float(spent))
+    return "revised" if existing else "created"
+
+
+def judgments_import(*, campaign: Campaign, lines: Iterable[str]) -> ImportReport:
+    """Import JSONL lines, one transaction per line: a bad line is reported by number and leaves nothing behind,
+    the good lines are imported."""
+    report = ImportReport()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            report.errors.append((number, f"not valid JSON: {error.msg} (column {error.colno})"))
+            continue
+        try:
+            outcome = judgment_import(campaign=campaign, record=record)
+        except ImportLineError as error:
+            report.errors.append((number, str(error)))
+            continue
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
