@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 from rm_training.config import RECIPE_FORMATS, RECIPES, ConfigError, check_machine, config_help, load_config
+from rm_training.data import DataError
 from rm_training.export import ExportError, open_export
 from rm_training.run_dir import RunDir
+from rm_training.video import VideoDecodeError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"train": command_train, "eval": command_eval, "mpo-select": command_mpo_select}
     try:
         result = commands[args.command](args)
-    except (ConfigError, ExportError) as error:
+    except (ConfigError, ExportError, DataError, VideoDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # per-step loss lists live in metrics.jsonl; keep the printed summary short

@@ -339,7 +339,9 @@ def check_machine(config: TrainConfig, cuda_available: bool | None = None) -> No
             raise ConfigError("grpo.backend=vllm needs a CUDA GPU; use grpo.backend=transformers on CPU")
     elif config.mixed_precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise ConfigError("mixed_precision=bf16 but this GPU does not support bf16 (use fp16 or no)")
-    if config.grpo.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise ConfigError("grpo.backend=vllm but vllm is not installed")
+    if config.grpo.backend == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("grpo.backend=vllm but vllm is not installed")
+        raise ConfigError("grpo.backend=vllm is not wired yet in rm_training; use grpo.backend=transformers")
     if config.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise ConfigError("distributed=deepspeed but deepspeed is not installed")

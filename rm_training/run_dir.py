@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from rm_training.config import TrainConfig, config_to_dict
+from rm_training.config import ConfigError, TrainConfig, config_to_dict
 from rm_training.export import Export
 
 CHECKPOINT_PREFIX = "step-"
@@ -54,7 +54,7 @@ class RunDir:
         info = self.read_json("run.json") or {"starts": []}
         manifest_hash = export.manifest_sha256()
         if info.get("data_manifest_sha256") not in (None, manifest_hash):
-            raise ValueError(
+            raise ConfigError(
                 f"{self.path} was started on a different export (manifest hash {info['data_manifest_sha256']}); "
                 "use a new --out folder"
             )

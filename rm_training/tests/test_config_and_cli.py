@@ -94,3 +94,12 @@ def test_cli_train_writes_provenance_into_the_run_folder(make_export, tmp_path, 
     assert info["data_format"] == "aesrm-pairwise"
     assert info["git_commit"]
     assert yaml.safe_load((run / "config.yaml").read_text())["checklist"]["batch_size"] == 4
+
+
+def test_a_run_folder_refuses_a_different_export(make_export, tmp_path, capsys):
+    run = tmp_path / "run"
+    first = make_export("aesrm-pairwise", sizes={"train": 4, "validation": 1, "test": 1})
+    second = make_export("aesrm-pairwise", sizes={"train": 4, "validation": 1, "test": 1}, seed=7)
+    assert main(["train", "--recipe", "checklist-linear", "--data", str(first), "--out", str(run)]) == 0
+    assert main(["train", "--recipe", "checklist-linear", "--data", str(second), "--out", str(run)]) == 2
+    assert "different export" in capsys.readouterr().err

@@ -107,3 +107,17 @@ def test_two_processes_read_disjoint_batch_positions():
     rank1 = batch_indices(8, 2, seed=1, start_batch=1, stride=2)
     assert [next(rank0) for _ in range(3)] == sequence[0::2]
     assert [next(rank1) for _ in range(3)] == sequence[1::2]
+
+
+def test_parquet_rows_match_jsonl_rows_when_the_jsonl_is_absent(make_export):
+    from rm_training.data import assistant_text
+
+    export_dir = make_export("cot-sft", sizes={"train": 3, "validation": 1, "test": 1})
+    from_jsonl = open_export(export_dir).rows("train")
+    (export_dir / "train.jsonl").unlink()
+    from_parquet = open_export(export_dir).rows("train")
+    for json_row, parquet_row in zip(from_jsonl, from_parquet, strict=True):
+        assert parquet_row["labels"] == json_row["labels"]
+        assert parquet_row["criteria"] == json_row["criteria"]
+        assert video_paths(parquet_row["messages"]) == video_paths(json_row["messages"])
+        assert assistant_text(parquet_row["messages"]) == assistant_text(json_row["messages"])
