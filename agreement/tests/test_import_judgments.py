@@ -1,0 +1,138 @@
+"""`manage.py import_judgments FILE.jsonl --campaign NAME`: judgments made elsewhere, idempotently."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from agreement.tests.factories import campaign_make, checklist_complete, jsonl, verdicts
+from annotation.models import Assignment, ChecklistAnswer, PairJudgment, PairJudgmentRevision
+
+pytestmark = pytest.mark.django_db
+
+
+def line(pair_id: str, annotator: str, **overrides) -> dict:
+    criteria, dimensions = verdicts(**overrides)
+    return {"pair_id": pair_id, "annotator": annotator, "criteria": criteria, "dimensions": dimensions}
+
+
+def run_import(tmp_path, campaign, records: list, name: str = "judgments.jsonl") -> tuple[str, str]:
+    path = tmp_path / name
+    path.write_text(records if isinstance(records, str) else jsonl(records))
+    out, err = StringIO(), StringIO()
+    call_command("import_judgments", str(path), campaign=campaign.name, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_import_creates_expert_accounts_members_assignments_and_judgments(tmp_path):
+    campaign = campaign_make(name="import", pairs=2)
+    out, _ = run_import(tmp_path, campaign, [line("p1", "zoe", VA1=1), line("p2", "zoe", VP=-1)])
+
+    zoe = get_user_model().objects.get(username="zoe")
+    assert "2 judgments created" in out
+    assert not zoe.has_usable_password()
+    assert zoe.groups.filter(name="expert").exists()
+    assert campaign.memberships.filter(user=zoe, role="expert").exists()
+    judgment = PairJudgment.objects.get(assignment__pair__external_id="p1", assignment__expert=zoe)
+    assert judgment.criteria["VA1"] == 1
+    assert judgment.assignment.status == Assignment.Status.SUBMITTED
+
+
+def test_importing_the_same_file_twice_changes_nothing(tmp_path):
+    campaign = campaign_make(name="import-twice", pairs=2)
+    records = [line("p1", "zoe", VA1=1), line("p1", "yan", VA1=-1), line("p2", "zoe")]
+    run_import(tmp_path, campaign, records)
+
+    out, _ = run_import(tmp_path, campaign, records)
+
+    assert "0 judgments created, 0 revised, 3 unchanged" in out
+    assert PairJudgment.objects.count() == 3
+    assert PairJudgmentRevision.objects.count() == 3
+    assert Assignment.objects.count() == 3
+
+
+def test_a_changed_line_becomes_a_new_revision(tmp_path):
+    campaign = campaign_make(name="import-revise", pairs=1)
+    run_import(tmp_path, campaign, [line("p1", "zoe", VA1=1)])
+
+    out, _ = run_import(tmp_path, campaign, [line("p1", "zoe", VA1=-1)])
+
+    judgment = PairJudgment.objects.get()
+    assert "1 revised" in out
+    assert (judgment.revision, judgment.criteria["VA1"]) == (2, -1)
+
+
+def test_bad_lines_are_reported_by_number_and_the_good_ones_imported(tmp_path):
+    campaign = campaign_make(name="import-bad", pairs=2)
+    incomplete = line("p2", "yan")
+    del incomplete["criteria"]["VF3"]
+    text = "\n".join(
+        [
+            json.dumps(line("p1", "zoe")),
+            "{not json",
+            json.dumps(line("p9", "zoe")),
+            json.dumps(incomplete),
+            json.dumps({**line("p2", "zoe"), "time_spent_seconds": -4}),
+            json.dumps(line("p2", "xia", VA1=1)),
+        ]
+    )
+
+    with pytest.raises(CommandError, match="4 lines failed"):
+        run_import(tmp_path, campaign, text + "\n")
+
+    assert PairJudgment.objects.count() == 2
+    # Line numbers come with each reason; the command wrote them to stderr before failing.
+    from agreement.services import judgments_import
+
+    errors = dict(judgments_import(campaign=campaign, lines=text.splitlines()).errors)
+    assert sorted(errors) == [2, 3, 4, 5]
+    assert "not valid JSON" in errors[2]
+    assert "no pair 'p9'" in errors[3]
+    assert "VF3" in errors[4]
+    assert "time_spent_seconds" in errors[5]
+
+
+def test_a_line_that_fails_leaves_nothing_behind(tmp_path):
+    """The checklist is wrong only after the expert, the membership and the assignment would have been made."""
+    campaign = campaign_make(name="import-atomic", pairs=1, checklist=True)
+    record = {**line("p1", "newcomer"), "checklist": {"A": checklist_complete(campaign), "B": {}}}
+
+    with pytest.raises(CommandError):
+        run_import(tmp_path, campaign, [record])
+
+    assert not get_user_model().objects.filter(username="newcomer").exists()
+    assert not Assignment.objects.exists()
+    assert not ChecklistAnswer.objects.exists()
+
+
+def test_checklist_answers_and_time_on_task_are_imported(tmp_path):
+    campaign = campaign_make(name="import-checklist", pairs=1, checklist=True)
+    record = {
+        **line("p1", "zoe"),
+        "checklist": {"A": checklist_complete(campaign), "B": checklist_complete(campaign)},
+        "time_spent_seconds": 123.5,
+        "swapped": True,
+    }
+
+    run_import(tmp_path, campaign, [record])
+
+    pair = campaign.pairs.get()
+    assignment = Assignment.objects.get()
+    assert assignment.time_spent_seconds == 123.5
+    assert assignment.swapped is True
+    assert ChecklistAnswer.objects.filter(video=pair.video_a).count() == 64
+    assert ChecklistAnswer.objects.filter(video=pair.video_b).count() == 64
+
+
+def test_unknown_campaign_or_missing_file_stop_before_anything(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        path = tmp_path / "x.jsonl"
+        path.write_text("")
+        call_command("import_judgments", str(path), campaign="nope")
+    with pytest.raises(CommandError, match="not found"):
+        call_command("import_judgments", str(tmp_path / "missing.jsonl"), campaign="nope")
