@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django import forms
+
+VERDICT_CHOICES = [("", "—"), ("1", "A better"), ("0", "Comparable"), ("-1", "B better")]
+
+
+class PairLabelForm(forms.Form):
+    """One verdict select per criterion and dimension code (blank: leave that code alone), a reason, and which
+    action the curator chose: adjudicate the pair, or save the labels as its gold answer."""
+
+    action = forms.ChoiceField(
+        choices=[("adjudicate", "Adjudicate"), ("gold", "Save as gold"), ("ungold", "Remove gold")]
+    )
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, criteria: list[str], dimensions: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.criteria_codes, self.dimension_codes = criteria, dimensions
+        for code in criteria + dimensions:
+            self.fields[f"verdict_{code}"] = forms.ChoiceField(choices=VERDICT_CHOICES, required=False, label=code)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "adjudicate" and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why: an adjudication without a reason cannot be audited.")
+        return data
+
+    def labels(self) -> tuple[dict[str, int], dict[str, int]]:
+        def chosen(codes):
+            return {
+                code: int(self.cleaned_data[f"verdict_{code}"])
+                for code in codes
+                if self.cleaned_data.get(f"verdict_{code}")
+            }
+
+        return chosen(self.criteria_codes), chosen(self.dimension_codes)
+
+
+class ConfusionForm(forms.Form):
+    first = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    second = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    variable = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, experts: list[tuple[int, str]], variables: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["first"].choices = experts
+        self.fields["second"].choices = experts
+        self.fields["variable"].choices = variables

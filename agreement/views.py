@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import base64
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+
+from agreement import plots, tables
+from agreement.forms import ConfusionForm, PairLabelForm
+from agreement.models import GoldLabel
+from agreement.selectors import (
+    access_campaign_for_agreement,
+    access_pair_for_adjudication,
+    adjudication_queue_for,
+    adjudications_for_pair,
+    agreement_report_for,
+    campaign_ratings,
+    consensus_for_campaign,
+    consensus_for_pair,
+    gold_labels_for,
+    judgments_for_pair,
+    user_can_adjudicate,
+    user_can_view_agreement,
+)
+from agreement.services import adjudication_record, gold_label_remove, gold_label_set
+from annotation.selectors import campaigns_for, rubric_structure
+
+CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus")
+
+
+def _svg_data_uri(svg: str | None) -> str | None:
+    return None if svg is None else "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def _confusion(request, ratings):
+    """The confusion matrix the curator picked (two experts and a variable or group), or the first two experts."""
+    block = ratings.verdicts
+    experts = list(enumerate(block.rater_names))
+    groups = [("all", "All verdicts"), ("criteria", "All criteria"), ("dimensions", "All dimensions")]
+    variables = groups + [(key, key) for key in block.variables]
+    form = ConfusionForm(request.GET or None, experts=experts, variables=variables)
+    if len(experts) < 2:
+        return form, None
+    first, second, variable = 0, 1, "all"
+    if form.is_bound and form.is_valid():
+        first = form.cleaned_data["first"] if form.cleaned_data["first"] is not None else 0
+        second = form.cleaned_data["second"] if form.cleaned_data["second"] is not None else 1
+        variable = form.cleaned_data["variable"] or "all"
+    if variable in block.groups:
+        indices = block.groups[variable]
+    elif variable == "all":
+        indices = list(range(len(block.variables)))
+    else:
+        indices = [block.variables.index(variable)]
+    return form, tables.confusion_table(block, first=first, second=second, variables=indices)
+
+
+@login_required
+def agreement_index(request):
+    if not user_can_view_agreement(user=request.user):
+        raise PermissionDenied("Only curators and ML engineers see agreement.")
+    return render(request, "agreement/index.html", {"campaigns": campaigns_for(user=request.user)})
+
+
+@login_required
+def agreement_dashboard(request, campaign_id: int):
+    campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id)
+    ratings = campaign_ratings(campaign=campaign)
+    report = agreement_report_for(campaign=campaign, ratings=ratings)
+    sort, descending = request.GET.get("sort", ""), request.GET.get("dir") == "desc"
+    verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
+    confusion_form, confusion = _confusion(request, ratings)
+    criterion_keys = [variable.key for variable in report.by_group("criteria")]
+    context = {
+        "campaign": campaign,
+        "report": report,
+        "variables": tables.variables_sorted(verdict_variables, sort=sort, descending=descending),
+        "checklist_variables": report.by_group("checklist"),
+        "sort": sort,
+        "descending": descending,
+        "columns": [
+            ("code", "Code"),
+            ("name", "Name"),
+            ("alpha", "α"),
+            ("ci_low", "95% CI"),
+            ("n_items", "Items"),
+            ("n_raters", "Raters"),
+            ("fleiss_kappa", "Fleiss κ"),
+            ("percent_agreement", "% agree"),
+        ],  # fmt: skip
+        "alpha_chart": _svg_data_uri(plots.alpha_bar_chart(verdict_variables)),
+        "heatmap": _svg_data_uri(plots.consensus_heatmap(report.experts, criterion_keys + ["VA", "VF", "VP"])),
+        "position_chart": _svg_data_uri(plots.position_bias_chart(report.experts)),
+        "confusion_form": confusion_form,
+        "confusion": confusion,
+        "queue_size": len(adjudication_queue_for(campaign=campaign)),
+        "gold_labels": gold_labels_for(campaign=campaign),
+        "can_adjudicate": user_can_adjudicate(user=request.user),
+        "csv_tables": CSV_TABLES,
+    }
+    return render(request, "agreement/dashboard.html", context)
+
+
+def _csv_table(request, campaign, name: str) -> tables.Table:
+    if name == "consensus":
+        return tables.consensus_table(consensus_for_campaign(campaign=campaign))
+    ratings = campaign_ratings(campaign=campaign)
+    if name == "confusion":
+        _, confusion = _confusion(request, ratings)
+        if confusion is None:
+            return tables.Table(header=["message"], rows=[["not enough data: fewer than two experts"]])
+        return confusion
+    report = agreement_report_for(campaign=campaign, ratings=ratings)
+    if name == "alpha":
+        return tables.variable_table(report.by_group("criteria") + report.by_group("dimensions") + report.pooled)
+    if name == "checklist":
+        return tables.variable_table(report.by_group("checklist"))
+    if name == "experts":
+        return tables.expert_table(report)
+    if name == "heatmap":
+        return tables.heatmap_table(report, ratings.verdicts.variables)
+    return tables.kappa_table(report)
+
+
+@login_required
+def agreement_csv(request, campaign_id: int, table: str):
+    campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id)
+    if table not in CSV_TABLES:
+        raise Http404("No such table.")
+    content = _csv_table(request, campaign, table)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slugify(campaign.name)}-{table}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(content.header)
+    writer.writerows(["" if cell is None else cell for cell in row] for row in content.rows)
+    return response
+
+
+@login_required
+def adjudication_queue(request, campaign_id: int):
+    campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id, adjudicate=True)
+    return render(
+        request,
+        "agreement/adjudication_queue.html",
+        {"campaign": campaign, "queue": adjudication_queue_for(campaign=campaign)},
+    )
+
+
+@login_required
+def pair_review(request, campaign_id: int, pair_id: int):
+    """Every judgment of the pair side by side with the player; the curator adjudicates or sets the gold answer."""
+    pair = access_pair_for_adjudication(user=request.user, campaign_id=campaign_id, pair_id=pair_id)
+    dimensions = rubric_structure(rubric=pair.campaign.rubric)
+    criterion_codes = [criterion.code for dimension in dimensions for criterion in dimension.criteria.all()]
+    dimension_codes = [dimension.code for dimension in dimensions]
+    consensus = consensus_for_pair(pair=pair)
+    gold = GoldLabel.objects.filter(pair=pair).first()
+    initial = {}
+    if consensus is not None:
+        for code, value in {**consensus.criteria, **consensus.dimensions}.items():
+            if value.label is not None:
+                initial[f"verdict_{code}"] = str(value.label)
+    form = PairLabelForm(request.POST or None, initial=initial, criteria=criterion_codes, dimensions=dimension_codes)
+    if request.method == "POST" and form.is_valid():
+        criteria, dimension_labels = form.labels()
+        action = form.cleaned_data["action"]
+        try:
+            if action == "adjudicate":
+                adjudication_record(
+                    pair=pair,
+                    adjudicated_by=request.user,
+                    criteria=criteria,
+                    dimensions=dimension_labels,
+                    reason=form.cleaned_data["reason"],
+                )
+                messages.success(request, f"Adjudication of pair {pair.external_id} recorded.")
+            elif action == "gold":
+                gold_label_set(
+                    pair=pair,
+                    set_by=request.user,
+                    criteria=criteria,
+                    dimensions=dimension_labels,
+                    note=form.cleaned_data["reason"],
+                )
+                messages.success(request, f"Pair {pair.external_id} is now a gold pair.")
+            else:
+                gold_label_remove(pair=pair)
+                messages.success(request, f"Pair {pair.external_id} is no longer a gold pair.")
+        except ValidationError as invalid:
+            form.add_error(None, invalid)
+        else:
+            return redirect("agreement-pair", campaign_id=pair.campaign_id, pair_id=pair.pk)
+
+    judgments = list(judgments_for_pair(pair=pair))
+    rows = []
+    for code, label in [(c, c) for c in criterion_codes] + [(d, d) for d in dimension_codes]:
+        value = None
+        if consensus is not None:
+            value = consensus.criteria.get(code) or consensus.dimensions.get(code)
+        given = [(j.criteria.get(code) if code in criterion_codes else j.dimensions.get(code)) for j in judgments]
+        gold_value = None
+        if gold is not None:
+            gold_value = gold.criteria.get(code) if code in criterion_codes else gold.dimensions.get(code)
+        rows.append(
+            {"code": label, "given": given, "consensus": value, "gold": gold_value, "field": form[f"verdict_{code}"]}
+        )
+    context = {
+        "campaign": pair.campaign,
+        "pair": pair,
+        "judgments": judgments,
+        "rows": rows,
+        "consensus": consensus,
+        "form": form,
+        "gold": gold,
+        "history": adjudications_for_pair(pair=pair),
+    }
+    return render(request, "agreement/pair_review.html", context, status=400 if form.errors else 200)
