@@ -205,13 +205,6 @@ def test_space_plays_both_within_a_frame_of_each_other_corrects_drift_and_pauses
     assert all(time > 1.0 for time in sampled["times"]), sampled["times"]
     assert page.get_attribute('[data-action="play"]', "aria-pressed") == "true"
 
-    # Knock the follower half a second ahead, as a decoder hiccup would: the player pulls it back.
-    page.evaluate(f"() => {{ const [left, right] = {VIDEOS}; right.currentTime = left.currentTime + 0.5; }}")
-    page.wait_for_timeout(800)
-    corrected = page.evaluate(f"() => ({{drift: {PLAYER}.drift(), stats: {PLAYER}.stats()}})")
-    assert abs(corrected["drift"]) < FRAME, corrected
-    assert corrected["stats"]["hardSeeks"] >= 1
-
     page.keyboard.press("Space")
     _wait_until_settled(page)
     left, right = _times(page)
@@ -221,6 +214,28 @@ def test_space_plays_both_within_a_frame_of_each_other_corrects_drift_and_pauses
     _screenshot(page, "pair-player.png")
     page.set_viewport_size({"width": 1920, "height": 1080})
     _screenshot(page, "pair-player-1920.png")
+
+    # Knock the follower half a second ahead while playing, as a decoder hiccup would: the player pulls it back.
+    page.evaluate(f"() => {{ {PLAYER}.seek(0.2); {PLAYER}.play(); }}")
+    page.wait_for_function(f"() => {VIDEOS}.every(video => !video.paused && video.currentTime > 0.4)")
+    page.evaluate(f"() => {{ const [left, right] = {VIDEOS}; right.currentTime = left.currentTime + 0.5; }}")
+    page.wait_for_timeout(800)
+    corrected = page.evaluate(f"() => ({{drift: {PLAYER}.drift(), stats: {PLAYER}.stats()}})")
+    assert abs(corrected["drift"]) < FRAME / 4, corrected
+    assert corrected["stats"]["hardSeeks"] >= 1
+    assert page.evaluate(f"() => {VIDEOS}.map(video => video.paused)") == [False, False]
+
+    # The right video runs out of data: the left one waits for it, and both go on together.
+    held = page.evaluate(
+        f"""() => {{
+            const [left, right] = {VIDEOS};
+            right.dispatchEvent(new Event('waiting'));
+            return {{paused: [left.paused, right.paused], stalled: {PLAYER}.stats().stalled}};
+        }}"""
+    )
+    assert held == {"paused": [True, True], "stalled": True}
+    page.wait_for_function(f"() => {VIDEOS}.every(video => !video.paused) && !{PLAYER}.stats().stalled")
+    assert page.evaluate(f"() => {PLAYER}.isPlaying()") is True
 
 
 def test_scrubber_seeks_both_and_frame_steps_move_both_by_one_frame_and_pause(open_player):

@@ -113,6 +113,8 @@
     this.flipSide = null; // null: side by side; "left" / "right": flip mode showing that side
     this.loopCount = 0;
     this.hardSeeks = 0;
+    this.seekLatency = 0; // seconds a hard seek of the follower takes here, learnt as we go
+    this.hardSeekStartedAt = null;
     this.frameRequest = 0;
     this.listeners = [];
 
@@ -132,6 +134,9 @@
     play: function () {
       if (this._atEnd()) this._seekBoth(0);
       this.wantPlaying = true;
+      // A browser may have lowered preload (data saver); both must buffer before either starts.
+      if (this.master.readyState < HAVE_FUTURE_DATA) this.master.preload = "auto";
+      if (this.follower.readyState < HAVE_FUTURE_DATA) this.follower.preload = "auto";
       this._resumeWhenBothReady();
       this._startLoop();
       this._updateUi();
@@ -262,7 +267,12 @@
     },
 
     stats: function () {
-      return { hardSeeks: this.hardSeeks, loops: this.loopCount, stalled: this.stalled };
+      return {
+        hardSeeks: this.hardSeeks,
+        seekLatency: this.seekLatency,
+        loops: this.loopCount,
+        stalled: this.stalled,
+      };
     },
 
     destroy: function () {
@@ -361,6 +371,7 @@
         this._listen(videos[i], "canplay", this._resumeWhenBothReady);
         this._listen(videos[i], "seeked", this._resumeWhenBothReady);
         this._listen(videos[i], "ended", this._onEnded);
+        this._listen(videos[i], "seeked", this._onSeeked);
         this._listen(videos[i], "loadedmetadata", this._updateUi);
         this._listen(videos[i], "timeupdate", this._updateUiWhenIdle);
         this._listen(videos[i], "seeked", this._updateUiWhenIdle);
@@ -471,6 +482,14 @@
       this._updateUi();
     },
 
+    _onSeeked: function (event) {
+      if (event.target !== this.follower || this.hardSeekStartedAt === null) return;
+      var seconds = (performance.now() - this.hardSeekStartedAt) / 1000;
+      this.hardSeekStartedAt = null;
+      // Smoothed, and capped so one slow seek (a cold cache) cannot throw the next one far ahead.
+      this.seekLatency = clamp(this.seekLatency ? 0.5 * this.seekLatency + 0.5 * seconds : seconds, 0, 0.25);
+    },
+
     // One side ran out of data: hold the other so they resume together.
     _onWaiting: function () {
       if (!this.wantPlaying) return;
@@ -512,7 +531,9 @@
         this._updateUi();
         return;
       }
-      this._correctDrift();
+      // Resuming normally rides on canplay/seeked; polling too means a missed event cannot leave both held.
+      if (this.stalled) this._resumeWhenBothReady();
+      else this._correctDrift();
       this._updateUi();
       this.frameRequest = requestAnimationFrame(this._tick);
     },
@@ -529,9 +550,12 @@
       }
       var drift = follower.currentTime - masterTime;
       if (Math.abs(drift) > this.frameSeconds) {
+        // Aim where the master will be once the seek lands, or the follower lands behind again.
+        var lead = this.seekLatency * this.baseRate;
         this.hardSeeks += 1;
+        this.hardSeekStartedAt = performance.now();
         follower.playbackRate = this.baseRate;
-        follower.currentTime = masterTime;
+        follower.currentTime = Math.min(masterTime + lead, this._durationOf(follower));
         return;
       }
       var rate = this.baseRate;
