@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -103,3 +104,9 @@ def test_a_run_folder_refuses_a_different_export(make_export, tmp_path, capsys):
     assert main(["train", "--recipe", "checklist-linear", "--data", str(first), "--out", str(run)]) == 0
     assert main(["train", "--recipe", "checklist-linear", "--data", str(second), "--out", str(run)]) == 2
     assert "different export" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_example_configs_are_valid(path):
+    config = load_config(path)
+    assert config.recipe in path.stem

@@ -76,6 +76,9 @@ def test_aesrm_cot_resumes_into_the_grpo_stage(make_export, tiny_model_path, tmp
                   "save_every=1") == 0
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [(entry["step"], entry["stage"]) for entry in logged] == [(1, "sft"), (2, "sft"), (3, "grpo")]
+    assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
+    evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert set(evaluation["criteria_accuracy"]) == {"VA1", "VA2", "VF1", "VP1"}
 
 
 def test_a_grpo_update_raises_the_likelihood_of_the_better_completion(make_export, tiny_model_path):
