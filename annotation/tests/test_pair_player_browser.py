@@ -304,14 +304,14 @@ def test_flip_shows_one_side_at_a_time_and_f_swaps_it(open_player):
     page.keyboard.press("f")
     assert page.evaluate(f"() => {PLAYER}.flipShowing()") == "left"
     assert (page.is_visible(left), page.is_visible(right)) == (True, False)
-    assert page.text_content("[data-flip-label]") == "Showing LEFT · f flips"
+    assert page.text_content("[data-flip-label]") == "Showing LEFT · f: right"
     left_box, right_box = page.locator(left).bounding_box(), page.locator(right).bounding_box()
     assert (left_box["x"], left_box["y"]) == (right_box["x"], right_box["y"]), "flip shows both in the same place"
 
     page.keyboard.press("f")
     assert page.evaluate(f"() => {PLAYER}.flipShowing()") == "right"
     assert (page.is_visible(left), page.is_visible(right)) == (False, True)
-    assert page.text_content("[data-flip-label]") == "Showing RIGHT · f flips"
+    assert page.text_content("[data-flip-label]") == "Showing RIGHT · f: side by side"
     _screenshot(page, "pair-player-flip.png")
 
     # Typing in the judgment form's notes never reaches the player.
@@ -321,10 +321,14 @@ def test_flip_shows_one_side_at_a_time_and_f_swaps_it(open_player):
     assert page.evaluate(f"() => [{PLAYER}.flipShowing(), {PLAYER}.isPlaying()]") == ["right", False]
     assert page.get_attribute('[data-action="loop"]', "aria-pressed") == "false"
 
+    page.click("[data-flip-label]")  # the label swaps sides in place
+    assert page.evaluate(f"() => {PLAYER}.flipShowing()") == "left"
     page.click("h1")
-    page.keyboard.press("Shift+F")
-    assert page.evaluate(f"() => {PLAYER}.flipShowing()") is None
+    page.keyboard.press("f")
+    page.keyboard.press("f")
+    assert page.evaluate(f"() => {PLAYER}.flipShowing()") is None, "f cycles left, right, then side by side"
     assert (page.is_visible(left), page.is_visible(right)) == (True, True)
+    assert page.is_hidden("[data-flip-label]")
 
 
 def test_loop_restarts_both_videos_together(open_player):

@@ -26,8 +26,8 @@
   var DRIFT_CORRECTION_SECONDS = 0.5;
   // ...but never changes the follower's speed by more than this fraction, so motion stays natural.
   var MAX_RATE_NUDGE = 0.1;
-  // Seek a hair past a frame boundary: media times are rounded to microseconds, and landing a
-  // rounding error before the boundary would show the previous frame.
+  // Frame steps land at least this far from a frame boundary: media times are rounded to
+  // microseconds, and landing a rounding error before the boundary would show the previous frame.
   var FRAME_SEEK_OFFSET_SECONDS = 0.001;
   var ZOOM_SCALE = 2;
 
@@ -157,7 +157,13 @@
       if (this.wantPlaying) this.pause();
       var current = this.master.currentTime;
       var frameIndex = Math.floor(current * this.fps + 0.01);
-      var target = (frameIndex + (frames || 0)) / this.fps + FRAME_SEEK_OFFSET_SECONDS;
+      // Keep the position within the frame, so a step is exactly 1/fps, but never on a frame boundary.
+      var phase = clamp(
+        current - frameIndex / this.fps,
+        FRAME_SEEK_OFFSET_SECONDS,
+        this.frameSeconds - FRAME_SEEK_OFFSET_SECONDS,
+      );
+      var target = (frameIndex + (frames || 0)) / this.fps + phase;
       this._seekBoth(target);
       this._updateUi();
     },
@@ -199,9 +205,16 @@
       this.play();
     },
 
-    // First press: flip mode showing the left video; further presses swap the side shown.
+    // Cycles side by side -> left -> right -> side by side, so one key reaches every view.
     toggleFlip: function () {
-      this.setFlip(this.flipSide === "left" ? "right" : "left");
+      var next = { left: "right", right: null }[this.flipSide];
+      this.setFlip(next === undefined ? "left" : next);
+      return this.flipSide;
+    },
+
+    // In flip mode, show the other side (a click on the video or the label does this).
+    swapFlipSide: function () {
+      if (this.flipSide) this.setFlip(this.flipSide === "left" ? "right" : "left");
       return this.flipSide;
     },
 
@@ -404,7 +417,7 @@
             this.setFlip(this.flipSide ? null : "left");
             break;
           case "flip-swap":
-            this.toggleFlip();
+            this.swapFlipSide();
             break;
           case "zoom":
             this.toggleZoom(side);
@@ -419,7 +432,7 @@
       if (target.tagName === "VIDEO") {
         var entry = target === this.master ? this.sides.left : this.sides.right;
         if (entry.zoomed) this._panTo(entry, event);
-        else if (this.flipSide) this.toggleFlip();
+        else if (this.flipSide) this.swapFlipSide();
       }
     },
 
@@ -612,7 +625,10 @@
       }
       if (controls.flipLabel) {
         controls.flipLabel.hidden = !this.flipSide;
-        controls.flipLabel.textContent = this.flipSide ? "Showing " + this.flipSide.toUpperCase() + " · f flips" : "";
+        var nextView = this.flipSide === "left" ? "right" : "side by side";
+        controls.flipLabel.textContent = this.flipSide
+          ? "Showing " + this.flipSide.toUpperCase() + " · f: " + nextView
+          : "";
         controls.flipLabel.setAttribute("data-showing", this.flipSide || "");
       }
     },
