@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.test import Client
 from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -181,6 +182,8 @@ def test_posters_show_before_playback_and_proxies_answer_range_requests(open_pla
     assert ranged == {"status": 206, "range": f"bytes 100-199/{size}", "length": 100}
     seekable_ends = page.evaluate(f"() => {VIDEOS}.map(video => video.seekable.end(0))")
     assert seekable_ends == [pytest.approx(CLIP_SECONDS, abs=0.05)] * 2
+    anonymous = Client().get(pair.video_b.proxy.url, HTTP_RANGE="bytes=0-99")
+    assert anonymous.status_code == 302, "media need a signed-in user"
 
 
 def test_space_plays_both_within_a_frame_of_each_other_corrects_drift_and_pauses_both(open_player):

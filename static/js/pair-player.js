@@ -207,8 +207,9 @@
 
     // Cycles side by side -> left -> right -> side by side, so one key reaches every view.
     toggleFlip: function () {
-      var next = { left: "right", right: null }[this.flipSide];
-      this.setFlip(next === undefined ? "left" : next);
+      if (this.flipSide === null) this.setFlip("left");
+      else if (this.flipSide === "left") this.setFlip("right");
+      else this.setFlip(null);
       return this.flipSide;
     },
 
