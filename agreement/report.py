@@ -125,17 +125,42 @@ def _undefined_note(counts: np.ndarray) -> str:
     return "not enough data: every rating is the same value, so chance agreement is total"
 
 
+def _variable_agreement(
+    counts: np.ndarray, *, block: RatingBlock, key: str, label: str, group: str, n_raters: int, interval
+) -> VariableAgreement:
+    """counts: (items, values) of one variable (or a pooled group), rows nobody rated already dropped."""
+    pairable = counts[counts.sum(axis=-1) >= 2]
+    alpha = metrics.krippendorff_alpha(pairable, value_domain=block.value_domain, level=block.level)
+    low, high = interval if alpha is not None else (None, None)
+    return VariableAgreement(
+        key=key,
+        label=label,
+        group=group,
+        level=block.level,
+        alpha=alpha,
+        ci_low=_float(low),
+        ci_high=_float(high),
+        n_items=len(pairable),
+        n_raters=int(n_raters),
+        fleiss_kappa=metrics.fleiss_kappa_or_none(counts),
+        percent_agreement=metrics.percent_agreement(pairable),
+        note="" if alpha is not None else _undefined_note(counts),
+    )
+
+
 def block_agreement(
     block: RatingBlock, *, group_of: dict[int, str], n_resamples: int, seed: int | None
 ) -> tuple[list[VariableAgreement], list[VariableAgreement]]:
     """Per-variable and pooled alphas with bootstrap intervals (items resampled, shared across variables)."""
-    counts = block.value_counts()
-    n_items = counts.shape[0]
+    counts = np.ascontiguousarray(block.value_counts().transpose(1, 0, 2))  # (variables, items, values)
+    n_variables, n_items = counts.shape[:2]
+    rated_items = counts.sum(axis=-1) > 0
     rated = ~np.isnan(block.ratings)
-    raters_per_variable = rated.any(axis=1).sum(axis=0)
-    coincidences = metrics.item_coincidences(counts) if n_items else None
-    replicates = pooled_replicates = None
+    raters_per_variable = rated.any(axis=1).sum(axis=0) if n_items else np.zeros(n_variables, dtype=int)
+    no_interval = np.full(n_variables, np.nan), np.full(len(block.groups), np.nan)
+    intervals, pooled_intervals = (no_interval[0], no_interval[0]), (no_interval[1], no_interval[1])
     if n_resamples > 0 and n_items > 0:
+        coincidences = metrics.item_coincidences(counts.transpose(1, 0, 2))  # (items, variables, V, V)
         weights = metrics.bootstrap_weights(n_items=n_items, n_resamples=n_resamples, seed=seed)
         replicates = metrics.alpha_bootstrap(coincidences, weights, value_domain=block.value_domain, level=block.level)
         pooled_coincidences = np.stack(
@@ -144,53 +169,33 @@ def block_agreement(
         pooled_replicates = metrics.alpha_bootstrap(
             pooled_coincidences, weights, value_domain=block.value_domain, level=block.level
         )
-
-    def summarise(index, key, label, group, variable_counts, variable_replicates, n_raters) -> VariableAgreement:
-        alpha = metrics.krippendorff_alpha(variable_counts, value_domain=block.value_domain, level=block.level)
-        low = high = None
-        if alpha is not None and variable_replicates is not None:
-            low, high = metrics.percentile_interval(variable_replicates)
-            low, high = _float(low), _float(high)
-        return VariableAgreement(
-            key=key,
-            label=label,
-            group=group,
-            level=block.level,
-            alpha=alpha,
-            ci_low=low,
-            ci_high=high,
-            n_items=int((variable_counts.sum(axis=-1) >= 2).sum()),
-            n_raters=int(n_raters),
-            fleiss_kappa=metrics.fleiss_kappa_or_none(variable_counts),
-            percent_agreement=metrics.percent_agreement(variable_counts),
-            note="" if alpha is not None else _undefined_note(variable_counts),
-        )
+        intervals = metrics.percentile_interval(replicates)
+        pooled_intervals = metrics.percentile_interval(pooled_replicates)
 
     variables = [
-        summarise(
-            k,
-            key,
-            block.labels[k],
-            group_of[k],
-            counts[:, k] if n_items else np.zeros((0, block.n_values)),
-            replicates[:, k] if replicates is not None else None,
-            raters_per_variable[k] if n_items else 0,
+        _variable_agreement(
+            counts[k][rated_items[k]],
+            block=block,
+            key=key,
+            label=block.labels[k],
+            group=group_of[k],
+            n_raters=raters_per_variable[k],
+            interval=(intervals[0][k], intervals[1][k]),
         )
         for k, key in enumerate(block.variables)
     ]
     pooled = []
     for g, (group, indices) in enumerate(block.groups.items()):
-        group_counts = counts[:, indices].reshape(-1, block.n_values) if n_items else np.zeros((0, block.n_values))
-        n_raters = int(rated[:, :, indices].any(axis=(1, 2)).sum()) if n_items else 0
+        group_counts = counts[indices][rated_items[indices]]
         pooled.append(
-            summarise(
-                None,
-                group,
-                f"All {group} pooled",
-                group,
+            _variable_agreement(
                 group_counts,
-                pooled_replicates[:, g] if pooled_replicates is not None else None,
-                n_raters,
+                block=block,
+                key=group,
+                label=f"All {group} pooled",
+                group=group,
+                n_raters=int(rated[:, :, indices].any(axis=(1, 2)).sum()) if n_items else 0,
+                interval=(pooled_intervals[0][g], pooled_intervals[1][g]),
             )
         )
     return variables, pooled

@@ -94,3 +94,19 @@ def test_a_campaign_with_one_expert_says_so():
 def test_unknown_campaign_is_an_error():
     with pytest.raises(CommandError, match="does not exist"):
         call_command("agreement", campaign="nope")
+
+
+def test_checklist_answers_read_the_same_with_and_without_database_aggregation(judged_campaign):
+    from agreement.selectors import _checklist_answers
+
+    question_ids = list(
+        ChecklistQuestion.objects.filter(checklist=judged_campaign.checklist).values_list("id", flat=True)
+    )
+    folded = _checklist_answers(judged_campaign, question_ids, aggregate_in_database=True)
+    plain = _checklist_answers(judged_campaign, question_ids, aggregate_in_database=False)
+
+    def rows(columns):
+        return sorted(zip(*(column.tolist() for column in columns), strict=True))
+
+    assert len(rows(plain)) == 3 * 2 * 2 * 64
+    assert rows(folded) == rows(plain)

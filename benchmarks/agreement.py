@@ -1,0 +1,280 @@
+"""Agreement report at full scale: 2,500 pairs x 3 experts x (15 criteria + 3 dimensions + the whole checklist of
+both videos), read from PostgreSQL, with the bootstrap.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/aeslab_bench_agreement .venv/bin/python benchmarks/agreement.py \
+        [--pairs 2500] [--experts 3] [--resamples 200] [--repeats 5] [--reseed]
+
+The database is created and migrated if missing. The campaign is seeded once with bulk inserts (synthetic
+verdicts: each expert agrees with a latent label 70% of the time; checklist answers likewise, drawn per question
+without the progressive rules, which do not change the amount of data) and reused by later runs; --reseed
+rebuilds it. Timed, each as the median of --repeats runs in a fresh connection:
+- ratings: every judgment and checklist answer into arrays (the database part);
+- report: alphas with bootstrap intervals, Fleiss' kappa, percent agreement, per-expert numbers, Cohen's kappas;
+- end to end: `agreement_report_for(campaign=...)`, what the dashboard and `manage.py agreement` call;
+- consensus: `consensus_for_campaign`, with the number of queries it makes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CAMPAIGN = "bench-agreement"
+
+
+def _database_ensure(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _seed(*, pairs: int, experts: int, seed: int) -> None:
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from agreement.models import GoldLabel
+    from annotation.models import (
+        Assignment,
+        Campaign,
+        ChecklistAnswer,
+        ChecklistQuestion,
+        Criterion,
+        PairJudgment,
+        Video,
+        VideoPair,
+    )
+    from annotation.services import campaign_create
+
+    rng = np.random.default_rng(seed)
+    Campaign.objects.filter(name=CAMPAIGN).delete()
+    with transaction.atomic():
+        campaign = campaign_create(name=CAMPAIGN, overlap=experts)
+        codes = list(Criterion.objects.filter(dimension__rubric=campaign.rubric).values_list("code", flat=True))
+        dimensions = list(campaign.rubric.dimensions.values_list("code", flat=True))
+        question_ids = list(ChecklistQuestion.objects.filter(checklist=campaign.checklist).values_list("id", flat=True))
+        prefix = f"bench-{campaign.pk}"
+        videos = Video.objects.bulk_create(
+            Video(
+                file=f"videos/original/{prefix}-{i}.mp4",
+                original_name=f"{prefix}-{i}.mp4",
+                sha256=hashlib.sha256(f"{prefix}-{i}".encode()).hexdigest(),
+                size_bytes=1,
+                duration_seconds=5.0,
+                fps=24.0,
+                width=640,
+                height=360,
+                codec="h264",
+                frame_count=120,
+                status=Video.Status.READY,
+            )
+            for i in range(2 * pairs)
+        )
+        pair_rows = VideoPair.objects.bulk_create(
+            VideoPair(
+                campaign=campaign,
+                external_id=f"pair-{i:05d}",
+                prompt="benchmark",
+                video_a=videos[2 * i],
+                video_b=videos[2 * i + 1],
+                assigned_count=experts,
+            )
+            for i in range(pairs)
+        )
+        User = get_user_model()
+        users = [User.objects.get_or_create(username=f"bench-expert-{e}")[0] for e in range(experts)]
+        assignments = Assignment.objects.bulk_create(
+            Assignment(
+                campaign=campaign,
+                pair=pair,
+                expert=user,
+                swapped=bool(rng.integers(2)),
+                status=Assignment.Status.SUBMITTED,
+                submitted_at=timezone.now(),
+                time_spent_seconds=float(rng.gamma(4.0, 40.0)),
+            )
+            for pair in pair_rows
+            for user in users
+        )
+        keys = codes + dimensions
+        truth = rng.integers(-1, 2, size=(pairs, len(keys)))
+        noise = rng.integers(-1, 2, size=(pairs, experts, len(keys)))
+        verdicts = np.where(rng.random((pairs, experts, len(keys))) < 0.7, truth[:, None, :], noise)
+        PairJudgment.objects.bulk_create(
+            (
+                PairJudgment(
+                    assignment=assignment,
+                    criteria={
+                        code: int(v)
+                        for code, v in zip(codes, verdicts[i // experts, i % experts, : len(codes)], strict=True)
+                    },
+                    dimensions={
+                        code: int(v)
+                        for code, v in zip(dimensions, verdicts[i // experts, i % experts, len(codes) :], strict=True)
+                    },
+                    severe={"A": {}, "B": {}},
+                )
+                for i, assignment in enumerate(assignments)
+            ),
+            batch_size=2000,
+        )
+        answers = np.array(["no", "yes", "na"])
+        video_truth = rng.choice(3, size=(2 * pairs, len(question_ids)), p=[0.45, 0.45, 0.10])
+        batch = []
+        for i, assignment in enumerate(assignments):
+            pair_index = i // experts
+            for side in (0, 1):
+                video_index = 2 * pair_index + side
+                agree = rng.random(len(question_ids)) < 0.8
+                given = np.where(agree, video_truth[video_index], rng.choice(3, size=len(question_ids)))
+                batch.extend(
+                    ChecklistAnswer(
+                        video_id=videos[video_index].pk,
+                        question_id=question_id,
+                        annotator_id=assignment.expert_id,
+                        assignment=assignment,
+                        answer=answers[code],
+                    )
+                    for question_id, code in zip(question_ids, given, strict=True)
+                )
+            if len(batch) >= 50_000:
+                ChecklistAnswer.objects.bulk_create(batch, batch_size=10_000)
+                batch = []
+        ChecklistAnswer.objects.bulk_create(batch, batch_size=10_000)
+        GoldLabel.objects.bulk_create(
+            GoldLabel(
+                pair=pair,
+                criteria={code: int(truth[i, k]) for k, code in enumerate(codes)},
+                dimensions={code: int(truth[i, len(codes) + k]) for k, code in enumerate(dimensions)},
+                set_by=users[0],
+                set_at=timezone.now(),
+            )
+            for i, pair in enumerate(pair_rows[:50])
+        )
+    # Fresh statistics, as autovacuum would have gathered on a campaign filled over weeks.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def _timed(function, repeats: int) -> tuple[float, float, object, float]:
+    """Median and minimum wall time, the result, and the median CPU time of this process (the database server's
+    work is not in it): on a shared machine the CPU time shows how much of the wall time is ours."""
+    from django.db import connection
+
+    times, cpu_times, result = [], [], None
+    for _ in range(repeats):
+        connection.close()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = function()
+        times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
+    return statistics.median(times), min(times), result, statistics.median(cpu_times)
+
+
+def _figures(median: float, minimum: float, cpu: float) -> dict[str, float]:
+    return {"median": round(median, 3), "min": round(minimum, 3), "cpu_median": round(cpu, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=2500)
+    parser.add_argument("--experts", type=int, default=3)
+    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reseed", action="store_true")
+    arguments = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aeslab_bench_agreement")
+    if not url.startswith("postgres"):
+        sys.exit("This benchmark measures the PostgreSQL path: set DATABASE_URL to a PostgreSQL database.")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    _database_ensure(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agreement.report import report_build
+    from agreement.selectors import agreement_report_for, campaign_ratings, consensus_for_campaign
+    from annotation.models import Campaign, ChecklistAnswer, PairJudgment
+
+    call_command("migrate", verbosity=0)
+    campaign = Campaign.objects.filter(name=CAMPAIGN).first()
+    expected = arguments.pairs * arguments.experts
+    if (
+        arguments.reseed
+        or campaign is None
+        or PairJudgment.objects.filter(assignment__campaign=campaign).count() != expected
+    ):
+        started = time.perf_counter()
+        _seed(pairs=arguments.pairs, experts=arguments.experts, seed=0)
+        print(f"seeded in {time.perf_counter() - started:.1f} s")
+        campaign = Campaign.objects.get(name=CAMPAIGN)
+    n_answers = ChecklistAnswer.objects.filter(assignment__campaign=campaign).count()
+
+    ratings_median, ratings_min, ratings, ratings_cpu = _timed(
+        lambda: campaign_ratings(campaign=campaign), arguments.repeats
+    )
+    report_median, report_min, report, report_cpu = _timed(
+        lambda: report_build(
+            verdicts=ratings.verdicts,
+            checklist=ratings.checklist,
+            swapped=ratings.swapped,
+            seconds=ratings.seconds,
+            gold=ratings.gold,
+            n_resamples=arguments.resamples,
+            seed=0,
+        ),
+        arguments.repeats,
+    )
+    total_median, total_min, _, total_cpu = _timed(
+        lambda: agreement_report_for(campaign=campaign, n_resamples=arguments.resamples), arguments.repeats
+    )
+    with CaptureQueriesContext(connection) as queries:
+        consensus = consensus_for_campaign(campaign=campaign)
+    consensus_median, consensus_min, _, consensus_cpu = _timed(
+        lambda: consensus_for_campaign(campaign=campaign), arguments.repeats
+    )
+
+    results = {
+        "database": connection.settings_dict["NAME"],
+        "pairs": len(ratings.verdicts.item_ids),
+        "experts": len(ratings.verdicts.rater_ids),
+        "verdict_variables": len(ratings.verdicts.variables),
+        "checklist_questions": len(ratings.checklist.variables),
+        "checklist_items_videos": len(ratings.checklist.item_ids),
+        "checklist_answers": n_answers,
+        "bootstrap_resamples": arguments.resamples,
+        "alphas_reported": len(report.variables) + len(report.pooled),
+        "ratings_from_db_s": _figures(ratings_median, ratings_min, ratings_cpu),
+        "report_compute_s": _figures(report_median, report_min, report_cpu),
+        "end_to_end_s": _figures(total_median, total_min, total_cpu),
+        "consensus_for_campaign_s": _figures(consensus_median, consensus_min, consensus_cpu),
+        "consensus_pairs": len(consensus),
+        "consensus_queries": len(queries),
+        "repeats": arguments.repeats,
+        "target_end_to_end_s": 3.0,
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
