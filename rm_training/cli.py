@@ -60,6 +60,9 @@ def command_train(args: argparse.Namespace) -> dict:
     if PartialState().is_main_process:
         run.start(config, export)
     PartialState().wait_for_everyone()
+    from transformers import set_seed
+
+    set_seed(config.seed)  # before any model is built: head init, CoT masking, sampling
     metrics = recipe_module(config.recipe).train(config, export, run)
     return metrics
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import resource
 import time
 from collections.abc import Callable
@@ -76,7 +77,6 @@ class Trainer:
             cpu=not torch.cuda.is_available(),
             **_sharding_plugins(config),
         )
-        torch.manual_seed(config.seed)
         self._save_model = save_model
         parameters = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
@@ -103,6 +103,8 @@ class Trainer:
             self._save_model(self.unwrapped, path)
             torch.save(self.optimizer.state_dict(), path / "optimizer.pt")
             torch.save(self.scheduler.state_dict(), path / "scheduler.pt")
+            # sampling (CoT masking, GRPO generations) continues the same random stream on resume
+            torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, path / "rng.pt")
             # state.json last: a checkpoint without it is incomplete and ignored on resume
             (path / "state.json").write_text(json.dumps({"step": self.step, "stage": stage}))
             self.run.prune_checkpoints(self.config.keep_checkpoints)
@@ -117,6 +119,10 @@ class Trainer:
         self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu"))
         self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", map_location="cpu"))
         self.step = json.loads((checkpoint / "state.json").read_text())["step"]
+        if (checkpoint / "rng.pt").is_file():
+            states = torch.load(checkpoint / "rng.pt", map_location="cpu", weights_only=False)
+            torch.set_rng_state(states["torch"])
+            random.setstate(states["python"])
         return self.step
 
     # --- logging --------------------------------------------------------------------------------

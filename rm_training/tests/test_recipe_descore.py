@@ -84,3 +84,11 @@ def test_descore_with_ties_uses_the_rao_kupper_loss(make_export, tiny_model_path
     assert _train(export, run, tiny_model_path, "stages.sft_steps=8", "descore.ties=true") == 0
     metrics = json.loads((run / "train_metrics.json").read_text())
     assert metrics["train_set_loss_after"] < metrics["train_set_loss_before"]
+
+
+def test_same_seed_gives_the_same_run(make_export, tiny_model_path, tmp_path):
+    export = make_export("aesrm-pairwise", sizes={"train": 4, "validation": 1, "test": 1})
+    for name in ("first", "second"):
+        assert _train(export, tmp_path / name, tiny_model_path, "stages.sft_steps=2") == 0
+    first, second = (json.loads((tmp_path / name / "train_metrics.json").read_text()) for name in ("first", "second"))
+    assert first["train_losses"] == second["train_losses"]
