@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
 from annotation.models import Role, Video
+from annotation.rendering import checklist_side_html
 
 
 @login_required
@@ -43,29 +44,42 @@ def assignment_next(request):
     return redirect("workbench", assignment_id=assignment.pk)
 
 
-def _judgment_form(assignment, data=None) -> JudgmentForm:
+def _judgment_form(assignment, data) -> JudgmentForm:
     campaign = assignment.campaign
-    judgment = selectors.judgment_for(assignment=assignment)
     return JudgmentForm(
         data,
-        initial=None if data is not None else judgment_form_initial(assignment=assignment, judgment=judgment),
         dimensions=selectors.rubric_structure(rubric=campaign.rubric),
         questions=selectors.checklist_questions(checklist=campaign.checklist),
     )
 
 
-def _workbench_render(request, assignment, form, *, status=200, missing=(), error=None):
+def _workbench_render(request, assignment, *, values: dict | None = None, status=200, missing=(), error=None):
+    """The workbench page. `values` are the form's field values; by default the draft or the saved judgment."""
+    campaign = assignment.campaign
+    judgment = selectors.judgment_for(assignment=assignment)
+    if values is None:
+        values = judgment_form_initial(assignment=assignment, judgment=judgment)
     left, right = display_videos(assignment=assignment)
+    read_only = assignment.expert_id != request.user.pk
+    groups = selectors.checklist_groups(questions=selectors.checklist_questions(checklist=campaign.checklist))
+    checklist = {
+        side: checklist_side_html(
+            groups=groups, side=side, values=values, prompt=assignment.pair.prompt, read_only=read_only
+        )
+        for side in ("left", "right")
+    }
     context = {
         "assignment": assignment,
-        "form": form,
+        "values": values,
         "left": left,
         "right": right,
         "prompt": assignment.pair.prompt,
-        "dimensions": form.dimensions,
-        "checklist_groups": selectors.checklist_groups(questions=form.questions),
-        "read_only": assignment.expert_id != request.user.pk,
-        "judgment": selectors.judgment_for(assignment=assignment),
+        "dimensions": selectors.rubric_structure(rubric=campaign.rubric),
+        "checklist_groups": groups,
+        "checklist_left": checklist["left"],
+        "checklist_right": checklist["right"],
+        "read_only": read_only,
+        "judgment": judgment,
         "missing": list(missing),
         "error": error,
     }
@@ -77,7 +91,7 @@ def workbench(request, assignment_id: int):
     assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id)
     if assignment.expert_id == request.user.pk:
         services.assignment_start(assignment=assignment)
-    return _workbench_render(request, assignment, _judgment_form(assignment))
+    return _workbench_render(request, assignment)
 
 
 @login_required
@@ -95,10 +109,12 @@ def judgment_submit(request, assignment_id: int):
     assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
     form = _judgment_form(assignment, request.POST)
     if not form.is_valid():
-        return _workbench_render(request, assignment, form, status=400, error="The form has invalid values.")
+        return _workbench_render(
+            request, assignment, values=request.POST.dict(), status=400, error="The form has invalid values."
+        )
     missing = form.missing_verdicts()
     if missing:
-        return _workbench_render(request, assignment, form, status=400, missing=missing)
+        return _workbench_render(request, assignment, values=request.POST.dict(), status=400, missing=missing)
     criteria, dimensions = form.display_verdicts()
     left, right = display_videos(assignment=assignment)
     checklist = form.display_checklist()
@@ -114,9 +130,11 @@ def judgment_submit(request, assignment_id: int):
             time_spent_seconds=form.cleaned_data.get("time_spent_seconds"),
         )
     except (services.JudgmentConflict, services.CampaignLocked) as conflict:
-        return _workbench_render(request, assignment, _judgment_form(assignment), status=409, error=str(conflict))
+        return _workbench_render(request, assignment, status=409, error=str(conflict))
     except ValidationError as invalid:
-        return _workbench_render(request, assignment, form, status=400, error="; ".join(invalid.messages))
+        return _workbench_render(
+            request, assignment, values=request.POST.dict(), status=400, error="; ".join(invalid.messages)
+        )
     messages.success(request, f"Judgment of pair {assignment.pair.external_id} saved.")
     if request.POST.get("then") == "home":
         return redirect("home")

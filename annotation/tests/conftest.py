@@ -1,0 +1,65 @@
+"""Browser-test fixtures: Debian's Chromium through Playwright against a live server of the real app."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.test.testcases import LiveServerThread
+from playwright.sync_api import Browser, sync_playwright
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def render_clip(out: Path, *filters: str, fps: int = 24, seconds: int = 4, size: str = "320x180") -> Path:
+    vf = ["-vf", ",".join(filters)] if filters else []
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}"]
+        + ["-t", str(seconds), *vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
+        check=True,
+    )
+    return out
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def django_orm_beside_playwright():
+    # Playwright's sync API keeps an asyncio loop in this thread, which Django's ORM guard mistakes for async code.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def chromium(django_orm_beside_playwright) -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _static_files_over_the_app(media_shortcut) -> StaticFilesHandler:
+    """Static files, then the app itself: /media/ goes through the app's URLconf (login, Range support)
+    instead of LiveServerThread's own media shortcut."""
+    return StaticFilesHandler(media_shortcut.application)
+
+
+@pytest.fixture(scope="module")
+def app_url(django_db_setup) -> str:
+    thread = LiveServerThread("localhost", static_handler=_static_files_over_the_app)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    yield f"http://localhost:{thread.port}"
+    thread.terminate()

@@ -1,0 +1,302 @@
+"""Workbench latency under load: "next pair", the workbench page, draft autosave (and submit).
+
+    .venv/bin/python benchmarks/workbench.py [--pairs 10000] [--experts 30] [--judgments 50000]
+                                             [--clients 20] [--iterations 15] [--workers 4]
+
+Builds a PostgreSQL database `aeslab_bench` (dropped and re-created) with one campaign of
+`--pairs` pairs, `--experts` experts and `--judgments` submitted judgments, then serves the app
+with gunicorn on 127.0.0.1 (DEBUG off) and drives it with `--clients` concurrent HTTP clients,
+each logged in as its own expert. Each iteration: POST next pair, GET the workbench, two draft
+autosaves, and a full submit (15 criteria, 3 dimensions, 128 checklist answers).
+
+Figures: client-observed latency over loopback and the in-app time from the `Server-Timing`
+header (Django's own time, without queueing in gunicorn), median and p95 per endpoint.
+Checklist answers are not seeded for the 50,000 historical judgments (6.4 M rows); the
+submits made during the run do write theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATABASE = "aeslab_bench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+PORT = 8765
+
+
+def _recreate_database() -> None:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from annotation.models import Assignment, PairJudgment, Video, VideoPair
+    from annotation.services import campaign_create, campaign_member_add
+
+    call_command("migrate", verbosity=0)
+    overlap = max(1, -(-judgments // pairs) + 1)
+    campaign = campaign_create(name="bench", overlap=overlap)
+    user_model = get_user_model()
+    expert_group = Group.objects.get(name="expert")
+    users = []
+    for index in range(experts):
+        user = user_model.objects.create_user(username=f"bench-expert-{index}", password="bench-password")
+        user.groups.add(expert_group)
+        campaign_member_add(campaign=campaign, user=user, role="expert")
+        users.append(user)
+
+    videos = Video.objects.bulk_create(
+        Video(
+            file=f"videos/original/{index}.mp4",
+            proxy=f"videos/proxy/{index}.mp4",
+            poster=f"videos/poster/{index}.jpg",
+            original_name=f"{index}.mp4",
+            sha256=f"{index:064x}",
+            size_bytes=1,
+            duration_seconds=5,
+            fps=24,
+            width=1280,
+            height=720,
+            codec="h264",
+            frame_count=120,
+            status=Video.Status.READY,
+        )
+        for index in range(2 * pairs)
+    )
+    pair_rows = VideoPair.objects.bulk_create(
+        VideoPair(
+            campaign=campaign,
+            external_id=f"p{index}",
+            prompt=f"prompt {index % 997}",
+            video_a=videos[2 * index],
+            video_b=videos[2 * index + 1],
+        )
+        for index in range(pairs)
+    )
+    rubric_codes = [c.code for d in campaign.rubric.dimensions.all() for c in d.criteria.all()]
+    rng = random.Random(0)
+    assignments, counts = [], defaultdict(int)
+    slot = 0
+    while len(assignments) < judgments:
+        pair = pair_rows[slot % pairs]
+        expert = users[(slot // pairs + slot) % experts]
+        slot += 1
+        if counts[pair.id] >= overlap - 1 or (pair.id, expert.id) in {
+            (a.pair_id, a.expert_id) for a in assignments[-experts:]
+        }:
+            continue
+        counts[pair.id] += 1
+        assignments.append(
+            Assignment(
+                campaign=campaign,
+                pair=pair,
+                expert=expert,
+                swapped=rng.random() < 0.5,
+                status=Assignment.Status.SUBMITTED,
+                time_spent_seconds=60,
+            )
+        )
+    Assignment.objects.bulk_create(assignments, batch_size=5000, ignore_conflicts=True)
+    saved = list(Assignment.objects.filter(campaign=campaign).values_list("id", "pair_id"))
+    PairJudgment.objects.bulk_create(
+        (
+            PairJudgment(
+                assignment_id=assignment_id,
+                criteria={code: rng.choice((-1, 0, 1)) for code in rubric_codes},
+                dimensions={code: rng.choice((-1, 0, 1)) for code in ("VA", "VF", "VP")},
+                severe={"A": {}, "B": {}},
+            )
+            for assignment_id, _ in saved
+        ),
+        batch_size=5000,
+    )
+    per_pair = defaultdict(int)
+    for _, pair_id in saved:
+        per_pair[pair_id] += 1
+    for pair_id, count in per_pair.items():
+        VideoPair.objects.filter(pk=pair_id).update(assigned_count=count)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would after a bulk load; the planner needs real row counts
+    print(f"seeded {pairs} pairs, {experts} experts, {len(saved)} judgments (overlap {overlap})")
+    return [user.username for user in users]
+
+
+class Client:
+    def __init__(self, username: str, timings: dict, lock: threading.Lock):
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", follow_redirects=False, timeout=30)
+        self.username = username
+        self.timings = timings
+        self.lock = lock
+
+    def _record(self, name: str, response: httpx.Response, elapsed: float) -> None:
+        match = re.search(r"app;dur=([\d.]+)", response.headers.get("server-timing", ""))
+        with self.lock:
+            self.timings[name]["client"].append(elapsed * 1000)
+            if match:
+                self.timings[name]["server"].append(float(match.group(1)))
+
+    def request(self, name: str, method: str, url: str, **kwargs) -> httpx.Response:
+        started = time.perf_counter()
+        response = self.http.request(method, url, **kwargs)
+        self._record(name, response, time.perf_counter() - started)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{name} {url} -> {response.status_code}: {response.text[:300]}")
+        return response
+
+    def csrf(self) -> str:
+        return self.http.cookies.get("csrftoken", "")
+
+    def login(self) -> None:
+        self.http.get("/accounts/login/")
+        response = self.http.post(
+            "/accounts/login/",
+            data={"username": self.username, "password": "bench-password", "csrfmiddlewaretoken": self.csrf()},
+        )
+        assert response.status_code == 302, response.text[:300]
+
+    def iteration(self) -> None:
+        headers = {"X-CSRFToken": self.csrf()}
+        next_response = self.request("next pair", "POST", "/work/next/", headers=headers)
+        workbench_url = next_response.headers["location"]
+        page = self.request("workbench page", "GET", workbench_url).text
+        draft_url = workbench_url + "draft/"
+        names = sorted(set(re.findall(r'name="((?:criterion|dimension|checklist-left|checklist-right)-[\w-]+)"', page)))
+        form = {"base_revision": "0", "time_spent_seconds": "30"}
+        for name in names:
+            form[name] = "yes" if name.startswith("checklist") else random.choice(("left", "same", "right"))
+        self.request("draft autosave", "POST", draft_url, data=dict(list(form.items())[:10]), headers=headers)
+        self.request("draft autosave", "POST", draft_url, data=form, headers=headers)
+        self.request("submit", "POST", workbench_url + "submit/", data={**form, "then": "home"}, headers=headers)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=10000)
+    parser.add_argument("--experts", type=int, default=30)
+    parser.add_argument("--judgments", type=int, default=50000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=15, help="Iterations per client.")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
+    args = parser.parse_args()
+
+    static_root = tempfile.mkdtemp(prefix="aeslab-bench-static-")
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "webapp.settings",
+        "DATABASE_URL": DATABASE_URL,
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "STATIC_ROOT": static_root,
+        "LOG_LEVEL": "WARNING",
+    }
+    environment.pop("CELERY_BROKER_URL", None)
+    os.environ.update(environment)
+    _recreate_database()
+    usernames = _seed(args.pairs, args.experts, args.judgments)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "webapp.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{PORT}/accounts/login/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        timings: dict = defaultdict(lambda: {"client": [], "server": []})
+        lock = threading.Lock()
+        clients = [Client(username, timings, lock) for username in usernames[: args.clients]]
+        for client in clients:
+            client.login()
+        errors: list[str] = []
+
+        def run(client: Client) -> None:
+            try:
+                for _ in range(args.iterations):
+                    client.iteration()
+            except Exception as error:  # reported below; the benchmark must not hide failures
+                errors.append(f"{client.username}: {error}")
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=run, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    total = sum(len(t["client"]) for t in timings.values())
+    print(
+        f"{args.clients} clients x {args.iterations} iterations, {args.workers} gunicorn workers on "
+        f"{os.cpu_count()} cores: {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)"
+    )
+    print(f"{'endpoint':<16} {'n':>5} {'client p50':>11} {'client p95':>11} {'server p50':>11} {'server p95':>11}")
+    for name in ("next pair", "workbench page", "draft autosave", "submit"):
+        client_ms, server_ms = timings[name]["client"], timings[name]["server"]
+        if not client_ms:
+            continue
+        print(
+            f"{name:<16} {len(client_ms):>5} {statistics.median(client_ms):>9.1f}ms {_percentile(client_ms, 0.95):>9.1f}ms "
+            f"{statistics.median(server_ms):>9.1f}ms {_percentile(server_ms, 0.95):>9.1f}ms"
+        )
+    if errors:
+        print(f"{len(errors)} clients failed; first: {errors[0]}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
