@@ -290,7 +290,8 @@ def main() -> None:
         if not client_ms:
             continue
         print(
-            f"{name:<16} {len(client_ms):>5} {statistics.median(client_ms):>9.1f}ms {_percentile(client_ms, 0.95):>9.1f}ms "
+            f"{name:<16} {len(client_ms):>5} "
+            f"{statistics.median(client_ms):>9.1f}ms {_percentile(client_ms, 0.95):>9.1f}ms "
             f"{statistics.median(server_ms):>9.1f}ms {_percentile(server_ms, 0.95):>9.1f}ms"
         )
     if errors:
