@@ -53,6 +53,8 @@ def command_train(args: argparse.Namespace) -> dict:
     if not config.data or not config.out:
         raise ConfigError("train needs --data EXPORT_DIR and --out RUN_DIR")
     export = open_export(config.data, RECIPE_FORMATS[config.recipe])
+    if config.grpo.data:
+        open_export(config.grpo.data, ("rl-prompts",))
     check_machine(config)
     from accelerate import PartialState
 

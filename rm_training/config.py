@@ -110,6 +110,10 @@ class GRPOConfig:
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
     backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
+    data: str = field(
+        default="",
+        metadata=_help("aesrm-*: rl-prompts export whose pair rows feed GRPO (default: the SFT rows' prompts)"),
+    )
 
     def __post_init__(self):
         _check(self.num_generations >= 2, "grpo.num_generations must be >= 2 (advantages are group-relative)")

@@ -69,6 +69,11 @@ class RunDir:
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
             }
         )
+        if config.grpo.data:
+            from rm_training.export import open_export
+
+            info["grpo_data"] = config.grpo.data
+            info["grpo_data_manifest_sha256"] = open_export(config.grpo.data).manifest_sha256()
         info["starts"].append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.write_json("run.json", info)
 

@@ -26,7 +26,7 @@ from rm_training.data import (
     swap_videos,
     video_paths,
 )
-from rm_training.export import Export
+from rm_training.export import Export, open_export
 from rm_training.grpo import frozen_copy, grpo_step_loss, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import (
@@ -79,6 +79,17 @@ def build(config: TrainConfig, export: Export, source: str | Path):
     return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
 
 
+def grpo_prompts(config: TrainConfig, encoder: ChatEncoder, rows: list[dict]) -> tuple[list[dict], ChatEncoder]:
+    """GRPO prompts: pair rows of ``grpo.data`` (an rl-prompts export) when set, else the SFT rows."""
+    if not config.grpo.data or not config.stages.grpo_steps:
+        return rows, encoder
+    export = open_export(config.grpo.data, ("rl-prompts",))
+    pairs = [row for row in export.rows("train") if row.get("kind") == "pair" and row.get("labels")]
+    if not pairs:
+        raise DataError(f"{config.grpo.data} has no pair rows with labels for GRPO")
+    return pairs, ChatEncoder(encoder.tokenizer, export, encoder.videos, encoder.max_tokens)
+
+
 def rule_reward(text: str, row: dict, config: TrainConfig) -> float:
     style = answer_style(config.recipe)
     weights = config.grpo
@@ -122,18 +133,20 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return sft_loss([encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"]))
                          for i in indices])
 
+    grpo_rows, grpo_encoder = grpo_prompts(config, encoder, rows)
     reference = {}
 
     def start_grpo() -> None:
         reference["model"] = frozen_copy(trainer.unwrapped) if config.grpo.kl_beta > 0 else None
 
     def grpo_step(indices: list[int]):
-        prompts = [encoder.encode(prompt_messages(rows[i]["messages"])) for i in indices]
+        prompts = [grpo_encoder.encode(prompt_messages(grpo_rows[i]["messages"])) for i in indices]
         videos_per_row = len(prompts[0].videos)
         rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
         k = config.grpo.num_generations
         rewards = torch.tensor(
-            [[rule_reward(rollout.texts[b * k + j], rows[i], config) for j in range(k)] for b, i in enumerate(indices)]
+            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config) for j in range(k)]
+             for b, i in enumerate(indices)]
         )
         return grpo_step_loss(trainer.model, reference.get("model"), rollout, rewards, config.grpo)
 
@@ -158,7 +171,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     stages = [
         Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), atomic_step),
         Stage("sft", config.stages.sft_steps, len(rows), sft_step),
-        Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start_grpo),
+        Stage("grpo", config.stages.grpo_steps, len(grpo_rows), grpo_step, on_start=start_grpo),
     ]
     before = sft_set_loss(rows)
     result = trainer.fit(stages)

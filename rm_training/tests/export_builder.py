@@ -84,9 +84,10 @@ def _messages(video_a: str, video_b: str, assistant: str | None) -> list[dict]:
 
 
 def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
-                 sizes: dict[str, int] | None = None, seed: int = 0, with_ties: bool = False) -> Path:
-    """Write an export of ``export_format`` (aesrm-pairwise, cot-sft, aesrm-base-sft or rl-prompts,
-    single-video rows only) to ``root``."""
+                 sizes: dict[str, int] | None = None, seed: int = 0, with_ties: bool = False,
+                 pairs: bool = False) -> Path:
+    """Write an export of ``export_format`` (aesrm-pairwise, cot-sft, aesrm-base-sft or rl-prompts;
+    rl-prompts rows are single scored videos, or pairs when ``pairs``) to ``root``."""
     sizes = sizes or {"train": 8, "validation": 2, "test": 4}
     rng = random.Random(seed)
     media = root / "media"
@@ -118,6 +119,13 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
                 "pair_id": f"{split}-{index}", "video_a": video_a, "video_b": video_b,
                 "labels": labels, "criteria": criteria, "swapped": False,
             }
+            if export_format == "rl-prompts" and pairs:
+                rows.append({
+                    "pair_id": f"{split}-{index}", "kind": "pair", "video_a": video_a, "video_b": video_b,
+                    "video": None, "labels": labels, "criteria": criteria, "score": None,
+                    "messages": _messages(video_a, video_b, None),
+                })
+                continue
             if export_format == "rl-prompts":
                 clip = good if a_good else bad
                 rows.append({

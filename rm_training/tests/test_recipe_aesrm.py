@@ -175,3 +175,22 @@ def test_aesrm_checkpoint_round_trips_to_identical_logits(make_export, tiny_mode
         reloaded, _, _ = build(config, export, run.last_checkpoint())
         reloaded.eval()
         assert torch.equal(reloaded(**inputs).logits, in_memory)
+
+
+def test_grpo_can_read_pair_prompts_from_an_rl_prompts_export(make_export, tiny_model_path, tmp_path):
+    sft_export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
+    rl_export = make_export("rl-prompts", sizes={"train": 3, "validation": 1, "test": 1}, pairs=True)
+    run = tmp_path / "run"
+    assert _train("aesrm-cot", sft_export, run, tiny_model_path, "stages.sft_steps=1", "stages.grpo_steps=1",
+                  f"grpo.data={rl_export}") == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["grpo_data_manifest_sha256"]
+    logged = [json.loads(line)["stage"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged == ["sft", "grpo"]
+
+
+def test_grpo_data_of_the_wrong_format_is_refused(make_export, tiny_model_path, tmp_path, capsys):
+    sft_export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
+    assert _train("aesrm-cot", sft_export, tmp_path / "run", tiny_model_path, "stages.sft_steps=1",
+                  "stages.grpo_steps=1", f"grpo.data={sft_export}") == 2
+    assert "needs 'rl-prompts'" in capsys.readouterr().err
