@@ -17,14 +17,16 @@ Gold answers do not change consensus: they measure experts (see report.py), they
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import CharField, QuerySet
+from django.db.models import CharField, Count, Max, QuerySet, Sum
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
@@ -413,4 +415,101 @@ def agreement_report_for(
         gold=ratings.gold,
         n_resamples=n_resamples,
         seed=seed,
+    )
+
+
+# --- Cached for the dashboard ---------------------------------------------------------------------
+
+REPORT_CACHE_SECONDS = 600
+
+
+def agreement_fingerprint(*, campaign: Campaign) -> str:
+    """Changes whenever anything the report or the queue reads changes: a judgment submitted or revised (its
+    checklist answers are written in the same transaction), a gold answer or an adjudication recorded."""
+    judgments = PairJudgment.objects.filter(assignment__campaign_id=campaign.pk).aggregate(
+        count=Count("id"), revisions=Sum("revision"), latest=Max("updated_at")
+    )
+    gold = GoldLabel.objects.filter(pair__campaign_id=campaign.pk).aggregate(count=Count("id"), latest=Max("set_at"))
+    adjudications = Adjudication.objects.filter(pair__campaign_id=campaign.pk).aggregate(
+        count=Count("id"), latest=Max("created_at")
+    )
+    state = (campaign.pk, campaign.rubric_id, campaign.checklist_id, campaign.agreement_threshold)
+    return hashlib.sha256(repr((state, judgments, gold, adjudications)).encode()).hexdigest()
+
+
+@dataclass
+class DashboardData:
+    report: AgreementReport
+    verdicts: RatingBlock
+    queue_size: int
+
+
+def agreement_dashboard_data(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardData:
+    """The report, the verdict ratings (for confusion matrices) and the queue size, cached until the campaign's
+    data changes, so reloading the dashboard and downloading its CSVs does not redo the bootstrap."""
+    levels_key = "-".join(f"{kind}={level}" for kind, level in sorted((levels or {}).items()))
+    key = f"agreement-dashboard:{agreement_fingerprint(campaign=campaign)}:{levels_key}"
+    data = cache.get(key)
+    if data is None:
+        ratings = campaign_ratings(campaign=campaign, levels=levels)
+        data = DashboardData(
+            report=agreement_report_for(campaign=campaign, ratings=ratings),
+            verdicts=ratings.verdicts,
+            queue_size=len(adjudication_queue_for(campaign=campaign)),
+        )
+        cache.set(key, data, REPORT_CACHE_SECONDS)
+    return data
+
+
+# --- One pair, for the curator ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    code: str
+    kind: str  # "criteria" or "dimensions"
+    given: list[int | None]  # one verdict per judgment, in `PairReview.judgments` order
+    consensus: LabelConsensus | None
+    gold: int | None
+
+
+@dataclass
+class PairReview:
+    pair: VideoPair
+    judgments: list[PairJudgment]
+    rows: list[ReviewRow]
+    consensus: PairConsensus | None
+    gold: GoldLabel | None
+    history: list[Adjudication]
+
+    def initial_labels(self) -> dict[str, int]:
+        """The current final label of each code, to prefill the curator's form."""
+        return {row.code: row.consensus.label for row in self.rows if row.consensus and row.consensus.label is not None}
+
+
+def pair_review_for(*, pair: VideoPair) -> PairReview:
+    """Everything the adjudication page shows: each expert's verdict per code side by side, the vote, gold, history."""
+    structure = list(pair.campaign.rubric.dimensions.prefetch_related("criteria").order_by("order"))
+    codes = [("criteria", criterion.code) for dimension in structure for criterion in dimension.criteria.all()]
+    codes += [("dimensions", dimension.code) for dimension in structure]
+    judgments = list(judgments_for_pair(pair=pair))
+    consensus = consensus_for_pair(pair=pair)
+    gold = GoldLabel.objects.filter(pair=pair).first()
+    rows = [
+        ReviewRow(
+            code=code,
+            kind=kind,
+            given=[getattr(judgment, kind).get(code) for judgment in judgments],
+            consensus=getattr(consensus, kind).get(code) if consensus else None,
+            gold=getattr(gold, kind).get(code) if gold else None,
+        )
+        for kind, code in codes
+    ]
+    return PairReview(
+        pair=pair,
+        judgments=judgments,
+        rows=rows,
+        consensus=consensus,
+        gold=gold,
+        history=list(adjudications_for_pair(pair=pair)),
     )

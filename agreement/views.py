@@ -10,36 +10,46 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
-from agreement import plots, tables
+from agreement import metrics, plots, tables
 from agreement.forms import ConfusionForm, PairLabelForm
-from agreement.models import GoldLabel
 from agreement.selectors import (
     access_campaign_for_agreement,
     access_pair_for_adjudication,
     adjudication_queue_for,
-    adjudications_for_pair,
-    agreement_report_for,
-    campaign_ratings,
+    agreement_dashboard_data,
     consensus_for_campaign,
-    consensus_for_pair,
     gold_labels_for,
-    judgments_for_pair,
+    pair_review_for,
     user_can_adjudicate,
     user_can_view_agreement,
 )
 from agreement.services import adjudication_record, gold_label_remove, gold_label_set
-from annotation.selectors import campaigns_for, rubric_structure
+from annotation.selectors import campaigns_for
 
 CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus")
+
+
+def report_checklist_level(report) -> str | None:
+    checklist = report.by_group("checklist")
+    return checklist[0].level if checklist else None
 
 
 def _svg_data_uri(svg: str | None) -> str | None:
     return None if svg is None else "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def _confusion(request, ratings):
+def _levels(request) -> dict[str, str]:
+    """Level-of-measurement overrides from the query string (?verdict_level=nominal); unknown values ignored."""
+    levels = {}
+    for kind in ("verdicts", "checklist"):
+        value = request.GET.get(f"{kind.rstrip('s')}_level")
+        if value in metrics.LEVELS:
+            levels[kind] = value
+    return levels
+
+
+def _confusion(request, block):
     """The confusion matrix the curator picked (two experts and a variable or group), or the first two experts."""
-    block = ratings.verdicts
     experts = list(enumerate(block.rater_names))
     groups = [("all", "All verdicts"), ("criteria", "All criteria"), ("dimensions", "All dimensions")]
     variables = groups + [(key, key) for key in block.variables]
@@ -70,11 +80,11 @@ def agreement_index(request):
 @login_required
 def agreement_dashboard(request, campaign_id: int):
     campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id)
-    ratings = campaign_ratings(campaign=campaign)
-    report = agreement_report_for(campaign=campaign, ratings=ratings)
+    data = agreement_dashboard_data(campaign=campaign, levels=_levels(request))
+    report = data.report
     sort, descending = request.GET.get("sort", ""), request.GET.get("dir") == "desc"
     verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
-    confusion_form, confusion = _confusion(request, ratings)
+    confusion_form, confusion = _confusion(request, data.verdicts)
     criterion_keys = [variable.key for variable in report.by_group("criteria")]
     context = {
         "campaign": campaign,
@@ -98,7 +108,8 @@ def agreement_dashboard(request, campaign_id: int):
         "position_chart": _svg_data_uri(plots.position_bias_chart(report.experts)),
         "confusion_form": confusion_form,
         "confusion": confusion,
-        "queue_size": len(adjudication_queue_for(campaign=campaign)),
+        "queue_size": data.queue_size,
+        "levels": {"verdicts": data.verdicts.level, "checklist": report_checklist_level(report)},
         "gold_labels": gold_labels_for(campaign=campaign),
         "can_adjudicate": user_can_adjudicate(user=request.user),
         "csv_tables": CSV_TABLES,
@@ -109,13 +120,13 @@ def agreement_dashboard(request, campaign_id: int):
 def _csv_table(request, campaign, name: str) -> tables.Table:
     if name == "consensus":
         return tables.consensus_table(consensus_for_campaign(campaign=campaign))
-    ratings = campaign_ratings(campaign=campaign)
+    data = agreement_dashboard_data(campaign=campaign, levels=_levels(request))
+    report = data.report
     if name == "confusion":
-        _, confusion = _confusion(request, ratings)
+        _, confusion = _confusion(request, data.verdicts)
         if confusion is None:
             return tables.Table(header=["message"], rows=[["not enough data: fewer than two experts"]])
         return confusion
-    report = agreement_report_for(campaign=campaign, ratings=ratings)
     if name == "alpha":
         return tables.variable_table(report.by_group("criteria") + report.by_group("dimensions") + report.pooled)
     if name == "checklist":
@@ -123,7 +134,7 @@ def _csv_table(request, campaign, name: str) -> tables.Table:
     if name == "experts":
         return tables.expert_table(report)
     if name == "heatmap":
-        return tables.heatmap_table(report, ratings.verdicts.variables)
+        return tables.heatmap_table(report, data.verdicts.variables)
     return tables.kappa_table(report)
 
 
@@ -155,38 +166,24 @@ def adjudication_queue(request, campaign_id: int):
 def pair_review(request, campaign_id: int, pair_id: int):
     """Every judgment of the pair side by side with the player; the curator adjudicates or sets the gold answer."""
     pair = access_pair_for_adjudication(user=request.user, campaign_id=campaign_id, pair_id=pair_id)
-    dimensions = rubric_structure(rubric=pair.campaign.rubric)
-    criterion_codes = [criterion.code for dimension in dimensions for criterion in dimension.criteria.all()]
-    dimension_codes = [dimension.code for dimension in dimensions]
-    consensus = consensus_for_pair(pair=pair)
-    gold = GoldLabel.objects.filter(pair=pair).first()
-    initial = {}
-    if consensus is not None:
-        for code, value in {**consensus.criteria, **consensus.dimensions}.items():
-            if value.label is not None:
-                initial[f"verdict_{code}"] = str(value.label)
-    form = PairLabelForm(request.POST or None, initial=initial, criteria=criterion_codes, dimensions=dimension_codes)
+    review = pair_review_for(pair=pair)
+    form = PairLabelForm(
+        request.POST or None,
+        initial={f"verdict_{code}": str(label) for code, label in review.initial_labels().items()},
+        criteria=[row.code for row in review.rows if row.kind == "criteria"],
+        dimensions=[row.code for row in review.rows if row.kind == "dimensions"],
+    )
     if request.method == "POST" and form.is_valid():
-        criteria, dimension_labels = form.labels()
-        action = form.cleaned_data["action"]
+        criteria, dimensions = form.labels()
+        action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
         try:
             if action == "adjudicate":
                 adjudication_record(
-                    pair=pair,
-                    adjudicated_by=request.user,
-                    criteria=criteria,
-                    dimensions=dimension_labels,
-                    reason=form.cleaned_data["reason"],
+                    pair=pair, adjudicated_by=request.user, criteria=criteria, dimensions=dimensions, reason=reason
                 )
                 messages.success(request, f"Adjudication of pair {pair.external_id} recorded.")
             elif action == "gold":
-                gold_label_set(
-                    pair=pair,
-                    set_by=request.user,
-                    criteria=criteria,
-                    dimensions=dimension_labels,
-                    note=form.cleaned_data["reason"],
-                )
+                gold_label_set(pair=pair, set_by=request.user, criteria=criteria, dimensions=dimensions, note=reason)
                 messages.success(request, f"Pair {pair.external_id} is now a gold pair.")
             else:
                 gold_label_remove(pair=pair)
@@ -195,28 +192,11 @@ def pair_review(request, campaign_id: int, pair_id: int):
             form.add_error(None, invalid)
         else:
             return redirect("agreement-pair", campaign_id=pair.campaign_id, pair_id=pair.pk)
-
-    judgments = list(judgments_for_pair(pair=pair))
-    rows = []
-    for code, label in [(c, c) for c in criterion_codes] + [(d, d) for d in dimension_codes]:
-        value = None
-        if consensus is not None:
-            value = consensus.criteria.get(code) or consensus.dimensions.get(code)
-        given = [(j.criteria.get(code) if code in criterion_codes else j.dimensions.get(code)) for j in judgments]
-        gold_value = None
-        if gold is not None:
-            gold_value = gold.criteria.get(code) if code in criterion_codes else gold.dimensions.get(code)
-        rows.append(
-            {"code": label, "given": given, "consensus": value, "gold": gold_value, "field": form[f"verdict_{code}"]}
-        )
     context = {
         "campaign": pair.campaign,
         "pair": pair,
-        "judgments": judgments,
-        "rows": rows,
-        "consensus": consensus,
+        "review": review,
+        "rows": [(row, form[f"verdict_{row.code}"]) for row in review.rows],
         "form": form,
-        "gold": gold,
-        "history": adjudications_for_pair(pair=pair),
     }
     return render(request, "agreement/pair_review.html", context, status=400 if form.errors else 200)

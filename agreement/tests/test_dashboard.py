@@ -161,3 +161,23 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, patchy_campaign):
     response = dashboard(client, patchy_campaign)
 
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_new_judgment_shows_up_although_the_report_is_cached(client, curator, patchy_campaign):
+    client.force_login(curator)
+    before = dashboard(client, patchy_campaign).context["report"].n_judgments
+
+    judge(patchy_campaign.pairs.get(external_id="p4"), expert_make("dan", patchy_campaign), VA1=1)
+
+    assert dashboard(client, patchy_campaign).context["report"].n_judgments == before + 1
+
+
+def test_the_level_of_measurement_can_be_overridden_from_the_address(client, curator, patchy_campaign):
+    client.force_login(curator)
+
+    ordinal = {v.key: v.alpha for v in dashboard(client, patchy_campaign).context["variables"]}
+    response = dashboard(client, patchy_campaign, verdict_level="nominal")
+    nominal = {v.key: v.alpha for v in response.context["variables"]}
+
+    assert "verdicts at the nominal level" in response.content.decode()
+    assert ordinal["VA"] != pytest.approx(nominal["VA"])
