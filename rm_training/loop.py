@@ -188,7 +188,7 @@ class Trainer:
                     "loss": loss_value,
                     "learning_rate": self.scheduler.get_last_lr()[0],
                     "steps_per_second": 1.0 / elapsed,
-                    "samples_per_second": batch_size * accumulation / elapsed,
+                    "samples_per_second": batch_size * accumulation * processes / elapsed,
                     "peak_memory_mb": peak_memory_mb(),
                     **{f"{stage.name}/{key}": value for key, value in extra.items()},
                 }
