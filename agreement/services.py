@@ -17,6 +17,7 @@ from annotation.models import (
     Assignment,
     Campaign,
     ChecklistAnswer,
+    ChecklistQuestion,
     PairJudgment,
     Role,
     VideoPair,
@@ -94,19 +95,31 @@ def _expert_ensure(*, username: str, campaign: Campaign):
 
 
 def _checklist_by_video(*, pair: VideoPair, checklist) -> dict[int, dict[int, str]]:
-    """{"A": {question id: answer}, "B": {...}} (canonical sides) -> {video id: {question id: answer}}."""
+    """{"A": {question: answer}, "B": {...}} (canonical sides) -> {video id: {question id: answer}}.
+
+    A question is named by its id in this AesLab or by its exact text (ids differ between installations, the
+    text of a checklist version does not)."""
     if checklist in (None, {}):
         return {}
     if not isinstance(checklist, dict) or not set(checklist) <= {"A", "B"}:
-        raise ImportLineError('"checklist" must be {"A": {question id: "yes"|"no"|"na"}, "B": {...}}.')
+        raise ImportLineError('"checklist" must be {"A": {question: "yes"|"no"|"na"}, "B": {...}}.')
+    questions = dict(
+        ChecklistQuestion.objects.filter(checklist_id=pair.campaign.checklist_id).values_list("text", "id")
+    )
+    known_ids = set(questions.values())
     result = {}
     for side, answers in checklist.items():
         if not isinstance(answers, dict):
-            raise ImportLineError(f'"checklist.{side}" must map question ids to "yes", "no" or "na".')
-        try:
-            result[pair.video_a_id if side == "A" else pair.video_b_id] = {int(q): a for q, a in answers.items()}
-        except (TypeError, ValueError) as error:
-            raise ImportLineError(f'"checklist.{side}" keys must be question ids.') from error
+            raise ImportLineError(f'"checklist.{side}" must map questions to "yes", "no" or "na".')
+        by_id = {}
+        for question, answer in answers.items():
+            question_id = questions.get(question)
+            if question_id is None and str(question).isdigit() and int(question) in known_ids:
+                question_id = int(question)
+            if question_id is None:
+                raise ImportLineError(f'"checklist.{side}": no question {question!r} in the campaign\'s checklist.')
+            by_id[question_id] = answer
+        result[pair.video_a_id if side == "A" else pair.video_b_id] = by_id
     return result
 
 
@@ -142,6 +155,7 @@ def judgment_import(*, campaign: Campaign, record: dict) -> str:
         raise ImportLineError(f"missing keys: {', '.join(missing)}.")
     pair = (
         VideoPair.objects.select_for_update(of=("self",))
+        .select_related("campaign")
         .filter(campaign=campaign, external_id=str(record["pair_id"]))
         .first()
     )

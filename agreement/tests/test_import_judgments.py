@@ -136,3 +136,27 @@ def test_unknown_campaign_or_missing_file_stop_before_anything(tmp_path):
         call_command("import_judgments", str(path), campaign="nope")
     with pytest.raises(CommandError, match="not found"):
         call_command("import_judgments", str(tmp_path / "missing.jsonl"), campaign="nope")
+
+
+def test_checklist_questions_may_be_named_by_their_text(tmp_path):
+    from annotation.models import ChecklistQuestion
+
+    campaign = campaign_make(name="import-by-text", pairs=1, checklist=True)
+    text_of = dict(ChecklistQuestion.objects.filter(checklist=campaign.checklist).values_list("id", "text"))
+    by_text = {text_of[question_id]: answer for question_id, answer in checklist_complete(campaign).items()}
+    record = {**line("p1", "zoe"), "checklist": {"A": by_text, "B": checklist_complete(campaign)}}
+
+    out, _ = run_import(tmp_path, campaign, [record])
+
+    assert "1 judgments created" in out
+    assert ChecklistAnswer.objects.filter(video=campaign.pairs.get().video_a).count() == 64
+
+
+def test_an_unknown_checklist_question_fails_the_line(tmp_path):
+    campaign = campaign_make(name="import-unknown-question", pairs=1, checklist=True)
+    record = {**line("p1", "zoe"), "checklist": {"A": {"Is it pretty?": "yes"}, "B": {}}}
+
+    with pytest.raises(CommandError):
+        run_import(tmp_path, campaign, [record])
+
+    assert not PairJudgment.objects.exists()

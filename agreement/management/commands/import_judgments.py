@@ -10,7 +10,7 @@ class Command(BaseCommand):
     help = (
         "Import judgments made elsewhere from JSONL, one line per expert per pair: "
         '{"pair_id", "annotator", "criteria": {"VA1": 1, ...}, "dimensions": {"VA": -1, ...}, '
-        '"checklist": {"A": {question id: "yes"|"no"|"na"}, "B": {...}}}. Verdicts are canonical (+1 = video A '
+        '"checklist": {"A": {question id or text: "yes"|"no"|"na"}, "B": {...}}}. Verdicts are canonical (+1 = video A '
         "better). Expert accounts are created as needed. Idempotent; each line is imported whole or not at all."
     )
 
