@@ -7,16 +7,14 @@ Screenshots go to test-artifacts/ at the repository root.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.test import Client
-from django.test.testcases import LiveServerThread
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from annotation.models import Video, VideoPair
+from annotation.tests.conftest import render_clip, screenshot
 from pipelines.ingest import IncomingVideo, pair_ingest
 
 pytestmark = [
@@ -28,66 +26,18 @@ pytestmark = [
 FPS = 24
 FRAME = 1 / FPS
 CLIP_SECONDS = 4
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
 PLAYER = "document.querySelector('[data-pair-player]').aeslabPlayer"
 VIDEOS = "[...document.querySelector('[data-pair-player]').querySelectorAll('video')]"
-
-
-def _clip(out: Path, *filters: str) -> Path:
-    vf = ["-vf", ",".join(filters)] if filters else []
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={FPS}"]
-        + ["-t", str(CLIP_SECONDS), *vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
-        + [str(out)],
-        check=True,
-    )
-    return out
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> tuple[Path, Path]:
     """Two four-second clips of the same scene; the right one hue-shifted so the sides look different."""
     folder = tmp_path_factory.mktemp("player-clips")
-    return _clip(folder / "plain.mp4"), _clip(folder / "hue-shifted.mp4", "hue=h=140:s=1.6")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _django_orm_beside_playwright():
-    # Playwright's sync API keeps an asyncio loop in this thread, which Django's ORM guard mistakes for async code.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_django_orm_beside_playwright) -> Browser:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def _static_files_over_the_app(media_shortcut) -> StaticFilesHandler:
-    """Static files, then the app itself: no shortcut for MEDIA_URL.
-
-    Django's LiveServerThread serves MEDIA_URL from disk on its own, without login and without Range support
-    (so Chromium could not seek). Unwrapped here, /media/ goes through the app's URLconf and `media_serve`.
-    """
-    return StaticFilesHandler(media_shortcut.application)
-
-
-@pytest.fixture(scope="module")
-def app_server(django_db_setup) -> str:
-    thread = LiveServerThread("localhost", static_handler=_static_files_over_the_app)
-    thread.daemon = True
-    thread.start()
-    thread.is_ready.wait()
-    if thread.error:
-        raise thread.error
-    yield f"http://localhost:{thread.port}"
-    thread.terminate()
+    return (
+        render_clip(folder / "plain.mp4", fps=FPS, seconds=CLIP_SECONDS),
+        render_clip(folder / "hue-shifted.mp4", "hue=h=140:s=1.6", fps=FPS, seconds=CLIP_SECONDS),
+    )
 
 
 @pytest.fixture
@@ -107,18 +57,18 @@ def pair(campaign, clips) -> VideoPair:
 
 
 @pytest.fixture
-def open_player(browser, app_server, client, expert, pair):
+def open_player(chromium, app_url, client, expert, pair):
     """Open the harness page signed in as an expert; returns the page once both videos can play."""
     client.force_login(expert)
     session_id = client.cookies["sessionid"].value
     contexts = []
 
     def open_page(query: str = "") -> Page:
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context = chromium.new_context(viewport={"width": 1440, "height": 900})
         contexts.append(context)
-        context.add_cookies([{"name": "sessionid", "value": session_id, "url": app_server}])
+        context.add_cookies([{"name": "sessionid", "value": session_id, "url": app_url}])
         page = context.new_page()
-        page.goto(f"{app_server}/harness/pair-player/{pair.pk}/{query}")
+        page.goto(f"{app_url}/harness/pair-player/{pair.pk}/{query}")
         page.wait_for_function(
             f"() => window.AesLabPairPlayer && {PLAYER} && {VIDEOS}.every(video => video.readyState >= 3)",
             timeout=15_000,
@@ -139,11 +89,6 @@ def _wait_until_settled(page: Page) -> None:
     page.wait_for_function(f"() => {VIDEOS}.every(video => !video.seeking && video.readyState >= 2)")
 
 
-def _screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-
-
 def test_posters_show_before_playback_and_proxies_answer_range_requests(open_player, pair):
     page = open_player()
     before = page.evaluate(
@@ -158,7 +103,7 @@ def test_posters_show_before_playback_and_proxies_answer_range_requests(open_pla
         assert side["poster"].endswith(".jpg")
         assert (side["paused"], side["played"], side["time"]) == (True, 0, 0)
         assert (side["muted"], side["preload"], side["inline"]) == (True, "auto", True)
-    _screenshot(page, "pair-player-posters.png")
+    screenshot(page, "pair-player-posters.png")
 
     poster_sizes = page.evaluate(
         f"""() => Promise.all({VIDEOS}.map(video => new Promise((resolve, reject) => {{
@@ -214,9 +159,9 @@ def test_space_plays_both_within_a_frame_of_each_other_corrects_drift_and_pauses
     assert page.evaluate(f"() => {VIDEOS}.map(video => video.paused)") == [True, True]
     assert left == pytest.approx(right, abs=1e-3), "a paused pair shows the same instant"
     assert page.evaluate(f"() => {PLAYER}.isPlaying()") is False
-    _screenshot(page, "pair-player.png")
+    screenshot(page, "pair-player.png")
     page.set_viewport_size({"width": 1920, "height": 1080})
-    _screenshot(page, "pair-player-1920.png")
+    screenshot(page, "pair-player-1920.png")
 
     # Knock the follower half a second ahead while playing, as a decoder hiccup would: the player pulls it back.
     page.evaluate(f"() => {{ {PLAYER}.seek(0.2); {PLAYER}.play(); }}")
@@ -315,7 +260,7 @@ def test_flip_shows_one_side_at_a_time_and_f_swaps_it(open_player):
     assert page.evaluate(f"() => {PLAYER}.flipShowing()") == "right"
     assert (page.is_visible(left), page.is_visible(right)) == (False, True)
     assert page.text_content("[data-flip-label]") == "Showing RIGHT · f: side by side"
-    _screenshot(page, "pair-player-flip.png")
+    screenshot(page, "pair-player-flip.png")
 
     # Typing in the judgment form's notes never reaches the player.
     page.click("textarea[name=notes]")
@@ -371,7 +316,7 @@ def test_zoom_full_screen_and_only_the_first_player_takes_keys(open_player):
     page.locator('[data-side="right"] [data-viewport]').first.click(position={"x": 32, "y": 18})
     origin = page.evaluate(f"() => {VIDEOS}[1].style.transformOrigin")
     assert [float(value.rstrip("%")) for value in origin.split()] == [pytest.approx(5, abs=1)] * 2
-    _screenshot(page, "pair-player-zoom.png")
+    screenshot(page, "pair-player-zoom.png")
 
     page.keyboard.press("Space")
     page.keyboard.press("1")  # digits belong to the judgment form
