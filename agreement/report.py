@@ -46,6 +46,11 @@ class RatingBlock:
 
 @dataclass
 class VariableAgreement:
+    """Agreement on one variable, or on a group pooled (`key` = "criteria", "dimensions", "checklist").
+
+    n_items counts items rated by two or more experts (the ones alpha uses); n_raters the experts who rated any
+    item; alpha, the interval and the kappas are None where undefined and `note` says why."""
+
     key: str
     label: str
     group: str
@@ -73,6 +78,12 @@ class VariableAgreement:
 
 @dataclass
 class ExpertAgreement:
+    """One expert over every verdict (criteria and dimensions) they gave.
+
+    consensus_agreement: share of verdicts equal to the other experts' majority (tie rule applied), on items
+    someone else also judged; left_rate: share of decisive verdicts (not "comparable") for the video displayed on
+    the left, 0.5 meaning no position bias; gold_accuracy: share of verdicts equal to a gold answer."""
+
     expert_id: int
     username: str
     n_judged: int

@@ -181,3 +181,31 @@ def test_the_level_of_measurement_can_be_overridden_from_the_address(client, cur
 
     assert "verdicts at the nominal level" in response.content.decode()
     assert ordinal["VA"] != pytest.approx(nominal["VA"])
+
+
+def test_dashboard_lists_checklist_questions_for_a_campaign_with_a_checklist(client, curator):
+    from agreement.tests.factories import checklist_complete
+    from annotation.services import assignment_create, pair_judgment_submit
+
+    campaign = campaign_make(name="with-checklist", pairs=2, overlap=2, checklist=True)
+    for expert in (expert_make("ann", campaign), expert_make("ben", campaign)):
+        for pair in campaign.pairs.all():
+            assignment = assignment_create(pair=pair, expert=expert, swapped=False)
+            criteria = {code: 0 for code in ("VA1", "VA2", "VA3", "VA4", "VA5", "VA6", "VA7")}
+            criteria |= {code: 1 for code in ("VF1", "VF2", "VF3", "VF4", "VF5", "VP1", "VP2", "VP3")}
+            pair_judgment_submit(
+                assignment=assignment,
+                criteria=criteria,
+                dimensions={"VA": 0, "VF": 1, "VP": 1},
+                checklist={
+                    pair.video_a_id: checklist_complete(campaign),
+                    pair.video_b_id: checklist_complete(campaign),
+                },
+            )
+    client.force_login(curator)
+
+    response = dashboard(client, campaign)
+
+    assert response.status_code == 200
+    assert len(response.context["checklist_variables"]) == 64
+    assert "64 questions" in response.content.decode()
