@@ -332,4 +332,9 @@ def pair_judgment_submit(
 
 
 def campaign_lock(*, campaign: Campaign) -> None:
+    """Freeze judgments: experts can no longer revise, and the queue hands out no new pairs."""
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.LOCKED)
+
+
+def campaign_unlock(*, campaign: Campaign) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE)

@@ -1,9 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -26,6 +26,7 @@ def home(request):
     context = {
         "campaigns": campaigns,
         "can_ingest": selectors.user_can_ingest(user=request.user),
+        "is_curator": selectors.user_has_role(user=request.user, role=Role.CURATOR),
         "is_expert": is_expert,
         "progress": selectors.campaign_progress_for(expert=request.user) if is_expert else [],
         "recent": selectors.assignments_recent_for(expert=request.user) if is_expert else [],
@@ -144,3 +145,18 @@ def judgment_submit(request, assignment_id: int):
         messages.info(request, str(nothing))
         return redirect("home")
     return redirect(reverse("workbench", kwargs={"assignment_id": following.pk}))
+
+
+@login_required
+@require_POST
+def campaign_lock_toggle(request, campaign_id: int):
+    if not selectors.user_has_role(user=request.user, role=Role.CURATOR):
+        raise PermissionDenied("Only curators can lock or unlock a campaign.")
+    campaign = get_object_or_404(selectors.campaigns_for(user=request.user), pk=campaign_id)
+    if campaign.status == campaign.Status.LOCKED:
+        services.campaign_unlock(campaign=campaign)
+        messages.success(request, f"Campaign {campaign.name} unlocked: experts may revise their judgments again.")
+    else:
+        services.campaign_lock(campaign=campaign)
+        messages.success(request, f"Campaign {campaign.name} locked: judgments are final.")
+    return redirect("home")

@@ -156,3 +156,18 @@ def test_workbench_next_and_autosave_run_a_bounded_number_of_queries(
         client.post(reverse("draft-save", args=[assignment.pk]), {"criterion-VA1": "left"})
     with django_assert_max_num_queries(40):
         client.post(reverse("judgment-submit", args=[assignment.pk]), _complete_form(assignment))
+
+
+def test_a_curator_locks_the_campaign_and_revisions_are_refused(client, assignment, members, curator, campaign):
+    client.force_login(members[0])
+    url = reverse("judgment-submit", args=[assignment.pk])
+    client.post(url, _complete_form(assignment, "left"))
+    assert client.post(reverse("campaign-lock-toggle", args=[campaign.pk])).status_code == 403
+    client.force_login(curator)
+    client.post(reverse("campaign-lock-toggle", args=[campaign.pk]))
+    campaign.refresh_from_db()
+    assert campaign.status == "locked"
+    client.force_login(members[0])
+    refused = client.post(url, _complete_form(assignment, "same", base_revision="1"))
+    assert refused.status_code == 409 and "is locked" in refused.content.decode()
+    assert PairJudgment.objects.get().revision == 1
