@@ -46,4 +46,5 @@ class ConfusionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["first"].choices = experts
         self.fields["second"].choices = experts
+        self.fields["second"].initial = experts[1][0] if len(experts) > 1 else None
         self.fields["variable"].choices = variables

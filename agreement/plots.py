@@ -50,6 +50,7 @@ def alpha_bar_chart(variables: list[VariableAgreement]) -> str | None:
     colours = [ACCENT if variable.group == "criteria" else "#a371f7" for variable in drawn]
     axes.bar(positions, alphas, color=colours, yerr=np.vstack([low, high]), ecolor=TEXT, capsize=2)
     axes.axhline(0.667, color=BAD, linewidth=0.8, linestyle="--")
+    axes.text(len(drawn) - 0.5, 0.68, "0.667: Krippendorff's lowest acceptable", color=BAD, fontsize=7, ha="right")
     axes.axhline(0.0, color=GRID, linewidth=0.8)
     axes.set_xticks(positions, [variable.key for variable in drawn], rotation=90)
     axes.set_ylabel("Krippendorff's alpha", color=MUTED, fontsize=8)
@@ -76,6 +77,10 @@ def consensus_heatmap(experts: list[ExpertAgreement], keys: list[str]) -> str | 
     image = axes.imshow(np.ma.masked_invalid(values), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     axes.set_xticks(range(len(keys)), keys, rotation=90)
     axes.set_yticks(range(len(experts)), [expert.username for expert in experts])
+    if values.size <= 400:
+        for (row, column), value in np.ndenumerate(values):
+            if not np.isnan(value):
+                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color="#06121f")
     colourbar = figure.colorbar(image, ax=axes, fraction=0.04)
     colourbar.ax.tick_params(colors=MUTED, labelsize=7)
     return _svg(figure)

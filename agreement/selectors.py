@@ -482,6 +482,26 @@ class PairReview:
     gold: GoldLabel | None
     history: list[Adjudication]
 
+    def adjudication_changes(
+        self, *, criteria: dict[str, int], dimensions: dict[str, int]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Of the labels a curator submitted (the form comes prefilled with the current ones), the codes to record:
+        the disputed ones (below the threshold) and any the curator changed. Agreed codes left as they were stay
+        votes, so "adjudicated" keeps meaning that a curator decided."""
+        threshold = self.pair.campaign.agreement_threshold
+        current = {row.code: row.consensus for row in self.rows}
+
+        def needed(code: str, label: int) -> bool:
+            consensus = current.get(code)
+            if consensus is None or consensus.label != label:
+                return True
+            return consensus.agreement is not None and consensus.agreement < threshold
+
+        return (
+            {code: label for code, label in criteria.items() if needed(code, label)},
+            {code: label for code, label in dimensions.items() if needed(code, label)},
+        )
+
     def initial_labels(self) -> dict[str, int]:
         """The current final label of each code, to prefill the curator's form."""
         return {row.code: row.consensus.label for row in self.rows if row.consensus and row.consensus.label is not None}

@@ -178,6 +178,7 @@ def pair_review(request, campaign_id: int, pair_id: int):
         action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
         try:
             if action == "adjudicate":
+                criteria, dimensions = review.adjudication_changes(criteria=criteria, dimensions=dimensions)
                 adjudication_record(
                     pair=pair, adjudicated_by=request.user, criteria=criteria, dimensions=dimensions, reason=reason
                 )

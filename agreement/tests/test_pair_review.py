@@ -95,3 +95,29 @@ def test_a_pair_of_another_campaign_is_not_found(client, curator, split_pair):
     client.force_login(curator)
 
     assert client.get(reverse("agreement-pair", args=[split_pair.campaign_id, other.pk])).status_code == 404
+
+
+def test_a_pair_whose_videos_have_no_proxy_yet_is_still_reviewable(client, curator, split_pair):
+    from annotation.models import Video
+
+    Video.objects.filter(pk=split_pair.video_b_id).update(proxy="", status=Video.Status.PENDING)
+    client.force_login(curator)
+
+    response = client.get(review_url(split_pair))
+
+    assert response.status_code == 200
+    assert "no playable proxy yet" in response.content.decode()
+    assert "data-pair-player" not in response.content.decode()
+
+
+def test_submitting_the_prefilled_form_records_only_disputed_and_changed_codes(client, curator, split_pair):
+    client.force_login(curator)
+    prefilled = client.get(review_url(split_pair)).context["form"]
+    data = {name: prefilled[name].value() or "" for name in prefilled.fields if name.startswith("verdict_")}
+    data.update(action="adjudicate", reason="settled the motion question", verdict_VA1="1")
+
+    client.post(review_url(split_pair), data)
+
+    adjudication = Adjudication.objects.get()
+    assert adjudication.criteria == {"VP2": 0, "VA1": 1}  # VP2 was a three-way tie; VA1 was changed from 0
+    assert adjudication.dimensions == {}
