@@ -83,7 +83,7 @@ def test_descore_with_ties_uses_the_rao_kupper_loss(make_export, tiny_model_path
     run = tmp_path / "run"
     assert _train(export, run, tiny_model_path, "stages.sft_steps=8", "descore.ties=true") == 0
     metrics = json.loads((run / "train_metrics.json").read_text())
-    assert metrics["train_set_loss_after"] < metrics["train_set_loss_before"]
+    assert metrics["train_set_loss_after"] < metrics["train_set_loss_before"] - 0.03
 
 
 def test_same_seed_gives_the_same_run(make_export, tiny_model_path, tmp_path):
