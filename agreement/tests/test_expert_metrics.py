@@ -111,3 +111,16 @@ def test_cohens_kappa_between_two_experts_matches_a_hand_count():
     p_o, p_e = 71 / 72, (3 * 2 + 1 * 2 + 68 * 68) / 72**2
     assert kappa.kappa == pytest.approx((p_o - p_e) / (1 - p_e))
     assert (kappa.first, kappa.second, kappa.n_items) == ("ann", "ben", 4)
+
+
+def test_gold_pairs_reach_expert_queues_like_any_other_pair(curator):
+    from annotation.services import assignment_next_for
+
+    campaign = campaign_make(name="gold-queue", pairs=1, overlap=1)
+    pair = campaign.pairs.get()
+    gold_label_set(pair=pair, set_by=curator, criteria={"VA1": 1}, dimensions={})
+    expert = expert_make("ann", campaign)
+
+    assignment = assignment_next_for(expert=expert, campaign=campaign)
+
+    assert assignment.pair == pair
