@@ -110,3 +110,18 @@ def test_a_run_folder_refuses_a_different_export(make_export, tmp_path, capsys):
 def test_shipped_example_configs_are_valid(path):
     config = load_config(path)
     assert config.recipe in path.stem
+
+
+def test_python_dash_m_entry_point_trains(make_export, tmp_path):
+    import subprocess
+    import sys
+
+    export = make_export("aesrm-pairwise", sizes={"train": 4, "validation": 1, "test": 1})
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "rm_training", "train", "--recipe", "checklist-linear", "--data", str(export),
+         "--out", str(tmp_path / "run")],
+        cwd=root, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["train_accuracy"]["VA"] == 1.0

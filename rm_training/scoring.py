@@ -1,0 +1,71 @@
+"""Trained runs as reward functions on local video files (for post-training pipelines).
+
+``DescoreScorer.from_run(RUN_DIR).rewards("clip.mp4", prompt="...")`` gives the per-dimension
+rewards of one video (think-then-score: the model writes its CoT first when
+``descore.eval_cot_tokens`` > 0). ``ChecklistScorer`` scores checklist answers with the weights of a
+checklist-linear run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rm_training.checklist_linear import ChecklistRewardModel
+from rm_training.config import ConfigError
+from rm_training.parsing import DIMENSIONS
+from rm_training.run_dir import RunDir
+
+
+@dataclass(frozen=True)
+class LocalMedia:
+    """Stands in for an export when videos are plain local files."""
+
+    root: Path = Path(".")
+
+    def media_path(self, path: str) -> Path:
+        resolved = Path(path)
+        if not resolved.is_file():
+            raise FileNotFoundError(f"video {path} does not exist")
+        return resolved
+
+
+class DescoreScorer:
+    def __init__(self, run: RunDir):
+        from rm_training.recipes import descore
+
+        self.config = run.config()
+        if self.config.recipe != "descore":
+            raise ConfigError(f"{run.path} is a {self.config.recipe} run, not descore")
+        checkpoint = run.last_checkpoint()
+        if checkpoint is None:
+            raise ConfigError(f"{run.path} has no checkpoint")
+        self._descore = descore
+        self.model, _, self.data = descore.build(self.config, LocalMedia(), checkpoint)
+        self.model.eval()
+
+    @classmethod
+    def from_run(cls, run_dir: Path | str) -> DescoreScorer:
+        return cls(RunDir(run_dir))
+
+    def rewards(self, video: Path | str, prompt: str | None = None) -> dict[str, float]:
+        cot, options = "", self.config.descore
+        if options.use_cot and options.eval_cot_tokens > 0:
+            cot = self._descore.generate_cot(self.model, self.data, str(video), prompt, options.eval_cot_tokens)
+        values = self._descore.score_videos(self.model, self.data, [(str(video), prompt, cot)])[0]
+        return {dimension: float(values[i]) for i, dimension in enumerate(DIMENSIONS)}
+
+
+class ChecklistScorer:
+    def __init__(self, run: RunDir):
+        from rm_training.recipes.checklist_linear import load_model
+
+        self.model: ChecklistRewardModel = load_model(run)
+
+    @classmethod
+    def from_run(cls, run_dir: Path | str) -> ChecklistScorer:
+        return cls(RunDir(run_dir))
+
+    def rewards(self, checklist: dict) -> dict[str, float]:
+        """``checklist``: question id -> 1 / 0 / None (as in the export's ``checklist_a``)."""
+        return self.model.score(checklist)
