@@ -110,3 +110,14 @@ def consensus_table(consensus: dict[int, PairConsensus]) -> Table:
         ],
         rows=rows,
     )  # fmt: skip
+
+
+def gold_table(gold_labels) -> Table:
+    rows = []
+    for gold in gold_labels:
+        for kind, labels in (("criterion", gold.criteria), ("dimension", gold.dimensions)):
+            rows.extend(
+                [gold.pair.external_id, kind, code, label, gold.set_by.username, gold.set_at.isoformat(), gold.note]
+                for code, label in labels.items()
+            )
+    return Table(header=["pair_id", "kind", "code", "gold_label", "set_by", "set_at", "note"], rows=rows)

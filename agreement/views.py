@@ -26,7 +26,7 @@ from agreement.selectors import (
 from agreement.services import adjudication_record, gold_label_remove, gold_label_set
 from annotation.selectors import campaigns_for
 
-CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus")
+CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus", "gold")
 
 
 def report_checklist_level(report) -> str | None:
@@ -120,6 +120,8 @@ def agreement_dashboard(request, campaign_id: int):
 def _csv_table(request, campaign, name: str) -> tables.Table:
     if name == "consensus":
         return tables.consensus_table(consensus_for_campaign(campaign=campaign))
+    if name == "gold":
+        return tables.gold_table(gold_labels_for(campaign=campaign))
     data = agreement_dashboard_data(campaign=campaign, levels=_levels(request))
     report = data.report
     if name == "confusion":

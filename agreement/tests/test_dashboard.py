@@ -101,7 +101,9 @@ def test_confusion_matrix_between_two_chosen_experts_on_one_criterion(client, cu
     assert confusion.rows == [["B better", 0, 0, 0], ["comparable", 0, 0, 0], ["A better", 1, 0, 0]]
 
 
-@pytest.mark.parametrize("table", ["alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus"])
+@pytest.mark.parametrize(
+    "table", ["alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus", "gold"]
+)
 def test_every_table_downloads_as_csv(client, curator, patchy_campaign, table):
     client.force_login(curator)
 
@@ -209,3 +211,14 @@ def test_dashboard_lists_checklist_questions_for_a_campaign_with_a_checklist(cli
     assert response.status_code == 200
     assert len(response.context["checklist_variables"]) == 64
     assert "64 questions" in response.content.decode()
+
+
+def test_gold_csv_lists_each_known_answer(client, curator, patchy_campaign):
+    client.force_login(curator)
+
+    response = client.get(reverse("agreement-csv", args=[patchy_campaign.pk, "gold"]))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+
+    assert [(row["pair_id"], row["code"], row["gold_label"], row["set_by"]) for row in rows] == [
+        ("p1", "VA1", "1", "curator-cy")
+    ]
