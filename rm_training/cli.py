@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ExportError, DataError, VideoDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under accelerate launch / torchrun only the main process prints the summary
     # per-step loss lists live in metrics.jsonl; keep the printed summary short
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, indent=2, default=str))
     return 0
