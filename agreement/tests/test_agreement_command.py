@@ -110,3 +110,13 @@ def test_checklist_answers_read_the_same_with_and_without_database_aggregation(j
 
     assert len(rows(plain)) == 3 * 2 * 2 * 64
     assert rows(folded) == rows(plain)
+
+
+def test_a_campaign_with_a_checklist_and_no_judgments_reports_nulls_not_errors():
+    campaign = campaign_make(name="untouched", pairs=2, checklist=True)
+
+    report = agreement_json(campaign)
+
+    assert len(report) == 15 + 3 + 64
+    assert all(entry["alpha"] is None and entry["n_items"] == 0 for entry in report.values())
+    assert all(entry["percent_agreement"] is None and entry["fleiss_kappa"] is None for entry in report.values())
