@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "annotation",
     "pipelines",
     "agreement",
+    "distillation",
 ]
 
 MIDDLEWARE = [
