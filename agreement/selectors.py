@@ -195,8 +195,10 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
 
 
 def _judgment_rows(**filters):
-    return PairJudgment.objects.filter(**filters).values_list(
-        "assignment__pair_id", "assignment__pair__external_id", "criteria", "dimensions"
+    return (
+        PairJudgment.objects.filter(**filters)
+        .order_by("assignment__pair_id", "assignment__expert_id")
+        .values_list("assignment__pair_id", "assignment__pair__external_id", "criteria", "dimensions")
     )
 
 
@@ -209,7 +211,8 @@ def _adjudication_rows(**filters):
 
 
 def consensus_for_campaign(*, campaign: Campaign) -> dict[int, PairConsensus]:
-    """Consensus of every pair of the campaign that has a judgment or an adjudication, keyed by pair id.
+    """Consensus of every pair of the campaign that has a judgment or an adjudication, keyed by pair id (judged
+    pairs in id order, then pairs only adjudicated).
 
     Two queries whatever the campaign's size. See the module docstring for the vote, the tie rule and how
     adjudication overrides the vote; read `PairConsensus.labels()` for the final labels."""
