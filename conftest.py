@@ -16,8 +16,9 @@ from webapp.testing import WorkerHandle
 
 ROOT = Path(__file__).resolve().parent
 
-# One Celery queue per test process, so parallel runs never pick up each other's tasks.
-os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"aeslab-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+# One Celery queue per test session, so parallel runs never pick up each other's tasks. Django's settings are
+# loaded before this file, so the queue is set on the Celery app itself when a worker starts.
+TEST_QUEUE = f"aeslab-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def pytest_configure(config):
@@ -107,11 +108,15 @@ def start_worker(transactional_db, settings, tmp_path):
 
     _postgres_required()
     broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    queue = TEST_QUEUE
     database = connection.settings_dict
     started: list[WorkerHandle] = []
-    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url=broker, task_always_eager=False)
+    previous = {
+        "broker_url": app.conf.broker_url,
+        "task_always_eager": app.conf.task_always_eager,
+        "task_default_queue": app.conf.task_default_queue,
+    }
+    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
 
     def start(extra_args: tuple[str, ...] = ()) -> WorkerHandle:
         node_name = f"{queue}-{len(started)}@{socket.gethostname()}"
