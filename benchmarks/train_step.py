@@ -30,14 +30,17 @@ sys.path.insert(0, str(ROOT))
 RECIPES = ("descore", "aesrm-sft", "aesrm-grpo", "descore-vs-hf-trainer")
 
 
-def _prepare(work: Path, model_path: str | None) -> tuple[Path, Path]:
+def _prepare(work: Path, model_path: str | None, real_size: bool = False) -> tuple[Path, Path]:
     from rm_training.tests.export_builder import build_export, make_clips
     from rm_training.tiny import save_tiny_qwen2_5_vl
 
     clips = make_clips(work / "clips")
     for export_format in ("cot-sft", "aesrm-base-sft"):
         build_export(work / export_format, export_format, clips, sizes={"train": 8, "validation": 1, "test": 1})
-    model = Path(model_path) if model_path else save_tiny_qwen2_5_vl(work / "tiny-model")
+    if model_path:
+        return work, Path(model_path)
+    target = work / ("real-size-model" if real_size else "tiny-model")
+    model = target if (target / "config.json").is_file() else save_tiny_qwen2_5_vl(target, real_size=real_size)
     return work, model
 
 
@@ -195,7 +198,7 @@ def measure_aesrm(work: Path, model: Path, args, stage: str) -> dict:
 
 
 def run_one(name: str, args) -> dict:
-    work, model = _prepare(Path(args.work), args.model_path)
+    work, model = _prepare(Path(args.work), args.model_path, args.real_size)
     if name == "descore":
         result = measure_descore(work, model, args)
         hidden = ("batch", "data", "model", "outcomes", "config", "times", "run", "trainer", "compute_loss",
@@ -209,6 +212,8 @@ def run_one(name: str, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", help="local model folder (default: a tiny random Qwen2.5-VL)")
+    parser.add_argument("--real-size", action="store_true",
+                        help="GPU only: a random Qwen2.5-VL with 3B shapes instead of the tiny model")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per recipe")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=2, help="pairs (or prompts) per step")
@@ -226,12 +231,15 @@ def main() -> None:
         return
     import torch
 
+    if args.real_size and not torch.cuda.is_available():
+        parser.error("--real-size needs a CUDA GPU (a 3B model step on CPU says nothing useful)")
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    print(f"device: {device}; model: {args.model_path or 'tiny random Qwen2.5-VL (2 layers, hidden 32)'}")
+    default_model = "random Qwen2.5-VL, 3B shapes" if args.real_size else "tiny random Qwen2.5-VL (2 layers, hidden 32)"
+    print(f"device: {device}; model: {args.model_path or default_model}")
     print(f"batch size {args.batch_size}, max frames {args.frames} at {args.fps} fps, "
           f"pixel budget {args.max_pixels} per frame, GRPO K={args.generations}, {args.new_tokens} new tokens")
     with tempfile.TemporaryDirectory() as work:
-        _prepare(Path(work), args.model_path)  # build once; children reuse the clips and model
+        _prepare(Path(work), args.model_path, args.real_size)  # build once; children reuse clips and model
         forwarded = [a for a in sys.argv[1:]]
         for name in RECIPES:
             output = subprocess.run(

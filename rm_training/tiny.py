@@ -100,15 +100,38 @@ def tiny_qwen2_5_vl_config(tokenizer, hidden_size: int = 32, num_layers: int = 2
     )
 
 
-def save_tiny_qwen2_5_vl(path: Path | str, seed: int = 0, **config_options) -> Path:
-    """Build a tiny random Qwen2.5-VL and its tokenizer and save both under ``path``."""
+def qwen2_5_vl_3b_like_config(tokenizer):
+    """Qwen2.5-VL-3B dimensions (36 layers, hidden 2048, 32-block ViT of width 1280) with the tiny
+    tokenizer's vocabulary: a real-size compute profile for GPU benchmarks, random weights."""
+    from transformers import Qwen2_5_VLConfig
+
+    config = tiny_qwen2_5_vl_config(tokenizer)
+    text = config.text_config.to_dict()
+    text.update(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
+                num_key_value_heads=2, max_position_embeddings=32768,
+                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+                layer_types=None, max_window_layers=36)
+    vision = config.vision_config.to_dict()
+    vision.update(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+                  window_size=112, fullatt_block_indexes=[7, 15, 23, 31])
+    return Qwen2_5_VLConfig(
+        text_config=text, vision_config=vision, image_token_id=config.image_token_id,
+        video_token_id=config.video_token_id, vision_start_token_id=config.vision_start_token_id,
+        vision_end_token_id=config.vision_end_token_id,
+    )
+
+
+def save_tiny_qwen2_5_vl(path: Path | str, seed: int = 0, real_size: bool = False, **config_options) -> Path:
+    """Build a tiny (or, with ``real_size``, a 3B-shaped) random Qwen2.5-VL and its tokenizer and
+    save both under ``path``."""
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     path = Path(path)
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(tiny_qwen2_5_vl_config(tokenizer, **config_options))
+    config = qwen2_5_vl_3b_like_config(tokenizer) if real_size else tiny_qwen2_5_vl_config(tokenizer, **config_options)
+    model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(path)
