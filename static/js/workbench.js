@@ -149,7 +149,10 @@
       row.classList.add("active");
       const definition = row.querySelector(".wb-def");
       const panel = this.form.querySelector("[data-definition]");
-      if (panel) panel.textContent = definition ? definition.textContent.trim() : "";
+      if (panel) {
+        const parts = definition ? Array.from(definition.childNodes).map((node) => node.textContent.trim()) : [];
+        panel.textContent = parts.filter(Boolean).join(" — ");
+      }
       row.focus({ preventScroll: true });
       row.scrollIntoView({ block: "nearest" });
     }
