@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "pipelines",
     "agreement",
     "distillation",
+    "exports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,359 @@
+"""Row builders and Arrow schemas of the export formats (docs/export-formats.md).
+
+Every builder is a pure function of a *pair record* (or a checklist record) built by services.py, so the
+same record always gives the same rows, with the same key order. A pair record is the aesrm-pairwise row
+plus private keys starting with "_" that never reach a file.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from exports.models import FORMATS
+
+LABEL_OF_VERDICT = {1: "A", -1: "B", 0: "tie"}
+FLIPPED_LABEL = {"A": "B", "B": "A", "tie": "tie"}
+VERDICT_OF_LABEL = {"A": 1, "B": -1, "tie": 0}
+DIMENSION_NAMES = {"VA": "visual aesthetics", "VF": "visual fidelity", "VP": "visual plausibility"}
+
+# cot-sft needs accepted critiques from distillation (issue 5), which does not exist yet.
+AVAILABLE_FORMATS = tuple(name for name in FORMATS if name != "cot-sft")
+PAIR_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft", "rl-prompts", "preference-pairs")
+SWAPPABLE_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft")
+
+SYSTEM_TEXT = (
+    "You are a seasoned film and television analyst with a rigorous, detail-oriented approach and deep "
+    "expertise in video aesthetics. You will be given two videos, Video A and Video B, generated from the same "
+    "prompt. Compare them in three dimensions: visual aesthetics (VA), visual fidelity (VF) and visual "
+    "plausibility (VP). For each dimension answer 1 if Video A is better, -1 if Video B is better and 0 if the "
+    "two are comparable. A severe violation in a dimension decides that dimension against the video that has it."
+)
+BASE_INSTRUCTION = (
+    "Output only one sentence as the final evaluation, covering the comparison between Video A and Video B "
+    "across all three dimensions, with no analysis or reasoning, then the verdicts as "
+    "<answer>VA: v, VF: v, VP: v</answer>."
+)
+QUESTION = "Which video is better in visual aesthetics, visual fidelity and visual plausibility?"
+
+
+# --- Shared pieces ------------------------------------------------------------------------------------
+
+
+def answer_tag(labels: dict[str, str]) -> str:
+    return "<answer>" + ", ".join(f"{code}: {VERDICT_OF_LABEL[label]}" for code, label in labels.items()) + "</answer>"
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def base_sentence(labels: dict[str, str]) -> str:
+    """AesRM-Base's one sentence, e.g. "Video A underperforms Video B in visual aesthetics, while the two are
+    comparable in visual fidelity and visual plausibility."."""
+    groups: dict[str, list[str]] = {"A": [], "B": [], "tie": []}
+    for code, label in labels.items():
+        groups[label].append(DIMENSION_NAMES.get(code, code))
+    clauses = []
+    if groups["A"]:
+        clauses.append(f"Video A outperforms Video B in {_join(groups['A'])}")
+    if groups["B"]:
+        clauses.append(f"{'Video A' if not clauses else 'it'} underperforms Video B in {_join(groups['B'])}")
+    if groups["tie"]:
+        clauses.append(f"the two are comparable in {_join(groups['tie'])}")
+    sentence = clauses[0]
+    if len(clauses) == 2:
+        sentence += ", while " + clauses[1]
+    elif len(clauses) == 3:
+        sentence += ", " + clauses[1] + ", while " + clauses[2]
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def pair_prompt_messages(*, prompt: str, video_a: str, video_b: str, instruction: str = "") -> list[dict]:
+    """System + user turns in the Qwen-VL chat-template shape."""
+    task = f"Both videos were generated from the prompt: {prompt}"
+    if instruction:
+        task += "\n" + instruction
+    return [
+        {"role": "system", "content": [{"type": "text", "text": SYSTEM_TEXT}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": task},
+                {"type": "text", "text": "Video A:"},
+                {"type": "video", "video": video_a},
+                {"type": "text", "text": "Video B:"},
+                {"type": "video", "video": video_b},
+                {"type": "text", "text": QUESTION},
+            ],
+        },
+    ]
+
+
+def record_swapped(record: dict) -> dict:
+    """The same pair with A and B exchanged: labels and severe flags follow the videos, verdicts change sign."""
+    swapped = dict(record)
+    swapped["video_a"], swapped["video_b"] = record["video_b"], record["video_a"]
+    swapped["labels"] = {code: FLIPPED_LABEL[label] for code, label in record["labels"].items()}
+    swapped["criteria"] = {code: -verdict if verdict else 0 for code, verdict in record["criteria"].items()}
+    swapped["severe"] = {"A": record["severe"]["B"], "B": record["severe"]["A"]}
+    swapped["checklist_a"], swapped["checklist_b"] = record["checklist_b"], record["checklist_a"]
+    swapped["swapped"] = True
+    return swapped
+
+
+def _with_augmentation(record: dict, swap_augment: bool) -> list[dict]:
+    return [record, record_swapped(record)] if swap_augment else [record]
+
+
+# --- aesrm-pairwise -----------------------------------------------------------------------------------
+
+PAIRWISE_KEYS = (
+    "pair_id",
+    "prompt",
+    "prompt_group",
+    "video_a",
+    "video_b",
+    "labels",
+    "criteria",
+    "severe",
+    "checklist_a",
+    "checklist_b",
+    "n_raters",
+    "agreement",
+    "adjudicated",
+    "swapped",
+)
+
+
+def pairwise_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
+    return [{key: item[key] for key in PAIRWISE_KEYS} for item in _with_augmentation(record, swap_augment)]
+
+
+# --- aesrm-base-sft -----------------------------------------------------------------------------------
+
+
+def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
+    rows = []
+    for item in _with_augmentation(record, swap_augment):
+        messages = pair_prompt_messages(
+            prompt=item["prompt"], video_a=item["video_a"], video_b=item["video_b"], instruction=BASE_INSTRUCTION
+        )
+        answer = base_sentence(item["labels"]) + " " + answer_tag(item["labels"])
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        rows.append(
+            {
+                "pair_id": item["pair_id"],
+                "video_a": item["video_a"],
+                "video_b": item["video_b"],
+                "labels": item["labels"],
+                "criteria": item["criteria"],
+                "swapped": item["swapped"],
+                "messages": messages,
+            }
+        )
+    return rows
+
+
+# --- rl-prompts ---------------------------------------------------------------------------------------
+
+
+def rl_prompt_rows(record: dict) -> list[dict]:
+    return [
+        {
+            "pair_id": record["pair_id"],
+            "kind": "pair",
+            "messages": pair_prompt_messages(
+                prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"]
+            ),
+            "video_a": record["video_a"],
+            "video_b": record["video_b"],
+            "video": None,
+            "labels": record["labels"],
+            "criteria": record["criteria"],
+            "score": None,
+        }
+    ]
+
+
+# --- preference-pairs ---------------------------------------------------------------------------------
+
+
+def overall_winner(labels: dict[str, str], severe: dict[str, dict[str, bool]]) -> str:
+    """ "A", "B" or "tie": the side that wins more dimensions, unless it lost a dimension in which it has a
+    severe violation (then "tie"); equal counts are a tie."""
+    wins = {"A": 0, "B": 0}
+    for label in labels.values():
+        if label in wins:
+            wins[label] += 1
+    if wins["A"] == wins["B"]:
+        return "tie"
+    winner = "A" if wins["A"] > wins["B"] else "B"
+    loser = FLIPPED_LABEL[winner]
+    lost_to_severe = any(label == loser and severe[winner].get(code) for code, label in labels.items())
+    return "tie" if lost_to_severe else winner
+
+
+def preference_rows(record: dict, *, split: str) -> list[tuple[str, dict]]:
+    """(file, row) per dimension and "overall"; file is the split, or "ties" for comparable pairs."""
+    outcomes = list(record["labels"].items()) + [("overall", overall_winner(record["labels"], record["severe"]))]
+    rows = []
+    for dimension, label in outcomes:
+        agreement = record["agreement"] if dimension == "overall" else record["_dimension_agreement"][dimension]
+        if label == "tie":
+            row = {
+                "pair_id": record["pair_id"],
+                "dimension": dimension,
+                "prompt": record["prompt"],
+                "video_a": record["video_a"],
+                "video_b": record["video_b"],
+                "agreement": agreement,
+                "split": split,
+            }
+            rows.append(("ties", row))
+            continue
+        a_wins = label == "A"
+        row = {
+            "pair_id": record["pair_id"],
+            "dimension": dimension,
+            "prompt": record["prompt"],
+            "chosen": record["video_a"] if a_wins else record["video_b"],
+            "rejected": record["video_b"] if a_wins else record["video_a"],
+            "chosen_is_a": a_wins,
+            "agreement": agreement,
+        }
+        rows.append((split, row))
+    return rows
+
+
+# --- checklist-qa -------------------------------------------------------------------------------------
+
+CHECKLIST_QA_KEYS = ("video", "video_id", "question_id", "dimension", "sub_dimension", "question", "answer", "split")
+
+
+def checklist_qa_row(record: dict, *, split: str) -> dict:
+    return {**{key: record[key] for key in CHECKLIST_QA_KEYS if key != "split"}, "split": split}
+
+
+# --- Dispatch -----------------------------------------------------------------------------------------
+
+
+def rows_for_record(export_format: str, record: dict, *, split: str, swap_augment: bool) -> list[tuple[str, dict]]:
+    """Every (file, row) one record contributes to an export of `export_format`."""
+    if export_format == "aesrm-pairwise":
+        return [(split, row) for row in pairwise_rows(record, swap_augment=swap_augment)]
+    if export_format == "aesrm-base-sft":
+        return [(split, row) for row in base_sft_rows(record, swap_augment=swap_augment)]
+    if export_format == "rl-prompts":
+        return [(split, row) for row in rl_prompt_rows(record)]
+    if export_format == "preference-pairs":
+        return preference_rows(record, split=split)
+    if export_format == "checklist-qa":
+        return [(split, checklist_qa_row(record, split=split))]
+    raise ValueError(f"no row builder for {export_format!r}")
+
+
+# --- Arrow schemas ------------------------------------------------------------------------------------
+
+_PART = pa.struct([("type", pa.string()), ("text", pa.string()), ("video", pa.string())])
+MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.list_(_PART))]))
+
+
+def _labels_type(dimensions: list[str]) -> pa.DataType:
+    return pa.struct([(code, pa.string()) for code in dimensions])
+
+
+def _criteria_type(criteria: list[str]) -> pa.DataType:
+    return pa.struct([(code, pa.int64()) for code in criteria])
+
+
+def arrow_schema(
+    export_format: str, *, dimensions: list[str], criteria: list[str], question_ids: list[int], file: str = "train"
+) -> pa.Schema:
+    """The Parquet schema of one file. Fixed by the rubric and checklist, never inferred from the rows, so an
+    export's types do not depend on which values happen to occur."""
+    labels, verdicts = _labels_type(dimensions), _criteria_type(criteria)
+    if export_format == "aesrm-pairwise":
+        flags = pa.struct([(code, pa.bool_()) for code in dimensions])
+        checklist = pa.struct([(str(qid), pa.int64()) for qid in question_ids]) if question_ids else pa.null()
+        return pa.schema(
+            [
+                ("pair_id", pa.string()),
+                ("prompt", pa.string()),
+                ("prompt_group", pa.string()),
+                ("video_a", pa.string()),
+                ("video_b", pa.string()),
+                ("labels", labels),
+                ("criteria", verdicts),
+                ("severe", pa.struct([("A", flags), ("B", flags)])),
+                ("checklist_a", checklist),
+                ("checklist_b", checklist),
+                ("n_raters", pa.int64()),
+                ("agreement", pa.float64()),
+                ("adjudicated", pa.bool_()),
+                ("swapped", pa.bool_()),
+            ]
+        )
+    if export_format in ("aesrm-base-sft", "cot-sft"):
+        return pa.schema(
+            [
+                ("pair_id", pa.string()),
+                ("video_a", pa.string()),
+                ("video_b", pa.string()),
+                ("labels", labels),
+                ("criteria", verdicts),
+                ("swapped", pa.bool_()),
+                ("messages", MESSAGES),
+            ]
+        )
+    if export_format == "rl-prompts":
+        return pa.schema(
+            [
+                ("pair_id", pa.string()),
+                ("kind", pa.string()),
+                ("messages", MESSAGES),
+                ("video_a", pa.string()),
+                ("video_b", pa.string()),
+                ("video", pa.string()),
+                ("labels", labels),
+                ("criteria", verdicts),
+                ("score", pa.float64()),
+            ]
+        )
+    if export_format == "preference-pairs" and file == "ties":
+        return pa.schema(
+            [
+                ("pair_id", pa.string()),
+                ("dimension", pa.string()),
+                ("prompt", pa.string()),
+                ("video_a", pa.string()),
+                ("video_b", pa.string()),
+                ("agreement", pa.float64()),
+                ("split", pa.string()),
+            ]
+        )
+    if export_format == "preference-pairs":
+        return pa.schema(
+            [
+                ("pair_id", pa.string()),
+                ("dimension", pa.string()),
+                ("prompt", pa.string()),
+                ("chosen", pa.string()),
+                ("rejected", pa.string()),
+                ("chosen_is_a", pa.bool_()),
+                ("agreement", pa.float64()),
+            ]
+        )
+    if export_format == "checklist-qa":
+        return pa.schema(
+            [
+                ("video", pa.string()),
+                ("video_id", pa.string()),
+                ("question_id", pa.int64()),
+                ("dimension", pa.string()),
+                ("sub_dimension", pa.string()),
+                ("question", pa.string()),
+                ("answer", pa.string()),
+                ("split", pa.string()),
+            ]
+        )
+    raise ValueError(f"no schema for {export_format!r}")

@@ -1,0 +1,54 @@
+"""Export snapshots: a frozen folder of a campaign's labels in one training format (docs/export-formats.md).
+
+A snapshot row is created queued, claimed by exactly one builder (queued -> running), and ends succeeded
+(the folder exists and its manifest is stored here) or failed (no folder is left behind). A succeeded
+snapshot is never rebuilt or changed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from annotation.models import Campaign
+
+FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft", "rl-prompts", "checklist-qa", "preference-pairs")
+
+
+class ExportSnapshot(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="export_snapshots")
+    format = models.CharField(max_length=30, choices=[(name, name) for name in FORMATS])
+    options = models.JSONField(default=dict, help_text="split, seed, min_agreement, swap_augment, gold, ...")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    path = models.CharField(max_length=500, help_text="The export folder (absolute).")
+    manifest = models.JSONField(default=dict, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1 while running.")
+    progress_message = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="export_snapshots"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0) & models.Q(progress__lte=1.0), name="export_progress_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format} of {self.campaign} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -1,0 +1,697 @@
+"""Writes: creating export snapshots and building their folders (docs/export-formats.md).
+
+`export_build` streams: pass 1 reads the campaign batch by batch (exports.selectors.pairs_for_export),
+turns each pair into a record and appends it to a spool file inside the partial folder, keeping only a
+prompt-group index per record in memory; the split plan is then made from the group sizes; pass 2 reads the
+spool back once and writes every row to its JSONL and Parquet files (Parquet in row groups). Memory is
+bounded by the batch size and the row-group size, not by the campaign.
+
+The folder is built under a hidden `.NAME.partial-*` sibling and renamed into place only when every file and
+the manifest are written: a failure (bad input, a full disk) removes the partial folder and marks the
+snapshot failed, so a folder that exists is always complete.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import uuid
+from array import array
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from agreement import metrics
+from agreement.report import VERDICT_DOMAIN
+from annotation.checklist import ChecklistContradiction, QuestionSpec, checklist_apply_progressive
+from annotation.models import Campaign
+from exports import formats
+from exports.models import FORMATS, ExportSnapshot
+from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
+from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ROW_GROUP_SIZE = 5000
+PAIR_BATCH_SIZE = 2000
+GOLD_RULES = ("test", "split", "exclude")
+AWAITING_RULES = ("exclude", "include")
+MEDIA_MODES = ("link", "copy", "none")
+EXCLUSION_REASONS = ("not_judged", "incomplete", "awaiting_adjudication", "gold", "below_min_agreement")
+
+
+class ExportError(Exception):
+    """An export that cannot be made; the message says why and what to change."""
+
+
+# --- Options ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export. `gold`: where pairs with a gold answer go ("test": their prompt groups are forced into
+    the test split; "split": like any pair; "exclude"). `awaiting_adjudication`: pairs a curator still has to
+    adjudicate are left out ("exclude") or exported with the experts' vote ("include"). `media`: proxies are
+    hard-linked when on the same filesystem ("link", copied otherwise), always copied ("copy"), or not put in
+    the folder at all ("none": rows still name media/<sha256>.mp4; for benchmarks)."""
+
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    min_agreement: float = 0.0
+    swap_augment: bool = False
+    gold: str = "test"
+    awaiting_adjudication: str = "exclude"
+    media: str = "link"
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ExportOptions:
+        data = dict(data or {})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ExportError(f"unknown export options: {', '.join(sorted(unknown))}")
+        try:
+            split = split_ratios_parse(data.get("split", cls.split))
+        except SplitError as error:
+            raise ExportError(str(error)) from error
+        try:
+            options = cls(
+                split=split,
+                seed=int(data.get("seed", cls.seed)),
+                min_agreement=float(data.get("min_agreement", cls.min_agreement)),
+                swap_augment=bool(data.get("swap_augment", cls.swap_augment)),
+                gold=str(data.get("gold", cls.gold)),
+                awaiting_adjudication=str(data.get("awaiting_adjudication", cls.awaiting_adjudication)),
+                media=str(data.get("media", cls.media)),
+            )
+        except (TypeError, ValueError) as error:
+            raise ExportError(f"bad export option: {error}") from error
+        if not 0.0 <= options.min_agreement <= 1.0:
+            raise ExportError(f"min_agreement must be between 0 and 1, got {options.min_agreement}")
+        for name, value, allowed in (
+            ("gold", options.gold, GOLD_RULES),
+            ("awaiting_adjudication", options.awaiting_adjudication, AWAITING_RULES),
+            ("media", options.media, MEDIA_MODES),
+        ):
+            if value not in allowed:
+                raise ExportError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return options
+
+    def as_filters(self) -> dict:
+        values = asdict(self)
+        values["split"] = list(self.split)
+        return {
+            key: values[key]
+            for key in ("min_agreement", "seed", "split", "swap_augment", "gold", "awaiting_adjudication", "media")
+        }
+
+
+def check_format(export_format: str) -> None:
+    if export_format not in FORMATS:
+        raise ExportError(f"unknown format {export_format!r}; expected one of {', '.join(FORMATS)}")
+    if export_format not in formats.AVAILABLE_FORMATS:
+        raise ExportError(
+            f"{export_format} is not available yet: it needs the accepted critiques of the distillation "
+            "pipeline (issue 5), which is not in this build"
+        )
+
+
+def exports_root() -> Path:
+    # Beside the media folder, never inside it: media are served to every signed-in user.
+    return Path(getattr(settings, "EXPORTS_ROOT", None) or Path(settings.MEDIA_ROOT).parent / "export-snapshots")
+
+
+# --- Creating and enqueueing --------------------------------------------------------------------------
+
+
+def export_snapshot_create(
+    *,
+    campaign: Campaign | str,
+    export_format: str,
+    options: dict | None = None,
+    created_by=None,
+    path: Path | str | None = None,
+) -> ExportSnapshot:
+    """A queued snapshot, after checking everything that can be checked before reading labels.
+
+    `campaign` is a Campaign or its name; `path` the folder to create (default: under exports_root())."""
+    if isinstance(campaign, str):
+        found = Campaign.objects.filter(name=campaign).first()
+        if found is None:
+            known = ", ".join(Campaign.objects.order_by("name").values_list("name", flat=True)[:20]) or "none"
+            raise ExportError(f"unknown campaign {campaign!r} (campaigns: {known})")
+        campaign = found
+    check_format(export_format)
+    checked = ExportOptions.from_dict(options)
+    if checked.swap_augment and export_format not in formats.SWAPPABLE_FORMATS:
+        raise ExportError(
+            f"position-swap augmentation does not apply to {export_format}; "
+            f"it is for {', '.join(formats.SWAPPABLE_FORMATS)}"
+        )
+    if export_format == "checklist-qa" and campaign.checklist_id is None:
+        raise ExportError(f"campaign {campaign.name!r} has no checklist, so there is nothing for checklist-qa")
+    if path is not None:
+        path = Path(path).absolute()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ExportError(f"{path} already exists and is not an empty folder; exports never overwrite")
+    with transaction.atomic():
+        snapshot = ExportSnapshot(
+            campaign=campaign,
+            format=export_format,
+            options=checked.as_filters(),
+            created_by=created_by,
+            path=str(path or ""),
+        )
+        snapshot.full_clean(exclude=["path"])
+        snapshot.save()
+        if path is None:
+            folder = exports_root() / f"{snapshot.pk:06d}-{slugify(campaign.name)}-{export_format}"
+            snapshot.path = str(folder.absolute())
+            snapshot.save(update_fields=["path"])
+    return snapshot
+
+
+def export_request(*, campaign: Campaign, export_format: str, options: dict | None, created_by) -> ExportSnapshot:
+    """Create a snapshot and build it on a worker once the row is committed."""
+    from exports.tasks import export_build_task
+
+    snapshot = export_snapshot_create(
+        campaign=campaign, export_format=export_format, options=options, created_by=created_by
+    )
+    transaction.on_commit(lambda: export_build_task.delay(snapshot.pk))
+    return snapshot
+
+
+# --- Building -----------------------------------------------------------------------------------------
+
+
+def export_build(*, snapshot_id: int) -> ExportSnapshot:
+    """Build a queued snapshot's folder. Idempotent: a snapshot that is not queued (another worker has it, or
+    it has finished) is returned unchanged. Errors are recorded on the snapshot, never half-applied."""
+    claimed = ExportSnapshot.objects.filter(pk=snapshot_id, status=ExportSnapshot.Status.QUEUED).update(
+        status=ExportSnapshot.Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""
+    )
+    snapshot = ExportSnapshot.objects.select_related("campaign__rubric", "campaign__checklist", "created_by").get(
+        pk=snapshot_id
+    )
+    if not claimed:
+        return snapshot
+    try:
+        manifest = _build_folder(snapshot)
+    except Exception as error:  # recorded on the snapshot; the folder is already gone
+        message = _error_message(error)
+        logger.warning("export %s failed: %s", snapshot.pk, message, exc_info=not isinstance(error, ExportError))
+        ExportSnapshot.objects.filter(pk=snapshot.pk).update(
+            status=ExportSnapshot.Status.FAILED, error=message, finished_at=timezone.now()
+        )
+    else:
+        ExportSnapshot.objects.filter(pk=snapshot.pk).update(
+            status=ExportSnapshot.Status.SUCCEEDED,
+            manifest=manifest,
+            progress=1.0,
+            progress_message="done",
+            finished_at=timezone.now(),
+        )
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def _error_message(error: Exception) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"the disk filled up while writing the export ({error}); the partial export was removed"
+    if isinstance(error, ExportError | SplitError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=10
+        )
+    except OSError:
+        return os.environ.get("AESLAB_CODE_VERSION", "unknown")
+    return result.stdout.strip() or os.environ.get("AESLAB_CODE_VERSION", "unknown")
+
+
+def _progress(snapshot: ExportSnapshot, fraction: float, message: str) -> None:
+    ExportSnapshot.objects.filter(pk=snapshot.pk).update(
+        progress=round(min(max(fraction, 0.0), 1.0), 4), progress_message=message[:200]
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def json_line(row: dict) -> str:
+    """One JSONL line: keys in the builder's order, UTF-8, compact separators, floats as Python repr."""
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class RowFileWriter:
+    """One split's `NAME.jsonl` and `NAME.parquet`, written as rows arrive (Parquet one row group per
+    ROW_GROUP_SIZE rows)."""
+
+    def __init__(self, folder: Path, name: str, schema: pa.Schema):
+        self.name, self.schema, self.count = name, schema, 0
+        self.jsonl = open(folder / f"{name}.jsonl", "w", encoding="utf-8", newline="\n")
+        # No statistics-free tricks needed: pyarrow writes no timestamps, so the bytes depend only on the rows.
+        self.parquet = pq.ParquetWriter(folder / f"{name}.parquet", schema, compression="zstd")
+        self.buffer: list[dict] = []
+
+    def write(self, row: dict) -> None:
+        self.jsonl.write(json_line(row))
+        self.buffer.append(row)
+        self.count += 1
+        if len(self.buffer) >= ROW_GROUP_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.parquet.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
+            self.buffer = []
+
+    def close(self) -> None:
+        self.flush()
+        self.jsonl.close()
+        self.parquet.close()
+
+    def abort(self) -> None:
+        for handle in (self.jsonl, self.parquet):
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - the folder is about to be removed anyway
+                pass
+
+
+@dataclass
+class _AgreementTally:
+    """Streaming agreement summary: per dimension, the ordinal Krippendorff alpha from summed item coincidences
+    (agreement.metrics, the dashboard's formula without the bootstrap) and the mean share agreeing with the vote."""
+
+    dimensions: list[str]
+
+    def __post_init__(self) -> None:
+        size = len(VERDICT_DOMAIN)
+        self.coincidences = {code: np.zeros((size, size)) for code in self.dimensions}
+        self.agreement_sum = dict.fromkeys(self.dimensions, 0.0)
+        self.judged = dict.fromkeys(self.dimensions, 0)
+        self.pairs = {"judged": 0, "adjudicated": 0, "awaiting_adjudication": 0}
+
+    def add(self, consensus) -> None:
+        if consensus is None or consensus.n_raters == 0:
+            return
+        self.pairs["judged"] += 1
+        self.pairs["adjudicated"] += int(consensus.adjudicated)
+        self.pairs["awaiting_adjudication"] += int(consensus.needs_adjudication)
+        for code in self.dimensions:
+            label = consensus.dimensions.get(code)
+            if label is None or label.n_raters == 0:
+                continue
+            counts = np.array([[label.votes.get(verdict, 0) for verdict in VERDICT_DOMAIN]])
+            self.coincidences[code] += metrics.item_coincidences(counts)[0]
+            self.agreement_sum[code] += label.agreement
+            self.judged[code] += 1
+
+    def summary(self) -> dict:
+        result: dict = {}
+        for code in self.dimensions:
+            alpha = metrics.alpha_from_coincidences(
+                self.coincidences[code], value_domain=VERDICT_DOMAIN, level="ordinal"
+            )
+            result[code] = {
+                "alpha": round(float(alpha), 6) if np.isfinite(alpha) else None,
+                "level": "ordinal",
+                "mean_agreement": round(self.agreement_sum[code] / self.judged[code], 6) if self.judged[code] else None,
+                "n_pairs": self.judged[code],
+            }
+        result["pairs"] = dict(self.pairs)
+        return result
+
+
+def _pair_record(
+    pair: PairForExport, structure: CampaignStructure, options: ExportOptions
+) -> tuple[dict | None, str | None]:
+    """(record, None) for an exported pair, (None, reason) for an excluded one."""
+    consensus = pair.consensus
+    if consensus is None or consensus.n_raters == 0:
+        return None, "not_judged"
+    dimension_labels = {code: consensus.dimensions.get(code) for code in structure.dimension_codes}
+    criterion_labels = {code: consensus.criteria.get(code) for code in structure.criterion_codes}
+    if any(value is None or value.label is None for value in [*dimension_labels.values(), *criterion_labels.values()]):
+        return None, "incomplete"
+    if consensus.needs_adjudication and options.awaiting_adjudication == "exclude":
+        return None, "awaiting_adjudication"
+    if pair.gold and options.gold == "exclude":
+        return None, "gold"
+    # Raters who agree with the final label (the curator's when adjudicated), per dimension.
+    shares = {
+        code: round(value.votes.get(value.label, 0) / value.n_raters, 6) if value.n_raters else 0.0
+        for code, value in dimension_labels.items()
+    }
+    agreement = round(sum(shares.values()) / len(shares), 6) if shares else 0.0
+    if agreement < options.min_agreement and not consensus.adjudicated:
+        return None, "below_min_agreement"
+
+    def checklist_of(video: dict) -> dict | None:
+        if not structure.questions:
+            return None
+        answers = pair.checklist.get(video["id"], {})
+        coded = {"yes": 1, "no": 0}
+        return {str(question["id"]): coded.get(answers.get(question["id"])) for question in structure.questions}
+
+    record = {
+        "pair_id": pair.external_id,
+        "prompt": pair.prompt,
+        "prompt_group": prompt_group_of(pair.prompt),
+        "video_a": f"media/{pair.video_a['sha256']}.mp4",
+        "video_b": f"media/{pair.video_b['sha256']}.mp4",
+        "labels": {code: formats.LABEL_OF_VERDICT[value.label] for code, value in dimension_labels.items()},
+        "criteria": {code: int(value.label) for code, value in criterion_labels.items()},
+        "severe": {
+            side: {code: bool(pair.severe[side].get(code, False)) for code in structure.dimension_codes}
+            for side in ("A", "B")
+        },
+        "checklist_a": checklist_of(pair.video_a),
+        "checklist_b": checklist_of(pair.video_b),
+        "n_raters": consensus.n_raters,
+        "agreement": agreement,
+        "adjudicated": consensus.adjudicated,
+        "swapped": False,
+        "_dimension_agreement": shares,
+        "_media": [[pair.video_a["sha256"], pair.video_a["proxy"]], [pair.video_b["sha256"], pair.video_b["proxy"]]],
+    }
+    return record, None
+
+
+def _checklist_records(pair: PairForExport, structure: CampaignStructure, seen: set[int]) -> tuple[list[dict], int]:
+    """checklist-qa records of the pair's videos not seen yet: one per question whose consensus answer, after
+    the progressive rules, is yes or no. Returns (records, videos dropped for contradictory consensus)."""
+    specs = [
+        QuestionSpec(
+            id=q["id"], sub_dimension=q["sub_dimension"], level=q["level"], gated_by=q["not_applicable_when_id"]
+        )
+        for q in structure.questions
+    ]
+    records, contradictions = [], 0
+    for video in (pair.video_a, pair.video_b):
+        if video["id"] in seen:
+            continue
+        seen.add(video["id"])
+        explicit = {qid: answer for qid, answer in pair.checklist.get(video["id"], {}).items() if answer is not None}
+        if not explicit:
+            continue
+        try:
+            filled = checklist_apply_progressive(specs, explicit)
+        except ChecklistContradiction:
+            contradictions += 1
+            continue
+        prompt = video["prompt"] or pair.prompt
+        for question in structure.questions:
+            answer = filled.get(question["id"])
+            if answer not in ("yes", "no"):
+                continue
+            records.append(
+                {
+                    "video": f"media/{video['sha256']}.mp4",
+                    "video_id": video["sha256"],
+                    "question_id": question["id"],
+                    "dimension": question["dimension"],
+                    "sub_dimension": question["sub_dimension"],
+                    "question": question["text"].replace("[[prompt]]", prompt),
+                    "answer": answer,
+                    "_media": [[video["sha256"], video["proxy"]]],
+                }
+            )
+    return records, contradictions
+
+
+def _balanced_mask(splits: np.ndarray, questions: np.ndarray, answers: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """VisionReward's balancing: per split and question keep every minority answer and, of the majority
+    answer, the same number of rows (those with the smallest seeded hash)."""
+    if len(splits) == 0:
+        return np.zeros(0, dtype=bool)
+    _, question_index = np.unique(questions, return_inverse=True)
+    n_questions = int(question_index.max()) + 1
+    cell = (splits * n_questions + question_index) * 2 + answers
+    counts = np.bincount(cell, minlength=len(SPLITS) * n_questions * 2).reshape(-1, 2)
+    quota = counts.min(axis=1)
+    order = np.lexsort((hashes, cell))
+    sorted_cell = cell[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_cell, sorted_cell, side="left")
+    mask = np.empty(len(order), dtype=bool)
+    mask[order] = rank < quota[sorted_cell // 2]
+    return mask
+
+
+def _place_media(folder: Path, sha256: str, proxy: str, mode: str) -> None:
+    target = folder / "media" / f"{sha256}.mp4"
+    if mode == "none" or target.exists():
+        return
+    source = Path(settings.MEDIA_ROOT) / proxy if proxy else None
+    if source is None or not source.is_file():
+        raise ExportError(
+            f"video {sha256[:12]} has no browser proxy on disk ({proxy or 'none recorded'}); "
+            "process the video first, or export with media none"
+        )
+    if mode == "link":
+        try:
+            os.link(source, target)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+    shutil.copyfile(source, target)
+
+
+def _build_folder(snapshot: ExportSnapshot) -> dict:
+    campaign = snapshot.campaign
+    export_format = snapshot.format
+    check_format(export_format)
+    options = ExportOptions.from_dict(snapshot.options)
+    structure = campaign_structure(campaign=campaign)
+    final = Path(snapshot.path)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise ExportError(f"{final} already exists and is not an empty folder; exports never overwrite")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    writers: dict[str, RowFileWriter] = {}
+    try:
+        (partial / "media").mkdir()
+        manifest = _write_rows(snapshot, campaign, export_format, options, structure, partial, writers)
+        (partial / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        if final.exists():
+            final.rmdir()  # the empty folder the caller named
+        os.rename(partial, final)
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_rows(
+    snapshot: ExportSnapshot,
+    campaign: Campaign,
+    export_format: str,
+    options: ExportOptions,
+    structure: CampaignStructure,
+    folder: Path,
+    writers: dict[str, RowFileWriter],
+) -> dict:
+    total_pairs = campaign.pairs.count()
+    excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+    tally = _AgreementTally(structure.dimension_codes)
+    group_index: dict[str, int] = {}
+    record_groups = array("q")
+    group_sizes: list[int] = []
+    forced_test: set[int] = set()
+    checklist_columns: dict[str, array] = {"question": array("l"), "answer": array("b"), "hash": array("q")}
+    seen_videos: set[int] = set()
+    contradictions = 0
+    exported_pairs = 0
+
+    # Pass 1: records to the spool, groups in memory.
+    spool_path = folder / ".records.jsonl"
+    done = 0
+    with open(spool_path, "w", encoding="utf-8") as spool:
+        for batch in pairs_for_export(campaign=campaign, batch_size=PAIR_BATCH_SIZE):
+            for pair in batch:
+                tally.add(pair.consensus)
+                if export_format == "checklist-qa":
+                    records, dropped = _checklist_records(pair, structure, seen_videos)
+                    contradictions += dropped
+                else:
+                    record, reason = _pair_record(pair, structure, options)
+                    if record is None:
+                        excluded[reason] += 1
+                        continue
+                    records = [record]
+                    exported_pairs += 1
+                group = prompt_group_of(pair.prompt)
+                for record in records:
+                    index = group_index.setdefault(group, len(group_index))
+                    if index == len(group_sizes):
+                        group_sizes.append(0)
+                    group_sizes[index] += 1
+                    record_groups.append(index)
+                    if pair.gold and options.gold == "test" and export_format != "checklist-qa":
+                        forced_test.add(index)
+                    if export_format == "checklist-qa":
+                        key = hashlib.sha256(f"{options.seed}:{record['video_id']}:{record['question_id']}".encode())
+                        checklist_columns["question"].append(record["question_id"])
+                        checklist_columns["answer"].append(int(record["answer"] == "yes"))
+                        checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
+                    spool.write(json_line(record))
+            done += len(batch)
+            _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
+
+    if not record_groups:
+        reasons = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in excluded.items() if count)
+        raise ExportError(
+            f"nothing to export: campaign {campaign.name!r} has {total_pairs} pairs and none was selected"
+            + (f" ({reasons})" if reasons else "")
+            + (" (no checklist answers)" if export_format == "checklist-qa" else "")
+        )
+    groups = list(group_index)
+    sizes_by_group = dict(zip(groups, group_sizes, strict=True))
+    try:
+        plan = split_plan(
+            group_sizes=sizes_by_group,
+            ratios=options.split,
+            seed=options.seed,
+            forced_test=[groups[index] for index in forced_test],
+        )
+    except SplitError as error:
+        raise ExportError(str(error)) from error
+    split_of_group = np.array([SPLITS.index(plan[group]) for group in groups], dtype=np.int64)
+    record_splits = split_of_group[np.frombuffer(record_groups, dtype=np.int64)]
+    keep = None
+    if export_format == "checklist-qa":
+        keep = _balanced_mask(
+            record_splits,
+            np.array(checklist_columns["question"], dtype=np.int64),
+            np.array(checklist_columns["answer"], dtype=np.int64),
+            np.array(checklist_columns["hash"], dtype=np.int64),
+        )
+    del record_groups, checklist_columns
+
+    # Pass 2: the spool, in order, into the split files.
+    file_names = list(SPLITS) + (["ties"] if export_format == "preference-pairs" else [])
+    for name in file_names:
+        writers[name] = RowFileWriter(
+            folder,
+            name,
+            formats.arrow_schema(
+                export_format,
+                dimensions=structure.dimension_codes,
+                criteria=structure.criterion_codes,
+                question_ids=[question["id"] for question in structure.questions],
+                file=name,
+            ),
+        )
+    label_counts = _label_counts_start(export_format, structure)
+    n_records = len(record_splits)
+    with open(spool_path, encoding="utf-8") as spool:
+        for position, line in enumerate(spool):
+            if keep is not None and not keep[position]:
+                continue
+            record = json.loads(line)
+            split = SPLITS[record_splits[position]]
+            for file_name, row in formats.rows_for_record(
+                export_format, record, split=split, swap_augment=options.swap_augment
+            ):
+                writers[file_name].write(row)
+            _count_labels(label_counts, export_format, record)
+            for sha256, proxy in record["_media"]:
+                _place_media(folder, sha256, proxy, options.media)
+            if position % 5000 == 4999:
+                _progress(snapshot, 0.7 + 0.25 * position / n_records, f"wrote {position + 1} of {n_records} rows")
+    spool_path.unlink()
+    for writer in writers.values():
+        writer.close()
+    empty = [name for name in SPLITS if writers[name].count == 0]
+    if empty:
+        raise ExportError(
+            f"the {'/'.join(empty)} split would be empty after "
+            + ("balancing the answers" if export_format == "checklist-qa" else "setting ties apart")
+            + "; export more data or change --split"
+        )
+
+    _progress(snapshot, 0.96, "hashing files")
+    files = {
+        f"{name}.{suffix}": file_sha256(folder / f"{name}.{suffix}")
+        for name in file_names
+        for suffix in ("jsonl", "parquet")
+    }
+    for media in sorted((folder / "media").iterdir()):
+        files[f"media/{media.name}"] = file_sha256(media)
+    rubric, checklist = campaign.rubric, campaign.checklist
+    sizes = {name: writers[name].count for name in SPLITS}
+    if export_format == "preference-pairs":
+        sizes["ties"] = writers["ties"].count
+    return {
+        "format": export_format,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": snapshot.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_by": snapshot.created_by.username if snapshot.created_by else "",
+        "code_version": code_version(),
+        "campaign": campaign.name,
+        "rubric": {"slug": rubric.slug, "version": rubric.version, "dimensions": structure.dimensions},
+        "checklist": {"slug": checklist.slug, "version": checklist.version} if checklist else None,
+        "filters": options.as_filters(),
+        "splits": sizes,
+        "label_counts": label_counts,
+        "files": dict(sorted(files.items())),
+        "agreement": tally.summary(),
+        "selection": {
+            "pairs_in_campaign": total_pairs,
+            "pairs_exported": exported_pairs if export_format != "checklist-qa" else None,
+            "excluded": excluded,
+            "checklist_videos_contradictory": contradictions,
+            "prompt_groups": split_sizes(plan=plan, group_sizes=dict.fromkeys(groups, 1)),
+        },
+    }
+
+
+def _label_counts_start(export_format: str, structure: CampaignStructure) -> dict:
+    if export_format == "checklist-qa":
+        dimensions = list(dict.fromkeys(question["dimension"] for question in structure.questions))
+        return {dimension: {"yes": 0, "no": 0} for dimension in dimensions}
+    codes = structure.dimension_codes + (["overall"] if export_format == "preference-pairs" else [])
+    return {code: {"A": 0, "B": 0, "tie": 0} for code in codes}
+
+
+def _count_labels(counts: dict, export_format: str, record: dict) -> None:
+    """Counts over exported pairs (before augmentation), or over written checklist-qa rows."""
+    if export_format == "checklist-qa":
+        counts[record["dimension"]][record["answer"]] += 1
+        return
+    for code, label in record["labels"].items():
+        counts[code][label] += 1
+    if export_format == "preference-pairs":
+        counts["overall"][formats.overall_winner(record["labels"], record["severe"])] += 1

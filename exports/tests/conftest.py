@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import Campaign
+from annotation.services import campaign_create
+
+
+@pytest.fixture
+def export_campaign(db):
+    """A campaign without a checklist, so judgments need verdicts only."""
+    campaign = campaign_create(name="export-campaign", overlap=3)
+    Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@pytest.fixture
+def checklist_campaign(db):
+    """A campaign with the default VisionReward checklist: every judgment answers it for both videos."""
+    return campaign_create(name="checklist-campaign", overlap=3)
