@@ -28,8 +28,10 @@ def _figure(width: float, height: float) -> tuple[Figure, object]:
 
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="svg", transparent=True)
+    # Text stays text (not glyph paths): several times smaller and faster, and the browser's font is fine.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        figure.tight_layout()
+        figure.savefig(buffer, format="svg", transparent=True)
     return buffer.getvalue()
 
 

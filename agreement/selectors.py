@@ -114,6 +114,13 @@ class PairConsensus:
         }
 
 
+def needs_adjudication(votes: metrics.Votes, *, adjudicated: np.ndarray, threshold: float) -> np.ndarray:
+    """(pairs, codes) votes -> (pairs,) True where some code's agreement is below the threshold and no curator has
+    adjudicated that code. The one place the queue rule lives (consensus and the dashboard both use it)."""
+    below = (votes.n_raters > 0) & (np.nan_to_num(votes.agreement, nan=1.0) < threshold)
+    return (below & ~adjudicated).any(axis=-1)
+
+
 def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[int, PairConsensus]:
     """judgment_rows: (pair_id, external_id, criteria, dimensions); adjudication_rows: the same, oldest first."""
     judgment_rows = list(judgment_rows)
@@ -152,6 +159,14 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
         counts, (np.broadcast_to(judgment_row[:, np.newaxis], given.shape)[present], column[present], given[present]), 1
     )
     votes = metrics.majority_vote(counts, tie_code=VERDICT_TIE_CODE)
+    adjudicated_codes = np.array(
+        [
+            [code in overrides[pair_id][field] if pair_id in overrides else False for field, code in all_codes]
+            for pair_id in pair_ids
+        ],
+        dtype=bool,
+    ).reshape(len(pair_ids), len(all_codes))
+    waiting = needs_adjudication(votes, adjudicated=adjudicated_codes, threshold=threshold).tolist()
     raters_per_pair = np.bincount(judgment_row, minlength=len(pair_ids)).tolist()
     # Plain lists: element access on numpy arrays costs more than the whole vote when done 45,000 times.
     labels, agreements, ties = votes.label.tolist(), votes.agreement.tolist(), votes.tie.tolist()
@@ -162,7 +177,7 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
     for row, pair_id in enumerate(pair_ids):
         fields: dict[str, dict[str, LabelConsensus]] = {"criteria": {}, "dimensions": {}}
         pair_overrides = overrides.get(pair_id, no_overrides)
-        lowest, needs = None, False
+        lowest = None
         for column_index, (field, code) in enumerate(all_codes):
             n_raters = n_raters_of[row][column_index]
             vote = VERDICT_DOMAIN[labels[row][column_index]] if n_raters else None
@@ -170,7 +185,6 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
             adjudicated = code in pair_overrides[field]
             if agreement is not None:
                 lowest = agreement if lowest is None else min(lowest, agreement)
-                needs = needs or (agreement < threshold and not adjudicated)
             b_better, comparable, a_better = count_list[row][column_index]
             fields[field][code] = LabelConsensus(
                 label=pair_overrides[field][code] if adjudicated else vote,
@@ -188,7 +202,7 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
             dimensions=fields["dimensions"],
             n_raters=raters_per_pair[row],
             min_agreement=lowest,
-            needs_adjudication=needs,
+            needs_adjudication=waiting[row],
             adjudicated=pair_id in overrides,
         )
     return result
@@ -235,6 +249,21 @@ def adjudication_queue_for(*, campaign: Campaign) -> list[PairConsensus]:
     """Pairs waiting for a curator, least agreed first."""
     waiting = [pair for pair in consensus_for_campaign(campaign=campaign).values() if pair.needs_adjudication]
     return sorted(waiting, key=lambda pair: (pair.min_agreement, pair.pair_id))
+
+
+def adjudication_queue_size(*, campaign: Campaign, verdicts: RatingBlock) -> int:
+    """len(adjudication_queue_for(campaign=...)) from rating arrays already loaded: one query, no objects per pair."""
+    item_index = {pair_id: index for index, pair_id in enumerate(verdicts.item_ids)}
+    variable_index = {code: index for index, code in enumerate(verdicts.variables)}
+    adjudicated = np.zeros((len(verdicts.item_ids), len(verdicts.variables)), dtype=bool)
+    for pair_id, criteria, dimensions in Adjudication.objects.filter(pair__campaign_id=campaign.pk).values_list(
+        "pair_id", "criteria", "dimensions"
+    ):
+        for code in {**criteria, **dimensions}:
+            if pair_id in item_index and code in variable_index:
+                adjudicated[item_index[pair_id], variable_index[code]] = True
+    votes = metrics.majority_vote(verdicts.value_counts(), tie_code=VERDICT_TIE_CODE)
+    return int(needs_adjudication(votes, adjudicated=adjudicated, threshold=campaign.agreement_threshold).sum())
 
 
 def adjudications_for_pair(*, pair: VideoPair) -> QuerySet[Adjudication]:
@@ -458,6 +487,7 @@ class DashboardData:
     report: AgreementReport
     verdicts: RatingBlock
     queue_size: int
+    cache_key: str  # changes with the data: anything derived from this report may be cached under it
 
 
 def agreement_dashboard_data(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardData:
@@ -471,7 +501,8 @@ def agreement_dashboard_data(*, campaign: Campaign, levels: dict[str, str] | Non
         data = DashboardData(
             report=agreement_report_for(campaign=campaign, ratings=ratings),
             verdicts=ratings.verdicts,
-            queue_size=len(adjudication_queue_for(campaign=campaign)),
+            queue_size=adjudication_queue_size(campaign=campaign, verdicts=ratings.verdicts),
+            cache_key=key,
         )
         cache.set(key, data, REPORT_CACHE_SECONDS)
     return data

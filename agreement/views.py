@@ -5,6 +5,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from django.utils.text import slugify
 from agreement import metrics, plots, tables
 from agreement.forms import ConfusionForm, PairLabelForm
 from agreement.selectors import (
+    REPORT_CACHE_SECONDS,
     access_campaign_for_agreement,
     access_pair_for_adjudication,
     adjudication_queue_for,
@@ -85,7 +87,7 @@ def agreement_dashboard(request, campaign_id: int):
     sort, descending = request.GET.get("sort", ""), request.GET.get("dir") == "desc"
     verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
     confusion_form, confusion = _confusion(request, data.verdicts)
-    criterion_keys = [variable.key for variable in report.by_group("criteria")]
+    heatmap_keys = [variable.key for variable in verdict_variables]
     context = {
         "campaign": campaign,
         "report": report,
@@ -103,9 +105,15 @@ def agreement_dashboard(request, campaign_id: int):
             ("fleiss_kappa", "Fleiss κ"),
             ("percent_agreement", "% agree"),
         ],  # fmt: skip
-        "alpha_chart": _svg_data_uri(plots.alpha_bar_chart(verdict_variables)),
-        "heatmap": _svg_data_uri(plots.consensus_heatmap(report.experts, criterion_keys + ["VA", "VF", "VP"])),
-        "position_chart": _svg_data_uri(plots.position_bias_chart(report.experts)),
+        **cache.get_or_set(
+            f"{data.cache_key}:charts",
+            lambda: {
+                "alpha_chart": _svg_data_uri(plots.alpha_bar_chart(verdict_variables)),
+                "heatmap": _svg_data_uri(plots.consensus_heatmap(report.experts, heatmap_keys)),
+                "position_chart": _svg_data_uri(plots.position_bias_chart(report.experts)),
+            },
+            REPORT_CACHE_SECONDS,
+        ),
         "confusion_form": confusion_form,
         "confusion": confusion,
         "queue_size": data.queue_size,

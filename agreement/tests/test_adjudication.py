@@ -92,3 +92,26 @@ def test_a_pair_with_only_an_adjudication_has_a_consensus(curator):
     assert consensus.dimensions["VF"].label == 1
     assert consensus.dimensions["VF"].vote is None
     assert consensus.n_raters == 0
+
+
+def test_the_dashboard_queue_size_follows_the_same_rule_as_the_queue(disputed_pair, curator):
+    from agreement.selectors import adjudication_queue_size, campaign_ratings
+
+    campaign = disputed_pair.campaign
+    calm = campaign.pairs.create(
+        external_id="calm", prompt="calm", video_a=disputed_pair.video_a, video_b=disputed_pair.video_b
+    )
+    for membership in campaign.memberships.filter(role="expert"):
+        judge(calm, membership.user, VA1=1)
+
+    def sizes():
+        verdicts = campaign_ratings(campaign=campaign).verdicts
+        return adjudication_queue_size(campaign=campaign, verdicts=verdicts), len(
+            adjudication_queue_for(campaign=campaign)
+        )
+
+    assert sizes() == (1, 1)
+    adjudication_record(pair=disputed_pair, adjudicated_by=curator, criteria={"VA3": 0}, dimensions={}, reason="a")
+    assert sizes() == (1, 1)
+    adjudication_record(pair=disputed_pair, adjudicated_by=curator, criteria={}, dimensions={"VP": 0}, reason="b")
+    assert sizes() == (0, 0)
