@@ -16,10 +16,10 @@ FLIPPED_LABEL = {"A": "B", "B": "A", "tie": "tie"}
 VERDICT_OF_LABEL = {"A": 1, "B": -1, "tie": 0}
 DIMENSION_NAMES = {"VA": "visual aesthetics", "VF": "visual fidelity", "VP": "visual plausibility"}
 
-# cot-sft needs accepted critiques from distillation (issue 5), which does not exist yet.
-AVAILABLE_FORMATS = tuple(name for name in FORMATS if name != "cot-sft")
+AVAILABLE_FORMATS = FORMATS
 PAIR_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft", "rl-prompts", "preference-pairs")
-SWAPPABLE_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft")
+# cot-sft is not swappable: its critique speaks of A and B in free text, which no rule can rewrite safely.
+SWAPPABLE_FORMATS = ("aesrm-pairwise", "aesrm-base-sft")
 
 SYSTEM_TEXT = (
     "You are a seasoned film and television analyst with a rigorous, detail-oriented approach and deep "
@@ -33,10 +33,30 @@ BASE_INSTRUCTION = (
     "across all three dimensions, with no analysis or reasoning, then the verdicts as "
     "<answer>VA: v, VF: v, VP: v</answer>."
 )
+COT_INSTRUCTION = (
+    "First reason inside <think></think>, one line per criterion: its code and name, what Video A does, what Video B "
+    "does, and 'Verdict: v'; then give the dimension verdicts as <answer>VA: v, VF: v, VP: v</answer>."
+)
 QUESTION = "Which video is better in visual aesthetics, visual fidelity and visual plausibility?"
 
 
 # --- Shared pieces ------------------------------------------------------------------------------------
+
+
+def answer_verdicts(text: str) -> dict[str, int] | None:
+    """{"VA": 1, ...} from the last <answer>VA: 1, VF: -1, VP: 0</answer> of a text (None when unreadable)."""
+    start = text.rfind("<answer>")
+    end = text.find("</answer>", start)
+    if start < 0 or end < 0:
+        return None
+    verdicts = {}
+    for part in text[start + len("<answer>") : end].split(","):
+        code, _, value = part.partition(":")
+        try:
+            verdicts[code.strip()] = int(value.strip())
+        except ValueError:
+            return None
+    return verdicts
 
 
 def answer_tag(labels: dict[str, str]) -> str:
@@ -154,6 +174,28 @@ def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
     return rows
 
 
+# --- cot-sft -----------------------------------------------------------------------------------------
+
+
+def cot_sft_rows(record: dict) -> list[dict]:
+    """The accepted critique (record["_critique"]) as the assistant turn."""
+    messages = pair_prompt_messages(
+        prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"], instruction=COT_INSTRUCTION
+    )
+    messages.append({"role": "assistant", "content": [{"type": "text", "text": record["_critique"]}]})
+    return [
+        {
+            "pair_id": record["pair_id"],
+            "video_a": record["video_a"],
+            "video_b": record["video_b"],
+            "labels": record["labels"],
+            "criteria": record["criteria"],
+            "swapped": False,
+            "messages": messages,
+        }
+    ]
+
+
 # --- rl-prompts ---------------------------------------------------------------------------------------
 
 
@@ -243,6 +285,8 @@ def rows_for_record(export_format: str, record: dict, *, split: str, swap_augmen
         return [(split, row) for row in pairwise_rows(record, swap_augment=swap_augment)]
     if export_format == "aesrm-base-sft":
         return [(split, row) for row in base_sft_rows(record, swap_augment=swap_augment)]
+    if export_format == "cot-sft":
+        return [(split, row) for row in cot_sft_rows(record)]
     if export_format == "rl-prompts":
         return [(split, row) for row in rl_prompt_rows(record)]
     if export_format == "preference-pairs":

@@ -52,7 +52,15 @@ PAIR_BATCH_SIZE = 2000
 GOLD_RULES = ("test", "split", "exclude")
 AWAITING_RULES = ("exclude", "include")
 MEDIA_MODES = ("link", "copy", "none")
-EXCLUSION_REASONS = ("not_judged", "incomplete", "awaiting_adjudication", "gold", "below_min_agreement")
+EXCLUSION_REASONS = (
+    "not_judged",
+    "incomplete",
+    "awaiting_adjudication",
+    "gold",
+    "below_min_agreement",
+    "no_accepted_critique",
+    "critique_disagrees",
+)
 
 
 class ExportError(Exception):
@@ -124,10 +132,7 @@ def check_format(export_format: str) -> None:
     if export_format not in FORMATS:
         raise ExportError(f"unknown format {export_format!r}; expected one of {', '.join(FORMATS)}")
     if export_format not in formats.AVAILABLE_FORMATS:
-        raise ExportError(
-            f"{export_format} is not available yet: it needs the accepted critiques of the distillation "
-            "pipeline (issue 5), which is not in this build"
-        )
+        raise ExportError(f"{export_format} is not available in this build")
 
 
 def exports_root() -> Path:
@@ -404,6 +409,18 @@ def _pair_record(
     return record, None
 
 
+def _critique_attach(record: dict, critique: str | None) -> str | None:
+    """Put the pair's accepted critique on its record; the exclusion reason when there is none, or when its
+    <answer> no longer matches the labels (an adjudication or a revised judgment came after it)."""
+    if critique is None:
+        return "no_accepted_critique"
+    expected = {code: formats.VERDICT_OF_LABEL[label] for code, label in record["labels"].items()}
+    if formats.answer_verdicts(critique) != expected:
+        return "critique_disagrees"
+    record["_critique"] = critique
+    return None
+
+
 def _checklist_records(pair: PairForExport, structure: CampaignStructure, seen: set[int]) -> tuple[list[dict], int]:
     """checklist-qa records of the pair's videos not seen yet: one per question whose consensus answer, after
     the progressive rules, is yes or no. Returns (records, videos dropped for contradictory consensus)."""
@@ -535,6 +552,13 @@ def _write_rows(
     contradictions = 0
     exported_pairs = 0
 
+    critiques: dict[int, str] = {}
+    if export_format == "cot-sft":
+        from distillation.selectors import critiques_for_export
+
+        # pair id -> accepted critique text: the only part of an export held whole (one query; texts of a few KB)
+        critiques = critiques_for_export(campaign=campaign)
+
     # Pass 1: records to the spool, groups in memory.
     spool_path = folder / ".records.jsonl"
     done = 0
@@ -547,6 +571,9 @@ def _write_rows(
                     contradictions += dropped
                 else:
                     record, reason = _pair_record(pair, structure, options)
+                    if record is not None and export_format == "cot-sft":
+                        reason = _critique_attach(record, critiques.get(pair.pair_id))
+                        record = None if reason else record
                     if record is None:
                         excluded[reason] += 1
                         continue

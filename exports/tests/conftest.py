@@ -19,3 +19,16 @@ def export_campaign(db):
 def checklist_campaign(db):
     """A campaign with the default VisionReward checklist: every judgment answers it for both videos."""
     return campaign_create(name="checklist-campaign", overlap=3)
+
+
+@pytest.fixture
+def hf_offline(tmp_path, monkeypatch):
+    """datasets without network, caching under the test's folder."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    import datasets
+
+    datasets.disable_progress_bars()
+    return tmp_path / "hf-cache"

@@ -22,3 +22,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def all_rows(folder: Path, splits=("train", "validation", "test")) -> dict[str, list[dict]]:
     return {split: read_jsonl(Path(folder) / f"{split}.jsonl") for split in splits}
+
+
+def load(folder: Path, kind: str, cache: Path, files=("train", "validation", "test")):
+    import datasets
+
+    extension = "jsonl" if kind == "json" else "parquet"
+    data_files = {name: str(folder / f"{name}.{extension}") for name in files}
+    return datasets.load_dataset(kind, data_files=data_files, cache_dir=str(cache))

@@ -38,9 +38,9 @@ def test_unknown_format_is_a_clear_error(export_campaign):
         export_snapshot_create(campaign=export_campaign, export_format="csv")
 
 
-def test_cot_sft_says_it_is_not_available_yet(export_campaign):
-    with pytest.raises(ExportError, match="cot-sft is not available yet"):
-        export_snapshot_create(campaign=export_campaign, export_format="cot-sft")
+def test_swap_augmentation_is_refused_for_cot_sft_whose_critique_names_a_and_b(export_campaign):
+    with pytest.raises(ExportError, match="does not apply to cot-sft"):
+        export_snapshot_create(campaign=export_campaign, export_format="cot-sft", options={"swap_augment": True})
 
 
 @pytest.mark.parametrize(

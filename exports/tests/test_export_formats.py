@@ -12,7 +12,7 @@ import pytest
 from exports import formats
 from exports.models import ExportSnapshot
 from exports.tests.factories import checklist_answers, experts_make, judge, pair_make
-from exports.tests.helpers import all_rows, build, read_jsonl
+from exports.tests.helpers import all_rows, build, load, read_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +25,6 @@ COLUMNS = {
     "checklist-qa": list(formats.CHECKLIST_QA_KEYS),
 }
 TIES_COLUMNS = ["pair_id", "dimension", "prompt", "video_a", "video_b", "agreement", "split"]
-
-
-@pytest.fixture
-def hf_offline(tmp_path, monkeypatch):
-    """datasets without network, caching under the test's folder."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    import datasets
-
-    datasets.disable_progress_bars()
-    return tmp_path / "hf-cache"
 
 
 @pytest.fixture
@@ -56,14 +43,6 @@ def judged_checklist_campaign(checklist_campaign):
         for rater in raters:
             judge(pair, rater, value=1 if index % 2 else -1, checklist=answers, **overrides)
     return checklist_campaign
-
-
-def load(folder: Path, kind: str, cache: Path, files=("train", "validation", "test")):
-    import datasets
-
-    extension = "jsonl" if kind == "json" else "parquet"
-    data_files = {name: str(folder / f"{name}.{extension}") for name in files}
-    return datasets.load_dataset(kind, data_files=data_files, cache_dir=str(cache))
 
 
 def feature_type(feature) -> str:
