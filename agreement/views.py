@@ -31,7 +31,7 @@ from annotation.selectors import campaigns_for
 CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus", "gold")
 
 
-def report_checklist_level(report) -> str | None:
+def _checklist_level(report) -> str | None:
     checklist = report.by_group("checklist")
     return checklist[0].level if checklist else None
 
@@ -104,7 +104,7 @@ def agreement_dashboard(request, campaign_id: int):
             ("n_raters", "Raters"),
             ("fleiss_kappa", "Fleiss κ"),
             ("percent_agreement", "% agree"),
-        ],  # fmt: skip
+        ],
         **cache.get_or_set(
             f"{data.cache_key}:charts",
             lambda: {
@@ -117,7 +117,7 @@ def agreement_dashboard(request, campaign_id: int):
         "confusion_form": confusion_form,
         "confusion": confusion,
         "queue_size": data.queue_size,
-        "levels": {"verdicts": data.verdicts.level, "checklist": report_checklist_level(report)},
+        "levels": {"verdicts": data.verdicts.level, "checklist": _checklist_level(report)},
         "gold_labels": gold_labels_for(campaign=campaign),
         "can_adjudicate": user_can_adjudicate(user=request.user),
         "csv_tables": CSV_TABLES,
