@@ -121,6 +121,29 @@ def needs_adjudication(votes: metrics.Votes, *, adjudicated: np.ndarray, thresho
     return (below & ~adjudicated).any(axis=-1)
 
 
+def _vote_counts(judgment_rows: list, *, row_of: dict[int, int], codes: dict[str, dict[str, None]]):
+    """(pairs, codes, 3) votes per verdict (-1, 0, +1) and each judgment's pair row.
+
+    One row of value indices per judgment (-1: code missing), then counted per pair in one numpy call."""
+    value_index = {verdict: index for index, verdict in enumerate(VERDICT_DOMAIN)}
+    n_codes = len(codes["criteria"]) + len(codes["dimensions"])
+    given = np.array(
+        [
+            [value_index.get(criteria.get(code), -1) for code in codes["criteria"]]
+            + [value_index.get(dimensions.get(code), -1) for code in codes["dimensions"]]
+            for _, _, criteria, dimensions in judgment_rows
+        ],
+        dtype=np.int64,
+    ).reshape(len(judgment_rows), n_codes)
+    judgment_row = np.array([row_of[row[0]] for row in judgment_rows], dtype=np.int64)
+    counts = np.zeros((len(row_of), n_codes, len(VERDICT_DOMAIN)), dtype=np.int64)
+    present = given >= 0
+    pair_rows = np.broadcast_to(judgment_row[:, np.newaxis], given.shape)
+    columns = np.broadcast_to(np.arange(n_codes), given.shape)
+    np.add.at(counts, (pair_rows[present], columns[present], given[present]), 1)
+    return counts, judgment_row
+
+
 def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[int, PairConsensus]:
     """judgment_rows: (pair_id, external_id, criteria, dimensions); adjudication_rows: the same, oldest first."""
     judgment_rows = list(judgment_rows)
@@ -141,23 +164,7 @@ def _consensus(judgment_rows, adjudication_rows, *, threshold: float) -> dict[in
     pair_ids = list(pairs)
     row_of = {pair_id: row for row, pair_id in enumerate(pair_ids)}
     all_codes = [("criteria", code) for code in codes["criteria"]] + [("dimensions", c) for c in codes["dimensions"]]
-    # One row of value indices per judgment (-1: code missing), then counted per pair in one numpy call.
-    value_index = {verdict: index for index, verdict in enumerate(VERDICT_DOMAIN)}
-    given = np.array(
-        [
-            [value_index.get(criteria.get(code), -1) for code in codes["criteria"]]
-            + [value_index.get(dimensions.get(code), -1) for code in codes["dimensions"]]
-            for _, _, criteria, dimensions in judgment_rows
-        ],
-        dtype=np.int64,
-    ).reshape(len(judgment_rows), len(all_codes))
-    judgment_row = np.array([row_of[row[0]] for row in judgment_rows], dtype=np.int64)
-    counts = np.zeros((len(pair_ids), len(all_codes), len(VERDICT_DOMAIN)), dtype=np.int64)
-    present = given >= 0
-    column = np.broadcast_to(np.arange(len(all_codes)), given.shape)
-    np.add.at(
-        counts, (np.broadcast_to(judgment_row[:, np.newaxis], given.shape)[present], column[present], given[present]), 1
-    )
+    counts, judgment_row = _vote_counts(judgment_rows, row_of=row_of, codes=codes)
     votes = metrics.majority_vote(counts, tie_code=VERDICT_TIE_CODE)
     adjudicated_codes = np.array(
         [
