@@ -27,10 +27,9 @@ class Verdict(models.IntegerChoices):
     B_BETTER = -1, "B better"
 
 
-# --- Rubric -----------------------------------------------------------------------------------
+class VersionedDefinition(models.Model):
+    """A rubric or checklist: identified by slug and version, so a changed definition is a new version."""
 
-
-class Rubric(models.Model):
     slug = models.SlugField(max_length=100)
     version = models.PositiveIntegerField(default=1)
     title = models.CharField(max_length=200)
@@ -38,11 +37,21 @@ class Rubric(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="rubric_unique_slug_version")]
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(fields=["slug", "version"], name="%(class)s_unique_slug_version"),
+        ]
         ordering = ["slug", "-version"]
 
     def __str__(self) -> str:
         return f"{self.slug} v{self.version}"
+
+
+# --- Rubric -----------------------------------------------------------------------------------
+
+
+class Rubric(VersionedDefinition):
+    """Dimensions and their criteria, judged on pairs; frozen once it has judgments."""
 
     def save(self, *args, **kwargs) -> None:
         self.check_editable()
@@ -120,19 +129,8 @@ class Criterion(models.Model):
 # --- Checklist --------------------------------------------------------------------------------
 
 
-class Checklist(models.Model):
-    slug = models.SlugField(max_length=100)
-    version = models.PositiveIntegerField(default=1)
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="checklist_unique_slug_version")]
-        ordering = ["slug", "-version"]
-
-    def __str__(self) -> str:
-        return f"{self.slug} v{self.version}"
+class Checklist(VersionedDefinition):
+    """A per-video yes/no checklist; its questions are ChecklistQuestion rows."""
 
 
 class ChecklistQuestion(models.Model):
