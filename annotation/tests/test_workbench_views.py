@@ -171,3 +171,11 @@ def test_a_curator_locks_the_campaign_and_revisions_are_refused(client, assignme
     refused = client.post(url, _complete_form(assignment, "same", base_revision="1"))
     assert refused.status_code == 409 and "is locked" in refused.content.decode()
     assert PairJudgment.objects.get().revision == 1
+
+
+def test_workbench_renders_while_a_video_has_no_proxy_yet(client, assignment, members):
+    video = assignment.pair.video_a
+    type(video).objects.filter(pk=video.pk).update(proxy="", poster="", status="pending")
+    client.force_login(members[0])
+    response = client.get(reverse("workbench", args=[assignment.pk]))
+    assert response.status_code == 200 and response.content.decode().count("<video") == 2
