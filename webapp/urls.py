@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("pipelines.api_urls")),
     path("", include("agreement.urls")),
+    path("", include("distillation.urls")),
+    path("", include("exports.urls")),
     path("", include("annotation.urls")),
 ]
 

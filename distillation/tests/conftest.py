@@ -30,6 +30,10 @@ def clip_paths(tmp_path_factory):
              "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
             check=True,
         )  # fmt: skip
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-frames:v", "1", str(path) + ".jpg"],
+            check=True,
+        )
         paths.append(path)
     return paths
 
@@ -48,8 +52,12 @@ def labelled_pairs(campaign, expert, other_expert, clip_paths, media_root):
         target = media_root / "videos" / "original" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, target)
+        poster = media_root / "videos" / "poster" / f"{name}.jpg"
+        poster.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f"{source}.jpg", poster)
         return VideoFactory(
-            original_name=name, file=f"videos/original/{name}", proxy=f"videos/original/{name}", poster="",
+            original_name=name, file=f"videos/original/{name}", proxy=f"videos/original/{name}",
+            poster=f"videos/poster/{name}.jpg",
             duration_seconds=1.0, fps=24.0, width=160, height=96, frame_count=24,
         )  # fmt: skip
 

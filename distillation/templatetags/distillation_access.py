@@ -1,0 +1,10 @@
+from django import template
+
+from distillation.selectors import user_can_distill
+
+register = template.Library()
+
+
+@register.filter
+def can_distill(user) -> bool:
+    return user_can_distill(user=user)

@@ -1,0 +1,161 @@
+"""Pages: jobs (start, live progress, cancel, resume) and the curators' audit of critiques. Thin: validate, call one
+service or selector, render."""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from distillation import services
+from distillation.forms import AuditFilterForm, CritiqueActionForm, JobStartForm
+from distillation.models import Critique
+from distillation.selectors import (
+    access_critique,
+    access_job,
+    audit_queue,
+    audit_throughput,
+    critique_history,
+    highlighted_segments,
+    job_progress,
+    jobs_recent,
+    user_can_audit,
+    user_can_distill,
+)
+
+MAX_SECONDS_PER_CRITIQUE = 3600.0
+
+
+@login_required
+def job_index(request):
+    if not user_can_distill(user=request.user):
+        raise PermissionDenied("Only curators and ML engineers run distillation jobs.")
+    form = JobStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        options = dict(form.cleaned_data)
+        job = services.job_start(
+            campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options
+        )
+        messages.success(request, f"Job #{job.pk} started with {job.total_items} items.")
+        return redirect("distillation-job", job_id=job.pk)
+    jobs = [(job, job_progress(job=job)) for job in jobs_recent(limit=20)]
+    return render(request, "distillation/index.html", {"form": form, "jobs": jobs})
+
+
+def _progress_context(job) -> dict:
+    return {"job": job, "progress": job_progress(job=job)}
+
+
+@login_required
+def job_detail(request, job_id: int):
+    job = access_job(user=request.user, job_id=job_id)
+    return render(request, "distillation/job.html", _progress_context(job))
+
+
+@login_required
+def job_progress_partial(request, job_id: int):
+    job = access_job(user=request.user, job_id=job_id)
+    return render(request, "distillation/_progress.html", _progress_context(job))
+
+
+@login_required
+@require_POST
+def job_cancel_view(request, job_id: int):
+    job = access_job(user=request.user, job_id=job_id)
+    if services.job_cancel(job=job):
+        messages.success(request, f"Job #{job.pk} cancelled; calls already in flight finish and are kept.")
+    return redirect("distillation-job", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_resume_view(request, job_id: int):
+    job = access_job(user=request.user, job_id=job_id)
+    queued = services.job_resume(job=job)
+    messages.success(request, f"Job #{job.pk} resumed: {queued} items queued; finished samples are reused.")
+    return redirect("distillation-job", job_id=job.pk)
+
+
+def _queue_filters(query: QueryDict) -> tuple[AuditFilterForm, dict]:
+    form = AuditFilterForm(query or {"review": Critique.Review.PENDING})
+    filters = {"verdict": "", "review": Critique.Review.PENDING, "endpoint_id": None, "job_id": None}
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "verdict": data["verdict"],
+            "review": data["review"],
+            "endpoint_id": data["endpoint"].pk if data["endpoint"] else None,
+            "job_id": data["job"].pk if data["job"] else None,
+        }
+    return form, filters
+
+
+@login_required
+def audit_queue_view(request):
+    if not user_can_audit(user=request.user):
+        raise PermissionDenied("Only curators audit critiques.")
+    form, filters = _queue_filters(request.GET)
+    critiques = list(audit_queue(**filters)[:200])
+    return render(
+        request,
+        "distillation/audit_queue.html",
+        {"form": form, "critiques": critiques, "query": request.GET.urlencode(), "throughput": audit_throughput()},
+    )
+
+
+@login_required
+def critique_review(request, critique_id: int):
+    critique = access_critique(user=request.user, critique_id=critique_id)
+    form = CritiqueActionForm(request.POST or None, initial={"text": critique.text, "opened_at": time.time()})
+    query = request.GET.urlencode()
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        spent = None
+        if data.get("opened_at"):
+            spent = min(max(time.time() - data["opened_at"], 0.0), MAX_SECONDS_PER_CRITIQUE)
+        text = data.get("text") or None
+        try:
+            if data["action"] == "accept":
+                services.critique_accept(
+                    critique=critique, curator=request.user, text=text, note=data["note"], seconds_spent=spent
+                )
+                messages.success(request, f"Critique #{critique.pk} accepted.")
+            elif data["action"] == "reject":
+                services.critique_reject(
+                    critique=critique, curator=request.user, note=data["note"], seconds_spent=spent
+                )
+                messages.success(request, f"Critique #{critique.pk} rejected.")
+            else:
+                services.critique_edit(critique=critique, curator=request.user, text=text, seconds_spent=spent)
+                messages.success(request, f"Critique #{critique.pk} edited; the filters ran again on the new text.")
+                return redirect(reverse("distillation-critique", args=[critique.pk]) + (f"?{query}" if query else ""))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            _, filters = _queue_filters(request.GET)
+            following = audit_queue(**filters).filter(id__gt=critique.pk).first()
+            if following is not None:
+                return redirect(reverse("distillation-critique", args=[following.pk]) + (f"?{query}" if query else ""))
+            return redirect(reverse("distillation-audit") + (f"?{query}" if query else ""))
+        critique.refresh_from_db()
+    pair = critique.item.pair
+    return render(
+        request,
+        "distillation/critique.html",
+        {
+            "critique": critique,
+            "pair": pair,
+            "form": form,
+            "segments": highlighted_segments(text=critique.text, rejections=critique.rejections),
+            "history": critique_history(critique=critique),
+            "query": query,
+            "playable": bool(pair and pair.video_a.proxy and pair.video_b.proxy and pair.video_a.poster
+                             and pair.video_b.poster),
+        },
+    )  # fmt: skip
