@@ -140,6 +140,10 @@ def evaluate_predictions(rows: list[dict], dimensions: tuple[str, ...] = DIMENSI
     """metrics.json content for pairwise predictions."""
     metrics: dict = {"num_pairs": len(rows), "dimensions": {}}
     for dimension in dimensions:
+        if not all(dimension in row["margins"] for row in rows):
+            # e.g. a checklist model whose training split had no decided pair on this dimension
+            metrics["dimensions"][dimension] = {"not_evaluated": "the model gives no score for this dimension"}
+            continue
         gold = [row["labels"][dimension] for row in rows]
         margins = [float(row["margins"][dimension]) for row in rows]
         calibrated, epsilon = tie_calibrated_accuracy(margins, gold)

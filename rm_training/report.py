@@ -13,7 +13,9 @@ def plot_confusion_matrices(metrics: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dimensions = list(metrics["dimensions"])
+    dimensions = [name for name, entry in metrics["dimensions"].items() if "confusion_matrix" in entry]
+    if not dimensions:
+        return path
     figure, axes = plt.subplots(1, len(dimensions), figsize=(3.2 * len(dimensions), 3.2), squeeze=False)
     for axis, dimension in zip(axes[0], dimensions, strict=True):
         matrix = metrics["dimensions"][dimension]["confusion_matrix"]
@@ -73,6 +75,9 @@ def markdown_report(
     lines.append("| dimension | " + " | ".join(label for _, label in columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
     for dimension, entry in metrics["dimensions"].items():
+        if "not_evaluated" in entry:
+            lines.append(f"| {dimension} | not evaluated: {entry['not_evaluated']} |" + " |" * (len(columns) - 1))
+            continue
         lines.append(f"| {dimension} | " + " | ".join(_cell(entry.get(key)) for key, _ in columns) + " |")
     if metrics.get("criteria_accuracy"):
         lines += ["", "## Per-criterion accuracy", "", "| criterion | accuracy |", "|---|---|"]

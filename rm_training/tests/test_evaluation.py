@@ -88,3 +88,13 @@ def test_calibration_bins_compare_predicted_and_observed_win_rates():
 
     table = calibration_bins([0.0, 0.0, math.log(9), math.log(9), 5.0], ["A", "B", "A", "A", "tie"])
     assert [(round(b["mean_predicted"], 6), b["observed"], b["count"]) for b in table] == [(0.5, 0.5, 2), (0.9, 1.0, 2)]
+
+
+def test_a_dimension_the_model_does_not_score_is_reported_not_evaluated():
+    rows = [
+        {"labels": {"VA": "A", "VF": "B", "VP": "A"}, "margins": {"VA": 1.0, "VF": -2.0}},
+        {"labels": {"VA": "B", "VF": "B", "VP": "tie"}, "margins": {"VA": -0.5, "VF": -1.0}},
+    ]
+    metrics = evaluate_predictions(rows)
+    assert metrics["dimensions"]["VP"] == {"not_evaluated": "the model gives no score for this dimension"}
+    assert metrics["dimensions"]["VA"]["accuracy_without_ties"] == 1.0
