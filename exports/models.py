@@ -50,5 +50,11 @@ class ExportSnapshot(models.Model):
         return f"{self.format} of {self.campaign} #{self.pk}"
 
     @property
+    def split_counts(self) -> list[tuple[str, int]]:
+        """Rows per file in split order (the stored manifest is jsonb, which keeps no key order)."""
+        counts = self.manifest.get("splits", {})
+        return [(name, counts[name]) for name in ("train", "validation", "test", "ties") if name in counts]
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("pipelines.api_urls")),
     path("", include("agreement.urls")),
     path("", include("distillation.urls")),
+    path("", include("exports.urls")),
     path("", include("annotation.urls")),
 ]
 

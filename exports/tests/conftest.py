@@ -32,3 +32,7 @@ def hf_offline(tmp_path, monkeypatch):
 
     datasets.disable_progress_bars()
     return tmp_path / "hf-cache"
+
+
+# Browser fixtures (Debian's Chromium through Playwright, a live server of the real app) from the annotation app.
+from annotation.tests.conftest import app_url, chromium, django_orm_beside_playwright  # noqa: E402, F401

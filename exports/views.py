@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+
+from exports.archive import tar_size, tar_stream
+from exports.forms import ExportForm
+from exports.models import ExportSnapshot
+from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
+from exports.services import ExportError, export_request
+
+
+@login_required
+def export_index(request):
+    """Every snapshot the user may see (who, when, what), and the form to make a new one."""
+    if not user_can_export(user=request.user):
+        raise PermissionDenied("Only ML engineers and curators make exports.")
+    form = ExportForm(request.POST or None, campaigns=campaigns_for_export(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            snapshot = export_request(
+                campaign=form.cleaned_data["campaign"],
+                export_format=form.cleaned_data["format"],
+                options=form.options(),
+                created_by=request.user,
+            )
+        except ExportError as error:
+            form.add_error(None, str(error))
+        else:
+            return redirect("export-detail", snapshot_id=snapshot.pk)
+    snapshots = snapshots_for(user=request.user)[:200]
+    return render(request, "exports/index.html", {"form": form, "snapshots": snapshots})
+
+
+@login_required
+def export_detail(request, snapshot_id: int):
+    snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
+    template = "exports/_progress.html" if request.htmx else "exports/detail.html"
+    return render(request, template, {"snapshot": snapshot})
+
+
+def tar_response(snapshot: ExportSnapshot) -> StreamingHttpResponse:
+    folder = Path(snapshot.path)
+    if snapshot.status != ExportSnapshot.Status.SUCCEEDED or not folder.is_dir():
+        raise Http404("This export has no finished folder to download.")
+    root = folder.name
+    response = StreamingHttpResponse(tar_stream(folder=folder, root_name=root), content_type="application/x-tar")
+    response["Content-Length"] = str(tar_size(folder=folder, root_name=root))
+    response["Content-Disposition"] = f'attachment; filename="{root}.tar"'
+    return response
+
+
+@login_required
+def export_download(request, snapshot_id: int):
+    return tar_response(access_snapshot(user=request.user, snapshot_id=snapshot_id))
