@@ -551,3 +551,31 @@ def critique_filter(*, text: str, context: FilterContext) -> FilterResult:
         consistency = consistency_with_labels(parsed=parsed, labels=context.labels)
     rejections[FACTUAL] = cot_filter_factual(text=text, context=context)
     return FilterResult(parsed=parsed, parse_error=parse_error, rejections=rejections, consistency=consistency)
+
+
+# --- Optional LLM-judge pass ---------------------------------------------------------------------------------
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def judge_verdict_parse(*, answer: str, text: str, filter_name: str) -> Rejection | None:
+    """A judge's JSON reply turned into a rejection (span located by exact quote), or None when it flags nothing.
+
+    A reply that is not the expected JSON flags nothing: a judge failing is not evidence against the critique.
+    """
+    import json
+
+    match = _JSON_OBJECT.search(answer or "")
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(0))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("flag") is not True:
+        return None
+    quote = str(data.get("quote") or "")
+    start = text.find(quote) if quote else -1
+    start, end = (start, start + len(quote)) if start >= 0 else (0, 0)
+    reason = str(data.get("reason") or "flagged by the judge model")[:300]
+    return _rejection(filter_name, "llm_judge", f"Judge model: {reason}", text, start, end)

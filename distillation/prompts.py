@@ -213,3 +213,37 @@ def score_messages(*, video_prompt: str, score: float, frames: list[Frame], refe
         {"type": "text", "text": instructions},
     ]
     return [{"role": "user", "content": content}]
+
+
+JUDGE_PROMPT_VERSION = "judge-v1"
+JUDGE_QUESTIONS = {
+    "leakage": (
+        "The critique below was written by a model that privately knew the final verdicts it had to reach. "
+        "Does the critique reveal that: it mentions a panel, experts, ratings, scores, labels, hidden or provided "
+        "information, or its instructions, or it reasons backwards from a conclusion stated before any evidence? "
+        'Reply with JSON only: {"flag": true or false, "quote": "<the shortest exact quote that shows it, or an '
+        'empty string>", "reason": "<one sentence>"}'
+    ),
+    "factual": (
+        "The critique below compares Video A and Video B. These facts about the videos are certain:\n{facts}\n"
+        "Does the critique claim anything these facts contradict, or describe a property of one video under the "
+        'other? Reply with JSON only: {"flag": true or false, "quote": "<the shortest exact quote that shows it, '
+        'or an empty string>", "reason": "<one sentence>"}'
+    ),
+}
+
+
+def judge_messages(*, purpose: str, critique: str, reference: str, facts: str = "") -> list[dict]:
+    """The optional LLM-judge pass of the leakage or factual filter (text only: the facts stand in for frames)."""
+    question = JUDGE_QUESTIONS[purpose].replace("{facts}", facts or "(none recorded)")
+    return [
+        {"role": "system", "content": "You audit generated video critiques for a dataset. Answer with JSON only."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": f"Pair reference: {reference}-judge-{purpose}"},
+                {"type": "text", "text": question},
+                {"type": "text", "text": f"Critique:\n{critique}"},
+            ],
+        },
+    ]

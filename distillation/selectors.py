@@ -206,12 +206,12 @@ def job_progress(*, job: DistillationJob) -> JobProgress:
         accepted=Count("id", filter=Q(review=Critique.Review.ACCEPTED)),
         rejected=Count("id", filter=Q(review=Critique.Review.REJECTED)),
     )
+    calls = Q(prompt_version=job.prompt_version, model=job.endpoint.model, sample_index__lt=job.samples)
+    calls &= Q(purpose="critique")
+    if job.judge_endpoint_id:
+        calls |= Q(purpose__startswith="judge-", model=job.judge_endpoint.model, sample_index__lt=job.samples)
     usage = Generation.objects.filter(
-        item_key__in=job.items.values("item_key"),
-        prompt_version=job.prompt_version,
-        model=job.endpoint.model,
-        sample_index__lt=job.samples,
-        status=Generation.Status.DONE,
+        calls, item_key__in=job.items.values("item_key"), status=Generation.Status.DONE
     ).aggregate(
         prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"), cost=Sum("cost"), n=Count("id")
     )

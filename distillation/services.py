@@ -16,6 +16,8 @@ The per-item step (`item_distill`) is what the Celery task runs; it is idempoten
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from distillation.client import (
     RetryableCallError,
     chat_complete,
 )
-from distillation.filters import ALIGNMENT, FACTUAL, LEAKAGE, critique_filter
+from distillation.filters import ALIGNMENT, FACTUAL, LEAKAGE, critique_filter, judge_verdict_parse
 from distillation.frames import frames_for_video
 from distillation.models import Critique, CritiqueRevision, DistillationItem, DistillationJob, Endpoint, Generation
 from distillation.ratelimit import Limits, RateLimitBusy, endpoint_slot
@@ -93,9 +95,6 @@ def endpoint_config(*, endpoint: Endpoint) -> EndpointConfig:
 
 def _item_key(*, subject: str, labels: dict, tone: str, score: float | None = None) -> str:
     """The item's cache identity: its pair or video and a digest of what the prompt says about it."""
-    import hashlib
-    import json
-
     digest = hashlib.sha256(json.dumps([labels, tone, score], sort_keys=True).encode()).hexdigest()[:16]
     return f"{subject}:{digest}"
 
@@ -384,6 +383,7 @@ def item_distill(*, item_id: int) -> str:
 
     messages = _ItemMessages(item=item)
     generations: list[Generation] = []
+    critiques: list[Critique] = []
     try:
         for sample_index in range(job.samples):
             generations.append(
@@ -395,6 +395,16 @@ def item_distill(*, item_id: int) -> str:
                     messages=messages.get,
                 )
             )
+        context = item_filter_context(item=item)
+        critiques = [
+            critique_record(item=item, sample_index=generation.sample_index, text=generation.raw_text,
+                            generation=generation, context=context)
+            for generation in generations
+            if generation.status == Generation.Status.DONE
+        ]  # fmt: skip
+        if job.judge_endpoint_id:
+            for critique in critiques:
+                _critique_judge(critique=critique, job=job, context=context)
     except (RetryableCallError, RateLimitBusy) as error:
         reason = error.reason if isinstance(error, RetryableCallError) else str(error)
         retry_after = error.retry_after
@@ -411,13 +421,6 @@ def item_distill(*, item_id: int) -> str:
         _item_finish(item=item, status=DistillationItem.Status.FAILED, error=f"frames: {error}")
         return "failed"
 
-    context = item_filter_context(item=item)
-    critiques = [
-        critique_record(item=item, sample_index=generation.sample_index, text=generation.raw_text,
-                        generation=generation, context=context)
-        for generation in generations
-        if generation.status == Generation.Status.DONE
-    ]  # fmt: skip
     _choose_most_consistent(critiques=critiques)
     failures = [f"sample {g.sample_index}: {g.error}" for g in generations if g.status == Generation.Status.FAILED]
     if critiques:
@@ -425,6 +428,50 @@ def item_distill(*, item_id: int) -> str:
         return "done"
     _item_finish(item=item, status=DistillationItem.Status.FAILED, error="; ".join(failures) or "no samples")
     return "failed"
+
+
+def _facts_text(context) -> str:
+    lines = []
+    for side, facts in context.facts.items():
+        known = ", ".join(
+            f"{name.replace('_', ' ')}: {'yes' if value else 'no'}" for name, value in facts.checklist.items()
+        )
+        lines.append(
+            f"Video {side}: {facts.duration_seconds:g} s, {facts.width}x{facts.height}, {facts.fps:g} fps"
+            + (f"; {known}" if known else "")
+        )
+    return "\n".join(lines)
+
+
+def _critique_judge(*, critique: Critique, job: DistillationJob, context) -> None:
+    """The optional LLM-judge pass: a second endpoint reads a critique that passed the deterministic filters and
+    may flag leakage or a factual error with a quote. Cached like every call; re-running adds nothing twice."""
+    if not critique.passed:
+        return
+    digest = hashlib.sha256(critique.text.encode()).hexdigest()[:16]
+    for purpose in (LEAKAGE, FACTUAL):
+        generation = generation_run(
+            endpoint=job.judge_endpoint,
+            item_key=critique.item.item_key,
+            prompt_version=f"{prompts.JUDGE_PROMPT_VERSION}:{digest}",
+            sample_index=critique.sample_index,
+            purpose=f"judge-{purpose}",
+            messages=lambda purpose=purpose: prompts.judge_messages(
+                purpose=purpose,
+                critique=critique.text,
+                reference=critique.item.pair.external_id,
+                facts=_facts_text(context),
+            ),
+        )
+        if generation.status != Generation.Status.DONE:
+            continue
+        rejection = judge_verdict_parse(answer=generation.raw_text, text=critique.text, filter_name=purpose)
+        if rejection is None or rejection.as_dict() in critique.rejections:
+            continue
+        critique.rejections.append(rejection.as_dict())
+        setattr(critique, f"{purpose}_passed", False)
+        critique.passed = False
+        critique.save(update_fields=["rejections", f"{purpose}_passed", "passed"])
 
 
 def _item_finish(*, item: DistillationItem, status: str, error: str) -> None:
@@ -490,7 +537,8 @@ def critique_record(
 
 @transaction.atomic
 def critique_edit(*, critique: Critique, curator, text: str, seconds_spent: float | None = None) -> Critique:
-    """Replace the text (the model's raw text is kept) and re-run the three filters on it; history is kept."""
+    """Replace the text (the model's raw text is kept) and re-run the three deterministic filters on it; history is
+    kept. The LLM-judge pass is not re-run: the curator who edits is the judge of the edit."""
     critique = Critique.objects.select_for_update().select_related("item__job").get(pk=critique.pk)
     if not text.strip():
         raise ValidationError({"text": "The edited critique is empty."})
