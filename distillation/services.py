@@ -201,13 +201,19 @@ def job_cancel(*, job: DistillationJob) -> bool:
 def job_resume(*, job: DistillationJob) -> int:
     """Put every unfinished item (cancelled, failed, or left running by a lost worker) back in the queue.
 
-    Finished generations are cached, so only the missing samples are asked for. An item still running in a live
-    worker is harmless to requeue: its generation claim makes the requeued task wait for the claim's lease.
+    Finished generations are cached, so only the missing samples are asked for; failed ones are tried again.
+    An item still running in a live worker is harmless to requeue: its generation claim makes the requeued task
+    wait for the claim's lease.
     """
     DistillationJob.objects.filter(pk=job.pk).update(status=DistillationJob.Status.RUNNING, finished_at=None)
-    job.items.filter(
+    unfinished = job.items.filter(
         status__in=[DistillationItem.Status.CANCELLED, DistillationItem.Status.FAILED, DistillationItem.Status.RUNNING]
-    ).update(status=DistillationItem.Status.PENDING, error="")
+    )
+    # Failed calls get a fresh set of retries (the key or the server may have been fixed); finished ones stay cached.
+    Generation.objects.filter(item_key__in=unfinished.values("item_key"), status=Generation.Status.FAILED).update(
+        status=Generation.Status.PENDING, attempts=0, error=""
+    )
+    unfinished.update(status=DistillationItem.Status.PENDING, error="")
     job.refresh_from_db()
     queued = job_enqueue(job=job)
     if not queued:
