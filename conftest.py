@@ -21,11 +21,19 @@ ROOT = Path(__file__).resolve().parent
 TEST_QUEUE = f"aeslab-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+TEST_BROKER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
 def pytest_configure(config):
     from django.conf import settings
 
+    from webapp.celery import app
+
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tasks still run eagerly unless a test starts a worker, but any connection Celery opens (its pools are
+    # created once and kept) points at the test broker and queue from the start.
+    app.conf.update(broker_url=TEST_BROKER, task_default_queue=TEST_QUEUE)
 
 
 @pytest.fixture(autouse=True)
@@ -107,16 +115,11 @@ def start_worker(transactional_db, settings, tmp_path):
     from webapp.celery import app
 
     _postgres_required()
-    broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    broker = TEST_BROKER
     queue = TEST_QUEUE
     database = connection.settings_dict
     started: list[WorkerHandle] = []
-    previous = {
-        "broker_url": app.conf.broker_url,
-        "task_always_eager": app.conf.task_always_eager,
-        "task_default_queue": app.conf.task_default_queue,
-    }
-    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
+    app.conf.task_always_eager = False
 
     def start(extra_args: tuple[str, ...] = ()) -> WorkerHandle:
         node_name = f"{queue}-{len(started)}@{socket.gethostname()}"
@@ -176,4 +179,4 @@ def start_worker(transactional_db, settings, tmp_path):
     yield start
     for handle in started:
         handle.kill()
-    app.conf.update(**previous)
+    app.conf.task_always_eager = True
