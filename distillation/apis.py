@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
@@ -34,6 +35,17 @@ class JobStartSerializer(serializers.Serializer):
         choices=DistillationJob.AlignmentMode.choices, default=DistillationJob.AlignmentMode.DIMENSIONS
     )
     min_criteria_share = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.8)
+    scores = serializers.DictField(
+        child=serializers.FloatField(min_value=0.0, max_value=1.0),
+        required=False,
+        help_text="Scored data instead of pairs: {video id: score in [0, 1]}.",
+    )
+
+    def validate_scores(self, value: dict) -> dict[int, float]:
+        try:
+            return {int(video_id): score for video_id, score in value.items()}
+        except ValueError as error:
+            raise serializers.ValidationError("keys must be video ids") from error
 
 
 class JobStatusSerializer(serializers.Serializer):
@@ -42,6 +54,7 @@ class JobStatusSerializer(serializers.Serializer):
     campaign = serializers.CharField()
     endpoint = serializers.CharField()
     endpoint_api_key = serializers.CharField(help_text='"set" or "not set"; the key itself is never returned.')
+    kind = serializers.CharField()
     samples = serializers.IntegerField()
     prompt_version = serializers.CharField()
     total = serializers.IntegerField()
@@ -65,6 +78,7 @@ def _status(job: DistillationJob) -> dict:
         "campaign": job.campaign.name,
         "endpoint": job.endpoint.name,
         "endpoint_api_key": job.endpoint.api_key_status,
+        "kind": job.kind,
         "samples": job.samples,
         "prompt_version": job.prompt_version,
         "total": progress.total,
@@ -89,9 +103,12 @@ class JobStartApi(APIView):
         serializer = JobStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = dict(serializer.validated_data)
-        job = services.job_start(
-            campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options
-        )
+        try:
+            job = services.job_start(
+                campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options
+            )
+        except ValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
         return Response(JobStatusSerializer(_status(job)).data, status=status.HTTP_201_CREATED)
 
 

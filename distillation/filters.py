@@ -76,18 +76,22 @@ class FilterResult:
     parse_error: str
     rejections: dict[str, list[Rejection]]
     consistency: float | None
+    score: float | None = None  # the rating in <answer> of a scored item's critique
 
     def passed_filter(self, name: str) -> bool:
         return not self.rejections[name]
 
     @property
     def passed(self) -> bool:
-        return self.parsed is not None and all(not found for found in self.rejections.values())
+        understood = self.parsed is not None or self.score is not None
+        return understood and all(not found for found in self.rejections.values())
 
     def all_rejections(self) -> list[Rejection]:
         return [rejection for name in FILTERS for rejection in self.rejections[name]]
 
     def parsed_verdicts(self) -> dict | None:
+        if self.score is not None:
+            return {"score": self.score}
         if self.parsed is None:
             return None
         return {
@@ -533,7 +537,10 @@ def cot_filter_factual(*, text: str, context: FilterContext) -> list[Rejection]:
 
 
 def critique_filter(*, text: str, context: FilterContext) -> FilterResult:
-    """Parse with the strict AesRM-CoT parser, then run the three filters. Never raises on bad text."""
+    """Parse (the strict AesRM-CoT parser for pairs, the rating answer for scored videos), then run the three
+    filters. Never raises on bad text."""
+    if context.score is not None:
+        return _score_critique_filter(text=text, context=context)
     rejections: dict[str, list[Rejection]] = {name: [] for name in FILTERS}
     try:
         parsed = parse_cot_answer(text, context.criteria_codes or None)
@@ -551,6 +558,61 @@ def critique_filter(*, text: str, context: FilterContext) -> FilterResult:
         consistency = consistency_with_labels(parsed=parsed, labels=context.labels)
     rejections[FACTUAL] = cot_filter_factual(text=text, context=context)
     return FilterResult(parsed=parsed, parse_error=parse_error, rejections=rejections, consistency=consistency)
+
+
+# --- Scored videos (Aes-R1 style) -----------------------------------------------------------------------------
+
+_SCORE_ANSWER = re.compile(
+    r"\A\s*<think>(?P<think>.+?)</think>\s*<answer>\s*(?P<score>(?:0(?:\.\d+)?|1(?:\.0+)?|\.\d+))\s*</answer>\s*\Z",
+    re.DOTALL,
+)
+# Words that, in the closing sentence of the critique, contradict the score's bin.
+_CONTRADICTING_CLOSE = {
+    "bad": re.compile(r"\b(?:excellent|outstanding|superb|exceptional|masterful|stunning|strong|beautiful)\b", re.I),
+    "fair": re.compile(r"\b(?:excellent|outstanding|superb|exceptional|masterful|terrible|awful|very poor)\b", re.I),
+    "good": re.compile(r"\b(?:poor|weak|bad|mediocre|unappealing|amateurish|awful|terrible)\b", re.I),
+}
+
+
+def score_bin(score: float) -> str:
+    return "bad" if score < 0.4 else "fair" if score < 0.7 else "good"
+
+
+def parse_score_answer(text: str) -> tuple[float, tuple[int, int]]:
+    """(rating, span of the critique) of '<think>critique</think><answer>0.62</answer>'; ValueError otherwise."""
+    match = _SCORE_ANSWER.match(text or "")
+    if match is None:
+        raise ValueError("expected '<think>critique</think><answer>rating in [0, 1]</answer>'")
+    return float(match.group("score")), match.span("think")
+
+
+def _score_critique_filter(*, text: str, context: FilterContext) -> FilterResult:
+    rejections: dict[str, list[Rejection]] = {name: [] for name in FILTERS}
+    rejections[LEAKAGE] = cot_filter_leakage(text=text, context=context)
+    rejections[FACTUAL] = cot_filter_factual(text=text, context=context)
+    try:
+        rating, (think_start, think_end) = parse_score_answer(text)
+    except ValueError as error:
+        rejections[ALIGNMENT] = [_rejection(ALIGNMENT, "unparseable", f"Not a rated critique: {error}.", text, 0, 0)]
+        return FilterResult(parsed=None, parse_error=str(error), rejections=rejections, consistency=None)
+    expected = score_bin(context.score)
+    answer = _ANSWER.search(text)
+    if score_bin(rating) != expected:
+        rejections[ALIGNMENT].append(
+            _rejection(ALIGNMENT, "score_bin_mismatch", f"Rated {rating:g} ({score_bin(rating)}); the hidden score is "
+                       f"{expected}.", text, *answer.span())
+        )  # fmt: skip
+    sentences = [m for m in re.finditer(r"[^.!?\n]+[.!?]?", text[think_start:think_end]) if m.group(0).strip()]
+    if sentences:
+        last = sentences[-1]
+        clash = _CONTRADICTING_CLOSE[expected].search(text, think_start + last.start(), think_start + last.end())
+        if clash:
+            rejections[ALIGNMENT].append(
+                _rejection(ALIGNMENT, "closing_tone_mismatch", f"The closing judgement reads unlike a {expected} "
+                           "video.", text, *clash.span())
+            )  # fmt: skip
+    consistency = max(0.0, 1.0 - abs(rating - context.score))
+    return FilterResult(parsed=None, parse_error="", rejections=rejections, consistency=consistency, score=rating)
 
 
 # --- Optional LLM-judge pass ---------------------------------------------------------------------------------

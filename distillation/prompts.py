@@ -225,7 +225,8 @@ JUDGE_QUESTIONS = {
         'empty string>", "reason": "<one sentence>"}'
     ),
     "factual": (
-        "The critique below compares Video A and Video B. These facts about the videos are certain:\n{facts}\n"
+        "The critique below describes one video, or compares Video A and Video B. These facts about the videos are "
+        "certain:\n{facts}\n"
         "Does the critique claim anything these facts contradict, or describe a property of one video under the "
         'other? Reply with JSON only: {"flag": true or false, "quote": "<the shortest exact quote that shows it, '
         'or an empty string>", "reason": "<one sentence>"}'

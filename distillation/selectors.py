@@ -47,6 +47,19 @@ def critiques_for_export(*, campaign: Campaign) -> dict[int, str]:
     return dict(rows)
 
 
+def scored_critiques_for_export(*, campaign: Campaign) -> dict[int, str]:
+    """video_id -> the accepted critique text ('<think>critique</think><answer>score</answer>') of scored videos
+    distilled in this campaign's jobs; the same rules as critiques_for_export. One query."""
+    rows = (
+        Critique.objects.filter(
+            item__job__campaign=campaign, item__video__isnull=False, passed=True, review=Critique.Review.ACCEPTED
+        )
+        .order_by("reviewed_at", "id")
+        .values_list("item__video_id", "text")
+    )
+    return dict(rows)
+
+
 # --- Permissions -----------------------------------------------------------------------------------------
 
 
@@ -69,7 +82,7 @@ def access_critique(*, user, critique_id: int) -> Critique:
         raise PermissionDenied("Only curators audit critiques.")
     return get_object_or_404(
         Critique.objects.select_related(
-            "item__job__endpoint", "item__job__campaign", "item__pair__video_a", "item__pair__video_b"
+            "item__job__endpoint", "item__job__campaign", "item__pair__video_a", "item__pair__video_b", "item__video"
         ),
         pk=critique_id,
     )
@@ -261,7 +274,9 @@ def audit_queue(
     job_id: int | None = None,
 ) -> QuerySet[Critique]:
     """Critiques to audit, filtered by filter verdict, review state, endpoint and job; oldest first."""
-    critiques = Critique.objects.select_related("item__job__endpoint", "item__pair").order_by("item__job_id", "id")
+    critiques = Critique.objects.select_related("item__job__endpoint", "item__pair", "item__video").order_by(
+        "item__job_id", "id"
+    )
     if review:
         critiques = critiques.filter(review=review)
     if verdict == "passed":

@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agreement.selectors import consensus_for_campaign
-from annotation.models import Campaign
+from annotation.models import Campaign, Video
 from distillation import prompts
 from distillation.client import (
     Completion,
@@ -113,10 +113,14 @@ def job_create(
     alignment_mode: str = DistillationJob.AlignmentMode.DIMENSIONS,
     min_criteria_share: float = 0.8,
     pair_ids: list[int] | None = None,
+    scores: dict[int, float] | None = None,
 ) -> DistillationJob:
     """A job over the campaign's consensus-labelled pairs (adjudicated labels win); pairs whose dimensions are
-    not all labelled are left out. Nothing is enqueued: see job_start."""
+    not all labelled are left out. With `scores` ({video id: score in [0, 1]}) the items are those videos instead,
+    critiqued one at a time with the score private and the tone by bin. Nothing is enqueued: see job_start."""
+    kind = DistillationJob.Kind.SCORES if scores is not None else DistillationJob.Kind.PAIRS
     job = DistillationJob(
+        kind=kind,
         campaign=campaign,
         endpoint=endpoint,
         judge_endpoint=judge_endpoint,
@@ -128,13 +132,14 @@ def job_create(
         alignment_mode=alignment_mode,
         min_criteria_share=min_criteria_share,
         prompt_version=prompts.prompt_version_for(
-            kind=DistillationJob.Kind.PAIRS, fps=frames_fps, max_frames=frames_max, short_side=frames_short_side
+            kind=kind, fps=frames_fps, max_frames=frames_max, short_side=frames_short_side
         ),
     )
     job.full_clean()
     job.save()
-    items = []
-    for pair_id, consensus in sorted(consensus_for_campaign(campaign=campaign).items()):
+    items = _score_items(job=job, scores=scores) if scores is not None else []
+    pairs = consensus_for_campaign(campaign=campaign) if scores is None else {}
+    for pair_id, consensus in sorted(pairs.items()):
         if pair_ids is not None and pair_id not in pair_ids:
             continue
         labels = consensus.labels()
@@ -161,6 +166,31 @@ def job_create(
         job.finished_at = job.started_at
     job.save(update_fields=["total_items", "started_at", "status", "finished_at"])
     return job
+
+
+def _score_items(*, job: DistillationJob, scores: dict[int, float]) -> list[DistillationItem]:
+    videos = set(Video.objects.filter(pk__in=list(scores)).values_list("pk", flat=True))
+    problems = [f"video {video_id} does not exist" for video_id in scores if int(video_id) not in videos]
+    problems += [f"video {video_id}: score {score} is outside [0, 1]" for video_id, score in scores.items()
+                 if not 0.0 <= float(score) <= 1.0]  # fmt: skip
+    if problems:
+        raise ValidationError({"scores": problems})
+    items = []
+    for video_id, score in sorted(scores.items()):
+        labels = {"score": round(float(score), 4)}
+        tone = prompts.tone_for_score(float(score))
+        items.append(
+            DistillationItem(
+                job=job, video_id=int(video_id), score=float(score), labels=labels, tone=tone,
+                item_key=_item_key(subject=f"video:{int(video_id)}", labels=labels, tone=tone),
+            )
+        )  # fmt: skip
+    return items
+
+
+def item_reference(item: DistillationItem) -> str:
+    """How prompts (and logs, and test servers) name an item: the pair's id, or v<video id>."""
+    return item.pair.external_id if item.pair_id else f"v{item.video_id}"
 
 
 def job_enqueue(*, job: DistillationJob) -> int:
@@ -266,6 +296,14 @@ class _ItemMessages:
         if self.messages is None:
             job, pair = self.item.job, self.item.pair
             frame_options = {"fps": job.frames_fps, "max_frames": job.frames_max, "short_side": job.frames_short_side}
+            if pair is None:
+                self.messages = prompts.score_messages(
+                    video_prompt=self.item.video.prompt,
+                    score=self.item.score,
+                    frames=frames_for_video(self.item.video, **frame_options),
+                    reference=item_reference(self.item),
+                )
+                return self.messages
             self.messages = prompts.pair_messages(
                 rubric=rubric_spec_for(rubric=job.campaign.rubric),
                 video_prompt=pair.prompt,
@@ -373,7 +411,7 @@ def item_distill(*, item_id: int) -> str:
     """
     item = DistillationItem.objects.select_related(
         "job__endpoint", "job__judge_endpoint", "job__campaign__rubric", "job__campaign__checklist",
-        "pair__video_a", "pair__video_b",
+        "pair__video_a", "pair__video_b", "video",
     ).get(pk=item_id)  # fmt: skip
     job = item.job
     if job.status == DistillationJob.Status.CANCELLED:
@@ -465,7 +503,7 @@ def _critique_judge(*, critique: Critique, job: DistillationJob, context) -> Non
             messages=lambda purpose=purpose: prompts.judge_messages(
                 purpose=purpose,
                 critique=critique.text,
-                reference=critique.item.pair.external_id,
+                reference=item_reference(critique.item),
                 facts=_facts_text(context),
             ),
         )
@@ -518,7 +556,8 @@ def _apply_filters(*, critique: Critique, text: str, context) -> None:
     critique.parse_error = result.parse_error
     critique.leakage_passed = result.passed_filter(LEAKAGE)
     critique.alignment_passed = result.passed_filter(ALIGNMENT)
-    critique.factual_passed = result.passed_filter(FACTUAL) if result.parsed is not None else None
+    understood = result.parsed is not None or result.score is not None
+    critique.factual_passed = result.passed_filter(FACTUAL) if understood else None
     critique.passed = result.passed
     critique.rejections = [rejection.as_dict() for rejection in result.all_rejections()]
     critique.consistency = result.consistency

@@ -151,6 +151,7 @@ def critique_review(request, critique_id: int):
         {
             "critique": critique,
             "pair": pair,
+            "video": critique.item.video,
             "form": form,
             "segments": highlighted_segments(text=critique.text, rejections=critique.rejections),
             "history": critique_history(critique=critique),

@@ -1,3 +1,6 @@
+import json
+
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.models import Campaign
@@ -27,6 +30,11 @@ class Command(BaseCommand):
             choices=DistillationJob.AlignmentMode.values,
         )
         parser.add_argument("--min-criteria-share", type=float, default=0.8)
+        parser.add_argument(
+            "--scores",
+            default=None,
+            help='Scored data instead of pairs: a JSON Lines file of {"video_id": ID, "score": 0.62} records.',
+        )
 
     def handle(self, *args, **options):
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
@@ -42,7 +50,21 @@ class Command(BaseCommand):
                 raise CommandError(f"Endpoint '{options['judge_endpoint']}' does not exist.")
         if not 1 <= options["samples"] <= 16:
             raise CommandError("--samples must be between 1 and 16.")
-        job = services.job_start(
+        scores = _read_scores(options["scores"]) if options["scores"] else None
+        try:
+            job = self._start(campaign, endpoint, judge, scores, options)
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from error
+        job.refresh_from_db()
+        progress = job_progress(job=job)
+        self.stdout.write(
+            f"job {job.pk}: {job.status}, {progress.finished}/{progress.total} items, {progress.passed} critiques "
+            f"passed all filters, {progress.prompt_tokens + progress.completion_tokens} tokens, "
+            f"cost ${progress.cost:.4f}"
+        )
+
+    def _start(self, campaign, endpoint, judge, scores, options) -> DistillationJob:
+        return services.job_start(
             campaign=campaign,
             endpoint=endpoint,
             judge_endpoint=judge,
@@ -52,11 +74,22 @@ class Command(BaseCommand):
             frames_short_side=options["short_side"],
             alignment_mode=options["alignment"],
             min_criteria_share=options["min_criteria_share"],
+            scores=scores,
         )
-        job.refresh_from_db()
-        progress = job_progress(job=job)
-        self.stdout.write(
-            f"job {job.pk}: {job.status}, {progress.finished}/{progress.total} items, {progress.passed} critiques "
-            f"passed all filters, {progress.prompt_tokens + progress.completion_tokens} tokens, "
-            f"cost ${progress.cost:.4f}"
-        )
+
+
+def _read_scores(path: str) -> dict[int, float]:
+    scores = {}
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    scores[int(record["video_id"])] = float(record["score"])
+                except (ValueError, KeyError, TypeError) as error:
+                    raise CommandError(f'{path}:{number}: expected {{"video_id": ID, "score": S}} ({error})') from error
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error}") from error
+    return scores
