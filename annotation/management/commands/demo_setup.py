@@ -1,12 +1,18 @@
+import json
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from agreement.services import judgments_import
 from annotation.models import Campaign, Role
 from annotation.services import campaign_create, campaign_member_add, user_ensure
 from fixtures.demo_clips import generate_demo_set
+from fixtures.demo_judgments import simulated_judgments
 from pipelines.ingest import manifest_import
 
 DEMO_CAMPAIGN = "demo"
+JUDGED_CAMPAIGN = "demo-judged"
+SIMULATED_EXPERTS = ["sim-expert-1", "sim-expert-2", "sim-expert-3"]
 DEMO_USERS = [
     # username, password, role, superuser
     ("admin", "aeslab-admin", None, True),
@@ -35,10 +41,28 @@ class Command(BaseCommand):
         for line_number, message in report.errors:
             self.stderr.write(f"manifest line {line_number}: {message}")
         self.stdout.write(f"Demo campaign '{campaign.name}': {report.created} pairs added, {report.skipped} present.")
+        judged = self._judged_campaign(demo)
         for username, password, role, superuser in DEMO_USERS:
             user = user_ensure(username=username, password=password, role=role, is_superuser=superuser)
             if role:
                 campaign_member_add(campaign=campaign, user=user, role=role)
+                if role != Role.EXPERT:
+                    campaign_member_add(campaign=judged, user=user, role=role)
         self.stdout.write("Demo logins:")
         for username, password, role, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {password:<15} {role or 'staff admin'}")
+
+    def _judged_campaign(self, demo) -> Campaign:
+        """The same pairs judged by three simulated experts, so agreement, exports and distillation have data."""
+        campaign = Campaign.objects.filter(name=JUDGED_CAMPAIGN).first() or campaign_create(
+            name=JUDGED_CAMPAIGN,
+            overlap=3,
+            description="The demo pairs judged by three simulated experts (known preferences plus noise).",
+        )
+        manifest_import(manifest_path=demo.manifest_path, campaign=campaign)
+        records = simulated_judgments(demo.expected, experts=SIMULATED_EXPERTS)
+        report = judgments_import(campaign=campaign, lines=[json.dumps(record) for record in records])
+        for line_number, message in report.errors:
+            self.stderr.write(f"simulated judgment {line_number}: {message}")
+        self.stdout.write(f"Campaign '{campaign.name}': {len(records)} simulated judgments imported.")
+        return campaign
