@@ -91,6 +91,10 @@ def access_critique(*, user, critique_id: int) -> Critique:
 # --- Endpoint secrets --------------------------------------------------------------------------------------
 
 
+def endpoints_all() -> QuerySet[Endpoint]:
+    return Endpoint.objects.order_by("name")
+
+
 def endpoint_api_key(*, endpoint: Endpoint) -> str:
     """The key to send: the named environment variable if configured, else the stored encrypted key."""
     if endpoint.api_key_env:

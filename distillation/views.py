@@ -22,6 +22,7 @@ from distillation.selectors import (
     audit_queue,
     audit_throughput,
     critique_history,
+    endpoints_all,
     highlighted_segments,
     job_progress,
     jobs_recent,
@@ -45,7 +46,7 @@ def job_index(request):
         messages.success(request, f"Job #{job.pk} started with {job.total_items} items.")
         return redirect("distillation-job", job_id=job.pk)
     jobs = [(job, job_progress(job=job)) for job in jobs_recent(limit=20)]
-    return render(request, "distillation/index.html", {"form": form, "jobs": jobs})
+    return render(request, "distillation/index.html", {"form": form, "jobs": jobs, "endpoints": endpoints_all()})
 
 
 def _progress_context(job) -> dict:
