@@ -1,61 +1,227 @@
-"""HTML for the checklist panel, built in Python: 64 questions x 2 videos x 3 answers is the
-bulk of the workbench page, and Django's template engine spends most of a request on it."""
+"""The workbench's form markup (rubric rows and checklist panels), built in Python.
+
+Rendering 18 rubric rows and 128 checklist questions with radios through Django templates was most of the
+workbench's CPU time. The markup depends only on the rubric or questions, the pair's prompt and read-only
+mode, so it is built once per process (cached, keyed by a fingerprint of that data, so an edited question
+makes a new entry) with a slot wherever the request's state goes: ` checked` on chosen radios and flagged
+boxes, ` missing` on rows without a verdict. A request only fills the slots."""
 
 from __future__ import annotations
 
-from django.utils.html import format_html, format_html_join
+from functools import lru_cache
+
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 ANSWER_LABELS = (("yes", "Yes"), ("no", "No"), ("na", "N/A"))
+SLOT = "\x00"  # cannot occur in escaped HTML
 
 
-def _choices_html(name: str, value: str, read_only: bool) -> SafeString:
-    disabled = " disabled" if read_only else ""
-    return format_html_join(
-        "",
-        '<label><input type="radio" form="judgment-form" name="{}" value="{}"{}{}><span>{}</span></label>',
-        (
-            (name, answer, mark_safe(" checked") if value == answer else "", mark_safe(disabled), label)
-            for answer, label in ANSWER_LABELS
-        ),
+def _fill(parts: tuple, slots: tuple, *, values: dict, missing: frozenset = frozenset()) -> SafeString:
+    """Join a skeleton's parts, putting into each slot what the request's values say."""
+    pieces = [parts[0]]
+    for slot, part in zip(slots, parts[1:], strict=True):
+        kind, key, expected = slot
+        if kind == "radio":
+            pieces.append(" checked" if values.get(key) == expected else "")
+        elif kind == "flag":
+            pieces.append(" checked" if values.get(key) else "")
+        else:  # "missing"
+            pieces.append(" missing" if key in missing else "")
+        pieces.append(part)
+    return mark_safe("".join(pieces))
+
+
+def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> str:
+    question_id, _dimension, sub_dimension, level, gated_by, text = question
+    name = f"checklist-{side}-{question_id}"
+    disabled = mark_safe(" disabled") if read_only else ""
+    choices = []
+    for answer, label in ANSWER_LABELS:
+        choices.append(
+            format_html(
+                '<label><input type="radio" form="judgment-form" name="{}" value="{}"{}{}><span>{}</span></label>',
+                name,
+                answer,
+                mark_safe(SLOT),
+                disabled,
+                label,
+            )
+        )
+        slots.append(("radio", name, answer))
+    gated = format_html(' data-gated-by="{}"', gated_by) if gated_by else ""
+    return format_html(
+        '<div class="cl-row" tabindex="0" data-row="checklist" data-question="{}" data-group="{}|{}" '
+        'data-level="{}"{}><span class="cl-text">{}</span><span class="wb-choices">{}</span></div>',
+        question_id,
+        side,
+        sub_dimension,
+        level,
+        gated,
+        text,
+        mark_safe("".join(choices)),
     )
 
 
-def checklist_side_html(*, groups: list[dict], side: str, values: dict, prompt: str, read_only: bool) -> SafeString:
-    parts = []
-    for group in groups:
-        rows = []
-        for question in group["questions"]:
-            name = f"checklist-{side}-{question.id}"
-            gated = (
-                format_html(' data-gated-by="{}"', question.not_applicable_when_id)
-                if question.not_applicable_when_id
-                else ""
-            )
-            rows.append(
-                format_html(
-                    '<div class="cl-row" tabindex="0" data-row="checklist" data-question="{}" data-group="{}|{}" '
-                    'data-level="{}"{}><span class="cl-text">{}</span><span class="wb-choices">{}</span></div>',
-                    question.id,
-                    side,
-                    group["sub_dimension"],
-                    question.level,
-                    gated,
-                    question.text_for(prompt),
-                    _choices_html(name, values.get(name, ""), read_only),
-                )
-            )
-        parts.append(
-            format_html(
-                '<div class="cl-group"><div class="cl-group-title"><span class="muted">{}</span> {}</div>{}</div>',
-                group["dimension"],
-                group["sub_dimension"],
-                mark_safe("".join(rows)),
-            )
+@lru_cache(maxsize=512)
+def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) -> tuple[tuple, tuple]:
+    slots: list[tuple] = []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for question in questions:
+        question_id, dimension, sub_dimension, level, gated_by, text = question
+        rendered = (question_id, dimension, sub_dimension, level, gated_by, text.replace("[[prompt]]", prompt))
+        groups.setdefault((dimension, sub_dimension), []).append(_question_row(rendered, side, read_only, slots))
+    body = "".join(
+        format_html(
+            '<div class="cl-group"><div class="cl-group-title"><span class="muted">{}</span> {}</div>{}</div>',
+            dimension,
+            sub_dimension,
+            mark_safe("".join(rows)),
         )
-    return format_html(
+        for (dimension, sub_dimension), rows in groups.items()
+    )
+    html = format_html(
         '<div class="wb-checklist-side" data-checklist-side="{}"{}>{}</div>',
         side,
         mark_safe(" hidden") if side == "right" else "",
-        mark_safe("".join(parts)),
+        mark_safe(body),
     )
+    return tuple(html.split(SLOT)), tuple(slots)
+
+
+def checklist_side_html(*, questions: list, side: str, values: dict, prompt: str, read_only: bool) -> SafeString:
+    """The checklist of one video (`side` "left" or "right"), radios checked from `values` (field -> answer)."""
+    key = tuple((q.id, q.dimension, q.sub_dimension, q.level, q.not_applicable_when_id, q.text) for q in questions)
+    parts, slots = _side_skeleton(key, prompt, side, read_only)
+    return _fill(parts, slots, values=values)
+
+
+VERDICT_CHOICES = (
+    ("left", "◀ Left", "Left better (1 or a)"),
+    ("same", "=", "Comparable (2 or s)"),
+    ("right", "Right ▶", "Right better (3 or d)"),
+)
+
+
+def _verdict_row(
+    *, field: str, code: str, dimension: str, name_html: str, css: str, read_only: bool, slots: list
+) -> str:
+    """One row of three radios; its ` missing` slot comes before its radios' slots, as in the markup."""
+    disabled = mark_safe(" disabled") if read_only else ""
+    choices = []
+    for value, label, title in VERDICT_CHOICES:
+        choices.append(
+            format_html(
+                '<label title="{}"><input type="radio" name="{}" value="{}"{}{}><span>{}</span></label>',
+                title,
+                field,
+                value,
+                mark_safe(SLOT),
+                disabled,
+                label,
+            )
+        )
+        slots.append(("radio", field, value))
+    slots.insert(len(slots) - len(VERDICT_CHOICES), ("missing", code, None))
+    return format_html(
+        '<div class="wb-row{}{}" tabindex="0" data-row="verdict" data-code="{}" data-dimension="{}">'
+        '<span class="wb-code">{}</span>{}<span class="wb-choices">{}</span></div>',
+        css,
+        mark_safe(SLOT),
+        code,
+        dimension,
+        code,
+        name_html,
+        mark_safe("".join(choices)),
+    )
+
+
+@lru_cache(maxsize=64)
+def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
+    slots: list[tuple] = []
+    fieldsets = []
+    for code, name, description, criteria in rubric:
+        rows = []
+        for criterion_code, criterion_name, definition, guidance in criteria:
+            guidance_html = format_html("<br><em>{}</em>", guidance) if guidance else ""
+            name_html = format_html(
+                '<span class="wb-name" tabindex="-1" aria-describedby="def-{}">{}'
+                '<span class="wb-def" role="tooltip" id="def-{}">{}{}</span></span>',
+                criterion_code,
+                criterion_name,
+                criterion_code,
+                definition,
+                guidance_html,
+            )
+            rows.append(
+                _verdict_row(
+                    field=f"criterion-{criterion_code}",
+                    code=criterion_code,
+                    dimension=code,
+                    name_html=name_html,
+                    css="",
+                    read_only=read_only,
+                    slots=slots,
+                )
+            )
+        overall = format_html('<span class="wb-name"><strong>Overall {}</strong></span>', name)
+        rows.append(
+            _verdict_row(
+                field=f"dimension-{code}",
+                code=code,
+                dimension=code,
+                name_html=overall,
+                css=" wb-verdict",
+                read_only=read_only,
+                slots=slots,
+            )
+        )
+        disabled = mark_safe(" disabled") if read_only else ""
+        severe = []
+        for side, key in (("left", "q"), ("right", "w")):
+            field = f"severe-{side}-{code}"
+            severe.append(
+                format_html(
+                    '<label title="{}"><input type="checkbox" name="{}" data-severe="{}"{}{}> {} video</label>',
+                    key,
+                    field,
+                    side,
+                    mark_safe(SLOT),
+                    disabled,
+                    side,
+                )
+            )
+            slots.append(("flag", field, None))
+        rows.append(
+            format_html(
+                '<div class="wb-severe"><span class="muted">Severe violation</span>{}</div>', mark_safe("".join(severe))
+            )
+        )
+        fieldsets.append(
+            format_html(
+                '<fieldset class="wb-dimension" data-dimension="{}"><legend title="{}">{} · {} '
+                '<span class="muted">{}</span></legend>{}</fieldset>',
+                code,
+                description,
+                code,
+                name,
+                description,
+                mark_safe("".join(rows)),
+            )
+        )
+    return tuple("".join(fieldsets).split(SLOT)), tuple(slots)
+
+
+def rubric_form_html(*, dimensions: list, values: dict, missing: list[str], read_only: bool) -> SafeString:
+    """The rubric's fieldsets: one row per criterion and per dimension verdict, and the severe-violation boxes."""
+    key = tuple(
+        (
+            dimension.code,
+            dimension.name,
+            dimension.description,
+            tuple((c.code, c.name, c.definition, c.guidance) for c in dimension.criteria.all()),
+        )
+        for dimension in dimensions
+    )
+    parts, slots = _rubric_skeleton(key, read_only)
+    return _fill(parts, slots, values=values, missing=frozenset(missing))

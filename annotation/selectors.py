@@ -124,17 +124,6 @@ def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
     return list(checklist.questions.order_by("order"))
 
 
-def checklist_groups(*, questions: list[ChecklistQuestion]) -> list[dict]:
-    """Questions grouped by dimension and sub-dimension (strongest option first), for rendering."""
-    groups: dict[tuple[str, str], list[ChecklistQuestion]] = {}
-    for question in questions:
-        groups.setdefault((question.dimension, question.sub_dimension), []).append(question)
-    return [
-        {"dimension": dimension, "sub_dimension": sub_dimension, "questions": members}
-        for (dimension, sub_dimension), members in groups.items()
-    ]
-
-
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
     return list(
         Assignment.objects.filter(expert=expert)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
 from annotation.models import Role, Video
-from annotation.rendering import checklist_side_html
+from annotation.rendering import checklist_side_html, rubric_form_html
 
 
 @login_required
@@ -62,10 +62,10 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
         values = judgment_form_initial(assignment=assignment, judgment=judgment)
     left, right = display_videos(assignment=assignment)
     read_only = assignment.expert_id != request.user.pk
-    groups = selectors.checklist_groups(questions=selectors.checklist_questions(checklist=campaign.checklist))
+    questions = selectors.checklist_questions(checklist=campaign.checklist)
     checklist = {
         side: checklist_side_html(
-            groups=groups, side=side, values=values, prompt=assignment.pair.prompt, read_only=read_only
+            questions=questions, side=side, values=values, prompt=assignment.pair.prompt, read_only=read_only
         )
         for side in ("left", "right")
     }
@@ -75,8 +75,13 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
         "left": left,
         "right": right,
         "prompt": assignment.pair.prompt,
-        "dimensions": selectors.rubric_structure(rubric=campaign.rubric),
-        "checklist_groups": groups,
+        "rubric_form": rubric_form_html(
+            dimensions=selectors.rubric_structure(rubric=campaign.rubric),
+            values=values,
+            missing=list(missing),
+            read_only=read_only,
+        ),
+        "has_checklist": bool(questions),
         "checklist_left": checklist["left"],
         "checklist_right": checklist["right"],
         "read_only": read_only,
