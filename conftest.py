@@ -31,6 +31,8 @@ def pytest_configure(config):
 
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Live-server request threads must not keep connections open, or the test database cannot be dropped.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Tasks still run eagerly unless a test starts a worker, but any connection Celery opens (its pools are
     # created once and kept) points at the test broker and queue from the start.
     app.conf.update(broker_url=TEST_BROKER, task_default_queue=TEST_QUEUE)
