@@ -1,22 +1,29 @@
-"""Reads for exports: snapshots, and a campaign's pairs with their consensus, in bounded batches.
+"""Reads for exports: snapshots, and a campaign's pairs with their consensus labels, in bounded batches.
 
-Consensus is agreement's rule (agreement.selectors): the vote with its tie rule, adjudications winning. The
-export reads it batch by batch (a few thousand pairs at a time, keyset-paginated in external_id order) so
-memory stays flat however large the campaign is; `consensus_for_campaign` would hold every pair at once.
+Consensus follows agreement's rule (see agreement/selectors.py): the vote of `agreement.metrics.majority_vote`
+with its tie rule, adjudicated codes taking the curator's latest verdict, and `agreement.selectors.
+needs_adjudication` deciding what still waits for a curator. Here it is computed with numpy a few thousand pairs
+at a time (keyset-paginated in external_id order), so memory stays flat and no per-code objects are built;
+`consensus_for_campaign` would hold the whole campaign. A test checks both give the same labels.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
-from agreement.models import GoldLabel
-from agreement.selectors import PairConsensus, _adjudication_rows, _consensus
+from agreement import metrics
+from agreement.models import Adjudication, GoldLabel
+from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE
+from agreement.selectors import needs_adjudication
 from annotation.models import Campaign, ChecklistAnswer, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
 from annotation.selectors import campaigns_for, user_has_role
 from exports.models import ExportSnapshot
@@ -86,13 +93,21 @@ def campaign_structure(*, campaign: Campaign) -> CampaignStructure:
 
 @dataclass(frozen=True)
 class PairForExport:
+    """One pair with what an export needs. `labels` holds every criterion and dimension code of the rubric: the
+    final label (+1/0/-1; the curator's when adjudicated, else the vote; None when neither exists)."""
+
     pair_id: int
     external_id: str
     prompt: str
     video_a: dict  # id, sha256, proxy, prompt
     video_b: dict
-    consensus: PairConsensus | None
-    severe: dict[str, dict[str, bool]]  # any rater flagged it
+    n_raters: int  # judgments counted
+    labels: dict[str, int | None]
+    votes: dict[str, tuple[int, int, int]]  # dimension code -> raters giving (-1, 0, +1)
+    vote_agreement: dict[str, float | None]  # dimension code -> share of raters giving the vote
+    adjudicated: bool  # a curator adjudicated some code
+    needs_adjudication: bool
+    severe: dict[str, dict[str, bool]]  # flags any rater set (only True entries)
     checklist: dict[int, dict[int, str | None]]  # video id -> question id -> consensus answer
     gold: bool
 
@@ -105,12 +120,94 @@ def checklist_consensus(counts: dict[str, int]) -> str | None:
     return ranked[0][0]
 
 
-def _judgment_rows_with_severe(pair_ids: list[int]) -> list[tuple]:
-    return list(
-        PairJudgment.objects.filter(assignment__pair_id__in=pair_ids).values_list(
-            "assignment__pair_id", "assignment__pair__external_id", "criteria", "dimensions", "severe"
-        )
+def _judgments(pair_ids: list[int]) -> tuple[list[tuple], dict]:
+    """(pair_id, criteria, dimensions) per judgment, and pair id -> {"A": {code: True}, "B": {...}} for severe
+    flags any rater set. One query. Flags come as text and are decoded only when some flag is true: few
+    judgments have one, and decoding every judgment's flags would cost as much as its verdicts."""
+    rows, flags = [], defaultdict(lambda: {"A": {}, "B": {}})
+    for pair_id, criteria, dimensions, severe in (
+        PairJudgment.objects.filter(assignment__pair_id__in=pair_ids)
+        .order_by("assignment__pair_id", "assignment__expert_id")
+        .values_list("assignment__pair_id", "criteria", "dimensions", Cast("severe", TextField()))
+    ):
+        rows.append((pair_id, criteria, dimensions))
+        if severe and "true" in severe:
+            for side, codes in json.loads(severe).items():
+                for code, flagged in codes.items():
+                    if flagged is True:
+                        flags[pair_id][side][code] = True
+    return rows, flags
+
+
+def batch_consensus(
+    *, pair_ids: list[int], criterion_codes: list[str], dimension_codes: list[str], threshold: float
+) -> dict[int, dict]:
+    """Pair id -> {"n_raters", "labels", "votes", "vote_agreement", "adjudicated", "needs_adjudication"} for the
+    given pairs, by agreement's rule (module docstring). Three queries (judgments with severe flags, and
+    adjudications); the severe flags come back under "severe"."""
+    codes = criterion_codes + dimension_codes
+    column = {code: index for index, code in enumerate(codes)}
+    row_of = {pair_id: row for row, pair_id in enumerate(pair_ids)}
+    value_index = {verdict: index for index, verdict in enumerate(VERDICT_DOMAIN)}
+    judgments, severe = _judgments(pair_ids)
+    given = np.array(
+        [
+            [value_index.get(criteria.get(code), -1) for code in criterion_codes]
+            + [value_index.get(dimensions.get(code), -1) for code in dimension_codes]
+            for _, criteria, dimensions in judgments
+        ],
+        dtype=np.int64,
+    ).reshape(len(judgments), len(codes))
+    judgment_row = np.array([row_of[pair_id] for pair_id, _, _ in judgments], dtype=np.int64)
+    counts = np.zeros((len(pair_ids), len(codes), len(VERDICT_DOMAIN)), dtype=np.int64)
+    present = given >= 0
+    np.add.at(
+        counts,
+        (np.broadcast_to(judgment_row[:, None], given.shape)[present], np.nonzero(present)[1], given[present]),
+        1,
     )
+    votes = metrics.majority_vote(counts, tie_code=VERDICT_TIE_CODE)
+
+    # Adjudications, oldest first: the latest verdict of a code wins.
+    override = np.zeros((len(pair_ids), len(codes)), dtype=np.int64)
+    overridden = np.zeros((len(pair_ids), len(codes)), dtype=bool)
+    adjudicated_pairs = set()
+    for pair_id, criteria, dimensions in (
+        Adjudication.objects.filter(pair_id__in=pair_ids)
+        .order_by("created_at", "id")
+        .values_list("pair_id", "criteria", "dimensions")
+    ):
+        adjudicated_pairs.add(pair_id)
+        for code, verdict in {**criteria, **dimensions}.items():
+            if code in column:
+                override[row_of[pair_id], column[code]] = verdict
+                overridden[row_of[pair_id], column[code]] = True
+    waiting = needs_adjudication(votes, adjudicated=overridden, threshold=threshold).tolist()
+
+    domain = np.array(VERDICT_DOMAIN, dtype=np.int64)
+    vote_value = domain[np.maximum(votes.label, 0)]
+    final = np.where(overridden, override, vote_value).tolist()
+    has_label = (overridden | (votes.n_raters > 0)).tolist()
+    raters = np.bincount(judgment_row, minlength=len(pair_ids)).tolist()
+    dimension_columns = [column[code] for code in dimension_codes]
+    dimension_counts = counts[:, dimension_columns, :].tolist()
+    agreement = np.where(votes.n_raters > 0, np.nan_to_num(votes.agreement), np.nan)[:, dimension_columns].tolist()
+
+    result = {}
+    for row, pair_id in enumerate(pair_ids):
+        result[pair_id] = {
+            "n_raters": raters[row],
+            "labels": {code: final[row][i] if has_label[row][i] else None for i, code in enumerate(codes)},
+            "votes": {code: tuple(dimension_counts[row][i]) for i, code in enumerate(dimension_codes)},
+            "vote_agreement": {
+                code: None if agreement[row][i] != agreement[row][i] else agreement[row][i]
+                for i, code in enumerate(dimension_codes)
+            },
+            "adjudicated": pair_id in adjudicated_pairs,
+            "needs_adjudication": waiting[row],
+            "severe": severe.get(pair_id, {"A": {}, "B": {}}),
+        }
+    return result
 
 
 def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[int, str | None]]:
@@ -130,10 +227,11 @@ def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[i
     }
 
 
-def pairs_for_export(*, campaign: Campaign, batch_size: int = 2000) -> Iterator[list[PairForExport]]:
-    """Every pair of the campaign in external_id order, `batch_size` at a time, with its consensus (None when
-    nobody judged or adjudicated it), severe flags, consensus checklist answers and whether it has gold.
-    Four queries per batch."""
+def pairs_for_export(
+    *, campaign: Campaign, structure: CampaignStructure, batch_size: int = 2000
+) -> Iterator[list[PairForExport]]:
+    """Every pair of the campaign in external_id order, `batch_size` at a time, with its consensus labels,
+    severe flags, consensus checklist answers and whether it has gold. Six queries per batch."""
     last = None
     fields = (
         "id",
@@ -157,17 +255,12 @@ def pairs_for_export(*, campaign: Campaign, batch_size: int = 2000) -> Iterator[
             return
         last = rows[-1][1]
         pair_ids = [row[0] for row in rows]
-        judgments = _judgment_rows_with_severe(pair_ids)
-        consensus = _consensus(
-            [row[:4] for row in judgments],
-            _adjudication_rows(pair_id__in=pair_ids),
+        consensus = batch_consensus(
+            pair_ids=pair_ids,
+            criterion_codes=structure.criterion_codes,
+            dimension_codes=structure.dimension_codes,
             threshold=campaign.agreement_threshold,
         )
-        severe: dict[int, dict[str, dict[str, bool]]] = defaultdict(lambda: {"A": {}, "B": {}})
-        for pair_id, _, _, _, flags in judgments:
-            for side in ("A", "B"):
-                for code, flagged in (flags or {}).get(side, {}).items():
-                    severe[pair_id][side][code] = severe[pair_id][side].get(code, False) or bool(flagged)
         gold = set(GoldLabel.objects.filter(pair_id__in=pair_ids).values_list("pair_id", flat=True))
         checklist = _checklist_for(campaign, [row[3] for row in rows] + [row[7] for row in rows])
         yield [
@@ -177,8 +270,7 @@ def pairs_for_export(*, campaign: Campaign, batch_size: int = 2000) -> Iterator[
                 prompt=row[2],
                 video_a={"id": row[3], "sha256": row[4], "proxy": row[5], "prompt": row[6]},
                 video_b={"id": row[7], "sha256": row[8], "proxy": row[9], "prompt": row[10]},
-                consensus=consensus.get(row[0]),
-                severe=severe[row[0]],
+                **consensus[row[0]],
                 checklist={video_id: checklist.get(video_id, {}) for video_id in (row[3], row[7])},
                 gold=row[0] in gold,
             )

@@ -1,7 +1,7 @@
 """Writes: creating export snapshots and building their folders (docs/export-formats.md).
 
 `export_build` streams: pass 1 reads the campaign batch by batch (exports.selectors.pairs_for_export),
-turns each pair into a record and appends it to a spool file inside the partial folder, keeping only a
+turns each pair into a record and appends it (pickled) to a spool file inside the partial folder, keeping only a
 prompt-group index per record in memory; the split plan is then made from the group sizes; pass 2 reads the
 spool back once and writes every row to its JSONL and Parquet files (Parquet in row groups). Memory is
 bounded by the batch size and the row-group size, not by the campaign.
@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import uuid
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 ROW_GROUP_SIZE = 5000
+ARROW_BATCH_SIZE = 500
 PAIR_BATCH_SIZE = 2000
 GOLD_RULES = ("test", "split", "exclude")
 AWAITING_RULES = ("exclude", "include")
@@ -283,18 +285,27 @@ class RowFileWriter:
         # No statistics-free tricks needed: pyarrow writes no timestamps, so the bytes depend only on the rows.
         self.parquet = pq.ParquetWriter(folder / f"{name}.parquet", schema, compression="zstd")
         self.buffer: list[dict] = []
+        self.batches: list[pa.RecordBatch] = []
 
     def write(self, row: dict) -> None:
         self.jsonl.write(json_line(row))
         self.buffer.append(row)
         self.count += 1
-        if len(self.buffer) >= ROW_GROUP_SIZE:
-            self.flush()
+        if len(self.buffer) >= ARROW_BATCH_SIZE:
+            # Rows as Python dicts take several times their Arrow size: convert them in small batches and
+            # keep only the compact batches until a row group is full.
+            self.batches.append(pa.RecordBatch.from_pylist(self.buffer, schema=self.schema))
+            self.buffer = []
+            if sum(batch.num_rows for batch in self.batches) >= ROW_GROUP_SIZE:
+                self.flush()
 
     def flush(self) -> None:
         if self.buffer:
-            self.parquet.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
+            self.batches.append(pa.RecordBatch.from_pylist(self.buffer, schema=self.schema))
             self.buffer = []
+        if self.batches:
+            self.parquet.write_table(pa.Table.from_batches(self.batches, schema=self.schema))
+            self.batches = []
 
     def close(self) -> None:
         self.flush()
@@ -323,20 +334,23 @@ class _AgreementTally:
         self.judged = dict.fromkeys(self.dimensions, 0)
         self.pairs = {"judged": 0, "adjudicated": 0, "awaiting_adjudication": 0}
 
-    def add(self, consensus) -> None:
-        if consensus is None or consensus.n_raters == 0:
-            return
-        self.pairs["judged"] += 1
-        self.pairs["adjudicated"] += int(consensus.adjudicated)
-        self.pairs["awaiting_adjudication"] += int(consensus.needs_adjudication)
-        for code in self.dimensions:
-            label = consensus.dimensions.get(code)
-            if label is None or label.n_raters == 0:
+    def add_batch(self, batch: list[PairForExport]) -> None:
+        votes: dict[str, list[tuple[int, int, int]]] = {code: [] for code in self.dimensions}
+        for pair in batch:
+            if pair.n_raters == 0:
                 continue
-            counts = np.array([[label.votes.get(verdict, 0) for verdict in VERDICT_DOMAIN]])
-            self.coincidences[code] += metrics.item_coincidences(counts)[0]
-            self.agreement_sum[code] += label.agreement
-            self.judged[code] += 1
+            self.pairs["judged"] += 1
+            self.pairs["adjudicated"] += int(pair.adjudicated)
+            self.pairs["awaiting_adjudication"] += int(pair.needs_adjudication)
+            for code in self.dimensions:
+                if pair.vote_agreement[code] is None:
+                    continue
+                votes[code].append(pair.votes[code])
+                self.agreement_sum[code] += pair.vote_agreement[code]
+                self.judged[code] += 1
+        for code, rows in votes.items():
+            if rows:
+                self.coincidences[code] += metrics.item_coincidences(np.array(rows)).sum(axis=0)
 
     def summary(self) -> dict:
         result: dict = {}
@@ -358,24 +372,23 @@ def _pair_record(
     pair: PairForExport, structure: CampaignStructure, options: ExportOptions
 ) -> tuple[dict | None, str | None]:
     """(record, None) for an exported pair, (None, reason) for an excluded one."""
-    consensus = pair.consensus
-    if consensus is None or consensus.n_raters == 0:
+    if pair.n_raters == 0:
         return None, "not_judged"
-    dimension_labels = {code: consensus.dimensions.get(code) for code in structure.dimension_codes}
-    criterion_labels = {code: consensus.criteria.get(code) for code in structure.criterion_codes}
-    if any(value is None or value.label is None for value in [*dimension_labels.values(), *criterion_labels.values()]):
+    if any(pair.labels[code] is None for code in structure.criterion_codes + structure.dimension_codes):
         return None, "incomplete"
-    if consensus.needs_adjudication and options.awaiting_adjudication == "exclude":
+    if pair.needs_adjudication and options.awaiting_adjudication == "exclude":
         return None, "awaiting_adjudication"
     if pair.gold and options.gold == "exclude":
         return None, "gold"
     # Raters who agree with the final label (the curator's when adjudicated), per dimension.
     shares = {
-        code: round(value.votes.get(value.label, 0) / value.n_raters, 6) if value.n_raters else 0.0
-        for code, value in dimension_labels.items()
+        code: round(pair.votes[code][VERDICT_DOMAIN.index(pair.labels[code])] / sum(pair.votes[code]), 6)
+        if sum(pair.votes[code])
+        else 0.0
+        for code in structure.dimension_codes
     }
     agreement = round(sum(shares.values()) / len(shares), 6) if shares else 0.0
-    if agreement < options.min_agreement and not consensus.adjudicated:
+    if agreement < options.min_agreement and not pair.adjudicated:
         return None, "below_min_agreement"
 
     def checklist_of(video: dict) -> dict | None:
@@ -391,17 +404,17 @@ def _pair_record(
         "prompt_group": prompt_group_of(pair.prompt),
         "video_a": f"media/{pair.video_a['sha256']}.mp4",
         "video_b": f"media/{pair.video_b['sha256']}.mp4",
-        "labels": {code: formats.LABEL_OF_VERDICT[value.label] for code, value in dimension_labels.items()},
-        "criteria": {code: int(value.label) for code, value in criterion_labels.items()},
+        "labels": {code: formats.LABEL_OF_VERDICT[pair.labels[code]] for code in structure.dimension_codes},
+        "criteria": {code: pair.labels[code] for code in structure.criterion_codes},
         "severe": {
             side: {code: bool(pair.severe[side].get(code, False)) for code in structure.dimension_codes}
             for side in ("A", "B")
         },
         "checklist_a": checklist_of(pair.video_a),
         "checklist_b": checklist_of(pair.video_b),
-        "n_raters": consensus.n_raters,
+        "n_raters": pair.n_raters,
         "agreement": agreement,
-        "adjudicated": consensus.adjudicated,
+        "adjudicated": pair.adjudicated,
         "swapped": False,
         "_dimension_agreement": shares,
         "_media": [[pair.video_a["sha256"], pair.video_a["proxy"]], [pair.video_b["sha256"], pair.video_b["proxy"]]],
@@ -482,8 +495,10 @@ def _balanced_mask(splits: np.ndarray, questions: np.ndarray, answers: np.ndarra
 
 
 def _place_media(folder: Path, sha256: str, proxy: str, mode: str) -> None:
+    if mode == "none":
+        return
     target = folder / "media" / f"{sha256}.mp4"
-    if mode == "none" or target.exists():
+    if target.exists():
         return
     source = Path(settings.MEDIA_ROOT) / proxy if proxy else None
     if source is None or not source.is_file():
@@ -560,12 +575,12 @@ def _write_rows(
         critiques = critiques_for_export(campaign=campaign)
 
     # Pass 1: records to the spool, groups in memory.
-    spool_path = folder / ".records.jsonl"
+    spool_path = folder / ".records.pickle"
     done = 0
-    with open(spool_path, "w", encoding="utf-8") as spool:
-        for batch in pairs_for_export(campaign=campaign, batch_size=PAIR_BATCH_SIZE):
+    with open(spool_path, "wb") as spool:
+        for batch in pairs_for_export(campaign=campaign, structure=structure, batch_size=PAIR_BATCH_SIZE):
+            tally.add_batch(batch)
             for pair in batch:
-                tally.add(pair.consensus)
                 if export_format == "checklist-qa":
                     records, dropped = _checklist_records(pair, structure, seen_videos)
                     contradictions += dropped
@@ -579,7 +594,11 @@ def _write_rows(
                         continue
                     records = [record]
                     exported_pairs += 1
-                group = prompt_group_of(pair.prompt)
+                group = (
+                    records[0]["prompt_group"]
+                    if records and "prompt_group" in records[0]
+                    else prompt_group_of(pair.prompt)
+                )
                 for record in records:
                     index = group_index.setdefault(group, len(group_index))
                     if index == len(group_sizes):
@@ -593,7 +612,8 @@ def _write_rows(
                         checklist_columns["question"].append(record["question_id"])
                         checklist_columns["answer"].append(int(record["answer"] == "yes"))
                         checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
-                    spool.write(json_line(record))
+                    # One pickle per record (its own memo), so nothing refers back to earlier records.
+                    pickle.dump(record, spool, protocol=pickle.HIGHEST_PROTOCOL)
             done += len(batch)
             _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
 
@@ -643,11 +663,12 @@ def _write_rows(
         )
     label_counts = _label_counts_start(export_format, structure)
     n_records = len(record_splits)
-    with open(spool_path, encoding="utf-8") as spool:
-        for position, line in enumerate(spool):
+    with open(spool_path, "rb") as spool:
+        for position in range(n_records):
+            # The spool is this export's own file, written above: unpickling it trusts nothing from outside.
+            record = pickle.load(spool)
             if keep is not None and not keep[position]:
                 continue
-            record = json.loads(line)
             split = SPLITS[record_splits[position]]
             for file_name, row in formats.rows_for_record(
                 export_format, record, split=split, swap_augment=options.swap_augment

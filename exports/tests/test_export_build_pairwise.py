@@ -12,7 +12,7 @@ import pytest
 from agreement.selectors import consensus_for_campaign
 from agreement.services import adjudication_record, gold_label_set
 from exports.models import ExportSnapshot
-from exports.selectors import pairs_for_export
+from exports.selectors import campaign_structure, pairs_for_export
 from exports.splits import prompt_group_of
 from exports.tests.factories import experts_make, judge, pair_make
 from exports.tests.helpers import all_rows, build
@@ -230,18 +230,37 @@ def test_manifest_lists_every_file_with_its_sha256_and_the_code_version(export_c
     assert len(list((folder / "media").iterdir())) == 20
 
 
-def test_batched_consensus_matches_the_campaign_consensus(export_campaign, curator):
+def test_batched_consensus_matches_agreements_campaign_consensus(export_campaign, curator):
+    """The export computes consensus batch by batch with numpy; it must give exactly agreement's labels,
+    queue flags and rater counts (votes, the tie rule, adjudications overriding, the latest one winning)."""
     raters = experts_make(3, export_campaign)
-    pairs = judged_pairs(export_campaign, raters[:2], 5)
+    pairs = judged_pairs(export_campaign, raters[:2], 6)
     judge(pairs[0], raters[2], value=-1)
+    tied = pair_make(export_campaign, prompt="a three-way split", external_id="tied")
+    for rater, value in zip(raters, (1, 0, -1), strict=True):
+        judge(tied, rater, value=value, VA2=1)
     adjudication_record(pair=pairs[1], adjudicated_by=curator, criteria={}, dimensions={"VA": 0}, reason="close")
+    adjudication_record(pair=pairs[1], adjudicated_by=curator, criteria={"VF2": 1}, dimensions={"VA": -1}, reason="no")
+    pair_make(export_campaign, prompt="nobody judged it", external_id="unjudged")
+    structure = campaign_structure(campaign=export_campaign)
 
     batched = {
-        item.pair_id: item.consensus
-        for batch in pairs_for_export(campaign=export_campaign, batch_size=2)
+        item.pair_id: item
+        for batch in pairs_for_export(campaign=export_campaign, structure=structure, batch_size=2)
         for item in batch
     }
 
     expected = consensus_for_campaign(campaign=export_campaign)
-    assert {pair_id: c.labels() for pair_id, c in batched.items()} == {k: v.labels() for k, v in expected.items()}
-    assert batched[pairs[1].pk].dimensions["VA"].label == 0
+    assert len(batched) == 8 and set(expected) == {pair.pk for pair in pairs} | {tied.pk}
+    for pair_id, consensus in expected.items():
+        labels = consensus.labels()
+        assert batched[pair_id].labels == {**labels["criteria"], **labels["dimensions"]}
+        assert batched[pair_id].needs_adjudication == consensus.needs_adjudication
+        assert batched[pair_id].adjudicated == consensus.adjudicated
+        assert batched[pair_id].n_raters == consensus.n_raters
+        for code in DIMENSIONS:
+            assert batched[pair_id].vote_agreement[code] == pytest.approx(consensus.dimensions[code].agreement)
+    assert batched[pairs[1].pk].labels["VA"] == -1 and batched[pairs[1].pk].labels["VF2"] == 1
+    assert batched[tied.pk].needs_adjudication and batched[tied.pk].labels["VA2"] == 1
+    unjudged = next(item for item in batched.values() if item.external_id == "unjudged")
+    assert unjudged.n_raters == 0 and set(unjudged.labels.values()) == {None}
