@@ -16,7 +16,7 @@ from distillation.tests import fake_llm as script
 MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "Pair reference: p9\nhello"}]}]
 
 
-def _config(fake, timeout=1.0) -> EndpointConfig:
+def _config(fake, timeout=5.0) -> EndpointConfig:
     return EndpointConfig(
         base_url=fake.url, model="m", api_key="secret", timeout_seconds=timeout,
         price_prompt_per_1k=Decimal("0.5"), price_completion_per_1k=Decimal("1.5"),
@@ -38,7 +38,7 @@ def test_a_completion_carries_text_tokens_and_cost(fake_llm):
         (script.status(429, Retry_After="7"), RetryableCallError, 7.0),
         (script.status(502), RetryableCallError, None),
         (script.malformed(), RetryableCallError, None),
-        (script.hang(2.0), RetryableCallError, None),
+        (script.hang(3.0), RetryableCallError, None),
         (script.status(400), PermanentCallError, None),
         (script.status(401), PermanentCallError, None),
     ],
@@ -48,7 +48,7 @@ def test_failures_are_sorted_into_retryable_and_permanent_and_the_client_never_r
 ):
     fake_llm.script("p9", reply)
     with pytest.raises(error) as raised:
-        chat_complete(config=_config(fake_llm, timeout=0.5), messages=MESSAGES)
+        chat_complete(config=_config(fake_llm, timeout=2.0), messages=MESSAGES)
     assert raised.value.retry_after == retry_after
     assert fake_llm.count("p9") == 1
 

@@ -22,7 +22,8 @@ FRAMES = {"frames_fps": 1.0, "frames_max": 2, "frames_short_side": 64}
 
 
 def _endpoint(fake, **options):
-    values = {"timeout_seconds": 2.0, "max_retries": 3, "backoff_base_seconds": 0.2, "max_concurrency": 4}
+    # Timeouts generous enough that a loaded machine never times out a normal answer (that would add a call).
+    values = {"timeout_seconds": 5.0, "max_retries": 3, "backoff_base_seconds": 0.2, "max_concurrency": 4}
     values.update(options)
     return endpoint_create(base_url=fake.url, requests_per_minute=0, **values)
 
@@ -113,10 +114,10 @@ def test_429_500_timeouts_and_malformed_json_are_retried_and_a_lasting_failure_i
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
     fake_llm.script("p0", script.status(429, Retry_After="1"))
     fake_llm.script("p1", script.status(500))
-    fake_llm.script("p2", script.hang(3.0))  # past the client's 2 s timeout
+    fake_llm.script("p2", script.hang(4.5))  # past the client's 3 s timeout
     fake_llm.script("p3", script.malformed())
     fake_llm.script("p4", *[script.status(503)] * 10)
-    endpoint = _endpoint(fake_llm, max_retries=2)
+    endpoint = _endpoint(fake_llm, max_retries=2, timeout_seconds=3.0)
     start_worker()
 
     job = services.job_start(campaign=campaign, endpoint=endpoint, **FRAMES)
@@ -143,7 +144,7 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_finished_calls(
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
     release = threading.Event()
     fake_llm.script("p2", script.hold(release))
-    endpoint = _endpoint(fake_llm)
+    endpoint = _endpoint(fake_llm, timeout_seconds=3.0)  # the dead worker's claim lapses 3 + 5 s after its call
     worker = start_worker()
 
     job = services.job_start(campaign=campaign, endpoint=endpoint, samples=2, **FRAMES)
