@@ -1,7 +1,8 @@
 """Export snapshots: a frozen folder of a campaign's labels in one training format (docs/export-formats.md).
 
 A snapshot row is created queued, claimed by exactly one builder (queued -> running), and ends succeeded
-(the folder exists and its manifest is stored here) or failed (no folder is left behind). A succeeded
+(the folder exists and its manifest is stored here) or failed (no folder is left behind). A running build
+whose heartbeat stopped (its worker was killed) can be taken over. A succeeded
 snapshot is never rebuilt or changed.
 """
 
@@ -36,6 +37,9 @@ class ExportSnapshot(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress of the running build; a stale one may be taken over."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

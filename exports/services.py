@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -51,6 +52,7 @@ SCHEMA_VERSION = 1
 ROW_GROUP_SIZE = 5000
 ARROW_BATCH_SIZE = 500
 PAIR_BATCH_SIZE = 2000
+STALE_SECONDS = 30 * 60  # no progress for this long: the builder is gone
 GOLD_RULES = ("test", "split", "exclude")
 AWAITING_RULES = ("exclude", "include")
 MEDIA_MODES = ("link", "copy", "none")
@@ -207,10 +209,15 @@ def export_request(*, campaign: Campaign, export_format: str, options: dict | No
 
 
 def export_build(*, snapshot_id: int) -> ExportSnapshot:
-    """Build a queued snapshot's folder. Idempotent: a snapshot that is not queued (another worker has it, or
-    it has finished) is returned unchanged. Errors are recorded on the snapshot, never half-applied."""
-    claimed = ExportSnapshot.objects.filter(pk=snapshot_id, status=ExportSnapshot.Status.QUEUED).update(
-        status=ExportSnapshot.Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""
+    """Build a queued snapshot's folder. Idempotent: a snapshot that has finished, or that another builder is
+    running (its heartbeat is fresh), is returned unchanged; a running one whose heartbeat is older than
+    STALE_SECONDS (its worker died) is taken over. Errors are recorded on the snapshot, never half-applied."""
+    now = timezone.now()
+    claimable = Q(status=ExportSnapshot.Status.QUEUED) | Q(
+        status=ExportSnapshot.Status.RUNNING, heartbeat_at__lt=now - datetime.timedelta(seconds=STALE_SECONDS)
+    )
+    claimed = ExportSnapshot.objects.filter(claimable, pk=snapshot_id).update(
+        status=ExportSnapshot.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0.0, error=""
     )
     snapshot = ExportSnapshot.objects.select_related("campaign__rubric", "campaign__checklist", "created_by").get(
         pk=snapshot_id
@@ -258,7 +265,7 @@ def code_version() -> str:
 
 def _progress(snapshot: ExportSnapshot, fraction: float, message: str) -> None:
     ExportSnapshot.objects.filter(pk=snapshot.pk).update(
-        progress=round(min(max(fraction, 0.0), 1.0), 4), progress_message=message[:200]
+        progress=round(min(max(fraction, 0.0), 1.0), 4), progress_message=message[:200], heartbeat_at=timezone.now()
     )
 
 
@@ -526,6 +533,8 @@ def _build_folder(snapshot: ExportSnapshot) -> dict:
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise ExportError(f"{final} already exists and is not an empty folder; exports never overwrite")
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(f".{final.name}.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # from a builder that died; we hold the claim now
     partial = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     writers: dict[str, RowFileWriter] = {}
@@ -677,7 +686,7 @@ def _write_rows(
             _count_labels(label_counts, export_format, record)
             for sha256, proxy in record["_media"]:
                 _place_media(folder, sha256, proxy, options.media)
-            if position % 5000 == 4999:
+            if position % 1000 == 999:
                 _progress(snapshot, 0.7 + 0.25 * position / n_records, f"wrote {position + 1} of {n_records} rows")
     spool_path.unlink()
     for writer in writers.values():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from exports.models import ExportSnapshot
 from exports.services import ExportError, RowFileWriter, export_build, export_snapshot_create
@@ -138,3 +140,26 @@ def test_building_twice_does_nothing_the_second_time(judged_campaign, tmp_path):
     assert again.status == ExportSnapshot.Status.SUCCEEDED
     assert again.finished_at == snapshot.finished_at
     assert (Path(snapshot.path) / "manifest.json").read_bytes() == manifest_bytes
+
+
+def test_a_build_whose_worker_died_is_taken_over_and_its_leftovers_removed(judged_campaign, tmp_path):
+    snapshot = export_snapshot_create(campaign=judged_campaign, export_format="rl-prompts", path=tmp_path / "export")
+    long_ago = timezone.now() - timedelta(hours=2)
+    ExportSnapshot.objects.filter(pk=snapshot.pk).update(status="running", started_at=long_ago, heartbeat_at=long_ago)
+    leftover = tmp_path / ".export.partial-dead"
+    leftover.mkdir()
+    (leftover / "train.jsonl").write_text("half a row")
+
+    rebuilt = export_build(snapshot_id=snapshot.pk)
+
+    assert rebuilt.status == ExportSnapshot.Status.SUCCEEDED and rebuilt.started_at > long_ago
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "media"]
+
+
+def test_a_build_another_worker_is_running_is_left_alone(judged_campaign, tmp_path):
+    snapshot = export_snapshot_create(campaign=judged_campaign, export_format="rl-prompts", path=tmp_path / "export")
+    ExportSnapshot.objects.filter(pk=snapshot.pk).update(status="running", heartbeat_at=timezone.now())
+
+    untouched = export_build(snapshot_id=snapshot.pk)
+
+    assert untouched.status == ExportSnapshot.Status.RUNNING and not (tmp_path / "export").exists()
