@@ -4,6 +4,8 @@ is at most `short_side` (never upscaled), JPEG-encoded for base64 image parts.""
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import ffmpeg
@@ -38,10 +40,29 @@ def frames_sample(
         return [Frame(seconds=round(index / rate, 3), jpeg=file.read_bytes()) for index, file in enumerate(files)]
 
 
+# A video is often in several pairs of a campaign: keep its frames for the next item this process handles.
+FRAMES_CACHE_SIZE = 64
+_cache: OrderedDict[tuple, list[Frame]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def frames_for_video(video, *, fps: float, max_frames: int, short_side: int) -> list[Frame]:
-    """Frames of a stored Video: from its proxy when there is one (smaller, already decoded once), else the original."""
+    """Frames of a stored Video: from its proxy when there is one (smaller, already decoded once), else the original.
+
+    Cached per process by (video, file, sampling settings), least recently used out first.
+    """
     source = video.proxy if video.proxy else video.file
+    key = (video.pk, source.name, fps, max_frames, short_side)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     with local_path(source) as path:
-        return frames_sample(
+        frames = frames_sample(
             path, fps=fps, max_frames=max_frames, short_side=short_side, duration_seconds=video.duration_seconds
         )
+    with _cache_lock:
+        _cache[key] = frames
+        while len(_cache) > FRAMES_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return frames

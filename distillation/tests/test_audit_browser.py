@@ -92,3 +92,35 @@ def test_a_curator_accepts_edits_away_a_leak_and_rejects_in_the_browser(
     assert CritiqueRevision.objects.get(action="reject").note == "concludes the wrong way on VA"
     edited = Critique.objects.get(pk=critiques[1].pk)
     assert edited.raw_text == leaky_text and edited.edited
+
+
+def test_the_job_page_updates_itself_while_the_job_runs_and_stops_polling_when_done(
+    chromium, app_url, ml_engineer, campaign, labelled_pairs
+):
+    from django.utils import timezone
+
+    from distillation.models import DistillationItem
+    from distillation.tests.factories import endpoint_create
+
+    labels = uniform_labels(campaign.rubric, 1)
+    labelled_pairs([labels] * 2)
+    job = services.job_create(campaign=campaign, endpoint=endpoint_create())  # items pending, nothing enqueued
+    page = chromium.new_page()
+    try:
+        _sign_in(page, app_url, ml_engineer)
+        page.goto(f"{app_url}/distillation/jobs/{job.pk}/")
+        expect(page.locator("[data-field=done]")).to_have_text("0 / 2")
+
+        first, second = job.items.order_by("id")
+        services.critique_record(item=first, sample_index=0, text=clean_text_for(campaign.rubric, labels))
+        DistillationItem.objects.filter(pk=first.pk).update(status="done", finished_at=timezone.now())
+        expect(page.locator("[data-field=done]")).to_have_text("1 / 2", timeout=10_000)
+        expect(page.locator("[data-field=passed]")).to_have_text("1 of 1")
+
+        DistillationItem.objects.filter(pk=second.pk).update(status="done", finished_at=timezone.now())
+        services.job_finish_if_complete(job_id=job.pk)
+        expect(page.locator("#job-progress")).to_have_attribute("data-status", "done", timeout=10_000)
+        expect(page.locator("[data-field=done]")).to_have_text("2 / 2")
+        expect(page.locator("#job-progress")).not_to_have_attribute("hx-trigger", "every 2s")
+    finally:
+        page.close()
