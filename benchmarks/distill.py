@@ -8,8 +8,9 @@ consensus-labelled pairs of real 160x96, one-second clips; starts the scripted s
 (distillation/tests/fake_llm.py) with `--latency` seconds per request, and two workers
 (`celery worker -P threads -c 16` each, on Redis). For each level the endpoint's max_concurrency (enforced
 across both workers through Redis) is set to the level, the generation cache is emptied, and one job runs to the
-end. Each item samples frames with ffmpeg (1 fps, at most 2 frames, short side 64), calls the server through
-the openai client, parses, runs the three filters and stores its critique.
+end, on two fresh worker processes (so no frames are cached from the previous level). Each item samples frames
+with ffmpeg (1 fps, at most 2 frames, short side 64), calls the server through the openai client, parses, runs
+the three filters and stores its critique.
 
 Figures: items/min, the server's peak number of requests in flight (never above the level), and the filters'
 cost per item (median of repeated runs of critique_filter on a 15-criterion critique, clean and leaky).
@@ -110,7 +111,7 @@ def _start_workers(count: int, threads: int) -> list[subprocess.Popen]:
 
     processes = []
     for index in range(count):
-        node = f"{QUEUE}-{index}@{socket.gethostname()}"
+        node = f"{QUEUE}-{index}-{uuid.uuid4().hex[:4]}@{socket.gethostname()}"
         processes.append(
             subprocess.Popen(
                 [
@@ -217,15 +218,18 @@ def main() -> None:
     endpoint = services.endpoint_create(
         name="bench", base_url=fake.url, model="bench-model", requests_per_minute=0, timeout_seconds=30
     )
-    workers = _start_workers(2, args.threads)
+    results = []
     try:
-        results = [
-            _run_level(campaign=campaign, endpoint=endpoint, fake=fake, level=int(level))
-            for level in args.levels.split(",")
-        ]
+        for level in args.levels.split(","):
+            # Fresh worker processes per level: no frames cached by a previous level.
+            workers = _start_workers(2, args.threads)
+            try:
+                results.append(_run_level(campaign=campaign, endpoint=endpoint, fake=fake, level=int(level)))
+            finally:
+                for worker in workers:
+                    os.killpg(worker.pid, 9)
+                    worker.wait()
     finally:
-        for worker in workers:
-            os.killpg(worker.pid, 9)
         fake.stop()
     cost = _filter_cost(labels)
 
