@@ -201,3 +201,21 @@ def test_cancel_stops_handing_out_items_and_resume_finishes_them(start_worker, f
     _wait_for_job(job)
     assert fake_llm.counts() == {"p0": 1, "p1": 1, "p2": 1, "p3": 1, "p4": 1}
     assert all(item.critiques.get().passed for item in job.items.all())
+
+
+def test_an_endpoint_concurrency_of_one_holds_across_two_worker_processes(
+    start_worker, fake_llm, labelled_pairs, campaign
+):
+    labels = uniform_labels(campaign.rubric, 1)
+    labelled_pairs([labels] * 4)
+    fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
+    fake_llm.latency = 0.4
+    endpoint = _endpoint(fake_llm, max_concurrency=1)
+    workers = [start_worker(), start_worker()]
+
+    job = services.job_start(campaign=campaign, endpoint=endpoint, **FRAMES)
+    _wait_for_job(job)
+
+    assert fake_llm.count() == 4
+    assert all("item_distill_task" in worker.log() and "succeeded" in worker.log() for worker in workers)
+    assert fake_llm.peak_in_flight == 1
