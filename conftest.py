@@ -170,13 +170,13 @@ def start_worker(transactional_db, settings, tmp_path):
         )
         handle = WorkerHandle(process=process, log_path=log_path, node_name=node_name)
         started.append(handle)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"Celery worker exited early:\n{handle.log()}")
             if app.control.ping(destination=[node_name], timeout=0.5):
                 return handle
-        pytest.fail(f"Celery worker did not answer a ping in 60 s:\n{handle.log()}")
+        pytest.fail(f"Celery worker did not answer a ping in 120 s:\n{handle.log()}")
 
     yield start
     for handle in started:
