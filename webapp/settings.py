@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "agreement",
     "distillation",
     "exports",
+    "training",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +131,16 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# Training: rm_training runs on a dedicated worker (`celery -A webapp worker -Q gpu --concurrency 1`).
+TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="gpu")
+CELERY_TASK_ROUTES = {"training.tasks.training_job_run_task": {"queue": TRAINING_QUEUE}}
+TRAINING_MODEL_DIRS = env.list("TRAINING_MODEL_DIRS", default=[])  # base-model folders offered on the Train page
+TRAINING_ROOT = env.str("TRAINING_ROOT", default="")  # run folders and logs; default MEDIA_ROOT/training
+TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=2.0)
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.float("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
+TRAINING_CANCEL_GRACE_SECONDS = env.float("TRAINING_CANCEL_GRACE_SECONDS", default=10.0)
+TRAINING_WORKER_CHECK_TIMEOUT_SECONDS = 1.0
+
 # Video ingest limits: anything outside them is rejected before a row or file is written.
 VIDEO_MAX_BYTES = env.int("VIDEO_MAX_BYTES", default=512 * 1024 * 1024)
 VIDEO_MAX_DURATION_SECONDS = env.float("VIDEO_MAX_DURATION_SECONDS", default=120.0)
@@ -184,4 +195,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
         "kwargs": {"older_than_minutes": 15},
     },
+    # Fail training jobs whose gpu worker was lost (no heartbeat).
+    "training-heartbeat-check": {"task": "training.tasks.training_heartbeat_check_task", "schedule": 60},
 }

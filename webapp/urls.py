@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("agreement.urls")),
     path("", include("distillation.urls")),
     path("", include("exports.urls")),
+    path("", include("training.urls")),
     path("", include("annotation.urls")),
 ]
 

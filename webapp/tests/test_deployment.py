@@ -42,6 +42,9 @@ def test_docker_compose_has_web_worker_beat_postgres_and_redis_with_health_check
     assert {"media", "pgdata"} <= set(compose["volumes"])
     assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://")
     assert services["web"]["environment"]["CELERY_BROKER_URL"].startswith("redis://")
+    assert services["gpu-worker"]["command"].startswith("celery -A webapp worker -Q gpu --concurrency 1")
+    devices = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
 
 
 def test_settings_default_to_sqlite_and_eager_celery_when_nothing_is_configured(tmp_path):

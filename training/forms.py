@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django import forms
+
+from rm_training.config import RECIPES
+from training.selectors import base_model_choices, key_hyperparameters
+
+FIELD_TYPES = {int: forms.IntegerField, float: forms.FloatField}
+
+
+def _field_key(name: str) -> str:
+    return "hp__" + name.replace(".", "__")
+
+
+class TrainForm(forms.Form):
+    """Recipe, base model and the key hyper-parameters, with defaults and help from rm_training's dataclasses."""
+
+    recipe = forms.ChoiceField(choices=[(name, name) for name in RECIPES])
+    model_path = forms.CharField(required=False, label="Base model", help_text="One of the declared model folders.")
+    num_processes = forms.IntegerField(min_value=1, max_value=16, initial=1, label="Processes (GPUs)")
+    extra = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="More overrides, one key=value per line."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_path"].widget = forms.Select(
+            choices=[("", "— none (checklist-linear) —")] + [(str(path), str(path)) for path in base_model_choices()]
+        )
+        self.hyperparameters = key_hyperparameters()
+        for item in self.hyperparameters:
+            field_class = FIELD_TYPES.get(item.kind, forms.CharField)
+            self.fields[_field_key(item.name)] = field_class(
+                label=item.name, initial=item.default, help_text=item.help, required=True
+            )
+
+    def clean_extra(self) -> dict[str, str]:
+        overrides = {}
+        for line in self.cleaned_data["extra"].splitlines():
+            if not line.strip():
+                continue
+            key, separator, value = line.partition("=")
+            if not separator:
+                raise forms.ValidationError(f"{line!r} is not key=value")
+            overrides[key.strip()] = value.strip()
+        return overrides
+
+    def overrides(self) -> dict[str, str]:
+        """Only what differs from rm_training's defaults, so the job shows what was chosen."""
+        chosen = {
+            item.name: str(self.cleaned_data[_field_key(item.name)])
+            for item in self.hyperparameters
+            if self.cleaned_data[_field_key(item.name)] != item.default
+        }
+        return {**chosen, **self.cleaned_data["extra"]}

@@ -1,0 +1,160 @@
+"""Reads for training: who may train, jobs and registered models, base-model folders, the gpu queue's workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from annotation.models import Role
+from annotation.selectors import user_has_role
+from exports.models import ExportSnapshot
+from exports.selectors import snapshots_for
+from rm_training.config import TrainConfig
+from training.models import RegisteredModel, TrainingJob
+
+# The hyper-parameters the Train page shows; every other config field can still be set as key=value.
+KEY_HYPERPARAMETERS = (
+    "seed",
+    "lora_rank",
+    "optim.learning_rate",
+    "optim.batch_size",
+    "optim.gradient_accumulation_steps",
+    "stages.atomic_steps",
+    "stages.sft_steps",
+    "stages.grpo_steps",
+    "checklist.learning_rate",
+    "checklist.max_epochs",
+)
+WORKER_CHECK_CACHE_SECONDS = 10
+
+
+def user_can_train(*, user) -> bool:
+    return user_has_role(user=user, role=Role.ML_ENGINEER)
+
+
+def _require_trainer(user) -> None:
+    if not user_can_train(user=user):
+        raise PermissionDenied("Only ML engineers train and evaluate models.")
+
+
+def training_root() -> Path:
+    configured = getattr(settings, "TRAINING_ROOT", "")
+    return Path(configured) if configured else Path(settings.MEDIA_ROOT) / "training"
+
+
+def job_log_path(*, job: TrainingJob) -> Path:
+    return training_root() / "logs" / f"job-{job.pk}.log"
+
+
+def jobs_for(*, user) -> QuerySet[TrainingJob]:
+    _require_trainer(user)
+    snapshot_ids = snapshots_for(user=user).values("id")
+    return TrainingJob.objects.filter(snapshot_id__in=snapshot_ids).select_related(
+        "snapshot__campaign", "created_by", "evaluated_model"
+    )
+
+
+def access_job(*, user, job_id: int) -> TrainingJob:
+    return get_object_or_404(jobs_for(user=user), pk=job_id)
+
+
+def models_for(*, user) -> QuerySet[RegisteredModel]:
+    _require_trainer(user)
+    snapshot_ids = snapshots_for(user=user).values("id")
+    return RegisteredModel.objects.filter(snapshot_id__in=snapshot_ids).select_related(
+        "snapshot__campaign", "created_by", "job"
+    )
+
+
+def access_model(*, user, model_id: int) -> RegisteredModel:
+    return get_object_or_404(models_for(user=user), pk=model_id)
+
+
+def access_trainable_snapshot(*, user, snapshot_id: int) -> ExportSnapshot:
+    _require_trainer(user)
+    return get_object_or_404(snapshots_for(user=user), pk=snapshot_id)
+
+
+def model_dirs() -> list[Path]:
+    return [Path(entry).resolve() for entry in settings.TRAINING_MODEL_DIRS if entry]
+
+
+def base_model_choices() -> list[Path]:
+    """Every declared model directory that is a model (has config.json), and every model folder directly in one."""
+    found: list[Path] = []
+    for directory in model_dirs():
+        if (directory / "config.json").is_file():
+            found.append(directory)
+        elif directory.is_dir():
+            found.extend(sorted(child for child in directory.iterdir() if (child / "config.json").is_file()))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigField:
+    name: str  # dotted, as rm_training takes it: optim.learning_rate
+    default: typing.Any
+    kind: type
+    help: str
+
+
+def config_field(*, name: str) -> ConfigField:
+    """Default, type and help text of one rm_training config field, read from its dataclass."""
+    owner: type = TrainConfig
+    parts = name.split(".")
+    for part in parts[:-1]:
+        owner = typing.get_type_hints(owner)[part]
+    item = next(field for field in dataclasses.fields(owner) if field.name == parts[-1])
+    default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+    return ConfigField(
+        name=name, default=default, kind=typing.get_type_hints(owner)[parts[-1]], help=item.metadata.get("help", "")
+    )
+
+
+def key_hyperparameters() -> list[ConfigField]:
+    return [config_field(name=name) for name in KEY_HYPERPARAMETERS]
+
+
+def training_queue() -> str:
+    return settings.TRAINING_QUEUE
+
+
+def queue_has_worker(*, queue: str) -> bool:
+    """Whether any Celery worker consumes ``queue`` (asked with a short timeout; the answer is cached briefly)."""
+    key = f"training:queue-has-worker:{queue}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    from webapp.celery import app
+
+    if app.conf.task_always_eager:
+        listening = True  # no broker: tasks run in the web process
+    else:
+        try:
+            replies = app.control.inspect(timeout=settings.TRAINING_WORKER_CHECK_TIMEOUT_SECONDS).active_queues() or {}
+        except Exception:  # an unreachable broker means no worker can take the job either
+            replies = {}
+        listening = any(entry.get("name") == queue for queues in replies.values() for entry in queues)
+    cache.set(key, listening, WORKER_CHECK_CACHE_SECONDS)
+    return listening
+
+
+def job_metrics_records(*, job: TrainingJob) -> list[dict]:
+    from training.runner import read_metrics_lines
+
+    return read_metrics_lines(run_dir=Path(job.run_dir))
+
+
+def run_plots(*, run_dir: str) -> list[str]:
+    """PNG files of a run folder (eval plots), relative to it."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return []
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*.png"))

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from exports.models import ExportSnapshot
+from exports.selectors import snapshots_for
+from training import selectors, services
+from training.forms import TrainForm
+from training.models import TrainingJob
+from training.plots import loss_curves_svg
+
+
+@login_required
+def training_index(request):
+    jobs = selectors.jobs_for(user=request.user)[:200]
+    snapshots = snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)[:50]
+    return render(request, "training/index.html", {"jobs": jobs, "snapshots": snapshots})
+
+
+@login_required
+def snapshot_train(request, snapshot_id: int):
+    snapshot = selectors.access_trainable_snapshot(user=request.user, snapshot_id=snapshot_id)
+    form = TrainForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.training_job_request(
+                snapshot=snapshot,
+                recipe=form.cleaned_data["recipe"],
+                model_path=form.cleaned_data["model_path"],
+                overrides=form.overrides(),
+                num_processes=form.cleaned_data["num_processes"],
+                created_by=request.user,
+            )
+        except services.TrainingError as error:
+            form.add_error(None, str(error))
+        else:
+            return redirect("training-job", job_id=job.pk)
+    context = {"snapshot": snapshot, "form": form, "queue": selectors.training_queue()}
+    return render(request, "training/train.html", context)
+
+
+@login_required
+def job_detail(request, job_id: int):
+    job = selectors.access_job(user=request.user, job_id=job_id)
+    queue = selectors.training_queue()
+    no_worker = job.status == TrainingJob.Status.QUEUED and not selectors.queue_has_worker(queue=queue)
+    context = {"job": job, "queue": queue, "no_worker": no_worker}
+    if job.is_finished:
+        context["plots"] = [
+            plot
+            for plot in selectors.run_plots(run_dir=job.run_dir)
+            if plot.startswith(f"evaluations/snapshot-{job.snapshot_id}-job-{job.pk}/")
+        ]
+    template = "training/_job_progress.html" if request.htmx else "training/job.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def job_cancel(request, job_id: int):
+    job = services.training_job_cancel(job=selectors.access_job(user=request.user, job_id=job_id))
+    return redirect("training-job", job_id=job.pk)
+
+
+@login_required
+def job_file(request, job_id: int, name: str):
+    """A PNG plot from the job's run folder."""
+    job = selectors.access_job(user=request.user, job_id=job_id)
+    root = Path(job.run_dir).resolve()
+    path = (root / name).resolve()
+    if root not in path.parents or path.suffix != ".png" or not path.is_file():
+        raise Http404("No such plot.")
+    return FileResponse(path.open("rb"), content_type="image/png")
+
+
+@login_required
+def model_index(request):
+    models = selectors.models_for(user=request.user)[:200]
+    return render(request, "training/models.html", {"models": models})
+
+
+@login_required
+def model_detail(request, model_id: int):
+    model = selectors.access_model(user=request.user, model_id=model_id)
+    snapshots = [
+        snapshot
+        for snapshot in snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+        if snapshot.format in services.RECIPE_FORMATS[model.recipe]
+    ]
+    context = {"model": model, "snapshots": snapshots, "evaluations": model.evaluations.order_by("-created_at")}
+    return render(request, "training/model.html", context)
+
+
+@login_required
+@require_POST
+def model_evaluate(request, model_id: int):
+    model = selectors.access_model(user=request.user, model_id=model_id)
+    snapshot = selectors.access_trainable_snapshot(user=request.user, snapshot_id=int(request.POST["snapshot"]))
+    try:
+        job = services.registered_model_evaluate(model=model, snapshot=snapshot, created_by=request.user)
+    except services.TrainingError as error:
+        messages.error(request, str(error))
+        return redirect("training-model", model_id=model.pk)
+    return redirect("training-job", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def model_tag(request, model_id: int):
+    model = selectors.access_model(user=request.user, model_id=model_id)
+    services.registered_model_tag(
+        model=model, tags=request.POST.get("tags", "").split(","), promoted=request.POST.get("promoted") == "on"
+    )
+    return redirect("training-model", model_id=model.pk)
+
+
+@login_required
+@require_POST
+def model_delete(request, model_id: int):
+    model = selectors.access_model(user=request.user, model_id=model_id)
+    try:
+        services.registered_model_delete(model=model)
+    except services.TrainingError as error:
+        messages.error(request, str(error))
+    return redirect("training-model", model_id=model.pk)
+
+
+@login_required
+def model_compare(request):
+    ids = [int(value) for value in request.GET.getlist("ids") if value.isdigit()]
+    models = list(selectors.models_for(user=request.user).filter(pk__in=ids))
+    dimensions = sorted({code for model in models for code in model.metrics.get("test", {}).get("dimensions", {})})
+    rows = []
+    for code in dimensions:
+        cells = [model.metrics.get("test", {}).get("dimensions", {}).get(code, {}) for model in models]
+        rows.append({"code": code, "cells": cells})
+    curves = {}
+    for model in models:
+        records = selectors.job_metrics_records(job=model.job)
+        curves[model.name] = [(record["step"], record["loss"]) for record in records if "loss" in record]
+    context = {"models": models, "rows": rows, "svg": mark_safe(loss_curves_svg(curves=curves))}  # noqa: S308
+    return render(request, "training/compare.html", context)
