@@ -123,7 +123,7 @@ def start_worker(transactional_db, settings, tmp_path):
     started: list[WorkerHandle] = []
     app.conf.task_always_eager = False
 
-    def start(extra_args: tuple[str, ...] = ()) -> WorkerHandle:
+    def start(extra_args: tuple[str, ...] = (), queues: tuple[str, ...] = ()) -> WorkerHandle:
         node_name = f"{queue}-{len(started)}@{socket.gethostname()}"
         env = dict(os.environ)
         env.update(
@@ -149,7 +149,7 @@ def start_worker(transactional_db, settings, tmp_path):
                 "webapp",
                 "worker",
                 "-Q",
-                queue,
+                ",".join(queues or (queue,)),
                 "-c",
                 "1",
                 "-P",

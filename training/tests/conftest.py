@@ -53,5 +53,35 @@ def model_dir(settings, tmp_path):
     return root
 
 
+LONG_RUN = {"checklist.max_epochs": "100000000", "checklist.tolerance": "0"}  # runs for minutes unless stopped
+
+
+@pytest.fixture
+def gpu_queue(settings):
+    """A gpu queue of this test session's own (parallel sessions share the test broker), with the run task
+    routed to it as CELERY_TASK_ROUTES routes it to `gpu` in production."""
+    from conftest import TEST_QUEUE
+    from webapp.celery import app
+
+    queue = f"{TEST_QUEUE}-gpu"
+    routes = app.conf.task_routes
+    settings.TRAINING_QUEUE = queue
+    app.conf.task_routes = {"training.tasks.training_job_run_task": {"queue": queue}}
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+    yield queue
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+
+
+@pytest.fixture
+def gpu_worker(start_worker, gpu_queue, monkeypatch):
+    """A real Celery worker consuming only the gpu queue, with quick heartbeats."""
+    monkeypatch.setenv("TRAINING_HEARTBEAT_SECONDS", "0.3")
+    monkeypatch.setenv("TRAINING_CANCEL_GRACE_SECONDS", "3")
+    return start_worker(queues=(gpu_queue,))
+
+
 # Browser fixtures (Debian's Chromium through Playwright, a live server of the real app) from the annotation app.
 from annotation.tests.conftest import app_url, chromium, django_orm_beside_playwright  # noqa: E402, F401
