@@ -122,5 +122,6 @@ def test_the_job_page_updates_itself_while_the_job_runs_and_stops_polling_when_d
         expect(page.locator("#job-progress")).to_have_attribute("data-status", "done", timeout=10_000)
         expect(page.locator("[data-field=done]")).to_have_text("2 / 2")
         expect(page.locator("#job-progress")).not_to_have_attribute("hx-trigger", "every 2s")
+        screenshot(page, "distillation-job.png")
     finally:
         page.close()

@@ -100,3 +100,13 @@ def test_the_distill_command_names_what_is_missing(campaign):
 
     with pytest.raises(CommandError, match="Endpoint 'nope' does not exist"):
         call_command("distill", campaign=campaign.name, endpoint="nope")
+
+
+def test_only_curators_are_offered_the_audit_link(client, ml_engineer, curator, campaign, fake_llm):
+    endpoint = endpoint_create(name="local", base_url=fake_llm.url)
+    job = services.job_create(campaign=campaign, endpoint=endpoint)
+    audit = reverse("distillation-audit")
+    client.force_login(ml_engineer)
+    assert audit not in client.get(reverse("distillation-job", args=[job.pk])).content.decode()
+    client.force_login(curator)
+    assert audit in client.get(reverse("distillation-job", args=[job.pk])).content.decode()
