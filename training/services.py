@@ -222,7 +222,12 @@ def _job_finish(*, job: TrainingJob, outcome: runner.ProcessOutcome, log_path: P
     else:
         with transaction.atomic():
             results = _evaluation_keep(job=job)
-            if running.update(status=TrainingJob.Status.SUCCEEDED, metrics=results, finished_at=now, pid=None):
+            final = {"status": TrainingJob.Status.SUCCEEDED, "metrics": results, "finished_at": now, "pid": None}
+            if job.kind == TrainingJob.Kind.TRAIN:  # the last heartbeat may predate the last logged step
+                progress = runner.latest_progress(run_dir=Path(job.run_dir))
+                final.update(step=progress.step, loss=progress.loss, samples_per_second=progress.samples_per_second)
+                final.update(eta_seconds=0 if progress.step else None)
+            if running.update(**final):
                 job.refresh_from_db()
                 if job.kind == TrainingJob.Kind.TRAIN:
                     registered_model_create(job=job)

@@ -1,0 +1,117 @@
+"""An ML engineer in real Chromium: open an export's Train page, launch aesrm-base on a tiny random Qwen2.5-VL,
+watch the job's progress, see it succeed with test metrics, and find the model in the registry. The job runs on a
+real Celery worker consuming the gpu queue (Redis, the test PostgreSQL database).
+
+Screenshots go to test-artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from annotation.services import assignment_create, campaign_create, pair_judgment_submit
+from annotation.tests.conftest import screenshot
+from exports.tests.factories import checklist_answers
+from fixtures.demo_clips import generate_demo_set
+from pipelines.ingest import manifest_import
+from rm_training.tiny import save_tiny_qwen2_5_vl
+from training.models import RegisteredModel, TrainingJob
+from training.tests.conftest import snapshot_make
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TINY_RUN = {
+    "hp__optim__batch_size": "2",
+    "hp__optim__learning_rate": "0.003",
+    "hp__stages__atomic_steps": "2",
+    "hp__stages__sft_steps": "4",
+}
+EXTRA = "video.fps=4\nvideo.max_frames=4\nvideo.max_pixels=3136\ngrpo.max_new_tokens=16"
+
+
+@pytest.fixture(scope="module")
+def four_scenes(tmp_path_factory):
+    return generate_demo_set(tmp_path_factory.mktemp("scenes"), scenes=4, seconds=1.0, width=160, height=96)
+
+
+def _judged_base_sft_snapshot(four_scenes, django_user_model, folder):
+    """Twelve real clip pairs judged by three experts following the demo set's known preferences."""
+    campaign = campaign_create(name="browser-training", overlap=3)
+    assert manifest_import(manifest_path=four_scenes.manifest_path, campaign=campaign).created == 12
+    experts = [django_user_model.objects.create_user(username=f"judge-{i}", password="x") for i in range(3)]
+    codes = {d.code: [c.code for c in d.criteria.all()] for d in campaign.rubric.dimensions.all()}
+    for pair in campaign.pairs.all():
+        expected = four_scenes.expected[pair.external_id]
+        a_better = sum(expected.values()) >= 0
+        checklist = {
+            pair.video_a_id: checklist_answers(campaign, yes=a_better),
+            pair.video_b_id: checklist_answers(campaign, yes=not a_better),
+        }
+        for expert in experts:
+            pair_judgment_submit(
+                assignment=assignment_create(pair=pair, expert=expert, swapped=False),
+                criteria={code: expected[dimension] for dimension, members in codes.items() for code in members},
+                dimensions=dict(expected),
+                checklist=checklist,
+            )
+    return snapshot_make(campaign=campaign, export_format="aesrm-base-sft", folder=folder)
+
+
+def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_registry(
+    four_scenes,
+    django_user_model,
+    ml_engineer,
+    start_worker,
+    gpu_queue,
+    monkeypatch,
+    settings,
+    tmp_path,
+    chromium,
+    app_url,
+):
+    from webapp.celery import app
+
+    app.conf.task_always_eager = True  # proxies are made in this process before the gpu worker starts
+    snapshot = _judged_base_sft_snapshot(four_scenes, django_user_model, tmp_path / "base-sft")
+    app.conf.task_always_eager = False
+    model = save_tiny_qwen2_5_vl(tmp_path / "models" / "tiny-qwen")
+    settings.TRAINING_MODEL_DIRS = [str(tmp_path / "models")]
+    monkeypatch.setenv("TRAINING_HEARTBEAT_SECONDS", "0.3")
+    start_worker(queues=(gpu_queue,))
+
+    page = chromium.new_page()
+    page.goto(f"{app_url}/accounts/login/")
+    page.fill("input[name=username]", ml_engineer.username)
+    page.fill("input[name=password]", "pw-" + ml_engineer.username)
+    page.click("button[type=submit]")
+    page.click("nav >> text=Training")
+    page.click(f"[data-train='{snapshot.pk}']")
+    page.select_option("select[name=recipe]", "aesrm-base")
+    page.select_option("select[name=model_path]", str(model))
+    for name, value in TINY_RUN.items():
+        page.fill(f"input[name={name}]", value)
+    page.fill("textarea[name=extra]", EXTRA)
+    page.click("[data-launch]")
+
+    expect(page.locator("[data-step]")).to_have_text(re.compile(r"^\s*[1-6] / 6"), timeout=90_000)
+    expect(page.locator("[data-loss]")).to_have_text(re.compile(r"\d\.\d{4}"))
+    screenshot(page, "training-job-progress.png")
+    expect(page.locator("[data-job-status]")).to_have_text("Succeeded", timeout=120_000)
+    expect(page.locator("[data-step]")).to_contain_text("6 / 6")
+    expect(page.locator("[data-metrics]")).to_contain_text("VA")
+    screenshot(page, "training-job-succeeded.png")
+
+    job = TrainingJob.objects.get()
+    assert job.status == TrainingJob.Status.SUCCEEDED and job.loss is not None and job.total_steps == 6
+    assert job.overrides["stages.sft_steps"] == "4" and job.overrides["video.max_frames"] == "4"
+    registered = RegisteredModel.objects.get(job=job)
+    assert registered.model_path == str(model) and set(registered.metrics["test"]["dimensions"]) == {"VA", "VF", "VP"}
+
+    page.click("[data-registered]")
+    expect(page.locator("[data-metrics]")).to_contain_text("VF")
+    page.click("text=← Model registry")
+    expect(page.locator(f"[data-model='{registered.pk}']")).to_contain_text("aesrm-base")
+    page.close()
