@@ -12,7 +12,14 @@ import pytest
 from django.utils import timezone
 
 from training.models import RegisteredModel, TrainingJob
-from training.services import training_heartbeat_check, training_job_cancel, training_job_create, training_job_run
+from training.services import (
+    registered_model_evaluate,
+    training_heartbeat_check,
+    training_job_cancel,
+    training_job_create,
+    training_job_run,
+)
+from training.tests.conftest import judged_campaign_make, snapshot_make
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +30,9 @@ def quick_heartbeats(settings):
     settings.TRAINING_CANCEL_GRACE_SECONDS = 2
 
 
-def test_successful_run_is_registered_once_with_its_test_metrics_and_checkpoint(pairwise_snapshot, ml_engineer):
+def test_successful_run_is_registered_once_and_can_be_evaluated_on_another_snapshot(
+    pairwise_snapshot, ml_engineer, tmp_path
+):
     job = training_job_create(snapshot=pairwise_snapshot, recipe="checklist-linear", created_by=ml_engineer)
     job = training_job_run(job_id=job.pk)
     assert job.status == TrainingJob.Status.SUCCEEDED, job.error
@@ -42,6 +51,20 @@ def test_successful_run_is_registered_once_with_its_test_metrics_and_checkpoint(
     # the same task delivered again does nothing
     again = training_job_run(job_id=job.pk)
     assert again.finished_at == job.finished_at and RegisteredModel.objects.filter(job=job).count() == 1
+
+    # evaluated from the registry on another snapshot's test split
+    other = snapshot_make(
+        campaign=judged_campaign_make(name="held-out", pairs=8),
+        export_format="aesrm-pairwise",
+        folder=tmp_path / "other",
+    )
+    evaluation = registered_model_evaluate(model=model, snapshot=other, created_by=ml_engineer)
+    assert evaluation.kind == TrainingJob.Kind.EVAL and evaluation.run_dir == model.run_dir
+    evaluation = training_job_run(job_id=evaluation.pk)
+    assert evaluation.status == TrainingJob.Status.SUCCEEDED, evaluation.error
+    assert evaluation.metrics["data_manifest_sha256"] != job.metrics["data_manifest_sha256"]
+    assert Path(model.run_dir, "evaluations", f"snapshot-{other.pk}-job-{evaluation.pk}", "metrics.json").is_file()
+    assert RegisteredModel.objects.count() == 1  # an evaluation registers nothing new
 
 
 def test_crashing_run_is_failed_with_its_error_tail(pairwise_snapshot):
