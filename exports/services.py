@@ -45,6 +45,7 @@ from exports import formats
 from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
+from pipelines.ingest import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -267,14 +268,6 @@ def _progress(snapshot: ExportSnapshot, fraction: float, message: str) -> None:
     ExportSnapshot.objects.filter(pk=snapshot.pk).update(
         progress=round(min(max(fraction, 0.0), 1.0), 4), progress_message=message[:200], heartbeat_at=timezone.now()
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def json_line(row: dict) -> str:
