@@ -17,7 +17,6 @@ rebuilds it. Timed, each as the median of --repeats runs in a fresh connection:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -30,20 +29,10 @@ sys.path.insert(0, str(ROOT))
 CAMPAIGN = "bench-agreement"
 
 
-def _database_ensure(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
 def _seed(*, pairs: int, experts: int, seed: int) -> None:
     import numpy as np
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.utils import timezone
 
     from agreement.models import GoldLabel
@@ -54,10 +43,9 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
         ChecklistQuestion,
         Criterion,
         PairJudgment,
-        Video,
-        VideoPair,
     )
     from annotation.services import campaign_create
+    from benchmarks.support import analyze, videos_and_pairs_bulk_create
 
     rng = np.random.default_rng(seed)
     Campaign.objects.filter(name=CAMPAIGN).delete()
@@ -66,33 +54,12 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
         codes = list(Criterion.objects.filter(dimension__rubric=campaign.rubric).values_list("code", flat=True))
         dimensions = list(campaign.rubric.dimensions.values_list("code", flat=True))
         question_ids = list(ChecklistQuestion.objects.filter(checklist=campaign.checklist).values_list("id", flat=True))
-        prefix = f"bench-{campaign.pk}"
-        videos = Video.objects.bulk_create(
-            Video(
-                file=f"videos/original/{prefix}-{i}.mp4",
-                original_name=f"{prefix}-{i}.mp4",
-                sha256=hashlib.sha256(f"{prefix}-{i}".encode()).hexdigest(),
-                size_bytes=1,
-                duration_seconds=5.0,
-                fps=24.0,
-                width=640,
-                height=360,
-                codec="h264",
-                frame_count=120,
-                status=Video.Status.READY,
-            )
-            for i in range(2 * pairs)
-        )
-        pair_rows = VideoPair.objects.bulk_create(
-            VideoPair(
-                campaign=campaign,
-                external_id=f"pair-{i:05d}",
-                prompt="benchmark",
-                video_a=videos[2 * i],
-                video_b=videos[2 * i + 1],
-                assigned_count=experts,
-            )
-            for i in range(pairs)
+        pair_rows = videos_and_pairs_bulk_create(
+            campaign=campaign,
+            count=pairs,
+            prefix=f"bench-{campaign.pk}",
+            prompt_for=lambda _: "benchmark",
+            assigned_count=experts,
         )
         User = get_user_model()
         users = [User.objects.get_or_create(username=f"bench-expert-{e}")[0] for e in range(experts)]
@@ -142,7 +109,7 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
                 given = np.where(agree, video_truth[video_index], rng.choice(3, size=len(question_ids)))
                 batch.extend(
                     ChecklistAnswer(
-                        video_id=videos[video_index].pk,
+                        video_id=pair_rows[pair_index].video_a_id if side == 0 else pair_rows[pair_index].video_b_id,
                         question_id=question_id,
                         annotator_id=assignment.expert_id,
                         assignment=assignment,
@@ -164,9 +131,7 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
             )
             for i, pair in enumerate(pair_rows[:50])
         )
-    # Fresh statistics, as autovacuum would have gathered on a campaign filled over weeks.
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    analyze()  # fresh statistics, as autovacuum would have gathered on a campaign filled over weeks
 
 
 def _timed(function, repeats: int) -> tuple[float, float, object, float]:
@@ -202,7 +167,9 @@ def main() -> None:
         sys.exit("This benchmark measures the PostgreSQL path: set DATABASE_URL to a PostgreSQL database.")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    _database_ensure(url)
+    from benchmarks.support import database_prepare
+
+    database_prepare(url, fresh=False)  # the seeded campaign is reused unless --reseed
     import django
 
     django.setup()

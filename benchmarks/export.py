@@ -40,14 +40,6 @@ def _server_url() -> str:
     return url.rsplit("/", 1)[0]
 
 
-def _database_recreate(server: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server + "/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
-
-
 def _django_setup(server: str) -> None:
     os.environ["DATABASE_URL"] = f"{server}/{DATABASE}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -63,8 +55,9 @@ def _seed(*, name: str, judgments: int, seed: int) -> None:
     from django.utils import timezone
 
     from agreement.models import Adjudication, GoldLabel
-    from annotation.models import Assignment, Campaign, Criterion, PairJudgment, Video, VideoPair
+    from annotation.models import Assignment, Campaign, Criterion, PairJudgment
     from annotation.services import campaign_create
+    from benchmarks.support import videos_and_pairs_bulk_create
 
     rng = np.random.default_rng(seed)
     pairs = -(-judgments // EXPERTS)
@@ -77,39 +70,12 @@ def _seed(*, name: str, judgments: int, seed: int) -> None:
             .values_list("code", flat=True)
         )
         dimensions = list(campaign.rubric.dimensions.order_by("order").values_list("code", flat=True))
-        videos = Video.objects.bulk_create(
-            (
-                Video(
-                    file=f"videos/original/{name}-{i}.mp4",
-                    original_name=f"{name}-{i}.mp4",
-                    sha256=hashlib.sha256(f"{name}-{i}".encode()).hexdigest(),
-                    size_bytes=1,
-                    duration_seconds=5.0,
-                    fps=24.0,
-                    width=640,
-                    height=360,
-                    codec="h264",
-                    frame_count=120,
-                    proxy=f"videos/proxy/{name}-{i}.mp4",
-                    status=Video.Status.READY,
-                )
-                for i in range(2 * pairs)
-            ),
-            batch_size=5000,
-        )
-        pair_rows = VideoPair.objects.bulk_create(
-            (
-                VideoPair(
-                    campaign=campaign,
-                    external_id=f"pair-{i:06d}",
-                    prompt=f"benchmark prompt {i // 3}: a slow dolly shot through a rainy neon street",
-                    video_a=videos[2 * i],
-                    video_b=videos[2 * i + 1],
-                    assigned_count=EXPERTS,
-                )
-                for i in range(pairs)
-            ),
-            batch_size=5000,
+        pair_rows = videos_and_pairs_bulk_create(
+            campaign=campaign,
+            count=pairs,
+            prefix=name,
+            prompt_for=lambda index: f"benchmark prompt {index // 3}: a slow dolly shot through a rainy neon street",
+            assigned_count=EXPERTS,
         )
         User = get_user_model()
         users = [User.objects.get_or_create(username=f"bench-expert-{e}")[0] for e in range(EXPERTS)]
@@ -237,8 +203,9 @@ def main() -> None:
         return
 
     sizes = [int(size) for size in arguments.sizes.split(",")]
-    if not arguments.keep_database:
-        _database_recreate(server)
+    from benchmarks.support import analyze, database_prepare
+
+    database_prepare(f"{server}/{DATABASE}", fresh=not arguments.keep_database)
     _django_setup(server)
     from django.core.management import call_command
     from django.db import connection
@@ -251,8 +218,7 @@ def main() -> None:
             started = time.perf_counter()
             _seed(name=f"bench-{size}", judgments=size, seed=size)
             print(f"seeded {size} judgments in {time.perf_counter() - started:.1f} s", flush=True)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+        analyze()
     missing = [size for size in sizes if not Campaign.objects.filter(name=f"bench-{size}").exists()]
     if missing:
         sys.exit(f"no seeded campaign for {missing}; run without --keep-database")

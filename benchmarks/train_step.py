@@ -47,11 +47,24 @@ def _prepare(work: Path, model_path: str | None, real_size: bool = False) -> tup
 def _config(recipe: str, model: Path, data: Path, out: Path, args):
     from rm_training.config import load_config
 
-    return load_config(None, [
-        f"video.max_frames={args.frames}", f"video.fps={args.fps}", f"video.max_pixels={args.max_pixels}",
-        f"optim.batch_size={args.batch_size}", "optim.learning_rate=1e-4", "save_every=100000",
-        "log_every=1", f"grpo.num_generations={args.generations}", f"grpo.max_new_tokens={args.new_tokens}",
-    ], recipe=recipe, model_path=str(model), data=str(data), out=str(out))
+    return load_config(
+        None,
+        [
+            f"video.max_frames={args.frames}",
+            f"video.fps={args.fps}",
+            f"video.max_pixels={args.max_pixels}",
+            f"optim.batch_size={args.batch_size}",
+            "optim.learning_rate=1e-4",
+            "save_every=100000",
+            "log_every=1",
+            f"grpo.num_generations={args.generations}",
+            f"grpo.max_new_tokens={args.new_tokens}",
+        ],
+        recipe=recipe,
+        model_path=str(model),
+        data=str(data),
+        out=str(out),
+    )
 
 
 def _step_times(run_dir: Path) -> list[float]:
@@ -91,17 +104,30 @@ def measure_descore(work: Path, model: Path, args) -> dict:
 
     def compute_loss(_indices):
         rewards = trainer.model(fixed_batch)
-        return pairwise_loss(rewards[: len(rows)], rewards[len(rows):], outcomes, config), {}
+        return pairwise_loss(rewards[: len(rows)], rewards[len(rows) :], outcomes, config), {}
 
     trainer.fit([Stage("bt", args.warmup + args.steps, len(rows), compute_loss)])
-    times = _step_times(out)[args.warmup:]
+    times = _step_times(out)[args.warmup :]
     step = min(times)
-    return {"recipe": "descore", "step_seconds": step, "median_step_seconds": statistics.median(times),
-            "samples_per_second": len(rows) / step, "times": times, "run": out, "trainer": trainer,
-            "compute_loss": compute_loss, "fixed_batch": fixed_batch,
-            "peak_memory_mb": _peak_memory_mb(), "sequences_per_step": len(sequences),
-            "tokens_per_sequence": max(len(s.input_ids) for s in sequences), "batch": sequences, "data": data,
-            "model": model_, "outcomes": outcomes, "config": config}
+    return {
+        "recipe": "descore",
+        "step_seconds": step,
+        "median_step_seconds": statistics.median(times),
+        "samples_per_second": len(rows) / step,
+        "times": times,
+        "run": out,
+        "trainer": trainer,
+        "compute_loss": compute_loss,
+        "fixed_batch": fixed_batch,
+        "peak_memory_mb": _peak_memory_mb(),
+        "sequences_per_step": len(sequences),
+        "tokens_per_sequence": max(len(s.input_ids) for s in sequences),
+        "batch": sequences,
+        "data": data,
+        "model": model_,
+        "outcomes": outcomes,
+        "config": config,
+    }
 
 
 def measure_descore_vs_hf(work: Path, model: Path, args) -> dict:
@@ -141,14 +167,25 @@ def measure_descore_vs_hf(work: Path, model: Path, args) -> dict:
 
     timer = StepTimer()
     arguments = TrainingArguments(
-        output_dir=str(Path(tempfile.mkdtemp(dir=work))), max_steps=args.warmup + args.steps,
-        per_device_train_batch_size=1, learning_rate=1e-4, save_strategy="no", report_to=[], logging_strategy="no",
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=True, remove_unused_columns=False,
-        dataloader_num_workers=0, max_grad_norm=1.0,
+        output_dir=str(Path(tempfile.mkdtemp(dir=work))),
+        max_steps=args.warmup + args.steps,
+        per_device_train_batch_size=1,
+        learning_rate=1e-4,
+        save_strategy="no",
+        report_to=[],
+        logging_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        max_grad_norm=1.0,
     )
     hf = DescoreHFTrainer(
-        model=ours["model"], args=arguments, train_dataset=FixedBatch(),
-        data_collator=lambda _items: ours["fixed_batch"], callbacks=[timer],
+        model=ours["model"],
+        args=arguments,
+        train_dataset=FixedBatch(),
+        data_collator=lambda _items: ours["fixed_batch"],
+        callbacks=[timer],
     )
     # Alternate rounds of our loop and the Trainer on the same model so that load from other
     # processes hits both alike; the best step of each side is compared.
@@ -158,16 +195,22 @@ def measure_descore_vs_hf(work: Path, model: Path, args) -> dict:
     trainer = ours["trainer"]
     for _ in range(args.rounds):
         hf.train()
-        hf_times += timer.times[args.warmup:]
+        hf_times += timer.times[args.warmup :]
         timer.times = []
         before = len(_step_times(ours["run"]))
         trainer.fit([Stage("bt", trainer.step + args.warmup + args.steps, len(sequences), ours["compute_loss"])])
-        ours_times += _step_times(ours["run"])[before + args.warmup:]
+        ours_times += _step_times(ours["run"])[before + args.warmup :]
     ours_best, hf_best = min(ours_times), min(hf_times)
-    return {"recipe": "descore-vs-hf-trainer", "ours_step_seconds": ours_best, "hf_trainer_step_seconds": hf_best,
-            "ours_median": statistics.median(ours_times), "hf_median": statistics.median(hf_times),
-            "ratio_ours_over_hf": ours_best / hf_best, "samples_per_second": pairs / hf_best,
-            "peak_memory_mb": _peak_memory_mb()}
+    return {
+        "recipe": "descore-vs-hf-trainer",
+        "ours_step_seconds": ours_best,
+        "hf_trainer_step_seconds": hf_best,
+        "ours_median": statistics.median(ours_times),
+        "hf_median": statistics.median(hf_times),
+        "ratio_ours_over_hf": ours_best / hf_best,
+        "samples_per_second": pairs / hf_best,
+        "peak_memory_mb": _peak_memory_mb(),
+    }
 
 
 def measure_aesrm(work: Path, model: Path, args, stage: str) -> dict:
@@ -187,22 +230,36 @@ def measure_aesrm(work: Path, model: Path, args, stage: str) -> dict:
     run.start(config, export)
     aesrm.train(config, export, run)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    times = [1.0 / row["steps_per_second"] for row in rows if row["stage"] == stage][args.warmup:]
+    times = [1.0 / row["steps_per_second"] for row in rows if row["stage"] == stage][args.warmup :]
     step = min(times)
     prompts = args.batch_size
     samples = prompts * (args.generations if stage == "grpo" else 1)
-    return {"recipe": f"aesrm-{stage}", "step_seconds": step, "median_step_seconds": statistics.median(times),
-            "samples_per_second": samples / step,
-            "peak_memory_mb": _peak_memory_mb(),
-            "note": f"{prompts} prompts x {args.generations} generations" if stage == "grpo" else f"{prompts} pairs"}
+    return {
+        "recipe": f"aesrm-{stage}",
+        "step_seconds": step,
+        "median_step_seconds": statistics.median(times),
+        "samples_per_second": samples / step,
+        "peak_memory_mb": _peak_memory_mb(),
+        "note": f"{prompts} prompts x {args.generations} generations" if stage == "grpo" else f"{prompts} pairs",
+    }
 
 
 def run_one(name: str, args) -> dict:
     work, model = _prepare(Path(args.work), args.model_path, args.real_size)
     if name == "descore":
         result = measure_descore(work, model, args)
-        hidden = ("batch", "data", "model", "outcomes", "config", "times", "run", "trainer", "compute_loss",
-                  "fixed_batch")
+        hidden = (
+            "batch",
+            "data",
+            "model",
+            "outcomes",
+            "config",
+            "times",
+            "run",
+            "trainer",
+            "compute_loss",
+            "fixed_batch",
+        )
         return {k: v for k, v in result.items() if k not in hidden}
     if name == "descore-vs-hf-trainer":
         return measure_descore_vs_hf(work, model, args)
@@ -212,8 +269,11 @@ def run_one(name: str, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", help="local model folder (default: a tiny random Qwen2.5-VL)")
-    parser.add_argument("--real-size", action="store_true",
-                        help="GPU only: a random Qwen2.5-VL with 3B shapes instead of the tiny model")
+    parser.add_argument(
+        "--real-size",
+        action="store_true",
+        help="GPU only: a random Qwen2.5-VL with 3B shapes instead of the tiny model",
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per recipe")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=2, help="pairs (or prompts) per step")
@@ -236,30 +296,38 @@ def main() -> None:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     default_model = "random Qwen2.5-VL, 3B shapes" if args.real_size else "tiny random Qwen2.5-VL (2 layers, hidden 32)"
     print(f"device: {device}; model: {args.model_path or default_model}")
-    print(f"batch size {args.batch_size}, max frames {args.frames} at {args.fps} fps, "
-          f"pixel budget {args.max_pixels} per frame, GRPO K={args.generations}, {args.new_tokens} new tokens")
+    print(
+        f"batch size {args.batch_size}, max frames {args.frames} at {args.fps} fps, "
+        f"pixel budget {args.max_pixels} per frame, GRPO K={args.generations}, {args.new_tokens} new tokens"
+    )
     with tempfile.TemporaryDirectory() as work:
         _prepare(Path(work), args.model_path, args.real_size)  # build once; children reuse clips and model
         forwarded = [a for a in sys.argv[1:]]
         for name in RECIPES:
             output = subprocess.run(
                 [sys.executable, __file__, *forwarded, "--only", name, "--work", work],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if output.returncode != 0:
                 print(f"{name}: FAILED\n{output.stderr[-2000:]}")
                 continue
             result = json.loads(output.stdout.strip().splitlines()[-1])
             if name == "descore-vs-hf-trainer":
-                print(f"descore step (best of alternating rounds): ours {result['ours_step_seconds'] * 1000:.1f} ms "
-                      f"vs transformers.Trainer {result['hf_trainer_step_seconds'] * 1000:.1f} ms -> ratio "
-                      f"{result['ratio_ours_over_hf']:.2f} (medians {result['ours_median'] * 1000:.1f} / "
-                      f"{result['hf_median'] * 1000:.1f} ms)")
+                print(
+                    f"descore step (best of alternating rounds): ours {result['ours_step_seconds'] * 1000:.1f} ms "
+                    f"vs transformers.Trainer {result['hf_trainer_step_seconds'] * 1000:.1f} ms -> ratio "
+                    f"{result['ratio_ours_over_hf']:.2f} (medians {result['ours_median'] * 1000:.1f} / "
+                    f"{result['hf_median'] * 1000:.1f} ms)"
+                )
             else:
-                print(f"{result['recipe']:<11} step {result['step_seconds'] * 1000:8.1f} ms "
-                      f"(median {result['median_step_seconds'] * 1000:7.1f})  "
-                      f"{result['samples_per_second']:7.2f} samples/s  peak memory {result['peak_memory_mb']:7.1f} MB"
-                      + (f"  ({result['note']})" if "note" in result else ""))
+                print(
+                    f"{result['recipe']:<11} step {result['step_seconds'] * 1000:8.1f} ms "
+                    f"(median {result['median_step_seconds'] * 1000:7.1f})  "
+                    f"{result['samples_per_second']:7.2f} samples/s  peak memory {result['peak_memory_mb']:7.1f} MB"
+                    + (f"  ({result['note']})" if "note" in result else "")
+                )
 
 
 if __name__ == "__main__":

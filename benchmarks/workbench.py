@@ -31,19 +31,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "aeslab_bench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 PORT = 8765
-
-
-def _recreate_database() -> None:
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DATABASE}")
 
 
 def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
@@ -54,8 +47,9 @@ def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
     from django.contrib.auth.models import Group
     from django.core.management import call_command
 
-    from annotation.models import Assignment, PairJudgment, Video, VideoPair
+    from annotation.models import Assignment, PairJudgment, VideoPair
     from annotation.services import campaign_create, campaign_member_add
+    from benchmarks.support import analyze, videos_and_pairs_bulk_create
 
     call_command("migrate", verbosity=0)
     overlap = max(1, -(-judgments // pairs) + 1)
@@ -69,33 +63,8 @@ def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
         campaign_member_add(campaign=campaign, user=user, role="expert")
         users.append(user)
 
-    videos = Video.objects.bulk_create(
-        Video(
-            file=f"videos/original/{index}.mp4",
-            proxy=f"videos/proxy/{index}.mp4",
-            poster=f"videos/poster/{index}.jpg",
-            original_name=f"{index}.mp4",
-            sha256=f"{index:064x}",
-            size_bytes=1,
-            duration_seconds=5,
-            fps=24,
-            width=1280,
-            height=720,
-            codec="h264",
-            frame_count=120,
-            status=Video.Status.READY,
-        )
-        for index in range(2 * pairs)
-    )
-    pair_rows = VideoPair.objects.bulk_create(
-        VideoPair(
-            campaign=campaign,
-            external_id=f"p{index}",
-            prompt=f"prompt {index % 997}",
-            video_a=videos[2 * index],
-            video_b=videos[2 * index + 1],
-        )
-        for index in range(pairs)
+    pair_rows = videos_and_pairs_bulk_create(
+        campaign=campaign, count=pairs, prefix="bench", prompt_for=lambda index: f"prompt {index % 997}"
     )
     rubric_codes = [c.code for d in campaign.rubric.dimensions.all() for c in d.criteria.all()]
     rng = random.Random(0)
@@ -139,10 +108,7 @@ def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
         per_pair[pair_id] += 1
     for pair_id, count in per_pair.items():
         VideoPair.objects.filter(pk=pair_id).update(assigned_count=count)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # as autovacuum would after a bulk load; the planner needs real row counts
+    analyze()  # as autovacuum would after a bulk load; the planner needs real row counts
     print(f"seeded {pairs} pairs, {experts} experts, {len(saved)} judgments (overlap {overlap})")
     return [user.username for user in users]
 
@@ -226,7 +192,9 @@ def main() -> None:
     }
     environment.pop("CELERY_BROKER_URL", None)
     os.environ.update(environment)
-    _recreate_database()
+    from benchmarks.support import database_prepare
+
+    database_prepare(DATABASE_URL)
     usernames = _seed(args.pairs, args.experts, args.judgments)
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
