@@ -196,17 +196,24 @@ def training_job_run(*, job_id: int) -> TrainingJob:
         return job
     log_path = job_log_path(job=job)
     outcome = None
-    for command in training_job_commands(job=job):
-        outcome = runner.run_process(
-            command=command,
-            log_path=log_path,
-            on_start=lambda pid: TrainingJob.objects.filter(pk=job_id).update(pid=pid),
-            on_tick=lambda: _heartbeat(job),
-            tick_seconds=settings.TRAINING_HEARTBEAT_SECONDS,
-            grace_seconds=settings.TRAINING_CANCEL_GRACE_SECONDS,
+    try:
+        for command in training_job_commands(job=job):
+            outcome = runner.run_process(
+                command=command,
+                log_path=log_path,
+                on_start=lambda pid: TrainingJob.objects.filter(pk=job_id).update(pid=pid),
+                on_tick=lambda: _heartbeat(job),
+                tick_seconds=settings.TRAINING_HEARTBEAT_SECONDS,
+                grace_seconds=settings.TRAINING_CANCEL_GRACE_SECONDS,
+            )
+            if outcome.stopped or outcome.returncode != 0:
+                break
+    except OSError as error:  # the command could not start (launcher missing, disk full): never left "running"
+        TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING).update(
+            status=TrainingJob.Status.FAILED, error=f"the run could not start: {error}", finished_at=timezone.now()
         )
-        if outcome.stopped or outcome.returncode != 0:
-            break
+        job.refresh_from_db()
+        return job
     return _job_finish(job=job, outcome=outcome, log_path=log_path)
 
 

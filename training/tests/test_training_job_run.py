@@ -77,6 +77,15 @@ def test_crashing_run_is_failed_with_its_error_tail(pairwise_snapshot):
     assert not RegisteredModel.objects.exists()
 
 
+def test_run_whose_command_cannot_start_is_failed_with_the_reason(pairwise_snapshot, monkeypatch):
+    monkeypatch.setattr(
+        "training.runner.rm_training_command", lambda arguments, num_processes=1: ["/nonexistent/accelerate", "launch"]
+    )
+    job = training_job_run(job_id=training_job_create(snapshot=pairwise_snapshot, recipe="checklist-linear").pk)
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error.startswith("the run could not start:") and "/nonexistent/accelerate" in job.error
+
+
 def test_queued_job_cancelled_before_a_worker_takes_it_never_runs(pairwise_snapshot):
     job = training_job_create(snapshot=pairwise_snapshot, recipe="checklist-linear")
     assert training_job_cancel(job=job).status == TrainingJob.Status.CANCELLED
