@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from annotation.models import Campaign
+from distillation import services
 from distillation.models import Critique, DistillationJob, Endpoint
 from distillation.selectors import FILTER_VERDICTS
 
@@ -19,6 +20,22 @@ class JobStartForm(forms.Form):
     frames_short_side = forms.IntegerField(min_value=16, initial=256, label="Short side (px)")
     alignment_mode = forms.ChoiceField(choices=DistillationJob.AlignmentMode.choices)
     min_criteria_share = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.8)
+    scores_file = forms.FileField(
+        required=False,
+        label="Scored videos (optional)",
+        help_text='JSONL, one {"video_id": ID, "score": S} per line with S in [0, 1]: critiques of single '
+        "videos instead of the campaign's labelled pairs.",
+    )
+
+    def clean_scores_file(self) -> dict[int, float] | None:
+        uploaded = self.cleaned_data.get("scores_file")
+        if not uploaded:
+            return None
+        try:
+            lines = uploaded.read().decode("utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError("The scores file must be UTF-8 text.") from error
+        return services.scores_parse(lines=lines, source=uploaded.name)
 
 
 class AuditFilterForm(forms.Form):

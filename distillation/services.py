@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -207,6 +208,23 @@ def job_enqueue(*, job: DistillationJob) -> int:
     if item_ids:
         transaction.on_commit(lambda: group(item_distill_task.s(item_id) for item_id in item_ids).apply_async())
     return len(item_ids)
+
+
+def scores_parse(*, lines: Iterable[str], source: str = "scores") -> dict[int, float]:
+    """JSONL lines of {"video_id": ID, "score": S} -> {video id: score}; a bad line raises ValidationError naming it.
+    Whether the videos exist and the scores lie in [0, 1] is checked when the job is created."""
+    scores: dict[int, float] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            scores[int(record["video_id"])] = float(record["score"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValidationError(f'{source}:{number}: expected {{"video_id": ID, "score": S}} ({error})') from error
+    if not scores:
+        raise ValidationError(f"{source}: no scores in the file")
+    return scores
 
 
 def job_start(*, campaign: Campaign, endpoint: Endpoint, created_by=None, **options) -> DistillationJob:

@@ -37,14 +37,19 @@ MAX_SECONDS_PER_CRITIQUE = 3600.0
 def job_index(request):
     if not user_can_distill(user=request.user):
         raise PermissionDenied("Only curators and ML engineers run distillation jobs.")
-    form = JobStartForm(request.POST or None)
+    form = JobStartForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         options = dict(form.cleaned_data)
-        job = services.job_start(
-            campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options
-        )
-        messages.success(request, f"Job #{job.pk} started with {job.total_items} items.")
-        return redirect("distillation-job", job_id=job.pk)
+        options["scores"] = options.pop("scores_file")
+        try:
+            job = services.job_start(
+                campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options
+            )
+        except ValidationError as invalid:
+            form.add_error(None, "; ".join(invalid.messages))
+        else:
+            messages.success(request, f"Job #{job.pk} started with {job.total_items} items.")
+            return redirect("distillation-job", job_id=job.pk)
     jobs = [(job, job_progress(job=job)) for job in jobs_recent(limit=20)]
     return render(request, "distillation/index.html", {"form": form, "jobs": jobs, "endpoints": endpoints_all()})
 

@@ -99,3 +99,44 @@ def test_the_audit_page_of_a_scored_video_shows_the_video_and_its_hidden_score(c
 
     assert f'src="{video.proxy.url}"' in page and "hidden score 0.3 (bad)" in page
     assert "score_bin_mismatch" in page
+
+
+@pytest.mark.django_db
+def test_a_curator_starts_a_scored_video_job_from_the_web_form(
+    client, campaign, labelled_pairs, fake_llm, curator, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from distillation.tests.factories import uniform_labels
+
+    (pair,) = labelled_pairs([uniform_labels(campaign.rubric, 1)])
+    fake_llm.answers[f"v{pair.video_a_id}"] = GOOD
+    endpoint = endpoint_create(name="local", base_url=fake_llm.url)
+    client.force_login(curator)
+    form = {
+        "campaign": campaign.pk, "endpoint": endpoint.pk, "samples": 1, "frames_fps": 1.0, "frames_max": 1,
+        "frames_short_side": 48, "alignment_mode": DistillationJob.AlignmentMode.choices[0][0],
+        "min_criteria_share": 0.8,
+    }  # fmt: skip
+
+    bad = client.post(
+        reverse("distillation-index"),
+        {**form, "scores_file": SimpleUploadedFile("scores.jsonl", b'{"video_id": 1}\n')},
+    )
+    assert bad.status_code == 200 and "scores.jsonl:1: expected" in bad.content.decode()
+    unknown = client.post(
+        reverse("distillation-index"),
+        {**form, "scores_file": SimpleUploadedFile("scores.jsonl", b'{"video_id": 999999, "score": 0.5}\n')},
+    )
+    assert "video 999999 does not exist" in unknown.content.decode()
+    assert not DistillationJob.objects.exists()
+
+    line = json.dumps({"video_id": pair.video_a_id, "score": 0.82}).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(
+            reverse("distillation-index"), {**form, "scores_file": SimpleUploadedFile("scores.jsonl", line)}
+        )
+    job = DistillationJob.objects.get()
+    assert started.status_code == 302 and job.kind == "scores" and job.total_items == 1
+    assert job.items.get().video_id == pair.video_a_id

@@ -1,5 +1,3 @@
-import json
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -50,8 +48,8 @@ class Command(BaseCommand):
                 raise CommandError(f"Endpoint '{options['judge_endpoint']}' does not exist.")
         if not 1 <= options["samples"] <= 16:
             raise CommandError("--samples must be between 1 and 16.")
-        scores = _read_scores(options["scores"]) if options["scores"] else None
         try:
+            scores = _read_scores(options["scores"]) if options["scores"] else None
             job = self._start(campaign, endpoint, judge, scores, options)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
@@ -79,17 +77,8 @@ class Command(BaseCommand):
 
 
 def _read_scores(path: str) -> dict[int, float]:
-    scores = {}
     try:
         with open(path, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    scores[int(record["video_id"])] = float(record["score"])
-                except (ValueError, KeyError, TypeError) as error:
-                    raise CommandError(f'{path}:{number}: expected {{"video_id": ID, "score": S}} ({error})') from error
+            return services.scores_parse(lines=lines, source=path)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error}") from error
-    return scores
