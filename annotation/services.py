@@ -182,8 +182,8 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
                     continue
                 if pair.assigned_count >= pair.campaign.overlap:
                     continue
-                if Assignment.objects.filter(pair=pair, expert=expert).exists():
-                    continue
+                # No check for an existing assignment of this expert: the candidates exclude their pairs, their
+                # row lock keeps their other tabs out, and the unique constraint backs both.
                 return assignment_create(pair=pair, expert=expert)
         if not skipped_locked:
             break

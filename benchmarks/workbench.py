@@ -1,7 +1,7 @@
 """Workbench latency under load: "next pair", the workbench page, draft autosave (and submit).
 
     .venv/bin/python benchmarks/workbench.py [--pairs 10000] [--experts 30] [--judgments 50000]
-                                             [--clients 20] [--iterations 15] [--workers 4]
+                                             [--clients 20] [--iterations 15] [--workers CORES]
 
 Builds a PostgreSQL database `aeslab_bench` (dropped and re-created) with one campaign of
 `--pairs` pairs, `--experts` experts and `--judgments` submitted judgments, then serves the app
@@ -173,7 +173,9 @@ def main() -> None:
     parser.add_argument("--judgments", type=int, default=50000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=15, help="Iterations per client.")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="gunicorn worker processes (default: one per core)."
+    )
     args = parser.parse_args()
 
     static_root = tempfile.mkdtemp(prefix="aeslab-bench-static-")
