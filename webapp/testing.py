@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,3 +39,13 @@ def wait_until(condition, *, timeout: float = 60.0, interval: float = 0.2, messa
             return result
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
+
+
+def lavfi_render(out: Path, source: str, *, seconds: float, output_args: Sequence[str] = ()) -> Path:
+    """Render an ffmpeg lavfi source (e.g. "testsrc2=size=320x180:rate=24") to a file: real video for tests."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source, "-t", str(seconds)]
+        + [*output_args, str(out)],
+        check=True,
+    )
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,18 +9,20 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, sync_playwright
 
+from webapp.testing import lavfi_render
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def render_clip(out: Path, *filters: str, fps: int = 24, seconds: int = 4, size: str = "320x180") -> Path:
     vf = ["-vf", ",".join(filters)] if filters else []
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}"]
-        + ["-t", str(seconds), *vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
-        check=True,
+    return lavfi_render(
+        out,
+        f"testsrc2=size={size}:rate={fps}",
+        seconds=seconds,
+        output_args=[*vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
     )
-    return out
 
 
 def screenshot(page, name: str) -> Path:

@@ -1,14 +1,12 @@
 """Transcoding on a real Celery worker (prefork, Redis broker, PostgreSQL), including a worker killed mid-job."""
 
-import subprocess
-
 import psutil
 import pytest
 from django.core.management import call_command
 
 from annotation.models import Video
 from pipelines.ingest import IncomingVideo, manifest_import, pair_ingest
-from webapp.testing import media_files, wait_until
+from webapp.testing import lavfi_render, media_files, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -40,25 +38,8 @@ def test_a_worker_killed_mid_transcode_leaves_the_video_pending_and_a_rerun_comp
     start_worker, campaign, tmp_path, clip_paths, media_root
 ):
     long_clip = tmp_path / "long.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-t",
-            "20",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            str(long_clip),
-        ],
-        check=True,
+    lavfi_render(
+        long_clip, "testsrc2=size=1280x720:rate=30", seconds=20, output_args=["-c:v", "libx264", "-preset", "ultrafast"]
     )
     worker = start_worker()
     pair, _ = pair_ingest(

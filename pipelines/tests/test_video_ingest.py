@@ -1,14 +1,12 @@
 """Real ffmpeg on real generated clips: proxies, posters, metadata, and what gets refused."""
 
-import subprocess
-
 import ffmpeg
 import pytest
 
 from annotation.models import Video, VideoPair
 from pipelines.ingest import IncomingVideo, PairRejected, pair_ingest
 from pipelines.media import VideoRejected, video_probe
-from webapp.testing import media_files
+from webapp.testing import lavfi_render, media_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,45 +43,11 @@ def test_ingested_pair_gets_h264_faststart_proxies_posters_and_true_metadata(cam
 
 def test_proxy_of_a_large_video_is_scaled_to_720p_with_even_dimensions(campaign, tmp_path, settings):
     big = tmp_path / "big.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1281x961:rate=10",
-            "-t",
-            "0.5",
-            "-pix_fmt",
-            "yuv444p",
-            "-c:v",
-            "libx264",
-            str(big),
-        ],
-        check=True,
+    lavfi_render(
+        big, "testsrc2=size=1281x961:rate=10", seconds=0.5, output_args=["-pix_fmt", "yuv444p", "-c:v", "libx264"]
     )
     small = tmp_path / "small.webm"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=10",
-            "-t",
-            "0.5",
-            "-c:v",
-            "libvpx-vp9",
-            str(small),
-        ],
-        check=True,
-    )
+    lavfi_render(small, "testsrc=size=64x48:rate=10", seconds=0.5, output_args=["-c:v", "libvpx-vp9"])
     pair, _ = _ingest(campaign, big, small)
     proxy_a = ffmpeg.probe(Video.objects.get(pk=pair.video_a_id).proxy.path)["streams"][0]
     assert proxy_a["height"] == 720 and proxy_a["width"] % 2 == 0
