@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from annotation.models import Campaign, ChecklistQuestion, Criterion, Video, VideoPair
+from annotation.models import Campaign, ChecklistQuestion, Criterion, VideoPair
 from annotation.services import assignment_create, campaign_create, campaign_member_add, pair_judgment_submit
-
-_serial = itertools.count(1)
+from annotation.tests.factories import VideoPairFactory
 
 CRITERIA = ["VA1", "VA2", "VA3", "VA4", "VA5", "VA6", "VA7", "VF1", "VF2", "VF3", "VF4", "VF5", "VP1", "VP2", "VP3"]
 DIMENSIONS = ["VA", "VF", "VP"]
-
-
-def video_make() -> Video:
-    n = next(_serial)
-    return Video.objects.create(
-        file=f"videos/original/clip-{n}.mp4",
-        original_name=f"clip-{n}.mp4",
-        sha256=hashlib.sha256(f"clip-{n}".encode()).hexdigest(),
-        size_bytes=1000,
-        duration_seconds=1.0,
-        fps=24.0,
-        width=160,
-        height=96,
-        codec="h264",
-        frame_count=24,
-        proxy=f"videos/proxy/clip-{n}.mp4",
-        poster=f"videos/poster/clip-{n}.jpg",
-        status=Video.Status.READY,
-    )
 
 
 def campaign_make(*, name: str, pairs: int, overlap: int = 3, checklist: bool = False) -> Campaign:
@@ -44,13 +22,7 @@ def campaign_make(*, name: str, pairs: int, overlap: int = 3, checklist: bool = 
         Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
         campaign.refresh_from_db()
     for index in range(1, pairs + 1):
-        VideoPair.objects.create(
-            campaign=campaign,
-            external_id=f"p{index}",
-            prompt=f"prompt {index}",
-            video_a=video_make(),
-            video_b=video_make(),
-        )
+        VideoPairFactory(campaign=campaign, external_id=f"p{index}", prompt=f"prompt {index}")
     return campaign
 
 

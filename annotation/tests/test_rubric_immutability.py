@@ -1,30 +1,14 @@
 import pytest
 
-from annotation.models import Assignment, Criterion, PairJudgment, RubricLockedError, Video, VideoPair
+from annotation.models import Assignment, Criterion, PairJudgment, RubricLockedError
 from annotation.services import rubric_default, rubric_new_version
+from annotation.tests.factories import VideoPairFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _video(name: str) -> Video:
-    return Video.objects.create(
-        file=f"videos/original/{name}.mp4",
-        original_name=name,
-        sha256=name.ljust(64, "0"),
-        size_bytes=1,
-        duration_seconds=1,
-        fps=24,
-        width=16,
-        height=16,
-        codec="h264",
-        frame_count=24,
-    )
-
-
 def _judgment_on(campaign, expert) -> PairJudgment:
-    pair = VideoPair.objects.create(
-        campaign=campaign, external_id="p1", prompt="p", video_a=_video("a"), video_b=_video("b")
-    )
+    pair = VideoPairFactory(campaign=campaign)
     assignment = Assignment.objects.create(campaign=campaign, pair=pair, expert=expert, swapped=False)
     codes = Criterion.objects.filter(dimension__rubric=campaign.rubric).values_list("code", flat=True)
     return PairJudgment.objects.create(
