@@ -13,7 +13,7 @@ from functools import lru_cache
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-ANSWER_LABELS = (("yes", "Yes"), ("no", "No"), ("na", "N/A"))
+ANSWER_CHOICES = (("yes", "Yes", ""), ("no", "No", ""), ("na", "N/A", ""))
 SLOT = "\x00"  # cannot occur in escaped HTML
 
 
@@ -32,23 +32,36 @@ def _fill(parts: tuple, slots: tuple, *, values: dict, missing: frozenset = froz
     return mark_safe("".join(pieces))
 
 
-def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> str:
-    question_id, _dimension, sub_dimension, level, gated_by, text = question
-    name = f"checklist-{side}-{question_id}"
+def _radio_group(*, field: str, choices: tuple, read_only: bool, slots: list, form_attribute: str = "") -> str:
+    """Radios for one field, each with a ` checked` slot; `choices` are (value, label, title or "")."""
     disabled = mark_safe(" disabled") if read_only else ""
-    choices = []
-    for answer, label in ANSWER_LABELS:
-        choices.append(
+    radios = []
+    for value, label, title in choices:
+        radios.append(
             format_html(
-                '<label><input type="radio" form="judgment-form" name="{}" value="{}"{}{}><span>{}</span></label>',
-                name,
-                answer,
+                '<label{}><input type="radio"{} name="{}" value="{}"{}{}><span>{}</span></label>',
+                format_html(' title="{}"', title) if title else "",
+                format_html(' form="{}"', form_attribute) if form_attribute else "",
+                field,
+                value,
                 mark_safe(SLOT),
                 disabled,
                 label,
             )
         )
-        slots.append(("radio", name, answer))
+        slots.append(("radio", field, value))
+    return mark_safe("".join(radios))
+
+
+def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> str:
+    question_id, _dimension, sub_dimension, level, gated_by, text = question
+    choices = _radio_group(
+        field=f"checklist-{side}-{question_id}",
+        choices=ANSWER_CHOICES,
+        read_only=read_only,
+        slots=slots,
+        form_attribute="judgment-form",  # the checklist sits outside the form element
+    )
     gated = format_html(' data-gated-by="{}"', gated_by) if gated_by else ""
     return format_html(
         '<div class="cl-row" tabindex="0" data-row="checklist" data-question="{}" data-group="{}|{}" '
@@ -59,7 +72,7 @@ def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> s
         level,
         gated,
         text,
-        mark_safe("".join(choices)),
+        choices,
     )
 
 
@@ -107,22 +120,8 @@ def _verdict_row(
     *, field: str, code: str, dimension: str, name_html: str, css: str, read_only: bool, slots: list
 ) -> str:
     """One row of three radios; its ` missing` slot comes before its radios' slots, as in the markup."""
-    disabled = mark_safe(" disabled") if read_only else ""
-    choices = []
-    for value, label, title in VERDICT_CHOICES:
-        choices.append(
-            format_html(
-                '<label title="{}"><input type="radio" name="{}" value="{}"{}{}><span>{}</span></label>',
-                title,
-                field,
-                value,
-                mark_safe(SLOT),
-                disabled,
-                label,
-            )
-        )
-        slots.append(("radio", field, value))
-    slots.insert(len(slots) - len(VERDICT_CHOICES), ("missing", code, None))
+    slots.append(("missing", code, None))
+    choices = _radio_group(field=field, choices=VERDICT_CHOICES, read_only=read_only, slots=slots)
     return format_html(
         '<div class="wb-row{}{}" tabindex="0" data-row="verdict" data-code="{}" data-dimension="{}">'
         '<span class="wb-code">{}</span>{}<span class="wb-choices">{}</span></div>',
@@ -132,7 +131,7 @@ def _verdict_row(
         dimension,
         code,
         name_html,
-        mark_safe("".join(choices)),
+        choices,
     )
 
 
