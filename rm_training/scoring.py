@@ -48,12 +48,16 @@ class DescoreScorer:
     def from_run(cls, run_dir: Path | str) -> DescoreScorer:
         return cls(RunDir(run_dir))
 
-    def rewards(self, video: Path | str, prompt: str | None = None) -> dict[str, float]:
+    def assess(self, video: Path | str, prompt: str | None = None) -> tuple[str, dict[str, float]]:
+        """(the CoT the model wrote before scoring, or "" when the run scores without one; the rewards)."""
         cot, options = "", self.config.descore
         if options.use_cot and options.eval_cot_tokens > 0:
             cot = self._descore.generate_cot(self.model, self.data, str(video), prompt, options.eval_cot_tokens)
         values = self._descore.score_videos(self.model, self.data, [(str(video), prompt, cot)])[0]
-        return {dimension: float(values[i]) for i, dimension in enumerate(DIMENSIONS)}
+        return cot, {dimension: float(values[i]) for i, dimension in enumerate(DIMENSIONS)}
+
+    def rewards(self, video: Path | str, prompt: str | None = None) -> dict[str, float]:
+        return self.assess(video, prompt)[1]
 
 
 class ChecklistScorer:

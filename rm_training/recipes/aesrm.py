@@ -37,7 +37,7 @@ from rm_training.modeling import (
     load_vlm,
     model_inputs,
 )
-from rm_training.parsing import DIMENSIONS, AnswerParseError, parse_answer
+from rm_training.parsing import DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
 from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
 from rm_training.rubric import criterion_name
 from rm_training.run_dir import RunDir
@@ -186,40 +186,60 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     return trainer, encoder, metrics
 
 
-@torch.no_grad()
-def _answer(model, tokenizer, encoder: ChatEncoder, messages: list[dict], max_new_tokens: int) -> str:
-    batch = collate([encoder.encode(prompt_messages(messages))], tokenizer.pad_token_id, encoder.video_token_id, "left")
-    generated = base_model(model).generate(
-        **model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens, **generation_options(tokenizer)
-    )
-    return tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+class PairAnswerer:
+    """A run's last checkpoint loaded once, answering pair prompts greedily.
+
+    ``media`` resolves the prompts' video paths (an :class:`~rm_training.export.Export`, or
+    :class:`~rm_training.scoring.LocalMedia` for plain files).
+    """
+
+    def __init__(self, run: RunDir, media):
+        self.config = run.config()
+        checkpoint = run.last_checkpoint()
+        if checkpoint is None:
+            raise DataError(f"{run.path} has no checkpoint to evaluate")
+        self.model, self.tokenizer, self.encoder = build(self.config, media, checkpoint)
+        self.model.eval()
+        self.style = answer_style(self.config.recipe)
+
+    @torch.no_grad()
+    def text(self, messages: list[dict]) -> str:
+        encoder, tokenizer = self.encoder, self.tokenizer
+        sequence = encoder.encode(prompt_messages(messages))
+        batch = collate([sequence], tokenizer.pad_token_id, encoder.video_token_id, "left")
+        generated = base_model(self.model).generate(
+            **model_inputs(batch), do_sample=False, max_new_tokens=self.config.grpo.max_new_tokens,
+            **generation_options(tokenizer),
+        )
+        return tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def answer(self, messages: list[dict]) -> tuple[str, ParsedAnswer | None, str | None]:
+        """(generated text, parsed answer or None, parse error or None)."""
+        text = self.text(messages)
+        try:
+            return text, parse_answer(text, self.style), None
+        except AnswerParseError as error:
+            return text, None, str(error)
 
 
 def predict(run: RunDir, export: Export, rows: list[dict]) -> list[dict]:
     """Greedy answers for each pair in both orders; an unparsable answer counts as all-tie with no
     criteria (and is reported in ``parse_error``)."""
-    config = run.config()
-    checkpoint = run.last_checkpoint()
-    if checkpoint is None:
-        raise DataError(f"{run.path} has no checkpoint to evaluate")
-    model, tokenizer, encoder = build(config, export, checkpoint)
-    model.eval()
-    style = answer_style(config.recipe)
+    answerer = PairAnswerer(run, export)
     predictions = []
     for row in rows:
         if len(video_paths(row["messages"])) != 2:
             raise DataError(f"row {row.get('pair_id')} does not hold two videos")
         results = []
         for messages in (row["messages"], swap_videos(row["messages"])):
-            text = _answer(model, tokenizer, encoder, messages, config.grpo.max_new_tokens)
-            try:
-                parsed = parse_answer(text, style)
+            _, parsed, error = answerer.answer(messages)
+            if parsed is None:
+                results.append(({d: 0 for d in DIMENSIONS}, {}, error))
+            else:
                 results.append((parsed.dimensions, {c: j.verdict for c, j in parsed.criteria.items()}, None))
-            except AnswerParseError as error:
-                results.append(({d: 0 for d in DIMENSIONS}, {}, str(error)))
         (original, criteria, error), (swapped, _, _) = results
         prediction = {"margins": original, "swapped_margins": swapped, "text_parse_error": error}
-        if style == "cot":
+        if answerer.style == "cot":
             prediction["predicted_criteria"] = criteria
         predictions.append(prediction)
     return predictions
