@@ -109,6 +109,16 @@ def pair_prompt_messages(*, prompt: str, video_a: str, video_b: str, instruction
     ]
 
 
+PROMPT_INSTRUCTIONS = {"aesrm-base-sft": BASE_INSTRUCTION, "cot-sft": COT_INSTRUCTION}
+
+
+def pair_prompt_for_format(export_format: str, *, prompt: str, video_a: str, video_b: str) -> list[dict]:
+    """The pair prompt exactly as rows of ``export_format`` carry it (a model trained on them is asked the same)."""
+    return pair_prompt_messages(
+        prompt=prompt, video_a=video_a, video_b=video_b, instruction=PROMPT_INSTRUCTIONS.get(export_format, "")
+    )
+
+
 def record_swapped(record: dict) -> dict:
     """The same pair with A and B exchanged: labels and severe flags follow the videos, verdicts change sign."""
     swapped = dict(record)
@@ -155,8 +165,8 @@ def pairwise_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
 def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
     rows = []
     for item in _with_augmentation(record, swap_augment):
-        messages = pair_prompt_messages(
-            prompt=item["prompt"], video_a=item["video_a"], video_b=item["video_b"], instruction=BASE_INSTRUCTION
+        messages = pair_prompt_for_format(
+            "aesrm-base-sft", prompt=item["prompt"], video_a=item["video_a"], video_b=item["video_b"]
         )
         answer = base_sentence(item["labels"]) + " " + answer_tag(item["labels"])
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
@@ -179,8 +189,8 @@ def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
 
 def cot_sft_rows(record: dict) -> list[dict]:
     """The accepted critique (record["_critique"]) as the assistant turn."""
-    messages = pair_prompt_messages(
-        prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"], instruction=COT_INSTRUCTION
+    messages = pair_prompt_for_format(
+        "cot-sft", prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"]
     )
     messages.append({"role": "assistant", "content": [{"type": "text", "text": record["_critique"]}]})
     return [
