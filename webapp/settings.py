@@ -70,6 +70,9 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "webapp.wsgi.application"
+# The model playground (Gradio) is part of the ASGI app (webapp/asgi.py); docker-compose serves it from its own
+# single-process service, since Gradio's queue cannot span worker processes.
+PLAYGROUND_URL = env.str("PLAYGROUND_URL", default="/playground/")
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

@@ -4,9 +4,16 @@ import itertools
 
 import pytest
 
-from annotation.services import campaign_create
-from exports.services import export_build, export_snapshot_create
+from annotation.services import assignment_create, campaign_create, pair_judgment_submit
+from exports.services import export_build, export_snapshot_create, exports_root
 from exports.tests.factories import checklist_answers, experts_make, judge, pair_make
+from fixtures.demo_clips import generate_demo_set
+from pipelines.ingest import manifest_import
+from rm_training.cli import main as rm_training_main
+from rm_training.tiny import save_tiny_qwen2_5_vl
+from training.models import TrainingJob
+from training.services import registered_model_create
+from webapp.testing import asgi_served
 
 _folders = itertools.count(1)
 
@@ -53,6 +60,34 @@ def model_dir(settings, tmp_path):
     return root
 
 
+@pytest.fixture(scope="session")
+def four_scenes(tmp_path_factory):
+    return generate_demo_set(tmp_path_factory.mktemp("scenes"), scenes=4, seconds=1.0, width=160, height=96)
+
+
+def judged_clips_snapshot(four_scenes, django_user_model, folder, export_format: str = "aesrm-base-sft"):
+    """Twelve real clip pairs judged by three experts following the demo set's known preferences."""
+    campaign = campaign_create(name="judged-clips", overlap=3)
+    assert manifest_import(manifest_path=four_scenes.manifest_path, campaign=campaign).created == 12
+    experts = [django_user_model.objects.create_user(username=f"judge-{i}", password="x") for i in range(3)]
+    codes = {d.code: [c.code for c in d.criteria.all()] for d in campaign.rubric.dimensions.all()}
+    for pair in campaign.pairs.all():
+        expected = four_scenes.expected[pair.external_id]
+        a_better = sum(expected.values()) >= 0
+        checklist = {
+            pair.video_a_id: checklist_answers(campaign, yes=a_better),
+            pair.video_b_id: checklist_answers(campaign, yes=not a_better),
+        }
+        for expert in experts:
+            pair_judgment_submit(
+                assignment=assignment_create(pair=pair, expert=expert, swapped=False),
+                criteria={code: expected[dimension] for dimension, members in codes.items() for code in members},
+                dimensions=dict(expected),
+                checklist=checklist,
+            )
+    return snapshot_make(campaign=campaign, export_format=export_format, folder=folder)
+
+
 LONG_RUN = {"checklist.max_epochs": "100000000", "checklist.tolerance": "0"}  # runs for minutes unless stopped
 
 
@@ -81,6 +116,41 @@ def gpu_worker(start_worker, gpu_queue, monkeypatch):
     monkeypatch.setenv("TRAINING_HEARTBEAT_SECONDS", "0.3")
     monkeypatch.setenv("TRAINING_CANCEL_GRACE_SECONDS", "3")
     return start_worker(queues=(gpu_queue,))
+
+
+
+TINY_VIDEO = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "grpo.max_new_tokens=16"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    return save_tiny_qwen2_5_vl(tmp_path_factory.mktemp("models") / "tiny-qwen")
+
+
+@pytest.fixture
+def registered_model(four_scenes, django_user_model, ml_engineer, tiny_model, tmp_path):
+    """aesrm-base trained for one step on an export of twelve judged clip pairs, evaluated and registered."""
+    snapshot = judged_clips_snapshot(four_scenes, django_user_model, exports_root() / "base-sft")
+    run = tmp_path / "run"
+    arguments = ["--recipe", "aesrm-base", "--data", snapshot.path, "--out", str(run), f"model_path={tiny_model}"]
+    assert rm_training_main(["train", *arguments, "stages.sft_steps=1", *TINY_VIDEO]) == 0
+    assert rm_training_main(["eval", "--run", str(run), "--data", snapshot.path, "--split", "test"]) == 0
+    job = TrainingJob.objects.create(
+        recipe="aesrm-base", model_path=str(tiny_model), snapshot=snapshot, run_dir=str(run),
+        status=TrainingJob.Status.SUCCEEDED, created_by=ml_engineer,
+    )
+    return registered_model_create(job=job)
+
+
+@pytest.fixture
+def playground_url(transactional_db):
+    """The whole app (Django and the playground at /playground/) served by uvicorn, as webapp/asgi.py builds it."""
+    from django.core.asgi import get_asgi_application
+
+    from training.playground import playground_asgi
+
+    with asgi_served(playground_asgi(get_asgi_application())) as url:
+        yield url
 
 
 # Browser fixtures (Debian's Chromium through Playwright, a live server of the real app) from the annotation app.

@@ -12,14 +12,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from annotation.services import assignment_create, campaign_create, pair_judgment_submit
 from annotation.tests.conftest import screenshot
-from exports.tests.factories import checklist_answers
-from fixtures.demo_clips import generate_demo_set
-from pipelines.ingest import manifest_import
 from rm_training.tiny import save_tiny_qwen2_5_vl
 from training.models import RegisteredModel, TrainingJob
-from training.tests.conftest import snapshot_make
+from training.tests.conftest import judged_clips_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,34 +26,6 @@ TINY_RUN = {
     "hp__stages__sft_steps": "4",
 }
 EXTRA = "video.fps=4\nvideo.max_frames=4\nvideo.max_pixels=3136\ngrpo.max_new_tokens=16"
-
-
-@pytest.fixture(scope="module")
-def four_scenes(tmp_path_factory):
-    return generate_demo_set(tmp_path_factory.mktemp("scenes"), scenes=4, seconds=1.0, width=160, height=96)
-
-
-def _judged_base_sft_snapshot(four_scenes, django_user_model, folder):
-    """Twelve real clip pairs judged by three experts following the demo set's known preferences."""
-    campaign = campaign_create(name="browser-training", overlap=3)
-    assert manifest_import(manifest_path=four_scenes.manifest_path, campaign=campaign).created == 12
-    experts = [django_user_model.objects.create_user(username=f"judge-{i}", password="x") for i in range(3)]
-    codes = {d.code: [c.code for c in d.criteria.all()] for d in campaign.rubric.dimensions.all()}
-    for pair in campaign.pairs.all():
-        expected = four_scenes.expected[pair.external_id]
-        a_better = sum(expected.values()) >= 0
-        checklist = {
-            pair.video_a_id: checklist_answers(campaign, yes=a_better),
-            pair.video_b_id: checklist_answers(campaign, yes=not a_better),
-        }
-        for expert in experts:
-            pair_judgment_submit(
-                assignment=assignment_create(pair=pair, expert=expert, swapped=False),
-                criteria={code: expected[dimension] for dimension, members in codes.items() for code in members},
-                dimensions=dict(expected),
-                checklist=checklist,
-            )
-    return snapshot_make(campaign=campaign, export_format="aesrm-base-sft", folder=folder)
 
 
 def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_registry(
@@ -75,7 +43,7 @@ def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_regis
     from webapp.celery import app
 
     app.conf.task_always_eager = True  # proxies are made in this process before the gpu worker starts
-    snapshot = _judged_base_sft_snapshot(four_scenes, django_user_model, tmp_path / "base-sft")
+    snapshot = judged_clips_snapshot(four_scenes, django_user_model, tmp_path / "base-sft")
     app.conf.task_always_eager = False
     model = save_tiny_qwen2_5_vl(tmp_path / "models" / "tiny-qwen")
     settings.TRAINING_MODEL_DIRS = [str(tmp_path / "models")]

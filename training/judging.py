@@ -1,0 +1,195 @@
+"""Judging one pair with a trained model, for the playground (training/playground.py).
+
+A playground model is a registered model (its snapshot's test split gives the pairs with expert labels) or a bare
+run folder (``manage.py playground --model RUN_DIR``: the export named in its run.json, when it is still there).
+Uploaded videos are checked like ingest checks them and asked in the prompt of the model's training format.
+Loaded models are kept (the last two) and used by one request at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from exports.formats import pair_prompt_for_format
+from pipelines.media import VideoRejected, video_probe
+from rm_training.config import ConfigError
+from rm_training.data import prompt_messages
+from rm_training.export import ExportError, open_export
+from rm_training.judging import PAIR_RECIPES, JudgeInputError, PairInput, PairJudge, PairJudgement
+from rm_training.run_dir import RunDir
+from rm_training.video import VideoDecodeError
+from training.models import RegisteredModel
+
+
+class PlaygroundError(ValueError):
+    """Something the user picked or uploaded cannot be judged; the message says why."""
+
+
+@dataclass(frozen=True)
+class PlaygroundModel:
+    key: str  # "model:<id>" for a registered model, "run:<path>" for a run folder
+    label: str
+    recipe: str
+    run_dir: Path
+    export_root: Path | None  # the export it was trained on, for test-split pairs
+    export_format: str | None  # uploads are asked in this format's prompt
+
+
+@dataclass(frozen=True)
+class ExpertLabels:
+    dimensions: dict[str, str]  # "A" / "B" / "tie"
+    criteria: dict[str, int]  # +1 A better, -1 B better, 0 comparable
+    n_raters: int | None = None
+
+
+@dataclass(frozen=True)
+class PlaygroundPair:
+    pair: PairInput
+    title: str
+    experts: ExpertLabels | None = None  # uploads have none
+
+
+def _registered(model: RegisteredModel) -> PlaygroundModel:
+    return PlaygroundModel(
+        key=f"model:{model.pk}",
+        label=f"{'★ ' if model.promoted else ''}{model.name}",
+        recipe=model.recipe,
+        run_dir=Path(model.run_dir),
+        export_root=Path(model.snapshot.path),
+        export_format=model.snapshot.format,
+    )
+
+
+def registry_models(*, queryset) -> list[PlaygroundModel]:
+    """The registered models of ``queryset`` that can judge pairs and still have their files, promoted first."""
+    usable = queryset.filter(files_deleted_at__isnull=True, recipe__in=PAIR_RECIPES).select_related("snapshot")
+    return [_registered(model) for model in usable.order_by("-promoted", "-created_at", "-id")]
+
+
+def run_folder_model(run_dir: Path | str) -> PlaygroundModel:
+    run = RunDir(Path(run_dir).resolve())
+    if not (run.path / "config.yaml").is_file():
+        raise PlaygroundError(f"{run.path} is not a run folder (no config.yaml)")
+    recipe = run.config().recipe
+    if recipe not in PAIR_RECIPES:
+        raise PlaygroundError(
+            f"{run.path} is a {recipe} run; the playground judges pairs with {', '.join(PAIR_RECIPES)}"
+        )
+    info = run.read_json("run.json") or {}
+    data = Path(info["data"]) if info.get("data") else None
+    export_root = data if data is not None and (data / "manifest.json").is_file() else None
+    return PlaygroundModel(
+        key=f"run:{run.path}",
+        label=f"{recipe} run {run.path.name}",
+        recipe=recipe,
+        run_dir=run.path,
+        export_root=export_root,
+        export_format=info.get("data_format"),
+    )
+
+
+def _test_rows(model: PlaygroundModel) -> list[dict]:
+    if model.export_root is None:
+        return []
+    try:
+        rows = open_export(model.export_root).rows("test")
+    except ExportError:
+        return []
+    return [row for row in rows if not row.get("swapped")]
+
+
+def _prompt_of(row: dict) -> str:
+    if row.get("prompt"):
+        return row["prompt"]
+    for message in row.get("messages") or []:
+        for part in message.get("content", []):
+            text = part.get("text", "") if isinstance(part, dict) else ""
+            if "generated from the prompt:" in text:
+                return text.split("generated from the prompt:", 1)[1].split("\n", 1)[0].strip()
+    return ""
+
+
+def held_out_pair_choices(model: PlaygroundModel) -> list[tuple[str, str]]:
+    """(label, pair id) of the test split of the model's export."""
+    choices = []
+    for row in _test_rows(model):
+        prompt = _prompt_of(row)
+        label = f"pair {row['pair_id']}" + (f": {prompt[:70]}" if prompt else "")
+        choices.append((label, str(row["pair_id"])))
+    return choices
+
+
+def _local_messages(messages: list[dict], resolve) -> list[dict]:
+    local = []
+    for message in prompt_messages(messages):
+        content = [
+            {**part, "video": str(resolve(part["video"]))} if isinstance(part, dict) and part.get("type") == "video"
+            else part
+            for part in message.get("content", [])
+        ]
+        local.append({**message, "content": content})
+    return local
+
+
+def held_out_pair(model: PlaygroundModel, pair_id: str) -> PlaygroundPair:
+    row = next((row for row in _test_rows(model) if str(row["pair_id"]) == str(pair_id)), None)
+    if row is None:
+        raise PlaygroundError(f"pair {pair_id} is not in the test split of {model.label}")
+    export = open_export(model.export_root)
+    try:
+        video_a, video_b = export.media_path(row["video_a"]), export.media_path(row["video_b"])
+        messages = _local_messages(row["messages"], export.media_path) if row.get("messages") else None
+    except ExportError as error:
+        raise PlaygroundError(str(error)) from error
+    pair = PairInput(
+        video_a=video_a, video_b=video_b, prompt=row.get("prompt"), messages=messages,
+        checklist_a=row.get("checklist_a"), checklist_b=row.get("checklist_b"),
+    )
+    experts = ExpertLabels(
+        dimensions=dict(row.get("labels") or {}),
+        criteria={code: int(value) for code, value in (row.get("criteria") or {}).items() if value is not None},
+        n_raters=row.get("n_raters"),
+    )
+    return PlaygroundPair(pair=pair, title=f"Test pair {pair_id}: {_prompt_of(row)}", experts=experts)
+
+
+def uploaded_pair(model: PlaygroundModel, *, video_a: str | None, video_b: str | None, prompt: str) -> PlaygroundPair:
+    """Two uploaded files, checked as ingest checks videos (a file that is not a video is refused by name)."""
+    if not video_a or not video_b:
+        raise PlaygroundError("Upload two videos, A and B.")
+    paths = []
+    for side, upload in (("A", video_a), ("B", video_b)):
+        path = Path(upload)
+        try:
+            video_probe(path, name=f"Video {side} ({path.name})")
+        except VideoRejected as error:
+            raise PlaygroundError(str(error)) from error
+        paths.append(path)
+    messages = pair_prompt_for_format(
+        model.export_format or "aesrm-base-sft", prompt=prompt.strip(), video_a=str(paths[0]), video_b=str(paths[1])
+    )
+    pair = PairInput(video_a=paths[0], video_b=paths[1], prompt=prompt.strip() or None, messages=messages)
+    return PlaygroundPair(pair=pair, title="Uploaded pair" + (f": {prompt.strip()}" if prompt.strip() else ""))
+
+
+_judging = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _judge_for(run_dir: str, checkpoint: str) -> PairJudge:
+    return PairJudge.for_run(run_dir)
+
+
+def pair_judge(model: PlaygroundModel, pair: PlaygroundPair) -> PairJudgement:
+    run = RunDir(model.run_dir)
+    checkpoint = run.last_checkpoint()
+    if checkpoint is None or not run.path.is_dir():
+        raise PlaygroundError(f"{model.label} has no checkpoint in {run.path}")
+    with _judging:
+        try:
+            return _judge_for(str(run.path), str(checkpoint)).judge(pair.pair)
+        except (JudgeInputError, ConfigError, VideoDecodeError) as error:
+            raise PlaygroundError(str(error)) from error

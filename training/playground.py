@@ -1,0 +1,293 @@
+"""The model playground: a Gradio app that judges one pair with a trained reward model.
+
+Mounted under the web app at ``/playground/`` for signed-in ML engineers (``playground_asgi``, used by
+webapp/asgi.py): the Django session cookie signs the user in, anyone else gets a 401 (a browser is sent to the
+login page). ``manage.py playground [--model RUN_DIR]`` serves the same app alone on 127.0.0.1.
+
+The ``judge`` endpoint (``api_name="/judge"``) takes (model key, pair source, pair id, video A, video B, prompt)
+and returns the verdict table, the critique per criterion, the raw answers and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import close_old_connections, connections  # noqa: E402
+
+from rm_training.judging import OrderAnswer, PairJudgement  # noqa: E402
+from rm_training.rubric import criterion_name  # noqa: E402
+from training import judging  # noqa: E402
+from training.models import RegisteredModel  # noqa: E402
+
+PLAYGROUND_PATH = "/playground"
+SOURCE_HELD_OUT = "Pair from the test split"
+SOURCE_UPLOAD = "Upload two videos"
+DIMENSION_NAMES = {"VA": "Visual aesthetics", "VF": "Visual fidelity", "VP": "Visual plausibility"}
+VERDICT_WORDS = {1: "A better", -1: "B better", 0: "comparable"}
+LABEL_WORDS = {"A": "A better", "B": "B better", "tie": "comparable"}
+VERDICT_COLUMNS = ["Dimension", "Model (A shown first)", "Model (B shown first)", "Same both ways", "Experts",
+                   "Reward A", "Reward B"]
+CRITERIA_COLUMNS = ["Criterion", "Model verdict", "On video A", "On video B", "Experts"]
+
+
+@contextlib.contextmanager
+def _database_use():
+    """Gradio runs handlers in its own threads, outside Django's request cycle: each use opens and closes its
+    connection, so no idle connection is left in a thread pool."""
+    close_old_connections()
+    try:
+        yield
+    finally:
+        connections.close_all()
+
+
+class ModelCatalog:
+    """Which models a user may pick: the registry (optionally limited to the signed-in user's) or one run folder."""
+
+    def __init__(self, *, run_dir: Path | None = None, signed_in_only: bool = True):
+        self.run_model = judging.run_folder_model(run_dir) if run_dir else None
+        self.signed_in_only = signed_in_only
+
+    def models(self, username: str | None) -> list[judging.PlaygroundModel]:
+        if self.run_model is not None:
+            return [self.run_model]
+        from django.contrib.auth import get_user_model
+
+        from training.selectors import models_for
+
+        with _database_use():
+            if not self.signed_in_only:
+                return judging.registry_models(queryset=RegisteredModel.objects.all())
+            user = get_user_model().objects.filter(username=username, is_active=True).first() if username else None
+            return judging.registry_models(queryset=models_for(user=user)) if user is not None else []
+
+    def media_folders(self) -> list[str]:
+        """Folders whose videos the players may show: exports, media, and a run folder's own export."""
+        from exports.services import exports_root
+
+        folders = [str(exports_root()), str(settings.MEDIA_ROOT)]
+        if self.run_model is not None and self.run_model.export_root is not None:
+            folders.append(str(self.run_model.export_root))
+        return folders
+
+    def get(self, key: str | None, username: str | None) -> judging.PlaygroundModel:
+        found = next((model for model in self.models(username) if model.key == key), None)
+        if found is None:
+            raise judging.PlaygroundError("Pick a model first." if not key else f"Model {key} is not available to you.")
+        return found
+
+
+def _verdict_rows(judgement: PairJudgement, experts: judging.ExpertLabels | None) -> list[list]:
+    rows = []
+    consistent = judgement.swap_consistent()
+    for dimension, name in DIMENSION_NAMES.items():
+        if dimension not in judgement.original.verdicts:
+            continue
+        rows.append([
+            f"{dimension} {name}",
+            VERDICT_WORDS[judgement.original.verdicts[dimension]],
+            VERDICT_WORDS[judgement.swapped.verdicts[dimension]],
+            "yes" if consistent[dimension] else "no (position bias)",
+            LABEL_WORDS.get((experts.dimensions if experts else {}).get(dimension), "—"),
+            round(judgement.rewards_a[dimension], 4) if judgement.rewards_a else None,
+            round(judgement.rewards_b[dimension], 4) if judgement.rewards_b else None,
+        ])
+    return rows
+
+
+def _criteria_rows(answer: OrderAnswer, experts: judging.ExpertLabels | None) -> list[list]:
+    expert_criteria = experts.criteria if experts else {}
+    rows = [
+        [f"{item.code} {item.name or criterion_name(item.code)}", VERDICT_WORDS[item.verdict], item.text_a, item.text_b,
+         VERDICT_WORDS.get(expert_criteria.get(item.code), "—")]
+        for item in answer.criteria
+    ]
+    if not rows and expert_criteria:  # a model without a critique: still show what the experts said
+        rows = [[f"{code} {criterion_name(code)}", "—", "", "", VERDICT_WORDS[value]]
+                for code, value in expert_criteria.items()]
+    return rows
+
+
+def _answer_text(judgement: PairJudgement) -> str:
+    parts = []
+    for title, answer in (("A shown first", judgement.original), ("B shown first", judgement.swapped)):
+        if answer.text:
+            note = f"  [unreadable: {answer.parse_error}; counted as comparable]" if answer.parse_error else ""
+            parts.append(f"--- {title}{note}\n{answer.text}")
+    if judgement.critique_a or judgement.critique_b:
+        parts.append(f"--- DeScore critique of video A\n{judgement.critique_a}")
+        parts.append(f"--- DeScore critique of video B\n{judgement.critique_b}")
+    return "\n\n".join(parts) or "(this model writes no text: it scores)"
+
+
+def _summary(model: judging.PlaygroundModel, pair: judging.PlaygroundPair, judgement: PairJudgement) -> dict:
+    def order(answer: OrderAnswer) -> dict:
+        return {
+            "verdicts": answer.verdicts,
+            "margins": answer.margins,
+            "criteria": {item.code: item.verdict for item in answer.criteria},
+            "parse_error": answer.parse_error,
+        }
+
+    return {
+        "model": model.label,
+        "recipe": judgement.recipe,
+        "pair": pair.title,
+        "verdicts": judgement.original.verdicts,
+        "a_shown_first": order(judgement.original),
+        "b_shown_first": order(judgement.swapped),
+        "swap_consistent": judgement.swap_consistent(),
+        "rewards_a": judgement.rewards_a,
+        "rewards_b": judgement.rewards_b,
+        "expert_labels": dataclasses.asdict(pair.experts) if pair.experts else None,
+        "notes": list(judgement.notes),
+    }
+
+
+def build_playground(catalog: ModelCatalog) -> gr.Blocks:
+    def username_of(request: gr.Request | None) -> str | None:
+        return getattr(request, "username", None) if request is not None else None
+
+    def on_load(request: gr.Request):
+        models = catalog.models(username_of(request))
+        wanted = f"model:{request.query_params.get('model')}" if request and request.query_params.get("model") else None
+        keys = [model.key for model in models]
+        value = wanted if wanted in keys else (keys[0] if keys else None)
+        status = "" if models else "No registered model that judges pairs yet: train one from an export's Train page."
+        return gr.update(choices=[(model.label, model.key) for model in models], value=value), status
+
+    def on_model(key: str | None, request: gr.Request):
+        if not key:
+            return gr.update(choices=[], value=None)
+        try:
+            choices = judging.held_out_pair_choices(catalog.get(key, username_of(request)))
+        except judging.PlaygroundError as error:
+            raise gr.Error(str(error)) from error
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def on_pair(key: str | None, pair_id: str | None, request: gr.Request):
+        """Show the picked test pair in the two players (judging a test pair does not read them)."""
+        if not key or not pair_id:
+            return None, None
+        try:
+            pair = judging.held_out_pair(catalog.get(key, username_of(request)), pair_id).pair
+        except judging.PlaygroundError:
+            return None, None
+        return str(pair.video_a), str(pair.video_b)
+
+    def judge(key, source, pair_id, video_a, video_b, prompt, request: gr.Request):
+        try:
+            model = catalog.get(key, username_of(request))
+            if source == SOURCE_UPLOAD:
+                pair = judging.uploaded_pair(model, video_a=video_a, video_b=video_b, prompt=prompt or "")
+            elif not pair_id:
+                raise judging.PlaygroundError("Pick a pair from the test split, or upload two videos.")
+            else:
+                pair = judging.held_out_pair(model, pair_id)
+            judgement = judging.pair_judge(model, pair)
+        except judging.PlaygroundError as error:
+            raise gr.Error(str(error)) from error
+        title = f"### {pair.title}\n{model.label} ({judgement.recipe})" + "".join(
+            f"\n\n_{note}_" for note in judgement.notes
+        )
+        return (
+            title,
+            _verdict_rows(judgement, pair.experts),
+            _criteria_rows(judgement.original, pair.experts),
+            _answer_text(judgement),
+            _summary(model, pair, judgement),
+        )
+
+    with gr.Blocks(title="AesLab model playground") as playground:
+        gr.Markdown("## AesLab model playground\nJudge a pair with a trained reward model, in both display orders.")
+        status = gr.Markdown()
+        model = gr.Dropdown(label="Model", choices=[], interactive=True, allow_custom_value=True)
+        source = gr.Radio([SOURCE_HELD_OUT, SOURCE_UPLOAD], value=SOURCE_HELD_OUT, label="Pair")
+        pair_id = gr.Dropdown(
+            label="Test-split pair (with the experts' labels)", choices=[], interactive=True, allow_custom_value=True
+        )
+        with gr.Row():
+            video_a = gr.Video(label="Video A", sources=["upload"], format=None)
+            video_b = gr.Video(label="Video B", sources=["upload"], format=None)
+        prompt = gr.Textbox(label="Prompt the videos were generated from (uploads)", lines=1)
+        run = gr.Button("Judge", variant="primary")
+        heading = gr.Markdown()
+        verdicts = gr.Dataframe(headers=VERDICT_COLUMNS, label="Dimension verdicts", interactive=False)
+        criteria = gr.Dataframe(headers=CRITERIA_COLUMNS, label="Critique per criterion", interactive=False, wrap=True)
+        raw = gr.Textbox(label="What the model wrote", lines=8, interactive=False)
+        summary = gr.JSON(label="Summary")
+
+        playground.load(on_load, inputs=None, outputs=[model, status], api_visibility="private")
+        model.change(on_model, inputs=model, outputs=pair_id, api_visibility="private")
+        pair_id.change(on_pair, inputs=[model, pair_id], outputs=[video_a, video_b], api_visibility="private")
+        run.click(
+            judge,
+            inputs=[model, source, pair_id, video_a, video_b, prompt],
+            outputs=[heading, verdicts, criteria, raw, summary],
+            api_name="judge",
+        )
+    return playground
+
+
+def _username_for_session(session_key: str) -> str | None:
+    """The signed-in ML engineer of a Django session (None for anyone else)."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+
+    from training.selectors import user_can_train
+
+    with _database_use():
+        session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+        user = get_user(SimpleNamespace(session=session))
+        if not user.is_authenticated or not user_can_train(user=user):
+            return None
+        return user.get_username()
+
+
+async def signed_in_username(request) -> str | None:
+    session_key = request.cookies.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return None
+    return await sync_to_async(_username_for_session)(session_key)
+
+
+def playground_asgi(django_application):
+    """One ASGI app: the playground at /playground/, everything else to Django."""
+    from django.shortcuts import resolve_url
+    from fastapi import FastAPI, Request
+    from fastapi.responses import RedirectResponse
+    from starlette.routing import Mount
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def login_first(request: Request, call_next):
+        page = request.url.path in (PLAYGROUND_PATH, PLAYGROUND_PATH + "/")
+        if page and request.method == "GET" and await signed_in_username(request) is None:
+            return RedirectResponse(f"{resolve_url(settings.LOGIN_URL)}?next={PLAYGROUND_PATH}/", status_code=302)
+        return await call_next(request)
+
+    catalog = ModelCatalog()
+    gr.mount_gradio_app(
+        app,
+        build_playground(catalog),
+        path=PLAYGROUND_PATH,
+        auth_dependency=signed_in_username,
+        ssr_mode=False,
+        max_file_size=settings.VIDEO_MAX_BYTES,
+        allowed_paths=catalog.media_folders(),
+        footer_links=["api"],
+        run_history=False,
+    )
+    app.router.routes.append(Mount("/", app=django_application))
+    return app
