@@ -36,6 +36,11 @@ def test_docker_compose_has_web_worker_beat_postgres_and_redis_with_health_check
     for name in ("web", "worker", "beat", "postgres", "redis"):
         assert "healthcheck" in services[name], name
     assert "gunicorn" in services["web"]["command"]
+    # the playground's Gradio queue lives in one process's memory
+    assert services["playground"]["command"].startswith("uvicorn webapp.asgi:application")
+    assert services["playground"]["command"].endswith("--workers 1")
+    assert ":8001/playground/" in services["web"]["environment"]["PLAYGROUND_URL"]
+    assert services["playground"]["ports"] == ["8001:8000"]
     assert services["worker"]["command"].startswith("celery -A webapp worker")
     assert services["beat"]["command"].startswith("celery -A webapp beat")
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"

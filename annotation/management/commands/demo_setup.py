@@ -1,6 +1,7 @@
 import json
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from agreement.services import judgments_import
@@ -12,6 +13,7 @@ from pipelines.ingest import manifest_import
 
 DEMO_CAMPAIGN = "demo"
 JUDGED_CAMPAIGN = "demo-judged"
+DEMO_MODEL_TAG = "demo"
 SIMULATED_EXPERTS = ["sim-expert-1", "sim-expert-2", "sim-expert-3"]
 DEMO_USERS = [
     # username, password, role, superuser
@@ -22,6 +24,9 @@ DEMO_USERS = [
     ("expert2", "aeslab-expert", Role.EXPERT, False),
     ("expert3", "aeslab-expert", Role.EXPERT, False),
 ]
+
+
+User = get_user_model()
 
 
 class Command(BaseCommand):
@@ -48,9 +53,31 @@ class Command(BaseCommand):
                 campaign_member_add(campaign=campaign, user=user, role=role)
                 if role != Role.EXPERT:
                     campaign_member_add(campaign=judged, user=user, role=role)
+        self._demo_model(judged, engineer=User.objects.get(username="mlengineer"))
         self.stdout.write("Demo logins:")
         for username, password, role, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {password:<15} {role or 'staff admin'}")
+
+    def _demo_model(self, campaign: Campaign, *, engineer) -> None:
+        """A checklist-linear reward model trained on the judged campaign, so the registry and the playground have
+        a model to show (a VLM recipe needs a base model folder; see TRAINING_MODEL_DIRS)."""
+        from exports.services import export_request
+        from training.models import RegisteredModel
+        from training.services import training_job_request
+
+        if RegisteredModel.objects.filter(snapshot__campaign=campaign).exists():
+            return
+        snapshot = export_request(campaign=campaign, export_format="aesrm-pairwise", options={}, created_by=engineer)
+        snapshot.refresh_from_db()  # built in this process: Celery runs eagerly in the demo
+        job = training_job_request(snapshot=snapshot, recipe="checklist-linear", created_by=engineer)
+        job.refresh_from_db()
+        registered = RegisteredModel.objects.filter(job=job).first()
+        if registered is None:
+            self.stderr.write(f"Demo model: training job #{job.pk} {job.status}: {job.error[-500:]}")
+            return
+        registered.tags = [DEMO_MODEL_TAG]
+        registered.save(update_fields=["tags"])
+        self.stdout.write(f"Demo model: {registered.name} (try it at /playground/).")
 
     def _judged_campaign(self, demo) -> Campaign:
         """The same pairs judged by three simulated experts, so agreement, exports and distillation have data."""

@@ -1,0 +1,29 @@
+"""`manage.py demo_setup` (what `./run demo` runs): campaigns, users, and a registered model for the playground."""
+
+import pytest
+from django.core.management import call_command
+
+from annotation.models import Campaign
+from training.judging import held_out_pair, held_out_pair_choices, pair_judge, registry_models
+from training.models import RegisteredModel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_setup_builds_campaigns_users_and_a_model_the_playground_can_use(settings, tmp_path, django_user_model):
+    settings.BASE_DIR = tmp_path  # the rendered clips go to BASE_DIR/.demo
+
+    call_command("demo_setup", scenes=4)
+    call_command("demo_setup", scenes=4)  # a second run adds nothing
+
+    assert Campaign.objects.get(name="demo").pairs.count() == 12
+    assert Campaign.objects.get(name="demo-judged").pairs.count() == 12
+    assert django_user_model.objects.filter(username__in=["admin", "curator", "mlengineer", "expert1"]).count() == 4
+    registered = RegisteredModel.objects.get()
+    assert registered.recipe == "checklist-linear" and registered.tags == ["demo"]
+    assert registered.created_by.username == "mlengineer"
+
+    model = registry_models(queryset=RegisteredModel.objects.all())[0]
+    pair_id = held_out_pair_choices(model)[0][1]
+    judgement = pair_judge(model, held_out_pair(model, pair_id))
+    assert set(judgement.original.verdicts) == {"VA", "VF", "VP"} and judgement.rewards_a
