@@ -161,3 +161,28 @@ def test_the_playground_command_serves_a_descore_run_folder(tiny_model, tmp_path
         margin = summary["rewards_a"][dimension] - summary["rewards_b"][dimension]
         assert summary["a_shown_first"]["margins"][dimension] == pytest.approx(margin)
     assert summary["expert_labels"]["dimensions"]  # the run's own export gave the test pair its labels
+
+
+@pytest.fixture
+def small_upload_limit(settings, registered_model):
+    settings.VIDEO_MAX_BYTES = 20_000  # after the model's clips were ingested, before the app is built
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(
+    small_upload_limit, playground_url, registered_model, ml_engineer, client, four_scenes, tmp_path
+):
+    cookie = _session_cookie(client, ml_engineer)
+    clip = sorted(Path(four_scenes.manifest_path).parent.rglob("*.mp4"))[0]
+    large = tmp_path / "large.mp4"
+    large.write_bytes(clip.read_bytes() + b"\0" * 30_000)
+    with pytest.raises(ValueError, match="large.mp4 exceeds the maximum file size of 20000 bytes"):
+        _playground(playground_url, cookie).predict(
+            f"model:{registered_model.pk}", SOURCE_UPLOAD, None, handle_file(str(clip)), handle_file(str(large)), "",
+            api_name="/judge",
+        )
+    # the server enforces it too (what a browser meets)
+    with large.open("rb") as upload:
+        response = httpx.post(
+            f"{playground_url}/playground/gradio_api/upload", files={"files": upload}, headers={"Cookie": cookie}
+        )
+    assert response.status_code == 413
