@@ -158,8 +158,17 @@ def agreement_csv(request, campaign_id: int, table: str):
     response["Content-Disposition"] = f'attachment; filename="{slugify(campaign.name)}-{table}.csv"'
     writer = csv.writer(response)
     writer.writerow(content.header)
-    writer.writerows(["" if cell is None else cell for cell in row] for row in content.rows)
+    writer.writerows([_spreadsheet_safe(cell) for cell in row] for row in content.rows)
     return response
+
+
+def _spreadsheet_safe(cell):
+    """Text a spreadsheet would run as a formula (a pair id or name from a manifest, say) is quoted (OWASP)."""
+    if cell is None:
+        return ""
+    if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + cell
+    return cell
 
 
 @login_required

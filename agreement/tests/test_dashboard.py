@@ -130,6 +130,17 @@ def test_consensus_csv_has_one_row_per_judged_pair_and_code(client, curator, pat
     assert (va1["label"], va1["votes_a_better"], va1["votes_b_better"]) == ("1", "2", "1")
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client, curator, patchy_campaign):
+    patchy_campaign.pairs.filter(external_id="p1").update(external_id="=HYPERLINK(\"http://evil\")")
+    client.force_login(curator)
+
+    content = client.get(reverse("agreement-csv", args=[patchy_campaign.pk, "consensus"])).content.decode()
+    pair_ids = {row["pair_id"] for row in csv.DictReader(io.StringIO(content))}
+
+    assert "'=HYPERLINK(\"http://evil\")" in pair_ids and "p2" in pair_ids
+    assert not any(pair_id.startswith("=") for pair_id in pair_ids)
+
+
 def test_experts_cannot_see_agreement_or_adjudicate(client, patchy_campaign):
     ann = patchy_campaign.memberships.get(user__username="ann").user
     pair = patchy_campaign.pairs.get(external_id="p1")
