@@ -10,6 +10,7 @@ the weights move less than ``tolerance`` in one epoch.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def _sigmoid(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))
 
 
+def _log_loss(differences: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> float:
+    logits = differences @ weights
+    # log(1 + exp(-z)) for y = 1 and log(1 + exp(z)) for y = 0, computed stably
+    return float(np.mean(np.logaddexp(0.0, np.where(targets > 0.5, -logits, logits))))
+
+
 def fit_masked_logistic_regression(
     answer_differences: np.ndarray,
     targets: np.ndarray,
@@ -41,6 +48,7 @@ def fit_masked_logistic_regression(
     batch_size: int = 1,
     seed: int = 0,
     mask_negative: bool = True,
+    on_epoch: Callable[[int, Callable[[], float]], None] | None = None,
 ) -> MaskedRegressionResult:
     """Algorithm 1 of VisionReward.
 
@@ -50,6 +58,7 @@ def fit_masked_logistic_regression(
     ``w <- w - lr * (sigmoid(dx . w) - y) dx`` (``batch_size`` 1 is the paper's per-pair update;
     larger values average the gradient over mini-batches), then masks negative weights to zero.
     ``masked_history[e]`` lists the question indices zeroed by the mask at epoch ``e``.
+    ``on_epoch(epoch, loss)`` is called after each epoch; ``loss()`` computes the mean log-loss on demand.
     """
     differences = np.asarray(answer_differences, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.float64)
@@ -71,6 +80,8 @@ def fit_masked_logistic_regression(
         if mask_negative:
             history.append([int(index) for index in np.flatnonzero(weights < 0)])
             weights = weights * (weights > 0)
+        if on_epoch is not None:
+            on_epoch(epoch, lambda w=weights: _log_loss(differences, targets, w))
         if np.linalg.norm(weights - previous) <= tolerance:
             return MaskedRegressionResult(weights, epoch, True, history)
     return MaskedRegressionResult(weights, max_epochs, False, history)
@@ -135,10 +146,16 @@ def pair_design(rows: list[dict], question_ids: list[str], target: str) -> tuple
     return np.asarray(differences, dtype=np.float64).reshape(-1, width), np.asarray(targets)
 
 
+CHECKLIST_TARGETS: tuple[str, ...] = (*DIMENSIONS, "overall")
+
+
 def fit_checklist_reward_model(
-    rows: list[dict], targets: tuple[str, ...] = (*DIMENSIONS, "overall"), **fit_options
+    rows: list[dict], targets: tuple[str, ...] = CHECKLIST_TARGETS, on_epoch=None, **fit_options
 ) -> tuple[ChecklistRewardModel, dict[str, MaskedRegressionResult]]:
-    """Fit one masked logistic regression per target dimension on aesrm-pairwise rows."""
+    """Fit one masked logistic regression per target dimension on aesrm-pairwise rows.
+
+    ``on_epoch(target, epoch, loss)`` follows each epoch of each target's fit (see
+    :func:`fit_masked_logistic_regression`)."""
     question_ids = question_ids_of(rows)
     if not question_ids:
         raise ValueError("the rows carry no checklist answers (checklist_a / checklist_b are empty)")
@@ -147,7 +164,8 @@ def fit_checklist_reward_model(
         differences, labels = pair_design(rows, question_ids, name)
         if len(labels) == 0:
             continue
-        result = fit_masked_logistic_regression(differences, labels, **fit_options)
+        report = (lambda epoch, loss, name=name: on_epoch(name, epoch, loss)) if on_epoch else None
+        result = fit_masked_logistic_regression(differences, labels, on_epoch=report, **fit_options)
         weights[name] = [float(value) for value in result.weights]
         results[name] = result
     return ChecklistRewardModel(question_ids, weights), results

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exports.models import ExportSnapshot
+from rm_training.checklist_linear import CHECKLIST_TARGETS
 from rm_training.config import RECIPE_FORMATS, RECIPES, VLM_RECIPES, ConfigError, load_config
 from rm_training.run_dir import RunDir
 from training import runner
@@ -74,8 +75,9 @@ def check_overrides(*, recipe: str, model_path: str, overrides: dict[str, str]) 
         config = load_config(None, arguments, recipe=recipe)
     except ConfigError as error:
         raise TrainingError(f"Invalid hyper-parameters: {error}") from error
-    # checklist-linear logs no steps; the others log one line per optimizer step
-    return config.total_steps if recipe in VLM_RECIPES else 0
+    if recipe in VLM_RECIPES:
+        return config.total_steps  # one metrics line per optimizer step
+    return len(CHECKLIST_TARGETS) * config.checklist.max_epochs  # checklist-linear: epochs of its four fits
 
 
 # --- Creating jobs ------------------------------------------------------------------------------------

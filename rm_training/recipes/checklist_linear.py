@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import time
 
 from rm_training.checklist_linear import (
+    CHECKLIST_TARGETS,
     ChecklistRewardModel,
     fit_checklist_reward_model,
     mpo_select,
@@ -16,6 +18,7 @@ from rm_training.export import Export
 from rm_training.run_dir import RunDir
 
 WEIGHTS_FILE = "checklist_weights.json"
+LOG_INTERVAL_SECONDS = 1.0
 
 
 def _pair_accuracy(model: ChecklistRewardModel, rows: list[dict]) -> dict[str, float | None]:
@@ -30,17 +33,48 @@ def _pair_accuracy(model: ChecklistRewardModel, rows: list[dict]) -> dict[str, f
     return accuracy
 
 
+class EpochLog:
+    """metrics.jsonl lines while the regressions fit (at most one per LOG_INTERVAL_SECONDS) and one at the end.
+    The targets are fitted one after the other: target k's epoch e is step ``k * max_epochs + e``, so
+    ``total_steps`` bounds the run and a fit that converges early skips ahead."""
+
+    def __init__(self, run: RunDir, max_epochs: int):
+        self.run, self.max_epochs = run, max_epochs
+        self.total_steps = len(CHECKLIST_TARGETS) * max_epochs
+        self.started = time.monotonic()
+        self.last_logged = self.started
+        self.last: tuple[str, int, object] | None = None
+
+    def __call__(self, target: str, epoch: int, loss) -> None:
+        self.last = (target, epoch, loss)
+        if time.monotonic() - self.last_logged >= LOG_INTERVAL_SECONDS:
+            self._log(CHECKLIST_TARGETS.index(target) * self.max_epochs + epoch)
+
+    def finish(self) -> None:
+        if self.last is not None:
+            self._log(self.total_steps)
+
+    def _log(self, step: int) -> None:
+        target, epoch, loss = self.last
+        self.last_logged = now = time.monotonic()
+        self.run.log_metrics(step, {"stage": f"fit-{target}", "epoch": epoch, "loss": loss(),
+                                    "steps_per_second": step / max(now - self.started, 1e-9)})
+
+
 def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     rows = export.rows("train")
     options = config.checklist
+    epochs = EpochLog(run, options.max_epochs)
     model, results = fit_checklist_reward_model(
         rows,
+        on_epoch=epochs,
         learning_rate=options.learning_rate,
         batch_size=options.batch_size,
         max_epochs=options.max_epochs,
         tolerance=options.tolerance,
         seed=config.seed,
     )
+    epochs.finish()
     checkpoint = run.checkpoint_path(0)
     checkpoint.mkdir(parents=True, exist_ok=True)
     model.save(checkpoint / WEIGHTS_FILE)

@@ -25,3 +25,20 @@ def test_checklist_linear_trains_evaluates_and_selects_mpo_pairs(make_export, tm
     pairs = [json.loads(line) for line in (run / "mpo_pairs_train.jsonl").read_text().splitlines()]
     assert len(pairs) == 16
     assert all(pair["chosen"] != pair["rejected"] for pair in pairs)
+
+
+def test_checklist_linear_logs_progress_lines_while_it_fits(make_export, tmp_path, monkeypatch):
+    from rm_training.recipes import checklist_linear
+
+    monkeypatch.setattr(checklist_linear, "LOG_INTERVAL_SECONDS", 0.0)  # every epoch
+    export = make_export("aesrm-pairwise", sizes={"train": 16, "validation": 4, "test": 8})
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", "checklist-linear", "--data", str(export), "--out", str(run),
+                 "checklist.max_epochs=40", "checklist.tolerance=0"]) == 0
+
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["stage"] for line in lines[:40]] == ["fit-VA"] * 40
+    assert [line["step"] for line in lines[:-1]] == [k * 40 + e for k in range(4) for e in range(1, 41)]
+    assert lines[-1]["step"] == 4 * 40  # the bound the job page shows as total steps
+    # the separable toy task: the log-loss falls as VA's fit goes on
+    assert lines[39]["loss"] < lines[0]["loss"] < 0.7
