@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import uuid
 from array import array
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +47,7 @@ from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
 from pipelines.ingest import file_sha256
+from webapp.db import frozen_reads
 
 logger = logging.getLogger(__name__)
 
@@ -548,6 +550,16 @@ def _build_folder(snapshot: ExportSnapshot) -> dict:
     return manifest
 
 
+def _batches(reading, batches: Iterator[list]) -> Iterator[list]:
+    """Each batch read inside ``reading()``; whatever the caller does between batches (progress) runs outside."""
+    while True:
+        with reading():
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
 def _write_rows(
     snapshot: ExportSnapshot,
     campaign: Campaign,
@@ -557,67 +569,73 @@ def _write_rows(
     folder: Path,
     writers: dict[str, RowFileWriter],
 ) -> dict:
-    total_pairs = campaign.pairs.count()
-    excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
-    tally = _AgreementTally(structure.dimension_codes)
-    group_index: dict[str, int] = {}
-    record_groups = array("q")
-    group_sizes: list[int] = []
-    forced_test: set[int] = set()
-    checklist_columns: dict[str, array] = {"question": array("l"), "answer": array("b"), "hash": array("q")}
-    seen_videos: set[int] = set()
-    contradictions = 0
-    exported_pairs = 0
+    """Pass 1 reads the campaign as of one instant (every read inside ``reading()``; see webapp.db.frozen_reads), so an
+    export taken while experts submit is the campaign at one moment: never a pair's labels from before a change and
+    its checklist from after it. The snapshot is released before pass 2 writes the files."""
+    with frozen_reads() as reading:
+        with reading():
+            total_pairs = campaign.pairs.count()
+            critiques: dict[int, str] = {}
+            if export_format == "cot-sft":
+                from distillation.selectors import critiques_for_export
 
-    critiques: dict[int, str] = {}
-    if export_format == "cot-sft":
-        from distillation.selectors import critiques_for_export
+                # pair id -> accepted critique text: the one part of an export held whole (texts of a few KB)
+                critiques = critiques_for_export(campaign=campaign)
+        excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+        tally = _AgreementTally(structure.dimension_codes)
+        group_index: dict[str, int] = {}
+        record_groups = array("q")
+        group_sizes: list[int] = []
+        forced_test: set[int] = set()
+        checklist_columns: dict[str, array] = {"question": array("l"), "answer": array("b"), "hash": array("q")}
+        seen_videos: set[int] = set()
+        contradictions = 0
+        exported_pairs = 0
 
-        # pair id -> accepted critique text: the only part of an export held whole (one query; texts of a few KB)
-        critiques = critiques_for_export(campaign=campaign)
-
-    # Pass 1: records to the spool, groups in memory.
-    spool_path = folder / ".records.pickle"
-    done = 0
-    with open(spool_path, "wb") as spool:
-        for batch in pairs_for_export(campaign=campaign, structure=structure, batch_size=PAIR_BATCH_SIZE):
-            tally.add_batch(batch)
-            for pair in batch:
-                if export_format == "checklist-qa":
-                    records, dropped = _checklist_records(pair, structure, seen_videos)
-                    contradictions += dropped
-                else:
-                    record, reason = _pair_record(pair, structure, options)
-                    if record is not None and export_format == "cot-sft":
-                        reason = _critique_attach(record, critiques.get(pair.pair_id))
-                        record = None if reason else record
-                    if record is None:
-                        excluded[reason] += 1
-                        continue
-                    records = [record]
-                    exported_pairs += 1
-                group = (
-                    records[0]["prompt_group"]
-                    if records and "prompt_group" in records[0]
-                    else prompt_group_of(pair.prompt)
-                )
-                for record in records:
-                    index = group_index.setdefault(group, len(group_index))
-                    if index == len(group_sizes):
-                        group_sizes.append(0)
-                    group_sizes[index] += 1
-                    record_groups.append(index)
-                    if pair.gold and options.gold == "test" and export_format != "checklist-qa":
-                        forced_test.add(index)
+        # Pass 1: records to the spool, groups in memory.
+        spool_path = folder / ".records.pickle"
+        done = 0
+        with open(spool_path, "wb") as spool:
+            pairs = pairs_for_export(campaign=campaign, structure=structure, batch_size=PAIR_BATCH_SIZE)
+            for batch in _batches(reading, pairs):
+                tally.add_batch(batch)
+                for pair in batch:
                     if export_format == "checklist-qa":
-                        key = hashlib.sha256(f"{options.seed}:{record['video_id']}:{record['question_id']}".encode())
-                        checklist_columns["question"].append(record["question_id"])
-                        checklist_columns["answer"].append(int(record["answer"] == "yes"))
-                        checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
-                    # One pickle per record (its own memo), so nothing refers back to earlier records.
-                    pickle.dump(record, spool, protocol=pickle.HIGHEST_PROTOCOL)
-            done += len(batch)
-            _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
+                        records, dropped = _checklist_records(pair, structure, seen_videos)
+                        contradictions += dropped
+                    else:
+                        record, reason = _pair_record(pair, structure, options)
+                        if record is not None and export_format == "cot-sft":
+                            reason = _critique_attach(record, critiques.get(pair.pair_id))
+                            record = None if reason else record
+                        if record is None:
+                            excluded[reason] += 1
+                            continue
+                        records = [record]
+                        exported_pairs += 1
+                    group = (
+                        records[0]["prompt_group"]
+                        if records and "prompt_group" in records[0]
+                        else prompt_group_of(pair.prompt)
+                    )
+                    for record in records:
+                        index = group_index.setdefault(group, len(group_index))
+                        if index == len(group_sizes):
+                            group_sizes.append(0)
+                        group_sizes[index] += 1
+                        record_groups.append(index)
+                        if pair.gold and options.gold == "test" and export_format != "checklist-qa":
+                            forced_test.add(index)
+                        if export_format == "checklist-qa":
+                            salted = f"{options.seed}:{record['video_id']}:{record['question_id']}"
+                            key = hashlib.sha256(salted.encode())
+                            checklist_columns["question"].append(record["question_id"])
+                            checklist_columns["answer"].append(int(record["answer"] == "yes"))
+                            checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
+                        # One pickle per record (its own memo), so nothing refers back to earlier records.
+                        pickle.dump(record, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                done += len(batch)
+                _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
 
     if not record_groups:
         reasons = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in excluded.items() if count)
