@@ -46,7 +46,8 @@ def _require_trainer(user) -> None:
 
 def training_root() -> Path:
     configured = getattr(settings, "TRAINING_ROOT", "")
-    return Path(configured) if configured else Path(settings.MEDIA_ROOT) / "training"
+    # Beside the media folder, never inside it: media are served to every signed-in user, run folders are not.
+    return Path(configured) if configured else Path(settings.MEDIA_ROOT).parent / "training"
 
 
 def job_log_path(*, job: TrainingJob) -> Path:

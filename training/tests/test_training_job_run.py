@@ -31,7 +31,7 @@ def quick_heartbeats(settings):
 
 
 def test_successful_run_is_registered_once_and_can_be_evaluated_on_another_snapshot(
-    pairwise_snapshot, ml_engineer, tmp_path
+    pairwise_snapshot, ml_engineer, tmp_path, settings
 ):
     job = training_job_create(snapshot=pairwise_snapshot, recipe="checklist-linear", created_by=ml_engineer)
     job = training_job_run(job_id=job.pk)
@@ -39,6 +39,8 @@ def test_successful_run_is_registered_once_and_can_be_evaluated_on_another_snaps
     assert set(job.metrics["dimensions"]) == {"VA", "VF", "VP"}
     # checklist-linear's progress: epochs of its four fits (VA, VF, VP, overall), 200 at most each by default
     assert job.total_steps == 4 * 200 and job.step == job.total_steps and job.loss is not None
+    # run folders (checkpoints, logs) live beside the media folder, which every signed-in user can read
+    assert not Path(job.run_dir).is_relative_to(settings.MEDIA_ROOT)
     model = RegisteredModel.objects.get(job=job)
     assert model.recipe == "checklist-linear" and model.created_by == ml_engineer
     assert model.snapshot == pairwise_snapshot and model.rubric_version.endswith(

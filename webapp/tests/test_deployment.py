@@ -44,7 +44,11 @@ def test_docker_compose_has_web_worker_beat_postgres_and_redis_with_health_check
     assert services["worker"]["command"].startswith("celery -A webapp worker")
     assert services["beat"]["command"].startswith("celery -A webapp beat")
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert {"media", "pgdata"} <= set(compose["volumes"])
+    assert {"data", "pgdata"} <= set(compose["volumes"])
+    # media, export snapshots and training runs (siblings under /data) are shared by every app service
+    for name in ("web", "playground", "worker", "gpu-worker", "beat"):
+        assert services[name]["volumes"] == ["data:/data"], name
+    assert services["web"]["environment"]["MEDIA_ROOT"] == "/data/media"
     assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://")
     assert services["web"]["environment"]["CELERY_BROKER_URL"].startswith("redis://")
     assert services["gpu-worker"]["command"].startswith("celery -A webapp worker -Q gpu --concurrency 1")
