@@ -47,7 +47,7 @@ def _require_trainer(user) -> None:
 def training_root() -> Path:
     configured = getattr(settings, "TRAINING_ROOT", "")
     # Beside the media folder, never inside it: media are served to every signed-in user, run folders are not.
-    return Path(configured) if configured else Path(settings.MEDIA_ROOT).parent / "training"
+    return Path(configured) if configured else Path(settings.MEDIA_ROOT).parent / "training-runs"
 
 
 def job_log_path(*, job: TrainingJob) -> Path:

@@ -138,7 +138,7 @@ CELERY_TIMEZONE = TIME_ZONE
 TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="gpu")
 CELERY_TASK_ROUTES = {"training.tasks.training_job_run_task": {"queue": TRAINING_QUEUE}}
 TRAINING_MODEL_DIRS = env.list("TRAINING_MODEL_DIRS", default=[])  # base-model folders offered on the Train page
-TRAINING_ROOT = env.str("TRAINING_ROOT", default="")  # run folders and logs; default beside MEDIA_ROOT: ../training
+TRAINING_ROOT = env.str("TRAINING_ROOT", default="")  # runs and logs; default MEDIA_ROOT/../training-runs
 TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=2.0)
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.float("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
 TRAINING_CANCEL_GRACE_SECONDS = env.float("TRAINING_CANCEL_GRACE_SECONDS", default=10.0)
