@@ -40,23 +40,12 @@ def _train(recipe: str, export: Path, run: Path, model: Path, new_tokens: int) -
 
 
 def _pairs(export: Path, count: int) -> list[tuple[str, object]]:
-    from rm_training.data import prompt_messages
+    from rm_training.export import open_export
     from rm_training.judging import PairInput
 
-    pairs = []
-    for line in (export / "test.jsonl").read_text().splitlines()[:count]:
-        row = json.loads(line)
-        local = {row["video_a"]: str(export / row["video_a"]), row["video_b"]: str(export / row["video_b"])}
-        messages = None
-        if "messages" in row:
-            messages = json.loads(json.dumps(prompt_messages(row["messages"])))
-            for message in messages:
-                for part in message["content"]:
-                    if part.get("type") == "video":
-                        part["video"] = local[part["video"]]
-        pairs.append((str(row["pair_id"]), PairInput(video_a=Path(local[row["video_a"]]),
-                                                     video_b=Path(local[row["video_b"]]), messages=messages)))
-    return pairs
+    opened = open_export(export)
+    rows = [json.loads(line) for line in (export / "test.jsonl").read_text().splitlines()[:count]]
+    return [(str(row["pair_id"]), PairInput.from_export_row(opened, row)) for row in rows]
 
 
 def _free_port() -> int:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rm_training.config import ConfigError
-from rm_training.data import swap_videos, video_paths
+from rm_training.data import prompt_messages, swap_videos, video_paths
 from rm_training.evaluation import verdict_from_margin
+from rm_training.export import Export
 from rm_training.parsing import DIMENSIONS, LABEL_TO_VERDICT, CriterionJudgement, ParsedAnswer
 from rm_training.run_dir import RunDir
 from rm_training.scoring import ChecklistScorer, DescoreScorer, LocalMedia
@@ -36,6 +37,25 @@ class PairInput:
     # Experts' checklist answers, question id -> 1 / 0 / None (checklist-linear).
     checklist_a: dict | None = None
     checklist_b: dict | None = None
+
+    @classmethod
+    def from_export_row(cls, export: Export, row: dict) -> PairInput:
+        """A pair row of an export, its media paths resolved to the files in the export folder."""
+        messages = None
+        if row.get("messages"):
+            messages = [
+                {**message, "content": [
+                    {**part, "video": str(export.media_path(part["video"]))}
+                    if isinstance(part, dict) and part.get("type") == "video" else part
+                    for part in message.get("content", [])
+                ]}
+                for message in prompt_messages(row["messages"])
+            ]
+        return cls(
+            video_a=export.media_path(row["video_a"]), video_b=export.media_path(row["video_b"]),
+            prompt=row.get("prompt"), messages=messages,
+            checklist_a=row.get("checklist_a"), checklist_b=row.get("checklist_b"),
+        )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 from exports.formats import pair_prompt_for_format
 from pipelines.media import VideoRejected, video_probe
 from rm_training.config import ConfigError
-from rm_training.data import prompt_messages
 from rm_training.export import ExportError, open_export
 from rm_training.judging import PAIR_RECIPES, JudgeInputError, PairInput, PairJudge, PairJudgement
 from rm_training.run_dir import RunDir
@@ -122,32 +121,14 @@ def held_out_pair_choices(model: PlaygroundModel) -> list[tuple[str, str]]:
     return choices
 
 
-def _local_messages(messages: list[dict], resolve) -> list[dict]:
-    local = []
-    for message in prompt_messages(messages):
-        content = [
-            {**part, "video": str(resolve(part["video"]))} if isinstance(part, dict) and part.get("type") == "video"
-            else part
-            for part in message.get("content", [])
-        ]
-        local.append({**message, "content": content})
-    return local
-
-
 def held_out_pair(model: PlaygroundModel, pair_id: str) -> PlaygroundPair:
     row = next((row for row in _test_rows(model) if str(row["pair_id"]) == str(pair_id)), None)
     if row is None:
         raise PlaygroundError(f"pair {pair_id} is not in the test split of {model.label}")
-    export = open_export(model.export_root)
     try:
-        video_a, video_b = export.media_path(row["video_a"]), export.media_path(row["video_b"])
-        messages = _local_messages(row["messages"], export.media_path) if row.get("messages") else None
+        pair = PairInput.from_export_row(open_export(model.export_root), row)
     except ExportError as error:
         raise PlaygroundError(str(error)) from error
-    pair = PairInput(
-        video_a=video_a, video_b=video_b, prompt=row.get("prompt"), messages=messages,
-        checklist_a=row.get("checklist_a"), checklist_b=row.get("checklist_b"),
-    )
     experts = ExpertLabels(
         dimensions=dict(row.get("labels") or {}),
         criteria={code: int(value) for code, value in (row.get("criteria") or {}).items() if value is not None},

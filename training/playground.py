@@ -207,7 +207,8 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
             _summary(model, pair, judgement),
         )
 
-    with gr.Blocks(title="AesLab model playground") as playground:
+    # uploads and copies of shown videos are removed a day after they were made (checked hourly)
+    with gr.Blocks(title="AesLab model playground", delete_cache=(3600, 86400)) as playground:
         gr.Markdown("## AesLab model playground\nJudge a pair with a trained reward model, in both display orders.")
         status = gr.Markdown()
         model = gr.Dropdown(label="Model", choices=[], interactive=True, allow_custom_value=True)

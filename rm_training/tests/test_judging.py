@@ -5,29 +5,16 @@ import yaml
 
 from rm_training.cli import main
 from rm_training.config import ConfigError, config_to_dict, load_config
-from rm_training.data import prompt_messages
+from rm_training.export import open_export
 from rm_training.judging import JudgeInputError, PairInput, PairJudge, _canonical
 from rm_training.parsing import parse_cot_answer
 
 TINY = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136"]
 
 
-def _local_row(export, split: str = "test") -> tuple[dict, PairInput]:
-    """The first row of a split, with its video paths made absolute as the playground does."""
+def _first_row(export, split: str = "test") -> tuple[dict, PairInput]:
     row = json.loads((export / f"{split}.jsonl").read_text().splitlines()[0])
-    resolved = {row["video_a"]: str(export / row["video_a"]), row["video_b"]: str(export / row["video_b"])}
-    messages = None
-    if "messages" in row:
-        messages = json.loads(json.dumps(prompt_messages(row["messages"])))
-        for message in messages:
-            for part in message["content"]:
-                if part.get("type") == "video":
-                    part["video"] = resolved[part["video"]]
-    pair = PairInput(
-        video_a=export / row["video_a"], video_b=export / row["video_b"], prompt=row.get("prompt"),
-        messages=messages, checklist_a=row.get("checklist_a"), checklist_b=row.get("checklist_b"),
-    )
-    return row, pair
+    return row, PairInput.from_export_row(open_export(export), row)
 
 
 def test_a_swapped_answer_is_turned_back_to_canonical_order():
@@ -49,7 +36,7 @@ def test_aesrm_cot_judges_a_pair_in_both_orders_and_keeps_garbage_answers_readab
     run = tmp_path / "run"
     assert main(["train", "--recipe", "aesrm-cot", "--data", str(export), "--out", str(run),
                  f"model_path={tiny_model_path}", "stages.sft_steps=1", "grpo.max_new_tokens=12", *TINY]) == 0
-    _, pair = _local_row(export)
+    _, pair = _first_row(export)
 
     judgement = PairJudge.for_run(run).judge(pair)
 
@@ -66,7 +53,7 @@ def test_aesrm_models_need_the_pair_prompt(make_export, tiny_model_path, tmp_pat
     run = tmp_path / "run"
     assert main(["train", "--recipe", "aesrm-base", "--data", str(export), "--out", str(run),
                  f"model_path={tiny_model_path}", "stages.sft_steps=1", *TINY]) == 0
-    _, pair = _local_row(export)
+    _, pair = _first_row(export)
     with pytest.raises(JudgeInputError, match="need the pair prompt"):
         PairJudge.for_run(run).judge(PairInput(video_a=pair.video_a, video_b=pair.video_b))
 
@@ -77,7 +64,7 @@ def test_descore_gives_head_rewards_and_verdicts_that_follow_their_difference(ma
     assert main(["train", "--recipe", "descore", "--data", str(export), "--out", str(run),
                  f"model_path={tiny_model_path}", "stages.sft_steps=1", "descore.eval_cot_tokens=0", *TINY]) == 0
     assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
-    row, pair = _local_row(export)
+    row, pair = _first_row(export)
     prediction = json.loads((run / "eval" / "test" / "predictions.jsonl").read_text().splitlines()[0])
 
     judgement = PairJudge.for_run(run).judge(pair)
@@ -98,7 +85,7 @@ def test_checklist_linear_scores_checklists_and_refuses_pairs_without_them(make_
     run = tmp_path / "run"
     assert main(["train", "--recipe", "checklist-linear", "--data", str(export), "--out", str(run)]) == 0
     judge = PairJudge.for_run(run)
-    row, pair = _local_row(export)
+    row, pair = _first_row(export)
 
     judgement = judge.judge(pair)
 
