@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from webapp.testing import WorkerHandle
+from webapp.testing import WorkerHandle, celery_worker_command
 
 ROOT = Path(__file__).resolve().parent
 
@@ -141,27 +140,10 @@ def start_worker(transactional_db, settings, tmp_path):
             env[key] = str(getattr(settings, key))
         log_path = tmp_path / f"worker-{len(started)}.log"
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "webapp",
-                "worker",
-                "-Q",
-                ",".join(queues or (queue,)),
-                "-c",
-                "1",
-                "-P",
-                "prefork",
-                "-n",
-                node_name,
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "INFO",
-                *extra_args,
-            ],
+            celery_worker_command(
+                queues=queues or (queue,), node_name=node_name, pool="prefork", concurrency=1, log_level="INFO",
+                extra_args=extra_args,
+            ),
             cwd=ROOT,
             env=env,
             stdout=open(log_path, "w"),

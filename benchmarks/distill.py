@@ -58,11 +58,10 @@ def _recreate_database() -> None:
 def _clip(name: str, source: str) -> str:
     path = MEDIA / "videos" / "original" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"{source}=size=160x96:rate=24",
-         "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
+    from webapp.testing import lavfi_render
+
+    encoding = ("-c:v", "libx264", "-pix_fmt", "yuv420p")
+    lavfi_render(path, f"{source}=size=160x96:rate=24", seconds=1, output_args=encoding)
     return f"videos/original/{name}"
 
 
@@ -108,36 +107,16 @@ def _seed(items: int):
 
 def _start_workers(count: int, threads: int) -> list[subprocess.Popen]:
     from webapp.celery import app
+    from webapp.testing import celery_worker_command
 
     processes = []
     for index in range(count):
         node = f"{QUEUE}-{index}-{uuid.uuid4().hex[:4]}@{socket.gethostname()}"
+        command = celery_worker_command(
+            queues=(QUEUE,), node_name=node, pool="threads", concurrency=threads, log_level="WARNING"
+        )
         processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "webapp",
-                    "worker",
-                    "-Q",
-                    QUEUE,
-                    "-P",
-                    "threads",
-                    "-c",
-                    str(threads),
-                    "-n",
-                    node,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-l",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                start_new_session=True,
-            )  # fmt: skip
+            subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
         )
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[node], timeout=0.5):

@@ -25,35 +25,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def _make_clips(directory: Path, count: int, seconds: float, size: str) -> list[Path]:
+    from webapp.testing import lavfi_render
+
     sources = ["testsrc2", "mandelbrot", "life", "cellauto"]
     clips = []
     for index in range(count):
         clip = directory / f"clip_{index:03d}.mp4"
         source = sources[index % len(sources)]
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"{source}=size={size}:rate=24",
-                "-t",
-                str(seconds),
-                "-vf",
-                f"hue=h={index * 13}",  # every clip distinct, so none is deduplicated
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                str(clip),
-            ],
-            check=True,
+        lavfi_render(
+            clip,
+            f"{source}=size={size}:rate=24",
+            seconds=seconds,
+            # a different hue per clip, so none is deduplicated
+            output_args=("-vf", f"hue=h={index * 13}", "-c:v", "libx264", "-preset", "ultrafast")
+            + ("-pix_fmt", "yuv420p"),
         )
         clips.append(clip)
     return clips

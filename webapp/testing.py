@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,23 @@ class WorkerHandle:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def celery_worker_command(
+    *,
+    queues: Sequence[str],
+    node_name: str,
+    pool: str,
+    concurrency: int,
+    log_level: str,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The command line of a real Celery worker of this project (tests and benchmarks start them as subprocesses)."""
+    return [
+        sys.executable, "-m", "celery", "-A", "webapp", "worker",
+        "-Q", ",".join(queues), "-P", pool, "-c", str(concurrency), "-n", node_name,
+        "--without-gossip", "--without-mingle", "-l", log_level, *extra_args,
+    ]  # fmt: skip
 
 
 def wait_until(condition, *, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):

@@ -9,6 +9,9 @@ import pytest
 
 from annotation.tests.conftest import app_url, chromium, django_orm_beside_playwright  # noqa: F401
 from distillation.tests.fake_llm import FakeLLM
+from webapp.testing import lavfi_render
+
+H264 = ("-c:v", "libx264", "-pix_fmt", "yuv420p")
 
 
 @pytest.fixture
@@ -25,11 +28,7 @@ def clip_paths(tmp_path_factory):
     paths = []
     for name, source in (("a.mp4", "testsrc2"), ("b.mp4", "smptehdbars")):
         path = folder / name
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"{source}=size=160x96:rate=24",
-             "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-            check=True,
-        )  # fmt: skip
+        lavfi_render(path, f"{source}=size=160x96:rate=24", seconds=1, output_args=H264)
         subprocess.run(
             ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-frames:v", "1", str(path) + ".jpg"],
             check=True,
