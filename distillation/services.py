@@ -633,34 +633,26 @@ def critique_accept(
     if not critique.passed:
         reasons = "; ".join(r["message"] for r in critique.rejections[:3]) or critique.parse_error
         raise ValidationError(f"This critique does not pass the filters ({reasons}); edit it before accepting.")
-    critique.review = Critique.Review.ACCEPTED
-    critique.reviewed_by = curator
-    critique.reviewed_at = timezone.now()
-    critique.save(update_fields=["review", "reviewed_by", "reviewed_at"])
-    CritiqueRevision.objects.create(
-        critique=critique,
-        action=CritiqueRevision.Action.ACCEPT,
-        text=critique.text,
-        note=note,
-        user=curator,
-        seconds_spent=seconds_spent,
+    return _review_record(
+        critique, curator, Critique.Review.ACCEPTED, CritiqueRevision.Action.ACCEPT, note, seconds_spent
     )
-    return critique
 
 
 @transaction.atomic
 def critique_reject(*, critique: Critique, curator, note: str = "", seconds_spent: float | None = None) -> Critique:
     critique = Critique.objects.select_for_update().get(pk=critique.pk)
-    critique.review = Critique.Review.REJECTED
+    return _review_record(
+        critique, curator, Critique.Review.REJECTED, CritiqueRevision.Action.REJECT, note, seconds_spent
+    )
+
+
+def _review_record(critique: Critique, curator, review: str, action: str, note: str, seconds_spent) -> Critique:
+    """The curator's decision on a critique (locked by the caller), and its line in the history."""
+    critique.review = review
     critique.reviewed_by = curator
     critique.reviewed_at = timezone.now()
     critique.save(update_fields=["review", "reviewed_by", "reviewed_at"])
     CritiqueRevision.objects.create(
-        critique=critique,
-        action=CritiqueRevision.Action.REJECT,
-        text=critique.text,
-        note=note,
-        user=curator,
-        seconds_spent=seconds_spent,
+        critique=critique, action=action, text=critique.text, note=note, user=curator, seconds_spent=seconds_spent
     )
     return critique

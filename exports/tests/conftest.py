@@ -4,6 +4,7 @@ import pytest
 
 from annotation.models import Campaign
 from annotation.services import campaign_create
+from exports.tests.factories import pairs_judged_by_one_expert
 
 
 @pytest.fixture
@@ -13,6 +14,12 @@ def export_campaign(db):
     Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
     campaign.refresh_from_db()
     return campaign
+
+
+@pytest.fixture
+def judged_campaign(export_campaign):
+    """Ten pairs, each judged by one expert."""
+    return pairs_judged_by_one_expert(export_campaign, 10)
 
 
 @pytest.fixture

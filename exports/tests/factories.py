@@ -65,6 +65,14 @@ def judge(
     )
 
 
+def pairs_judged_by_one_expert(campaign: Campaign, count: int) -> Campaign:
+    """`count` pairs with distinct prompts, each judged "A better" throughout by one expert."""
+    (rater,) = experts_make(1, campaign)
+    for index in range(count):
+        judge(pair_make(campaign, prompt=f"prompt {index}"), rater, value=1)
+    return campaign
+
+
 def checklist_answers(campaign: Campaign, *, yes: bool) -> dict[int, str]:
     """A complete checklist for one video: the strongest option of every sub-dimension "yes" (yes=True), or the
     weakest "no" (yes=False); the progressive rules fill in the rest."""

@@ -10,17 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from exports.models import ExportSnapshot
-from exports.tests.factories import experts_make, judge, pair_make
+from exports.tests.factories import pair_make
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def judged_campaign(export_campaign):
-    (rater,) = experts_make(1, export_campaign)
-    for index in range(10):
-        judge(pair_make(export_campaign, prompt=f"prompt {index}"), rater, value=1)
-    return export_campaign
 
 
 def test_the_command_writes_a_complete_export(judged_campaign, curator, tmp_path):

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from exports.models import ExportSnapshot
 from exports.services import ExportError, RowFileWriter, export_build, export_snapshot_create
-from exports.tests.factories import experts_make, judge, pair_make
+from exports.tests.factories import experts_make, judge, pair_make, pairs_judged_by_one_expert
 from exports.tests.helpers import build
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +23,7 @@ def leftovers(folder: Path) -> list[Path]:
 
 @pytest.fixture
 def judged_campaign(export_campaign):
-    (rater,) = experts_make(1, export_campaign)
-    for index in range(12):
-        judge(pair_make(export_campaign, prompt=f"prompt {index}"), rater, value=1)
-    return export_campaign
+    return pairs_judged_by_one_expert(export_campaign, 12)
 
 
 def test_unknown_campaign_is_a_clear_error(db):

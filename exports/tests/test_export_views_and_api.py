@@ -11,18 +11,10 @@ import pytest
 from django.urls import reverse
 
 from exports.models import ExportSnapshot
-from exports.tests.factories import experts_make, judge, pair_make
+from exports.tests.factories import pair_make
 from exports.tests.helpers import build
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def judged_campaign(export_campaign):
-    (rater,) = experts_make(1, export_campaign)
-    for index in range(10):
-        judge(pair_make(export_campaign, prompt=f"prompt {index}"), rater, value=1)
-    return export_campaign
 
 
 def streamed(response) -> bytes:
