@@ -88,9 +88,12 @@ def base_sentence(labels: dict[str, str]) -> str:
     return sentence[0].upper() + sentence[1:] + "."
 
 
+PROMPT_LEAD = "Both videos were generated from the prompt: "
+
+
 def pair_prompt_messages(*, prompt: str, video_a: str, video_b: str, instruction: str = "") -> list[dict]:
     """System + user turns in the Qwen-VL chat-template shape."""
-    task = f"Both videos were generated from the prompt: {prompt}"
+    task = PROMPT_LEAD + prompt
     if instruction:
         task += "\n" + instruction
     return [
@@ -107,6 +110,16 @@ def pair_prompt_messages(*, prompt: str, video_a: str, video_b: str, instruction
             ],
         },
     ]
+
+
+def prompt_of_messages(messages: list[dict]) -> str:
+    """The generation prompt a pair prompt was built with (rows without a "prompt" key carry it only there)."""
+    for message in messages:
+        for part in message.get("content", []):
+            text = part.get("text", "") if isinstance(part, dict) else ""
+            if text.startswith(PROMPT_LEAD):
+                return text[len(PROMPT_LEAD):].split("\n", 1)[0].strip()
+    return ""
 
 
 PROMPT_INSTRUCTIONS = {"aesrm-base-sft": BASE_INSTRUCTION, "cot-sft": COT_INSTRUCTION}

@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from exports.formats import pair_prompt_for_format
+from exports.formats import pair_prompt_for_format, prompt_of_messages
 from pipelines.media import VideoRejected, video_probe
 from rm_training.config import ConfigError
-from rm_training.export import ExportError, open_export
+from rm_training.export import Export, ExportError, open_export
 from rm_training.judging import PAIR_RECIPES, JudgeInputError, PairInput, PairJudge, PairJudgement
 from rm_training.run_dir import RunDir
 from rm_training.video import VideoDecodeError
@@ -90,31 +90,26 @@ def run_folder_model(run_dir: Path | str) -> PlaygroundModel:
     )
 
 
-def _test_rows(model: PlaygroundModel) -> list[dict]:
+def _held_out(model: PlaygroundModel) -> tuple[Export | None, list[dict]]:
+    """The model's export and the pairs of its test split (swap-augmented copies left out)."""
     if model.export_root is None:
-        return []
+        return None, []
     try:
-        rows = open_export(model.export_root).rows("test")
+        export = open_export(model.export_root)
+        rows = export.rows("test")
     except ExportError:
-        return []
-    return [row for row in rows if not row.get("swapped")]
+        return None, []
+    return export, [row for row in rows if not row.get("swapped")]
 
 
 def _prompt_of(row: dict) -> str:
-    if row.get("prompt"):
-        return row["prompt"]
-    for message in row.get("messages") or []:
-        for part in message.get("content", []):
-            text = part.get("text", "") if isinstance(part, dict) else ""
-            if "generated from the prompt:" in text:
-                return text.split("generated from the prompt:", 1)[1].split("\n", 1)[0].strip()
-    return ""
+    return row.get("prompt") or prompt_of_messages(row.get("messages") or [])
 
 
 def held_out_pair_choices(model: PlaygroundModel) -> list[tuple[str, str]]:
     """(label, pair id) of the test split of the model's export."""
     choices = []
-    for row in _test_rows(model):
+    for row in _held_out(model)[1]:
         prompt = _prompt_of(row)
         label = f"pair {row['pair_id']}" + (f": {prompt[:70]}" if prompt else "")
         choices.append((label, str(row["pair_id"])))
@@ -122,11 +117,12 @@ def held_out_pair_choices(model: PlaygroundModel) -> list[tuple[str, str]]:
 
 
 def held_out_pair(model: PlaygroundModel, pair_id: str) -> PlaygroundPair:
-    row = next((row for row in _test_rows(model) if str(row["pair_id"]) == str(pair_id)), None)
+    export, rows = _held_out(model)
+    row = next((row for row in rows if str(row["pair_id"]) == str(pair_id)), None)
     if row is None:
         raise PlaygroundError(f"pair {pair_id} is not in the test split of {model.label}")
     try:
-        pair = PairInput.from_export_row(open_export(model.export_root), row)
+        pair = PairInput.from_export_row(export, row)
     except ExportError as error:
         raise PlaygroundError(str(error)) from error
     experts = ExpertLabels(

@@ -211,3 +211,12 @@ def test_rm_training_reads_an_export(export_campaign, tmp_path):
     assert len(rows) == 10 and export.criterion_codes[:2] == ["VA1", "VA2"]
     assert all(export.media_path(row["video_a"]).is_file() for row in rows)
     assert os.path.commonpath([export.media_path(rows[0]["video_b"]), snapshot.path]) == snapshot.path
+
+
+def test_the_generation_prompt_reads_back_from_a_pair_prompt():
+    for export_format in ("aesrm-base-sft", "cot-sft", "rl-prompts"):
+        messages = formats.pair_prompt_for_format(
+            export_format, prompt="a red kite over dunes", video_a="a.mp4", video_b="b.mp4"
+        )
+        assert formats.prompt_of_messages(messages) == "a red kite over dunes"
+    assert formats.prompt_of_messages([{"role": "user", "content": [{"type": "text", "text": "no prompt here"}]}]) == ""
