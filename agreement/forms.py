@@ -22,8 +22,14 @@ class PairLabelForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("action") == "adjudicate" and not (data.get("reason") or "").strip():
+        action = data.get("action")
+        if action == "adjudicate" and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why: an adjudication without a reason cannot be audited.")
+        if action in ("adjudicate", "gold") and not any(
+            data.get(f"verdict_{code}") for code in self.criteria_codes + self.dimension_codes
+        ):
+            what = "adjudicate" if action == "adjudicate" else "save as the gold answer"
+            raise forms.ValidationError(f"Choose at least one verdict to {what}.")
         return data
 
     def labels(self) -> tuple[dict[str, int], dict[str, int]]:

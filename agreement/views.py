@@ -6,7 +6,7 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
@@ -19,14 +19,13 @@ from agreement.selectors import (
     access_pair_for_adjudication,
     adjudication_queue_for,
     agreement_dashboard_data,
+    campaigns_for_agreement,
     consensus_for_campaign,
     gold_labels_for,
     pair_review_for,
     user_can_adjudicate,
-    user_can_view_agreement,
 )
 from agreement.services import adjudication_record, gold_label_remove, gold_label_set
-from annotation.selectors import campaigns_for
 
 CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus", "gold")
 
@@ -74,9 +73,7 @@ def _confusion(request, block):
 
 @login_required
 def agreement_index(request):
-    if not user_can_view_agreement(user=request.user):
-        raise PermissionDenied("Only curators and ML engineers see agreement.")
-    return render(request, "agreement/index.html", {"campaigns": campaigns_for(user=request.user)})
+    return render(request, "agreement/index.html", {"campaigns": campaigns_for_agreement(user=request.user)})
 
 
 @login_required
@@ -119,7 +116,7 @@ def agreement_dashboard(request, campaign_id: int):
         "queue_size": data.queue_size,
         "levels": {"verdicts": data.verdicts.level, "checklist": _checklist_level(report)},
         "gold_labels": gold_labels_for(campaign=campaign),
-        "can_adjudicate": user_can_adjudicate(user=request.user),
+        "can_adjudicate": user_can_adjudicate(user=request.user, campaign_id=campaign.pk),
         "csv_tables": CSV_TABLES,
     }
     return render(request, "agreement/dashboard.html", context)
@@ -181,6 +178,17 @@ def adjudication_queue(request, campaign_id: int):
     )
 
 
+def _messages_of(invalid: ValidationError) -> list[str]:
+    """A model's validation error as sentences, each prefixed by the field it concerns."""
+    if not hasattr(invalid, "error_dict"):
+        return invalid.messages
+    return [
+        message if field == "__all__" else f"{field}: {message}"
+        for field, messages in invalid.message_dict.items()
+        for message in messages
+    ]
+
+
 @login_required
 def pair_review(request, campaign_id: int, pair_id: int):
     """Every judgment of the pair side by side with the player; the curator adjudicates or sets the gold answer."""
@@ -198,6 +206,11 @@ def pair_review(request, campaign_id: int, pair_id: int):
         try:
             if action == "adjudicate":
                 criteria, dimensions = review.adjudication_changes(criteria=criteria, dimensions=dimensions)
+                if not (criteria or dimensions):
+                    raise ValidationError(
+                        "Nothing to adjudicate: every verdict chosen is an agreed vote already. Change a verdict, "
+                        "or pick one of a disputed code."
+                    )
                 adjudication_record(
                     pair=pair, adjudicated_by=request.user, criteria=criteria, dimensions=dimensions, reason=reason
                 )
@@ -209,7 +222,8 @@ def pair_review(request, campaign_id: int, pair_id: int):
                 gold_label_remove(pair=pair)
                 messages.success(request, f"Pair {pair.external_id} is no longer a gold pair.")
         except ValidationError as invalid:
-            form.add_error(None, invalid)
+            # The models name their own fields (criteria, reason); the form has none of those names.
+            form.add_error(None, _messages_of(invalid))
         else:
             return redirect("agreement-pair", campaign_id=pair.campaign_id, pair_id=pair.pk)
     context = {

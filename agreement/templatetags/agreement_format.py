@@ -1,17 +1,26 @@
+import math
+from numbers import Real
+
 from django import template
 
 register = template.Library()
 
 
+def _defined(value) -> bool:
+    """A statistic that can be printed: a finite number. A pair nobody judged yet has no consensus, and the
+    template passes its missing agreement as "" (string_if_invalid), not None."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @register.filter
 def number(value, digits: int = 3) -> str:
     """A statistic to `digits` decimals, or an en dash where it is not defined."""
-    return "–" if value is None else f"{value:.{int(digits)}f}"
+    return f"{value:.{int(digits)}f}" if _defined(value) else "–"
 
 
 @register.filter
 def percent(value) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+    return f"{100 * value:.0f}%" if _defined(value) else "–"
 
 
 @register.filter
