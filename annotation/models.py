@@ -371,6 +371,11 @@ class PairJudgmentRevision(models.Model):
     dimensions = models.JSONField()
     severe = models.JSONField(default=dict)
     notes = models.TextField(blank=True)
+    checklist = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The checklist answers of this revision: {"video id": {"question id": "yes"|"no"|"na"}}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -382,24 +387,29 @@ class PairJudgmentRevision(models.Model):
 
 
 class ChecklistAnswer(models.Model):
+    """One answer of one expert's checklist for one video, given in one assignment (its judgment's checklist).
+
+    Answers belong to the assignment, so the same video judged again in another pair or campaign gets its own
+    answers and never changes those of an earlier judgment. `annotator` is the assignment's expert, kept here for
+    reads by expert. Readers of a campaign take one assignment's answers per (video, expert): see
+    annotation.selectors.checklist_answers_latest."""
+
     class Answer(models.TextChoices):
         YES = "yes", "Yes"
         NO = "no", "No"
         NOT_APPLICABLE = "na", "Not applicable"
 
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="checklist_answers")
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="checklist_answers")
     question = models.ForeignKey(ChecklistQuestion, on_delete=models.CASCADE, related_name="answers")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checklist_answers")
-    assignment = models.ForeignKey(
-        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="checklist_answers"
-    )
     answer = models.CharField(max_length=3, choices=Answer.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["video", "question", "annotator"], name="answer_unique_per_annotator"),
+            models.UniqueConstraint(fields=["assignment", "video", "question"], name="answer_unique_per_assignment"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -130,6 +130,39 @@ def user_ensure(*, username: str, password: str, role: str | None = None, is_sup
     return user
 
 
+# --- Row locks ------------------------------------------------------------------------------------
+# Services that write judgments take row locks in one order, and only on the rows they change:
+#     campaign (FOR SHARE, see campaign_check_open) -> user (expert) -> pair -> assignment.
+# assignment_next_for locks the expert's user row, then candidate pairs (SKIP LOCKED), and inserts the assignment;
+# pair_judgment_submit locks the assignment row only (`of=("self",)`): a lock on the campaign or pair row as well
+# serialised every submit and deadlocked against "next pair", whose insert of an assignment needs a key-share lock
+# on the campaign row while it holds the pair row. judgment_import locks the pair, then the submit its assignment.
+# Locks that exist only to serialise a row's writers are FOR NO KEY UPDATE, so inserts that reference the row
+# (their foreign-key check takes FOR KEY SHARE) are not blocked by them.
+
+
+class CampaignLocked(Exception):
+    """A curator locked the campaign: it accepts no judgment, revision, draft or checklist answer."""
+
+
+def campaign_check_open(*, campaign_id: int, action: str) -> Campaign:
+    """Raise CampaignLocked unless the campaign is active, and keep it so until this transaction ends.
+
+    The campaign row is read FOR SHARE: many submits hold it at once (FOR SHARE conflicts neither with itself nor
+    with the FOR KEY SHARE of inserts referencing the campaign), while campaign_lock's UPDATE waits for every
+    submit in flight and a submit started after the lock waits for it and then reads "locked". So a lock racing a
+    submit cannot slip through. Django's select_for_update has no FOR SHARE, hence raw SQL on PostgreSQL;
+    SQLite serialises writers by itself."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("campaign_check_open holds its lock until the transaction ends: call it in one.")
+    suffix = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    table = Campaign._meta.db_table
+    campaign = next(iter(Campaign.objects.raw(f"SELECT * FROM {table} WHERE id = %s{suffix}", [campaign_id])))
+    if campaign.status == Campaign.Status.LOCKED:
+        raise CampaignLocked(f"Campaign {campaign.name} is locked; {action}")
+    return campaign
+
+
 # --- Assignment -------------------------------------------------------------------------------
 
 
@@ -165,14 +198,14 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
     for attempt in range(attempts):
         skipped_locked = False
         with transaction.atomic():
-            get_user_model().objects.select_for_update().filter(pk=expert.pk).first()
+            get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).first()
             campaign_ids = selectors.expert_campaign_ids(expert=expert, campaign=campaign)
             open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=campaign_ids)
             if open_assignment is not None:
                 return open_assignment
             for pair_id in selectors.pair_candidates_for(expert=expert, campaign_ids=campaign_ids):
                 pair = (
-                    VideoPair.objects.select_for_update(skip_locked=True, of=("self",))
+                    VideoPair.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
                     .select_related("campaign")
                     .filter(pk=pair_id)
                     .first()
@@ -196,10 +229,13 @@ def assignment_start(*, assignment: Assignment) -> None:
         Assignment.objects.filter(pk=assignment.pk, started_at__isnull=True).update(started_at=timezone.now())
 
 
+@transaction.atomic
 def assignment_draft_save(*, assignment: Assignment, draft: dict) -> None:
-    """Autosave: the draft is the form state as the browser has it (display terms, not canonical)."""
+    """Autosave: the draft is the form state as the browser has it (display terms, not canonical).
+    A locked campaign keeps no draft (CampaignLocked)."""
     if not isinstance(draft, dict):
         raise ValidationError("A draft must be a JSON object.")
+    campaign_check_open(campaign_id=assignment.campaign_id, action="drafts are no longer saved.")
     Assignment.objects.filter(pk=assignment.pk).update(draft=draft)
 
 
@@ -208,10 +244,6 @@ def assignment_draft_save(*, assignment: Assignment, draft: dict) -> None:
 
 class JudgmentConflict(Exception):
     """The submit was based on an outdated revision: another tab or device submitted first."""
-
-
-class CampaignLocked(Exception):
-    """A curator locked the campaign: judgments can no longer be revised."""
 
 
 def verdicts_from_display(*, verdicts: dict[str, int], swapped: bool) -> dict[str, int]:
@@ -248,6 +280,14 @@ def _checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[i
     return normalised
 
 
+def checklist_for_revision(answers_by_video: dict[int, dict[int, str]]) -> dict[str, dict[str, str]]:
+    """{video id: {question id: answer}} as a revision stores it (JSON object keys are strings)."""
+    return {
+        str(video_id): {str(question_id): answers[question_id] for question_id in sorted(answers)}
+        for video_id, answers in sorted(answers_by_video.items())
+    }
+
+
 @transaction.atomic
 def pair_judgment_submit(
     *,
@@ -262,11 +302,20 @@ def pair_judgment_submit(
 ) -> PairJudgment:
     """Submit (base_revision 0) or revise (base_revision = the revision the expert was editing).
 
-    Verdicts are canonical (+1 = A better). `checklist` maps video id -> {question id: yes/no/na}.
-    A second submit based on the same revision (double click, a second tab) raises JudgmentConflict
-    and changes nothing.
+    Verdicts are canonical (+1 = A better). `checklist` maps video id -> {question id: yes/no/na}; the answers
+    belong to this assignment: they replace its earlier answers and no other assignment's. A second submit based
+    on the same revision (double click, a second tab) raises JudgmentConflict and changes nothing; a locked
+    campaign raises CampaignLocked and changes nothing.
     """
-    assignment = Assignment.objects.select_for_update().select_related("campaign", "pair").get(pk=assignment.pk)
+    # Lock order (see "Row locks" above): the campaign FOR SHARE, then this assignment's row only.
+    campaign_check_open(
+        campaign_id=assignment.campaign_id, action="judgments are final and can no longer be submitted or revised."
+    )
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("campaign__rubric", "pair")
+        .get(pk=assignment.pk)
+    )
     campaign = assignment.campaign
     existing = PairJudgment.objects.filter(assignment=assignment).first()
     current_revision = existing.revision if existing else 0
@@ -275,8 +324,6 @@ def pair_judgment_submit(
             "This pair was already submitted from another tab or device"
             f" (revision {current_revision}); reload to see the saved judgment."
         )
-    if existing and campaign.status == Campaign.Status.LOCKED:
-        raise CampaignLocked(f"Campaign {campaign.name} is locked; judgments can no longer be revised.")
 
     severe = severe or {"A": {}, "B": {}}
     check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions)
@@ -306,19 +353,21 @@ def pair_judgment_submit(
         dimensions=dimensions,
         severe=severe,
         notes=notes,
+        checklist=checklist_for_revision(normalised_checklist),
     )
-    for video_id, answers in normalised_checklist.items():
-        ChecklistAnswer.objects.filter(video_id=video_id, annotator_id=assignment.expert_id).delete()
-        ChecklistAnswer.objects.bulk_create(
-            ChecklistAnswer(
-                video_id=video_id,
-                question_id=question_id,
-                annotator_id=assignment.expert_id,
-                assignment=assignment,
-                answer=answer,
-            )
-            for question_id, answer in answers.items()
+    # Only this assignment's answers are replaced: the same video judged in another pair keeps its own.
+    ChecklistAnswer.objects.filter(assignment=assignment).delete()
+    ChecklistAnswer.objects.bulk_create(
+        ChecklistAnswer(
+            assignment=assignment,
+            video_id=video_id,
+            question_id=question_id,
+            annotator_id=assignment.expert_id,
+            answer=answer,
         )
+        for video_id, answers in normalised_checklist.items()
+        for question_id, answer in answers.items()
+    )
 
     started = assignment.started_at or assignment.created_at
     elapsed = max(0.0, (now - started).total_seconds())
@@ -332,7 +381,9 @@ def pair_judgment_submit(
 
 
 def campaign_lock(*, campaign: Campaign) -> None:
-    """Freeze judgments: experts can no longer revise, and the queue hands out no new pairs."""
+    """Freeze the campaign: no judgment, revision, draft or checklist answer is accepted, and the queue hands out
+    no new pairs. The UPDATE's row lock waits for submits in flight (they hold the row FOR SHARE, see
+    campaign_check_open), and submits after it read "locked"."""
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.LOCKED)
 
 
