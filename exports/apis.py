@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
-from exports.services import ExportError, export_request
+from exports.services import ExportError, ExportNotCancellable, export_cancel, export_request
 from exports.views import tar_response
 
 
@@ -37,6 +37,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "attempts",
+            "cancel_requested_at",
             "manifest",
         ]
 
@@ -91,3 +93,28 @@ class SnapshotDownloadApi(APIView):
     @extend_schema(responses={(200, "application/x-tar"): bytes})
     def get(self, request, snapshot_id: int):
         return tar_response(access_snapshot(user=request.user, snapshot_id=snapshot_id))
+
+
+class SnapshotCancelApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanExport]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: SnapshotSerializer,
+            409: OpenApiResponse(description="The export has already finished (succeeded, failed or cancelled)."),
+        },
+        description=(
+            "Cancel a queued export at once (status cancelled), or ask a running build to stop: it stays running "
+            "with cancel_requested_at set until its builder stops at its next beat, removes its partial folder and "
+            "ends cancelled. Who made the export, the campaign's curators and staff may cancel; 409 when the export "
+            "has already finished."
+        ),
+    )
+    def post(self, request, snapshot_id: int):
+        snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
+        try:
+            snapshot = export_cancel(snapshot=snapshot, user=request.user)
+        except ExportNotCancellable as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)

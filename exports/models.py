@@ -1,8 +1,9 @@
 """Export snapshots: a frozen folder of a campaign's labels in one training format (docs/export-formats.md).
 
-A snapshot row is created queued, claimed by exactly one builder (queued -> running), and ends succeeded
-(the folder exists and its manifest is stored here) or failed (no folder is left behind). A running build
-whose heartbeat stopped (its worker was killed) can be taken over. A succeeded
+A snapshot row is created queued, claimed by exactly one builder (queued -> running, with a fresh build_token),
+and ends succeeded (the folder exists and its manifest is stored here), failed or cancelled (no folder is left
+behind). The running builder beats (heartbeat_at) every few seconds; a build whose heartbeat stopped (its worker was
+killed) is resumed or failed by `export_builds_check`, and a builder that finds its token gone stops. A succeeded
 snapshot is never rebuilt or changed.
 """
 
@@ -22,6 +23,7 @@ class ExportSnapshot(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="export_snapshots")
     format = models.CharField(max_length=30, choices=[(name, name) for name in FORMATS])
@@ -41,6 +43,18 @@ class ExportSnapshot(models.Model):
         null=True, blank=True, help_text="Last progress of the running build; a stale one may be taken over."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Builds started; a build whose worker died is resumed up to EXPORT_BUILD_MAX_ATTEMPTS."
+    )
+    build_token = models.CharField(
+        max_length=32, blank=True, help_text="The running builder's claim; a builder whose token is gone stops."
+    )
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set on a running build; its builder stops at its next beat."
+    )
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -61,4 +75,8 @@ class ExportSnapshot(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def is_cancelling(self) -> bool:
+        return self.status == self.Status.RUNNING and self.cancel_requested_at is not None

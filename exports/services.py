@@ -9,6 +9,11 @@ bounded by the batch size and the row-group size, not by the campaign.
 The folder is built under a hidden `.NAME.partial-*` sibling and renamed into place only when every file and
 the manifest are written: a failure (bad input, a full disk) removes the partial folder and marks the
 snapshot failed, so a folder that exists is always complete.
+
+A build holds a claim (`build_token`) and beats every EXPORT_HEARTBEAT_SECONDS from a thread. Between rows it checks
+the claim: once the export is cancelled, or resumed by `export_builds_check` after its heartbeat went silent, the
+builder stops and removes its partial folder. `export_builds_check` (beat, and the export pages) resumes a build
+whose worker died, up to EXPORT_BUILD_MAX_ATTEMPTS builds, then fails it with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import os
 import pickle
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from array import array
 from collections.abc import Iterator
@@ -33,15 +40,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
 from agreement import metrics
 from agreement.report import VERDICT_DOMAIN
 from annotation.checklist import ChecklistContradiction, QuestionSpec, checklist_apply_progressive
-from annotation.models import Campaign
+from annotation.models import Campaign, CampaignMembership, Role
 from exports import formats
 from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
@@ -54,8 +62,6 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROW_GROUP_SIZE = 5000
 ARROW_BATCH_SIZE = 500
-PAIR_BATCH_SIZE = 2000
-STALE_SECONDS = 30 * 60  # no progress for this long: the builder is gone
 GOLD_RULES = ("test", "split", "exclude")
 AWAITING_RULES = ("exclude", "include")
 MEDIA_MODES = ("link", "copy", "none")
@@ -72,6 +78,14 @@ EXCLUSION_REASONS = (
 
 class ExportError(Exception):
     """An export that cannot be made; the message says why and what to change."""
+
+
+class ExportNotCancellable(ExportError):
+    """Cancelling an export that has already finished (succeeded, failed or cancelled)."""
+
+
+class BuildStopped(Exception):
+    """This builder's claim is gone: its export was cancelled, or resumed elsewhere after its heartbeat went silent."""
 
 
 # --- Options ------------------------------------------------------------------------------------------
@@ -214,13 +228,24 @@ def export_request(*, campaign: Campaign, export_format: str, options: dict | No
 def export_build(*, snapshot_id: int) -> ExportSnapshot:
     """Build a queued snapshot's folder. Idempotent: a snapshot that has finished, or that another builder is
     running (its heartbeat is fresh), is returned unchanged; a running one whose heartbeat is older than
-    STALE_SECONDS (its worker died) is taken over. Errors are recorded on the snapshot, never half-applied."""
+    EXPORT_STALE_SECONDS (its worker died) is taken over while it has attempts left. Errors are recorded on the
+    snapshot, never half-applied; a build that is cancelled stops at its next beat and leaves no folder."""
     now = timezone.now()
+    stale_before = now - datetime.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
     claimable = Q(status=ExportSnapshot.Status.QUEUED) | Q(
-        status=ExportSnapshot.Status.RUNNING, heartbeat_at__lt=now - datetime.timedelta(seconds=STALE_SECONDS)
+        status=ExportSnapshot.Status.RUNNING,
+        heartbeat_at__lt=stale_before,
+        cancel_requested_at__isnull=True,
+        attempts__lt=settings.EXPORT_BUILD_MAX_ATTEMPTS,
     )
     claimed = ExportSnapshot.objects.filter(claimable, pk=snapshot_id).update(
-        status=ExportSnapshot.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0.0, error=""
+        status=ExportSnapshot.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        progress=0.0,
+        error="",
+        build_token=uuid.uuid4().hex,
+        attempts=F("attempts") + 1,
     )
     snapshot = ExportSnapshot.objects.select_related("campaign__rubric", "campaign__checklist", "created_by").get(
         pk=snapshot_id
@@ -228,23 +253,199 @@ def export_build(*, snapshot_id: int) -> ExportSnapshot:
     if not claimed:
         return snapshot
     try:
-        manifest = _build_folder(snapshot)
+        with _Heartbeat(snapshot) as heartbeat:
+            _build_folder(snapshot, heartbeat)
+    except BuildStopped:
+        # The partial folder is gone; a cancelled build is now final, a resumed one belongs to its new builder.
+        ExportSnapshot.objects.filter(
+            pk=snapshot.pk,
+            status=ExportSnapshot.Status.RUNNING,
+            build_token=snapshot.build_token,
+            cancel_requested_at__isnull=False,
+        ).update(status=ExportSnapshot.Status.CANCELLED, progress_message="cancelled", finished_at=timezone.now())
     except Exception as error:  # recorded on the snapshot; the folder is already gone
         message = _error_message(error)
         logger.warning("export %s failed: %s", snapshot.pk, message, exc_info=not isinstance(error, ExportError))
-        ExportSnapshot.objects.filter(pk=snapshot.pk).update(
-            status=ExportSnapshot.Status.FAILED, error=message, finished_at=timezone.now()
-        )
-    else:
-        ExportSnapshot.objects.filter(pk=snapshot.pk).update(
-            status=ExportSnapshot.Status.SUCCEEDED,
-            manifest=manifest,
-            progress=1.0,
-            progress_message="done",
-            finished_at=timezone.now(),
-        )
+        ExportSnapshot.objects.filter(
+            pk=snapshot.pk, status=ExportSnapshot.Status.RUNNING, build_token=snapshot.build_token
+        ).update(status=ExportSnapshot.Status.FAILED, error=message, finished_at=timezone.now())
     snapshot.refresh_from_db()
     return snapshot
+
+
+def _claim_held(snapshot: ExportSnapshot) -> QuerySet[ExportSnapshot]:
+    """The snapshot's row while this builder still holds it: running, its token, no cancel requested."""
+    return ExportSnapshot.objects.filter(
+        pk=snapshot.pk,
+        status=ExportSnapshot.Status.RUNNING,
+        build_token=snapshot.build_token,
+        cancel_requested_at__isnull=True,
+    )
+
+
+class _Heartbeat:
+    """Beats for a running build every EXPORT_HEARTBEAT_SECONDS from a thread with its own database connection, so
+    a long batch read or file copy never looks like a dead worker. A beat that finds the claim gone raises the flag
+    that `check()`, called by the builder between rows, turns into BuildStopped.
+
+    Inside a caller's transaction (a test, a command wrapped in atomic) a second connection cannot see the
+    uncommitted row, so no thread is started and `check()` beats itself at the same interval."""
+
+    def __init__(self, snapshot: ExportSnapshot):
+        self.snapshot = snapshot
+        self.interval = settings.EXPORT_HEARTBEAT_SECONDS
+        self.stopping = threading.Event()
+        self.lost = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.last_beat = time.monotonic()
+
+    def __enter__(self) -> _Heartbeat:
+        if not connection.in_atomic_block:
+            self.thread = threading.Thread(target=self._beat_forever, name=f"export-{self.snapshot.pk}-heartbeat")
+            self.thread.daemon = True
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def _beat(self) -> bool:
+        return bool(_claim_held(self.snapshot).update(heartbeat_at=timezone.now()))
+
+    def _beat_forever(self) -> None:
+        try:
+            while not self.stopping.wait(self.interval):
+                if not self._beat():
+                    self.lost.set()
+                    return
+        except Exception:  # the database went away: the builder's own progress updates notice it too
+            logger.exception("export %s: heartbeat failed", self.snapshot.pk)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def check(self) -> None:
+        """Raise BuildStopped once the claim is gone (cancelled, or resumed by another builder). Cheap: a flag, or
+        a clock read between the beats the builder makes itself."""
+        if self.lost.is_set():
+            raise BuildStopped
+        if self.thread is None and time.monotonic() - self.last_beat >= self.interval:
+            self.last_beat = time.monotonic()
+            if not self._beat():
+                raise BuildStopped
+
+
+def _partial_folders(snapshot: ExportSnapshot) -> list[Path]:
+    final = Path(snapshot.path)
+    return sorted(final.parent.glob(f".{final.name}.partial-*")) if snapshot.path else []
+
+
+def _partial_folders_remove(snapshot: ExportSnapshot) -> None:
+    for partial in _partial_folders(snapshot):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+# --- Cancelling, and builds whose worker died ---------------------------------------------------------
+
+
+def check_can_cancel(*, user, snapshot: ExportSnapshot) -> None:
+    """Who made the export, the campaign's curators and staff may cancel it."""
+    if user.is_staff or (snapshot.created_by_id is not None and snapshot.created_by_id == user.pk):
+        return
+    if CampaignMembership.objects.filter(campaign_id=snapshot.campaign_id, user=user, role=Role.CURATOR).exists():
+        return
+    raise PermissionDenied("Only who made this export, the campaign's curators and staff can cancel it.")
+
+
+def export_cancel(*, snapshot: ExportSnapshot, user) -> ExportSnapshot:
+    """Cancel a queued export at once, or ask a running build to stop at its next beat (it then removes its
+    partial folder and ends cancelled). Asking twice is harmless; an export that has finished cannot be cancelled."""
+    check_can_cancel(user=user, snapshot=snapshot)
+    now = timezone.now()
+    by = {"cancel_requested_at": now, "cancel_requested_by": user}
+    rows = ExportSnapshot.objects.filter(pk=snapshot.pk)
+    cancelled_queued = rows.filter(status=ExportSnapshot.Status.QUEUED).update(
+        status=ExportSnapshot.Status.CANCELLED, progress_message="cancelled", finished_at=now, **by
+    )
+    if not cancelled_queued:
+        rows.filter(status=ExportSnapshot.Status.RUNNING, cancel_requested_at__isnull=True).update(
+            progress_message="cancelling", **by
+        )
+    snapshot.refresh_from_db()
+    if cancelled_queued or snapshot.is_cancelling:
+        return snapshot
+    raise ExportNotCancellable(
+        f"export #{snapshot.pk} has already {snapshot.get_status_display().lower()}; "
+        "only a queued or running export can be cancelled"
+    )
+
+
+def export_builds_check() -> dict[str, int]:
+    """Running builds whose heartbeat is older than EXPORT_STALE_SECONDS lost their worker (killed, crashed, the
+    machine gone): each is built again from scratch while it has attempts left, else failed with the reason; one
+    whose cancel was requested ends cancelled. Their partial folders are removed. Returns how many of each."""
+    now = timezone.now()
+    stale_before = now - datetime.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    most = settings.EXPORT_BUILD_MAX_ATTEMPTS
+    counts = {"resumed": 0, "failed": 0, "cancelled": 0}
+    for snapshot in ExportSnapshot.objects.filter(status=ExportSnapshot.Status.RUNNING, heartbeat_at__lt=stale_before):
+        # Conditional on the same claim: a builder that beat or finished since the read keeps its export.
+        same_claim = ExportSnapshot.objects.filter(
+            pk=snapshot.pk,
+            status=ExportSnapshot.Status.RUNNING,
+            build_token=snapshot.build_token,
+            heartbeat_at__lt=stale_before,
+        )
+        stopped = f"the worker building this export stopped (killed or crashed) at {snapshot.progress:.0%}"
+        if snapshot.cancel_requested_at is not None:
+            outcome = "cancelled"
+            changed = same_claim.update(
+                status=ExportSnapshot.Status.CANCELLED, progress_message="cancelled", finished_at=now
+            )
+        elif snapshot.attempts < most:
+            outcome = "resumed"
+            changed = same_claim.update(
+                status=ExportSnapshot.Status.QUEUED,
+                build_token="",
+                progress=0.0,
+                progress_message=f"{stopped}; building it again (attempt {snapshot.attempts + 1} of {most})",
+            )
+        else:
+            outcome = "failed"
+            changed = same_claim.update(
+                status=ExportSnapshot.Status.FAILED,
+                error=(
+                    f"{stopped}, after {snapshot.attempts} attempts; the partial export was removed. "
+                    "Check the workers' logs (memory, time limits) and export again."
+                ),
+                finished_at=now,
+            )
+        if not changed:
+            continue
+        logger.warning("export %s: no heartbeat since %s; %s", snapshot.pk, snapshot.heartbeat_at, outcome)
+        _partial_folders_remove(snapshot)
+        counts[outcome] += 1
+        if outcome == "resumed":
+            _build_enqueue(snapshot.pk)
+    return counts
+
+
+def _build_enqueue(snapshot_id: int) -> None:
+    from exports.tasks import export_build_task
+
+    def enqueue() -> None:
+        try:
+            export_build_task.delay(snapshot_id)
+        except Exception as error:  # the broker is down: say so rather than leave it queued for ever
+            logger.warning("export %s: could not enqueue its build again: %s", snapshot_id, error)
+            ExportSnapshot.objects.filter(pk=snapshot_id, status=ExportSnapshot.Status.QUEUED).update(
+                status=ExportSnapshot.Status.FAILED,
+                error=f"the worker building this export stopped, and the job queue is unreachable ({error})",
+                finished_at=timezone.now(),
+            )
+
+    transaction.on_commit(enqueue)
 
 
 def _error_message(error: Exception) -> str:
@@ -267,9 +468,11 @@ def code_version() -> str:
 
 
 def _progress(snapshot: ExportSnapshot, fraction: float, message: str) -> None:
-    ExportSnapshot.objects.filter(pk=snapshot.pk).update(
+    """Record progress (a beat too); raise BuildStopped when the claim is gone."""
+    if not _claim_held(snapshot).update(
         progress=round(min(max(fraction, 0.0), 1.0), 4), progress_message=message[:200], heartbeat_at=timezone.now()
-    )
+    ):
+        raise BuildStopped
 
 
 def json_line(row: dict) -> str:
@@ -518,7 +721,9 @@ def _place_media(folder: Path, sha256: str, proxy: str, mode: str) -> None:
     shutil.copyfile(source, target)
 
 
-def _build_folder(snapshot: ExportSnapshot) -> dict:
+def _build_folder(snapshot: ExportSnapshot, heartbeat: _Heartbeat) -> None:
+    """Write the folder and mark the snapshot succeeded, the rename and the status in one transaction under the
+    row's lock, so a cancel either comes first (no folder) or finds the export succeeded."""
     campaign = snapshot.campaign
     export_format = snapshot.format
     check_format(export_format)
@@ -528,26 +733,34 @@ def _build_folder(snapshot: ExportSnapshot) -> dict:
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise ExportError(f"{final} already exists and is not an empty folder; exports never overwrite")
     final.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in final.parent.glob(f".{final.name}.partial-*"):
-        shutil.rmtree(leftover, ignore_errors=True)  # from a builder that died; we hold the claim now
+    _partial_folders_remove(snapshot)  # from a builder that died; we hold the claim now
     partial = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     writers: dict[str, RowFileWriter] = {}
     try:
         (partial / "media").mkdir()
-        manifest = _write_rows(snapshot, campaign, export_format, options, structure, partial, writers)
+        manifest = _write_rows(snapshot, campaign, export_format, options, structure, partial, writers, heartbeat)
         (partial / "manifest.json").write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        if final.exists():
-            final.rmdir()  # the empty folder the caller named
-        os.rename(partial, final)
+        with transaction.atomic():
+            if not list(_claim_held(snapshot).select_for_update().values_list("pk", flat=True)):
+                raise BuildStopped
+            _claim_held(snapshot).update(
+                status=ExportSnapshot.Status.SUCCEEDED,
+                manifest=manifest,
+                progress=1.0,
+                progress_message="done",
+                finished_at=timezone.now(),
+            )
+            if final.exists():
+                final.rmdir()  # the empty folder the caller named
+            os.rename(partial, final)
     except BaseException:
         for writer in writers.values():
             writer.abort()
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return manifest
 
 
 def _batches(reading, batches: Iterator[list]) -> Iterator[list]:
@@ -568,6 +781,7 @@ def _write_rows(
     structure: CampaignStructure,
     folder: Path,
     writers: dict[str, RowFileWriter],
+    heartbeat: _Heartbeat,
 ) -> dict:
     """Pass 1 reads the campaign as of one instant (every read inside ``reading()``; see webapp.db.frozen_reads), so an
     export taken while experts submit is the campaign at one moment: never a pair's labels from before a change and
@@ -596,10 +810,13 @@ def _write_rows(
         spool_path = folder / ".records.pickle"
         done = 0
         with open(spool_path, "wb") as spool:
-            pairs = pairs_for_export(campaign=campaign, structure=structure, batch_size=PAIR_BATCH_SIZE)
+            pairs = pairs_for_export(
+                campaign=campaign, structure=structure, batch_size=settings.EXPORT_PAIR_BATCH_SIZE
+            )
             for batch in _batches(reading, pairs):
                 tally.add_batch(batch)
                 for pair in batch:
+                    heartbeat.check()
                     if export_format == "checklist-qa":
                         records, dropped = _checklist_records(pair, structure, seen_videos)
                         contradictions += dropped
@@ -687,6 +904,7 @@ def _write_rows(
         for position in range(n_records):
             # The spool is this export's own file, written above: unpickling it trusts nothing from outside.
             record = pickle.load(spool)
+            heartbeat.check()
             if keep is not None and not keep[position]:
                 continue
             split = SPLITS[record_splits[position]]
@@ -711,12 +929,12 @@ def _write_rows(
         )
 
     _progress(snapshot, 0.96, "hashing files")
-    files = {
-        f"{name}.{suffix}": file_sha256(folder / f"{name}.{suffix}")
-        for name in file_names
-        for suffix in ("jsonl", "parquet")
-    }
+    files = {}
+    for name in file_names:
+        for suffix in ("jsonl", "parquet"):
+            files[f"{name}.{suffix}"] = file_sha256(folder / f"{name}.{suffix}")
     for media in sorted((folder / "media").iterdir()):
+        heartbeat.check()
         files[f"media/{media.name}"] = file_sha256(media)
     rubric, checklist = campaign.rubric, campaign.checklist
     sizes = {name: writers[name].count for name in SPLITS}

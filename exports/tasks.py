@@ -1,14 +1,15 @@
 from celery import shared_task
 
-from exports.models import ExportSnapshot
-from exports.services import STALE_SECONDS, export_build
+from exports.services import export_build, export_builds_check
 
 
-@shared_task(bind=True, acks_late=True, max_retries=2)
-def export_build_task(self, snapshot_id: int) -> str:
-    """Build one snapshot. A second delivery finds it finished and does nothing; one that finds it running
-    elsewhere (say, redelivered after its worker was killed) comes back when a dead builder's claim expires."""
-    snapshot = export_build(snapshot_id=snapshot_id)
-    if snapshot.status == ExportSnapshot.Status.RUNNING:
-        raise self.retry(countdown=STALE_SECONDS + 60)
-    return snapshot.status
+@shared_task(acks_late=True)
+def export_build_task(snapshot_id: int) -> str:
+    """Build one snapshot. A second delivery finds it finished, or running elsewhere, and does nothing; a build
+    whose worker died is found by export_builds_check_task, which enqueues it again."""
+    return export_build(snapshot_id=snapshot_id).status
+
+
+@shared_task
+def export_builds_check_task() -> dict[str, int]:
+    return export_builds_check()

@@ -6,12 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from exports.archive import tar_size, tar_stream
 from exports.forms import ExportForm
 from exports.models import ExportSnapshot
 from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
-from exports.services import ExportError, export_request
+from exports.services import ExportError, ExportNotCancellable, export_builds_check, export_cancel, export_request
 
 
 @login_required
@@ -32,15 +33,28 @@ def export_index(request):
             form.add_error(None, str(error))
         else:
             return redirect("export-detail", snapshot_id=snapshot.pk)
+    export_builds_check()  # a build whose worker died shows as resumed or failed, not running for ever
     snapshots = snapshots_for(user=request.user)[:200]
     return render(request, "exports/index.html", {"form": form, "snapshots": snapshots})
 
 
 @login_required
 def export_detail(request, snapshot_id: int):
+    export_builds_check()
     snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
     template = "exports/_progress.html" if request.htmx else "exports/detail.html"
     return render(request, template, {"snapshot": snapshot})
+
+
+@login_required
+@require_POST
+def export_cancel_view(request, snapshot_id: int):
+    snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
+    try:
+        export_cancel(snapshot=snapshot, user=request.user)
+    except ExportNotCancellable as error:
+        return render(request, "exports/detail.html", {"snapshot": snapshot, "cancel_error": str(error)}, status=409)
+    return redirect("export-detail", snapshot_id=snapshot.pk)
 
 
 def tar_response(snapshot: ExportSnapshot) -> StreamingHttpResponse:

@@ -151,8 +151,27 @@ VIDEO_ALLOWED_CODECS = env.list(
     "VIDEO_ALLOWED_CODECS",
     default=["h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "prores", "mjpeg", "mpeg2video"],
 )
+VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", default=4096)
+VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", default=2160)
+VIDEO_MAX_FPS = env.float("VIDEO_MAX_FPS", default=120.0)
+VIDEO_MAX_FRAMES = env.int("VIDEO_MAX_FRAMES", default=36000)
 VIDEO_PROXY_MAX_HEIGHT = env.int("VIDEO_PROXY_MAX_HEIGHT", default=720)
 VIDEO_PROXY_CRF = env.int("VIDEO_PROXY_CRF", default=23)
+# An ffmpeg run (proxy or poster) that takes longer is killed and the video marked failed.
+VIDEO_TRANSCODE_TIMEOUT_SECONDS = env.float("VIDEO_TRANSCODE_TIMEOUT_SECONDS", default=600.0)
+# Ingest work folders (one per job, removed when its owner process is gone): default TMPDIR/aeslab-ingest.
+INGEST_TEMP_ROOT = env.str("INGEST_TEMP_ROOT", default="")
+# Folders besides a manifest's own that its video paths may point into.
+IMPORT_ROOTS = env.list("IMPORT_ROOTS", default=[])
+
+# Exports: a running build beats every EXPORT_HEARTBEAT_SECONDS; one silent for EXPORT_STALE_SECONDS lost its
+# worker and is resumed (up to EXPORT_BUILD_MAX_ATTEMPTS builds in all) or failed, checked every
+# EXPORT_CHECK_INTERVAL_SECONDS by beat and whenever the export pages are viewed.
+EXPORT_HEARTBEAT_SECONDS = env.float("EXPORT_HEARTBEAT_SECONDS", default=5.0)
+EXPORT_STALE_SECONDS = env.float("EXPORT_STALE_SECONDS", default=60.0)
+EXPORT_BUILD_MAX_ATTEMPTS = env.int("EXPORT_BUILD_MAX_ATTEMPTS", default=3)
+EXPORT_CHECK_INTERVAL_SECONDS = env.float("EXPORT_CHECK_INTERVAL_SECONDS", default=30.0)
+EXPORT_PAIR_BATCH_SIZE = env.int("EXPORT_PAIR_BATCH_SIZE", default=2000)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -200,4 +219,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Fail training jobs whose gpu worker was lost (no heartbeat).
     "training-heartbeat-check": {"task": "training.tasks.training_heartbeat_check_task", "schedule": 60},
+    # Resume or fail exports whose builder stopped beating.
+    "export-builds-check": {
+        "task": "exports.tasks.export_builds_check_task",
+        "schedule": EXPORT_CHECK_INTERVAL_SECONDS,
+    },
 }

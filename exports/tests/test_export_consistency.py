@@ -21,14 +21,14 @@ def _labels(folder) -> dict[str, dict]:
 
 
 def test_changes_committed_while_an_export_runs_wait_for_the_next_export(
-    export_campaign, curator, tmp_path, monkeypatch
+    export_campaign, curator, tmp_path, monkeypatch, settings
 ):
     raters = experts_make(3, export_campaign)
     for index in range(8):
         pair = pair_make(export_campaign, prompt=f"scene {index}", external_id=f"p{index}")
         for rater in raters:
             judge(pair, rater, value=1)
-    monkeypatch.setattr(services, "PAIR_BATCH_SIZE", 2)  # four batches, progress committed between them
+    settings.EXPORT_PAIR_BATCH_SIZE = 2  # four batches, progress committed between them
     last = VideoPair.objects.get(external_id="p7")
     progress = services._progress
     changed = []
