@@ -41,8 +41,8 @@ from agreement.report import (
     RatingBlock,
     report_build,
 )
-from annotation.models import Campaign, ChecklistAnswer, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
-from annotation.selectors import campaigns_for, user_has_role
+from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
+from annotation.selectors import campaigns_for, checklist_answers_latest, user_has_role
 
 # --- Permissions ----------------------------------------------------------------------------------
 
@@ -327,7 +327,7 @@ def _checklist_answers(
     A full campaign holds about a million answers, and a million Python tuples take seconds to build. On
     PostgreSQL each (annotator, question, answer) group comes back as one text of video ids that numpy parses
     in C: a few hundred rows instead of a million."""
-    answers = ChecklistAnswer.objects.filter(assignment__campaign_id=campaign.pk, question_id__in=question_ids)
+    answers = checklist_answers_latest(campaign_id=campaign.pk).filter(question_id__in=question_ids)
     code_of = {answer: code for code, answer in enumerate(CHECKLIST_DOMAIN)}
     if aggregate_in_database is None:
         aggregate_in_database = connection.vendor == "postgresql"

@@ -26,6 +26,8 @@ from annotation.services import (
     CampaignLocked,
     assignment_create,
     campaign_member_add,
+    campaign_share_lock,
+    checklist_answers_normalise,
     pair_judgment_submit,
 )
 
@@ -124,21 +126,35 @@ def _checklist_by_video(*, pair: VideoPair, checklist) -> dict[int, dict[int, st
 
 
 def _unchanged(*, judgment: PairJudgment, record: dict, checklist: dict[int, dict[int, str]]) -> bool:
+    """Whether importing the line would leave the judgment and its assignment's checklist answers as they are."""
     if (judgment.criteria, judgment.dimensions) != (record["criteria"], record["dimensions"]):
         return False
     if "severe" in record and judgment.severe != record["severe"]:
         return False
     if "notes" in record and judgment.notes != record["notes"]:
         return False
-    for video_id, answers in checklist.items():
-        stored = dict(
-            ChecklistAnswer.objects.filter(
-                video_id=video_id, annotator_id=judgment.assignment.expert_id, question_id__in=list(answers)
-            ).values_list("question_id", "answer")
-        )
-        if stored != answers:
-            return False
-    return True
+    assignment = judgment.assignment
+    campaign = assignment.campaign
+    if campaign.checklist_id is not None:
+        pair = assignment.pair
+        checklist = {video_id: checklist.get(video_id, {}) for video_id in (pair.video_a_id, pair.video_b_id)}
+    try:
+        given = checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
+    except ValidationError:
+        return False  # the submit will say what is wrong with the line
+    stored: dict[int, dict[int, str]] = {}
+    for video_id, question_id, answer in ChecklistAnswer.objects.filter(assignment=assignment).values_list(
+        "video_id", "question_id", "answer"
+    ):
+        stored.setdefault(video_id, {})[question_id] = answer
+    return stored == {video_id: answers for video_id, answers in given.items() if answers}
+
+
+def _annotator_name(record: dict) -> str:
+    username = record["annotator"]
+    if not isinstance(username, str) or not username.strip():
+        raise ImportLineError('"annotator" must be a non-empty username.')
+    return username.strip()
 
 
 @transaction.atomic
@@ -147,21 +163,24 @@ def judgment_import(*, campaign: Campaign, record: dict) -> str:
 
     record: {"pair_id", "annotator", "criteria", "dimensions", "checklist": {"A": {...}, "B": {...}},
              optional "severe", "notes", "swapped" (B was shown on the left), "time_spent_seconds"}.
-    The same line imported twice changes nothing; a changed line becomes a new revision of the judgment."""
+    The same line imported twice changes nothing, even in a locked campaign; a changed line becomes a new revision
+    of the judgment, and is refused in a locked campaign."""
     if not isinstance(record, dict):
         raise ImportLineError("each line must be a JSON object.")
     missing = [key for key in ("pair_id", "annotator", "criteria", "dimensions") if key not in record]
     if missing:
         raise ImportLineError(f"missing keys: {', '.join(missing)}.")
+    # Lock order of annotation.services ("Row locks"): the campaign FOR SHARE, then the pair, then the assignment.
+    campaign = campaign_share_lock(campaign_id=campaign.pk)
     pair = (
-        VideoPair.objects.select_for_update(of=("self",))
+        VideoPair.objects.select_for_update(of=("self",), no_key=True)
         .select_related("campaign")
         .filter(campaign=campaign, external_id=str(record["pair_id"]))
         .first()
     )
     if pair is None:
         raise ImportLineError(f"no pair {record['pair_id']!r} in campaign {campaign.name}.")
-    expert = _expert_ensure(username=record["annotator"], campaign=campaign)
+    username = _annotator_name(record)
     checklist = _checklist_by_video(pair=pair, checklist=record.get("checklist"))
     spent = record.get("time_spent_seconds")
     if spent is not None and (not isinstance(spent, int | float) or isinstance(spent, bool) or spent < 0):
@@ -170,12 +189,23 @@ def judgment_import(*, campaign: Campaign, record: dict) -> str:
     if not isinstance(swapped, bool):
         raise ImportLineError('"swapped" must be true or false.')
 
+    existing = (
+        PairJudgment.objects.filter(assignment__pair=pair, assignment__expert__username=username)
+        .select_related("assignment__campaign", "assignment__pair")
+        .first()
+    )
+    if existing is not None and _unchanged(judgment=existing, record=record, checklist=checklist):
+        return "unchanged"
+    if campaign.status == Campaign.Status.LOCKED:
+        change = "revise the judgment" if existing else "add a judgment"
+        raise ImportLineError(
+            f"campaign {campaign.name} is locked; this line would {change} of pair {pair.external_id} by {username}"
+            " and was not imported (only lines identical to the stored judgments are accepted)."
+        )
+    expert = _expert_ensure(username=username, campaign=campaign)
     assignment = Assignment.objects.filter(pair=pair, expert=expert).first()
     if assignment is None:
         assignment = assignment_create(pair=pair, expert=expert, swapped=swapped)
-    existing = PairJudgment.objects.filter(assignment=assignment).select_related("assignment").first()
-    if existing is not None and _unchanged(judgment=existing, record=record, checklist=checklist):
-        return "unchanged"
     try:
         pair_judgment_submit(
             assignment=assignment,

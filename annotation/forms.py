@@ -77,12 +77,21 @@ class JudgmentForm(forms.Form):
         return answers
 
 
-def judgment_form_initial(*, assignment: Assignment, judgment: PairJudgment | None) -> dict:
-    """Initial form values: the draft if there is one, else the submitted judgment in display terms."""
+def judgment_form_initial(
+    *, assignment: Assignment, judgment: PairJudgment | None, earlier_answers: dict[int, dict[int, str]] | None = None
+) -> dict:
+    """Initial form values: the draft if there is one, else the submitted judgment in display terms, else a blank
+    form whose checklist holds `earlier_answers` ({video id: {question id: answer}}, see
+    selectors.checklist_answers_earlier)."""
     if assignment.draft:
         return dict(assignment.draft)
     if judgment is None:
-        return {"base_revision": 0}
+        initial: dict = {"base_revision": 0}
+        left_video, right_video = display_videos(assignment=assignment)
+        for side, video in (("left", left_video), ("right", right_video)):
+            for question_id, answer in (earlier_answers or {}).get(video.id, {}).items():
+                initial[f"checklist-{side}-{question_id}"] = answer
+        return initial
     sign = -1 if assignment.swapped else 1
     initial: dict = {"base_revision": judgment.revision, "notes": judgment.notes}
     for code, value in judgment.criteria.items():

@@ -9,6 +9,7 @@ from annotation.models import (
     Assignment,
     Campaign,
     CampaignMembership,
+    ChecklistAnswer,
     ChecklistQuestion,
     Dimension,
     PairJudgment,
@@ -122,6 +123,68 @@ def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
     if checklist is None:
         return []
     return list(checklist.questions.order_by("order"))
+
+
+# --- Checklist answers ----------------------------------------------------------------------------
+# Answers belong to the assignment they were given in. An expert who judged a video in two pairs of one campaign
+# holds two sets of answers for it; readers of the campaign take those of the expert's latest submitted assignment.
+
+
+def _later_submitted_showing_the_video(*, campaign_id: int, side: str) -> QuerySet[Assignment]:
+    """Submitted assignments of the outer answer's expert in the campaign, submitted after the outer answer's own
+    assignment, whose pair shows the outer answer's video as video `side` ("a" or "b")."""
+    submitted_at = OuterRef("assignment__submitted_at")
+    return Assignment.objects.filter(
+        campaign_id=campaign_id,
+        expert_id=OuterRef("annotator_id"),
+        status=Assignment.Status.SUBMITTED,
+        **{f"pair__video_{side}_id": OuterRef("video_id")},
+    ).filter(Q(submitted_at__gt=submitted_at) | Q(submitted_at=submitted_at, pk__gt=OuterRef("assignment_id")))
+
+
+def checklist_answers_latest(*, campaign_id: int) -> QuerySet[ChecklistAnswer]:
+    """The checklist answers of a campaign that count, one set per (video, expert): answers of submitted
+    assignments only, and of the expert's latest submitted assignment showing the video. Every reader of a
+    campaign's answers (agreement, exports, distillation) starts from this.
+
+    Written as two anti-joins (video as A, video as B) on equalities, so PostgreSQL hashes the campaign's
+    assignments once instead of running a subquery per answer."""
+    return ChecklistAnswer.objects.filter(
+        ~Exists(_later_submitted_showing_the_video(campaign_id=campaign_id, side="a")),
+        ~Exists(_later_submitted_showing_the_video(campaign_id=campaign_id, side="b")),
+        assignment__campaign_id=campaign_id,
+        assignment__status=Assignment.Status.SUBMITTED,
+    )
+
+
+def checklist_answers_earlier(*, assignment: Assignment) -> dict[int, dict[int, str]]:
+    """For pre-filling the workbench: per video of the assignment's pair, the expert's answers from their latest
+    other submitted assignment showing that video, in this campaign first, else in another campaign with the same
+    checklist. {video id: {question id: answer}}; videos the expert never answered are left out. One query."""
+    campaign = assignment.campaign
+    if campaign.checklist_id is None:
+        return {}
+    rows = (
+        ChecklistAnswer.objects.filter(
+            annotator_id=assignment.expert_id,
+            video_id__in=[assignment.pair.video_a_id, assignment.pair.video_b_id],
+            assignment__status=Assignment.Status.SUBMITTED,
+            assignment__submitted_at__isnull=False,
+            assignment__campaign__checklist_id=campaign.checklist_id,
+        )
+        .exclude(assignment_id=assignment.pk)
+        .values_list(
+            "video_id", "assignment_id", "assignment__campaign_id", "assignment__submitted_at", "question_id", "answer"
+        )
+    )
+    answers: dict[tuple[int, int], dict[int, str]] = {}
+    best: dict[int, tuple] = {}  # video id -> (preference, assignment id)
+    for video_id, source_id, campaign_id, submitted_at, question_id, answer in rows:
+        answers.setdefault((video_id, source_id), {})[question_id] = answer
+        preference = (campaign_id == campaign.pk, submitted_at, source_id)
+        if video_id not in best or preference > best[video_id][0]:
+            best[video_id] = (preference, source_id)
+    return {video_id: answers[(video_id, source_id)] for video_id, (_, source_id) in best.items()}
 
 
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:

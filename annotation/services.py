@@ -145,8 +145,8 @@ class CampaignLocked(Exception):
     """A curator locked the campaign: it accepts no judgment, revision, draft or checklist answer."""
 
 
-def campaign_check_open(*, campaign_id: int, action: str) -> Campaign:
-    """Raise CampaignLocked unless the campaign is active, and keep it so until this transaction ends.
+def campaign_share_lock(*, campaign_id: int) -> Campaign:
+    """The campaign, its status kept as read until this transaction ends.
 
     The campaign row is read FOR SHARE: many submits hold it at once (FOR SHARE conflicts neither with itself nor
     with the FOR KEY SHARE of inserts referencing the campaign), while campaign_lock's UPDATE waits for every
@@ -154,10 +154,16 @@ def campaign_check_open(*, campaign_id: int, action: str) -> Campaign:
     submit cannot slip through. Django's select_for_update has no FOR SHARE, hence raw SQL on PostgreSQL;
     SQLite serialises writers by itself."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("campaign_check_open holds its lock until the transaction ends: call it in one.")
+        raise RuntimeError("campaign_share_lock holds its lock until the transaction ends: call it in one.")
     suffix = " FOR SHARE" if connection.vendor == "postgresql" else ""
     table = Campaign._meta.db_table
-    campaign = next(iter(Campaign.objects.raw(f"SELECT * FROM {table} WHERE id = %s{suffix}", [campaign_id])))
+    return next(iter(Campaign.objects.raw(f"SELECT * FROM {table} WHERE id = %s{suffix}", [campaign_id])))
+
+
+def campaign_check_open(*, campaign_id: int, action: str) -> Campaign:
+    """Raise CampaignLocked (its message ends with `action`) unless the campaign is active, and keep it so until
+    this transaction ends (campaign_share_lock)."""
+    campaign = campaign_share_lock(campaign_id=campaign_id)
     if campaign.status == Campaign.Status.LOCKED:
         raise CampaignLocked(f"Campaign {campaign.name} is locked; {action}")
     return campaign
@@ -257,7 +263,9 @@ def severe_from_display(*, severe: dict[str, dict[str, bool]], swapped: bool) ->
     return {"A": right, "B": left} if swapped else {"A": left, "B": right}
 
 
-def _checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[int, dict[int, str]]) -> dict:
+def checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[int, dict[int, str]]) -> dict:
+    """The answers completed by the progressive rules, {video id: {question id: answer}}; ValidationError if they
+    contradict each other or leave a question of the campaign's checklist unanswered."""
     if campaign.checklist_id is None:
         if any(answers_by_video.values()):
             raise ValidationError({"checklist": "This campaign has no checklist."})
@@ -334,7 +342,7 @@ def pair_judgment_submit(
         raise ValidationError({"checklist": "Checklist answers must be for the pair's two videos."})
     if campaign.checklist_id is not None:
         checklist = {video_id: checklist.get(video_id, {}) for video_id in sorted(pair_videos)}
-    normalised_checklist = _checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
+    normalised_checklist = checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
 
     now = timezone.now()
     if existing:

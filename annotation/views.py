@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
-from annotation.models import Role, Video
+from annotation.models import Campaign, Role, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
 
 
@@ -58,14 +58,24 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
     """The workbench page. `values` are the form's field values; by default the draft or the saved judgment."""
     campaign = assignment.campaign
     judgment = selectors.judgment_for(assignment=assignment)
-    if values is None:
-        values = judgment_form_initial(assignment=assignment, judgment=judgment)
-    left, right = display_videos(assignment=assignment)
     read_only = assignment.expert_id != request.user.pk
+    locked = campaign.status == Campaign.Status.LOCKED  # the expert's own work, but frozen: nothing can change
+    left, right = display_videos(assignment=assignment)
+    prefilled_sides = []
+    if values is None:
+        earlier = {}
+        if not read_only and not locked and not assignment.draft and judgment is None:
+            earlier = selectors.checklist_answers_earlier(assignment=assignment)
+            prefilled_sides = [side for side, video in (("left", left), ("right", right)) if video.id in earlier]
+        values = judgment_form_initial(assignment=assignment, judgment=judgment, earlier_answers=earlier)
     questions = selectors.checklist_questions(checklist=campaign.checklist)
     checklist = {
         side: checklist_side_html(
-            questions=questions, side=side, values=values, prompt=assignment.pair.prompt, read_only=read_only
+            questions=questions,
+            side=side,
+            values=values,
+            prompt=assignment.pair.prompt,
+            read_only=read_only or locked,
         )
         for side in ("left", "right")
     }
@@ -79,12 +89,14 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
             dimensions=selectors.rubric_structure(rubric=campaign.rubric),
             values=values,
             missing=list(missing),
-            read_only=read_only,
+            read_only=read_only or locked,
         ),
         "has_checklist": bool(questions),
         "checklist_left": checklist["left"],
         "checklist_right": checklist["right"],
         "read_only": read_only,
+        "locked": locked,
+        "prefilled_sides": prefilled_sides,
         "judgment": judgment,
         "missing": list(missing),
         "error": error,
@@ -105,7 +117,10 @@ def workbench(request, assignment_id: int):
 def draft_save(request, assignment_id: int):
     assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
     draft = {key: value for key, value in request.POST.items() if key != "csrfmiddlewaretoken"}
-    services.assignment_draft_save(assignment=assignment, draft=draft)
+    try:
+        services.assignment_draft_save(assignment=assignment, draft=draft)
+    except services.CampaignLocked as locked:
+        return HttpResponse(str(locked), status=423, content_type="text/plain; charset=utf-8")
     return HttpResponse(status=204)
 
 

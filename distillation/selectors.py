@@ -17,8 +17,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotation.models import Campaign, ChecklistAnswer, ChecklistQuestion, Role, Video
-from annotation.selectors import user_has_role
+from annotation.models import Campaign, ChecklistQuestion, Role, Video
+from annotation.selectors import checklist_answers_latest, user_has_role
 from distillation.filters import FILTERS, FilterContext, VideoFacts
 from distillation.models import Critique, CritiqueRevision, DistillationItem, DistillationJob, Endpoint, Generation
 from distillation.prompts import CriterionSpec, DimensionSpec, RubricSpec
@@ -126,20 +126,24 @@ CHECKLIST_FACTS = {
 }
 
 
-def video_facts_for(*, videos: list[Video], checklist) -> dict[int, VideoFacts]:
-    """Metadata and the experts' majority checklist answers (yes/no; ties and n/a left out), per video id."""
+def video_facts_for(*, videos: list[Video], campaign: Campaign) -> dict[int, VideoFacts]:
+    """Metadata and the majority of the campaign's experts' checklist answers (yes/no; ties and n/a left out),
+    per video id."""
     questions: dict[int, str] = {}
-    if checklist is not None:
+    if campaign.checklist_id is not None:
         wanted = {value: fact for fact, value in CHECKLIST_FACTS.items()}
-        for question in ChecklistQuestion.objects.filter(checklist=checklist).only("id", "sub_dimension", "level"):
+        checklist_questions = ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id)
+        for question in checklist_questions.only("id", "sub_dimension", "level"):
             fact = wanted.get((question.sub_dimension, question.level))
             if fact:
                 questions[question.id] = fact
     counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
     if questions:
-        answers = ChecklistAnswer.objects.filter(
-            video__in=[video.id for video in videos], question_id__in=list(questions)
-        ).values_list("video_id", "question_id", "answer")
+        answers = (
+            checklist_answers_latest(campaign_id=campaign.pk)
+            .filter(video_id__in=[video.id for video in videos], question_id__in=list(questions))
+            .values_list("video_id", "question_id", "answer")
+        )
         for video_id, question_id, answer in answers:
             counts[(video_id, questions[question_id])][answer] += 1
     facts = {}
@@ -164,10 +168,10 @@ def item_filter_context(*, item: DistillationItem) -> FilterContext:
     rubric = rubric_spec_for(rubric=job.campaign.rubric)
     if item.pair_id:
         pair = item.pair
-        facts = video_facts_for(videos=[pair.video_a, pair.video_b], checklist=job.campaign.checklist)
+        facts = video_facts_for(videos=[pair.video_a, pair.video_b], campaign=job.campaign)
         by_side = {"A": facts[pair.video_a_id], "B": facts[pair.video_b_id]}
     else:
-        facts = video_facts_for(videos=[item.video], checklist=job.campaign.checklist)
+        facts = video_facts_for(videos=[item.video], campaign=job.campaign)
         by_side = {"V": facts[item.video_id]}
     return FilterContext(
         labels=item.labels,

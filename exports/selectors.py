@@ -24,8 +24,8 @@ from agreement import metrics
 from agreement.models import Adjudication, GoldLabel
 from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE
 from agreement.selectors import needs_adjudication
-from annotation.models import Campaign, ChecklistAnswer, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
-from annotation.selectors import campaigns_for, user_has_role
+from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
+from annotation.selectors import campaigns_for, checklist_answers_latest, user_has_role
 from exports.models import ExportSnapshot
 
 # --- Permissions and snapshots ------------------------------------------------------------------------
@@ -215,7 +215,8 @@ def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[i
     if campaign.checklist_id is None or not video_ids:
         return {}
     for video_id, question_id, answer, n in (
-        ChecklistAnswer.objects.filter(assignment__campaign_id=campaign.pk, video_id__in=video_ids)
+        checklist_answers_latest(campaign_id=campaign.pk)
+        .filter(video_id__in=video_ids)
         .values("video_id", "question_id", "answer")
         .annotate(n=Count("id"))
         .values_list("video_id", "question_id", "answer", "n")

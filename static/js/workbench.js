@@ -25,6 +25,7 @@
     }
 
     schedule() {
+      if (this.refused) return;
       this.dirty = true;
       this.setStatus("Unsaved changes…");
       clearTimeout(this.timer);
@@ -40,7 +41,13 @@
       const body = new FormData(this.form);
       this.setStatus("Saving…");
       this.inFlight = fetch(this.url, { method: "POST", body, credentials: "same-origin" })
-        .then((response) => {
+        .then(async (response) => {
+          if (response.status === 423) {
+            // The campaign was locked meanwhile: retrying cannot help, say why instead.
+            this.refused = true;
+            this.setStatus(await response.text());
+            return;
+          }
           if (!response.ok) throw new Error("HTTP " + response.status);
           this.setStatus("Draft saved " + new Date().toLocaleTimeString());
           this.form.dispatchEvent(new CustomEvent("aeslab:draft-saved"));

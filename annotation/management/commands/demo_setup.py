@@ -91,5 +91,8 @@ class Command(BaseCommand):
         report = judgments_import(campaign=campaign, lines=[json.dumps(record) for record in records])
         for line_number, message in report.errors:
             self.stderr.write(f"simulated judgment {line_number}: {message}")
-        self.stdout.write(f"Campaign '{campaign.name}': {len(records)} simulated judgments imported.")
+        self.stdout.write(
+            f"Campaign '{campaign.name}': {len(records)} simulated judgments: {report.created} imported, "
+            f"{report.revised} revised, {report.unchanged} unchanged."
+        )
         return campaign
