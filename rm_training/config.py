@@ -7,6 +7,7 @@ A config is built from defaults, then a YAML file (same nesting as the dataclass
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,6 +33,15 @@ class ConfigError(ValueError):
 
 def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
+
+
+# Metadata flag of the fields that whoever launches a run sets (the recipe and every folder it reads or writes): the
+# web app's training jobs set them itself and never take them as hyper-parameter overrides.
+SET_BY_LAUNCHER = "set_by_launcher"
+
+
+def _launcher_help(text: str, **extra) -> dict:
+    return _help(text, **extra, **{SET_BY_LAUNCHER: True})
 
 
 def _check(condition: bool, message: str) -> None:
@@ -112,7 +122,9 @@ class GRPOConfig:
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
     data: str = field(
         default="",
-        metadata=_help("aesrm-*: rl-prompts export whose pair rows feed GRPO (default: the SFT rows' prompts)"),
+        metadata=_launcher_help(
+            "aesrm-*: rl-prompts export whose pair rows feed GRPO (default: the SFT rows' prompts)"
+        ),
     )
 
     def __post_init__(self):
@@ -141,10 +153,10 @@ class ChecklistConfig:
 
 @dataclass
 class TrainConfig:
-    recipe: str = field(default="checklist-linear", metadata=_help("recipe to run", choices=RECIPES))
-    data: str = field(default="", metadata=_help("export folder (EXPORT_DIR)"))
-    out: str = field(default="", metadata=_help("run folder (RUN_DIR)"))
-    model_path: str = field(default="", metadata=_help("local Hugging Face folder of the base VLM"))
+    recipe: str = field(default="checklist-linear", metadata=_launcher_help("recipe to run", choices=RECIPES))
+    data: str = field(default="", metadata=_launcher_help("export folder (EXPORT_DIR)"))
+    out: str = field(default="", metadata=_launcher_help("run folder (RUN_DIR)"))
+    model_path: str = field(default="", metadata=_launcher_help("local Hugging Face folder of the base VLM"))
     seed: int = field(default=0, metadata=_help("random seed"))
     mixed_precision: str = field(default="no", metadata=_help("no / bf16 / fp16", choices=("no", "bf16", "fp16")))
     distributed: str = field(
@@ -252,6 +264,11 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def override_key_normalise(key: str) -> str:
+    """The key an override sets, as ``parse_overrides`` reads it: surrounding whitespace is dropped."""
+    return key.strip()
+
+
 def parse_overrides(overrides: list[str]) -> dict:
     tree: dict = {}
     for item in overrides:
@@ -262,8 +279,38 @@ def parse_overrides(overrides: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: {error}") from error
-        _set_dotted(tree, key.strip(), value)
+        _set_dotted(tree, override_key_normalise(key), value)
     return tree
+
+
+def config_fields(cls: type = TrainConfig, prefix: str = "") -> dict[str, dataclasses.Field]:
+    """Every leaf field of the config by its dotted name (``optim.learning_rate``)."""
+    found: dict[str, dataclasses.Field] = {}
+    for item in dataclasses.fields(cls):
+        kind = _field_type(cls, item.name)
+        if _is_dataclass_type(kind):
+            found.update(config_fields(kind, f"{prefix}{item.name}."))
+        else:
+            found[prefix + item.name] = item
+    return found
+
+
+def check_hyperparameter_key(key: str) -> str:
+    """The normalised key of a hyper-parameter override, refused unless it names one leaf field that is not set by
+    the launcher: no unknown key, no whole section (a mapping value could reach any field in it), no folder."""
+    normalised = override_key_normalise(key)
+    fields = config_fields()
+    if normalised not in fields:
+        sections = {name.rsplit(".", 1)[0] for name in fields if "." in name}
+        if normalised in sections:
+            raise ConfigError(f"{normalised} is a section; set its fields one by one ({normalised}.<field>)")
+        close = difflib.get_close_matches(normalised, fields, n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; rm_training train --help lists the keys"
+        raise ConfigError(f"unknown key {key!r}{hint}")
+    if fields[normalised].metadata.get(SET_BY_LAUNCHER):
+        launcher = ", ".join(name for name, item in fields.items() if item.metadata.get(SET_BY_LAUNCHER))
+        raise ConfigError(f"{normalised} is set by the job itself ({launcher}), not by an override")
+    return normalised
 
 
 def _merge(base: dict, extra: dict) -> dict:

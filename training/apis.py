@@ -33,6 +33,12 @@ class JobCreateSerializer(serializers.Serializer):
     overrides = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
     num_processes = serializers.IntegerField(required=False, default=1)
 
+    def validate_overrides(self, overrides: dict[str, str]) -> dict[str, str]:
+        try:
+            return services.check_override_keys(overrides)
+        except services.TrainingError as error:
+            raise serializers.ValidationError(str(error)) from error
+
 
 class JobCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanTrain]

@@ -4,6 +4,7 @@ from django import forms
 
 from rm_training.config import RECIPES
 from training.selectors import base_model_choices, key_hyperparameters
+from training.services import TrainingError, check_override_keys
 
 FIELD_TYPES = {int: forms.IntegerField, float: forms.FloatField}
 
@@ -43,7 +44,10 @@ class TrainForm(forms.Form):
             if not separator:
                 raise forms.ValidationError(f"{line!r} is not key=value")
             overrides[key.strip()] = value.strip()
-        return overrides
+        try:
+            return check_override_keys(overrides)
+        except TrainingError as error:
+            raise forms.ValidationError(str(error)) from error
 
     def overrides(self) -> dict[str, str]:
         """Only what differs from rm_training's defaults, so the job shows what was chosen."""

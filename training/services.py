@@ -13,13 +13,19 @@ from django.utils import timezone
 
 from exports.models import ExportSnapshot
 from rm_training.checklist_linear import CHECKLIST_TARGETS
-from rm_training.config import RECIPE_FORMATS, RECIPES, VLM_RECIPES, ConfigError, load_config
+from rm_training.config import (
+    RECIPE_FORMATS,
+    RECIPES,
+    VLM_RECIPES,
+    ConfigError,
+    check_hyperparameter_key,
+    load_config,
+)
 from rm_training.run_dir import RunDir
 from training import runner
 from training.models import RegisteredModel, TrainingJob
 from training.selectors import job_log_path, model_dirs, training_root
 
-RESERVED_OVERRIDES = ("recipe", "data", "out", "model_path")
 MAX_PROCESSES = 16
 
 
@@ -65,11 +71,24 @@ def _override_arguments(overrides: dict[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in overrides.items()]
 
 
+def check_override_keys(overrides: dict) -> dict[str, str]:
+    """The overrides with their keys as rm_training reads them, each naming one hyper-parameter of its config
+    classes: an unknown key, a section or a folder the job sets itself (data, out, model_path, ...) is refused."""
+    checked: dict[str, str] = {}
+    for key, value in overrides.items():
+        try:
+            name = check_hyperparameter_key(str(key))
+        except ConfigError as error:
+            raise TrainingError(f"Invalid override: {error}.") from error
+        if name in checked:
+            raise TrainingError(f"Invalid override: {name} is given twice.")
+        checked[name] = str(value)
+    return checked
+
+
 def check_overrides(*, recipe: str, model_path: str, overrides: dict[str, str]) -> int:
     """Validate the overrides with rm_training's own config classes; returns the run's total steps."""
-    for key in overrides:
-        if key in RESERVED_OVERRIDES:
-            raise TrainingError(f"{key} is set by the job itself, not as an override.")
+    overrides = check_override_keys(overrides)
     arguments = _override_arguments(overrides) + ([f"model_path={model_path}"] if model_path else [])
     try:
         config = load_config(None, arguments, recipe=recipe)
@@ -99,7 +118,7 @@ def training_job_create(
     created_by=None,
 ) -> TrainingJob:
     """A queued train job after every check that can be made before a GPU is used."""
-    overrides = {str(key): str(value) for key, value in (overrides or {}).items()}
+    overrides = check_override_keys(overrides or {})
     check_snapshot_for_recipe(snapshot=snapshot, recipe=recipe)
     resolved_model = check_model_path(recipe=recipe, model_path=model_path)
     total_steps = check_overrides(recipe=recipe, model_path=resolved_model, overrides=overrides)

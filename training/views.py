@@ -43,7 +43,8 @@ def snapshot_train(request, snapshot_id: int):
         else:
             return redirect("training-job", job_id=job.pk)
     context = {"snapshot": snapshot, "form": form, "queue": selectors.training_queue()}
-    return render(request, "training/train.html", context)
+    # a refused form answers 400, so bad input is never mistaken for an accepted job
+    return render(request, "training/train.html", context, status=400 if form.errors else 200)
 
 
 @login_required

@@ -25,7 +25,7 @@ def test_wrong_format_from_the_form_is_shown_and_nothing_is_queued(client, ml_en
     data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
     data.update(recipe="aesrm-base", model_path=str(model_dir / "tiny"), extra="")
     response = client.post(reverse("training-train", args=[pairwise_snapshot.pk]), data)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "needs an export in format aesrm-base-sft" in response.content.decode()
     assert not TrainingJob.objects.exists()
 
