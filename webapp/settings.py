@@ -5,9 +5,11 @@ SQLite, Celery tasks run eagerly in-process, media on local disk. Production set
 environment (see docker-compose.yml): DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ...
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,7 +17,16 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="aeslab-insecure-development-key-change-me-in-production-0123456789")
+DEVELOPMENT_SECRET_KEY = "aeslab-insecure-development-key-change-me-in-production-0123456789"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY.strip() in ("", DEVELOPMENT_SECRET_KEY):
+    # The key signs sessions and encrypts the endpoint API keys stored by distillation (distillation/secrets.py):
+    # the one committed here is public.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set in the environment when DEBUG is false (the development key in webapp/settings.py "
+        "is public, and the key signs sessions and encrypts stored endpoint API keys). Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -37,6 +48,7 @@ INSTALLED_APPS = [
     "distillation",
     "exports",
     "training",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -82,6 +95,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one username from one IP address,
+# that username is refused from that address (HTTP 429, templates/registration/lockout.html) for
+# LOGIN_COOLOFF_MINUTES; a successful sign-in clears the count. The throttle backend comes first: it refuses a
+# locked-out pair before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "webapp.authentication.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_VERBOSE = False  # no banner on every start of every process
+
+# Mail (password reset): EMAIL_URL as django-environ reads it, e.g. smtp+tls://user:password@smtp.example.com:587.
+# Without it no mail can be sent, so password reset is not offered (its pages answer 404).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+MAIL_CONFIGURED = bool(EMAIL_URL)
+if MAIL_CONFIGURED:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="aeslab@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

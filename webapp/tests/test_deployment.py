@@ -29,6 +29,38 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
+def _manage_check(tmp_path, **environment) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "DEBUG")}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **environment)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key_of_its_own(tmp_path):
+    from webapp.settings import DEVELOPMENT_SECRET_KEY
+
+    for secret_key in (None, "", DEVELOPMENT_SECRET_KEY):
+        environment = {"DEBUG": "false"} | ({"SECRET_KEY": secret_key} if secret_key is not None else {})
+        result = _manage_check(tmp_path, **environment)
+        assert result.returncode != 0, secret_key
+        assert "ImproperlyConfigured: SECRET_KEY must be set in the environment when DEBUG is false" in result.stderr
+    configured = _manage_check(tmp_path, DEBUG="false", SECRET_KEY="a-production-secret-0123456789-abcdefghijklmnop")
+    assert configured.returncode == 0, configured.stderr
+    assert "no issues" in configured.stdout
+
+
+def test_development_runs_on_the_committed_key_when_debug_is_on(tmp_path):
+    result = _manage_check(tmp_path)  # DEBUG defaults to true, as for ./run demo
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_requires_a_secret_key():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    # ${VAR:?message}: compose refuses to start the stack while SECRET_KEY is unset or empty
+    assert compose["x-app"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+
+
 def test_docker_compose_has_web_worker_beat_postgres_and_redis_with_health_checks():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
