@@ -160,3 +160,57 @@ def test_an_unknown_checklist_question_fails_the_line(tmp_path):
         run_import(tmp_path, campaign, [record])
 
     assert not PairJudgment.objects.exists()
+
+
+def test_reimporting_an_expert_who_judged_one_video_in_two_pairs_changes_nothing(tmp_path):
+    """The demo case: each clip is in two pairs. Answers used to be one set per video and expert, so the second
+    line replaced the first line's answers and every re-import made new revisions."""
+    from agreement.tests.factories import two_level_question
+    from annotation.models import VideoPair
+
+    campaign = campaign_make(name="import-shared-video", pairs=2, checklist=True)
+    first, second = campaign.pairs.order_by("external_id")
+    VideoPair.objects.filter(pk=second.pk).update(video_a=first.video_a)
+    other_answers = checklist_complete(campaign, **{f"q{two_level_question(campaign).id}": "yes"})
+    records = [
+        {**line("p1", "zoe"), "checklist": {"A": checklist_complete(campaign), "B": checklist_complete(campaign)}},
+        {**line("p2", "zoe"), "checklist": {"A": other_answers, "B": checklist_complete(campaign)}},
+    ]
+    run_import(tmp_path, campaign, records)
+
+    out, err = run_import(tmp_path, campaign, records)
+
+    assert "0 judgments created, 0 revised, 2 unchanged" in out and err == ""
+    assert PairJudgmentRevision.objects.count() == 2
+    assert ChecklistAnswer.objects.count() == 4 * 64
+
+
+def test_a_locked_campaign_takes_identical_lines_as_unchanged_and_refuses_changed_or_new_ones(tmp_path):
+    from annotation.services import campaign_lock
+
+    campaign = campaign_make(name="import-locked", pairs=2, checklist=True)
+    complete = {"A": checklist_complete(campaign), "B": checklist_complete(campaign)}
+    records = [{**line("p1", "zoe", VA1=1), "checklist": complete}, {**line("p2", "zoe"), "checklist": complete}]
+    run_import(tmp_path, campaign, records)
+    campaign_lock(campaign=campaign)
+
+    out, err = run_import(tmp_path, campaign, records)
+    assert "0 judgments created, 0 revised, 2 unchanged, 0 lines failed" in out and err == ""
+
+    changed = {**line("p1", "zoe", VA1=-1), "checklist": complete}
+    newcomer = {**line("p2", "newcomer"), "checklist": complete}
+    with pytest.raises(CommandError, match="2 lines failed"):
+        run_import(tmp_path, campaign, [changed, newcomer])
+
+    from agreement.services import judgments_import
+
+    errors = dict(judgments_import(campaign=campaign, lines=[json.dumps(changed), json.dumps(newcomer)]).errors)
+    assert errors[1] == (
+        "campaign import-locked is locked; this line would revise the judgment of pair p1 by zoe and was not "
+        "imported (only lines identical to the stored judgments are accepted)."
+    )
+    assert "would add a judgment of pair p2 by newcomer" in errors[2]
+    assert PairJudgmentRevision.objects.count() == 2 and PairJudgment.objects.get(
+        assignment__pair__external_id="p1"
+    ).criteria["VA1"] == 1
+    assert not get_user_model().objects.filter(username="newcomer").exists()
