@@ -60,8 +60,11 @@ def test_submit_stores_the_judgment_its_first_revision_and_the_filled_checklist(
     assert assignment.status == "submitted" and assignment.submitted_at is not None
     assert 0 <= assignment.time_spent_seconds <= 42.0
     assert judgment.revision == 1 and PairJudgmentRevision.objects.filter(judgment=judgment).count() == 1
-    assert ChecklistAnswer.objects.filter(video=pair.video_a, annotator=expert).count() == 64
-    assert not ChecklistAnswer.objects.filter(annotator=expert, answer="no").exists()
+    assert ChecklistAnswer.objects.filter(assignment=assignment, video=pair.video_a, annotator=expert).count() == 64
+    assert not ChecklistAnswer.objects.filter(assignment=assignment, answer="no").exists()
+    assert PairJudgmentRevision.objects.get(judgment=judgment).checklist[str(pair.video_b_id)] == {
+        str(question_id): "yes" for question_id in campaign.checklist.questions.values_list("id", flat=True)
+    }
 
 
 def test_incomplete_checklist_is_refused_and_nothing_is_stored(campaign, pair, expert):
