@@ -5,14 +5,24 @@ one transaction, new originals are stored and the Video and VideoPair rows creat
 fail, the originals it stored are deleted again. Proxies and posters are made afterwards by
 `video_process_task`; a video stays `pending` until both exist, so a killed worker leaves it
 pending and any re-run (`manage.py ingest_resume`, the beat task) completes it.
+
+Temporary files (uploads, transcodes) live in one work folder per job under `ingest_temp_root()`, each recording the
+process that owns it; `work_folders_sweep` (worker start, `ingest_resume`, the beat task) removes those whose owner is
+gone. Manifest video paths must lie inside the manifest's folder or IMPORT_ROOTS, checked before anything is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import shutil
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +53,76 @@ MANIFEST_KNOWN_KEYS = {"prompt", "video_a", "video_b", "source_a", "source_b", "
 
 class PairRejected(Exception):
     """A pair that cannot be ingested; the message says why."""
+
+
+# --- Work folders -------------------------------------------------------------------------------------
+
+OWNER_FILE = ".owner.json"
+
+
+def ingest_temp_root() -> Path:
+    return Path(settings.INGEST_TEMP_ROOT or Path(tempfile.gettempdir()) / "aeslab-ingest")
+
+
+def _process_start(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), so a reused pid is not taken for the owner;
+    None when no such process runs (or only its zombie, not yet reaped). Without /proc, "" when the pid exists."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return ""
+
+
+@contextlib.contextmanager
+def work_folder(kind: str) -> Iterator[Path]:
+    """A fresh folder for one job's temporary files, removed on the way out. It records its owner (host, pid, process
+    start), so the folder of a process that was killed is removed by work_folders_sweep."""
+    root = ingest_temp_root()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=root))
+    try:
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+        (folder / OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # Made a moment ago and its owner file not written yet, or damaged: judge by age.
+        return time.time() - folder.stat().st_mtime < 3600
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's, on a shared folder: only it knows
+    start = _process_start(int(owner.get("pid", 0)))
+    return start is not None and (start == "" or start == owner.get("start"))
+
+
+def work_folders_sweep() -> list[Path]:
+    """Remove the work folders whose owning process is gone (a killed worker, a crashed upload). Returns them."""
+    root = ingest_temp_root()
+    removed = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError):
+            if folder.is_dir() and not _owner_alive(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    if removed:
+        logger.info("removed %d work folders left by stopped processes", len(removed))
+    return removed
 
 
 @dataclass(frozen=True)
@@ -132,6 +212,9 @@ def pair_ingest(
     """Ingest one pair; returns (pair, created). Re-ingesting the same pair_id returns the existing pair."""
     if not prompt or not str(prompt).strip():
         raise PairRejected("prompt is empty")
+    for what, text in (("prompt", prompt), ("pair_id", external_id or "")):
+        if "\x00" in text:
+            raise PairRejected(f"{what} contains a NUL character")
     checked_a = _video_check(video_a)
     checked_b = _video_check(video_b)
     if checked_a.sha256 == checked_b.sha256:
@@ -190,7 +273,23 @@ def _manifest_line_parse(raw: str) -> dict:
     for key in ("prompt", "video_a", "video_b", "source_a", "source_b", "pair_id"):
         if key in entry and entry[key] is not None and not isinstance(entry[key], str):
             raise PairRejected(f"'{key}' must be a string")
+        if isinstance(entry.get(key), str) and "\x00" in entry[key]:
+            raise PairRejected(f"'{key}' contains a NUL character")
     return entry
+
+
+def _import_roots(manifest_path: Path) -> list[Path]:
+    return [manifest_path.parent.resolve()] + [Path(root).resolve() for root in settings.IMPORT_ROOTS]
+
+
+def _manifest_video_path(value: str, *, base_dir: Path, roots: list[Path]) -> Path:
+    """The file a manifest names, refused unless it lies inside the manifest's folder or an import root once every
+    symlink is followed (so `../x.mp4`, `/etc/passwd` and a link pointing outside are refused before any read)."""
+    resolved = (base_dir / value).resolve()  # an absolute value replaces base_dir
+    if not any(resolved.is_relative_to(root) for root in roots):
+        where = "the manifest's folder" + (" or IMPORT_ROOTS" if settings.IMPORT_ROOTS else "")
+        raise PairRejected(f"path {value!r} is outside {where}; nothing was read")
+    return resolved
 
 
 def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
@@ -198,6 +297,7 @@ def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
     number and the rest still import. Video paths are relative to the manifest's folder."""
     manifest_path = Path(manifest_path)
     base_dir = manifest_path.parent
+    roots = _import_roots(manifest_path)
     report = ImportReport()
     with open(manifest_path, encoding="utf-8", errors="replace") as manifest:
         for line_number, raw in enumerate(manifest, start=1):
@@ -205,17 +305,20 @@ def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
                 continue
             try:
                 entry = _manifest_line_parse(raw)
+                path_a, path_b = (
+                    _manifest_video_path(entry[key], base_dir=base_dir, roots=roots) for key in ("video_a", "video_b")
+                )
                 _, created = pair_ingest(
                     campaign=campaign,
                     prompt=entry["prompt"],
                     external_id=entry.get("pair_id"),
                     video_a=IncomingVideo(
-                        path=base_dir / entry["video_a"],
+                        path=path_a,
                         original_name=entry["video_a"],
                         source_model=entry.get("source_a") or "",
                     ),
                     video_b=IncomingVideo(
-                        path=base_dir / entry["video_b"],
+                        path=path_b,
                         original_name=entry["video_b"],
                         source_model=entry.get("source_b") or "",
                     ),
@@ -239,14 +342,14 @@ def video_process(*, video_id: int) -> Video | None:
     video = Video.objects.filter(id=video_id, status=Video.Status.PENDING).first()
     if video is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="aeslab-ingest-") as workdir:
-        proxy_file = Path(workdir) / "proxy.mp4"
-        poster_file = Path(workdir) / "poster.jpg"
+    with work_folder(f"video-{video_id}") as workdir:
+        proxy_file = workdir / "proxy.mp4"
+        poster_file = workdir / "poster.jpg"
         try:
-            with local_path(video.file) as source:
-                proxy_transcode(source, proxy_file, has_audio=video.has_audio)
+            with local_path(video.file, folder=workdir) as source:
+                proxy_transcode(source, proxy_file, has_audio=video.has_audio, name=video.original_name)
                 poster_extract(proxy_file, poster_file, at_seconds=min(1.0, video.duration_seconds / 2))
-            proxy_probe = video_probe(proxy_file, name=f"proxy of {video.original_name}")
+            proxy_probe = video_probe(proxy_file, name=f"proxy of {video.original_name}", check_limits=False)
             if proxy_probe.codec != "h264":
                 raise MediaProcessingError(f"proxy came out as {proxy_probe.codec}, not h264")
         except (MediaProcessingError, VideoRejected) as error:
@@ -315,10 +418,10 @@ def pair_ingest_uploaded(
                 uploaded.name,
                 f"file is {uploaded.size / 1e6:.1f} MB, over the limit of {settings.VIDEO_MAX_BYTES / 1e6:.1f} MB",
             )
-    with tempfile.TemporaryDirectory(prefix="aeslab-upload-") as workdir:
+    with work_folder("upload") as workdir:
         paths = []
         for side, uploaded in (("a", video_a), ("b", video_b)):
-            path = Path(workdir) / f"{side}{Path(uploaded.name).suffix.lower()}"
+            path = workdir / f"{side}{Path(uploaded.name).suffix.lower()}"
             with open(path, "wb") as handle:
                 for chunk in uploaded.chunks():
                     handle.write(chunk)

@@ -1,5 +1,9 @@
 """Transcoding on a real Celery worker (prefork, Redis broker, PostgreSQL), including a worker killed mid-job."""
 
+import io
+import os
+import signal
+
 import psutil
 import pytest
 from django.core.management import call_command
@@ -65,3 +69,61 @@ def test_a_worker_killed_mid_transcode_leaves_the_video_pending_and_a_rerun_comp
     wait_until(_all_ready, timeout=120, message="the killed job to complete after the re-run")
     video.refresh_from_db()
     assert video.proxy and video.poster and video.processed_at is not None
+
+
+def _ffmpeg_processes_under(folder) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "ffmpeg" and any(str(folder) in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+def test_ffmpeg_dies_with_its_killed_worker_and_ingest_resume_removes_the_work_folder_and_completes_the_video(
+    start_worker, campaign, tmp_path, clip_paths, settings, monkeypatch
+):
+    work_root = tmp_path / "ingest-work"
+    monkeypatch.setenv("INGEST_TEMP_ROOT", str(work_root))  # the worker's environment
+    settings.INGEST_TEMP_ROOT = str(work_root)  # this process's, for ingest_resume
+    long_clip = tmp_path / "long.mp4"
+    lavfi_render(
+        long_clip, "testsrc2=size=1280x720:rate=30", seconds=40, output_args=["-c:v", "libx264", "-preset", "ultrafast"]
+    )
+    worker = start_worker()
+    pair, _ = pair_ingest(
+        campaign=campaign,
+        prompt="p",
+        video_a=IncomingVideo(path=long_clip, original_name="long.mp4"),
+        video_b=IncomingVideo(path=clip_paths[0], original_name=clip_paths[0].name),
+    )
+    transcoding = wait_until(
+        lambda: _ffmpeg_processes_under(work_root / f"video-{pair.video_a_id}-") or None,
+        timeout=60,
+        interval=0.05,
+        message="ffmpeg to start in the worker's work folder",
+    )
+    (ffmpeg_process,) = transcoding
+    pool_process = ffmpeg_process.parent()
+    work_folders = [p for p in work_root.iterdir() if p.name.startswith(f"video-{pair.video_a_id}-")]
+
+    # The OOM killer's way: the worker and its pool process die at once, ffmpeg (in the same process group) is not
+    # signalled; it must go by itself.
+    os.kill(worker.process.pid, signal.SIGKILL)
+    os.kill(pool_process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=10)
+
+    wait_until(lambda: not _ffmpeg_processes_under(work_root), timeout=10, message="the orphaned ffmpeg to die")
+    assert not psutil.pid_exists(ffmpeg_process.pid) or ffmpeg_process.status() == psutil.STATUS_ZOMBIE
+    assert len(work_folders) == 1 and work_folders[0].is_dir()
+    assert Video.objects.get(pk=pair.video_a_id).status == Video.Status.PENDING
+
+    out = io.StringIO()
+    call_command("ingest_resume", stdout=out)
+    assert "1 work folders of stopped processes removed" in out.getvalue()
+    assert not work_folders[0].exists()
+
+    start_worker()
+    wait_until(_all_ready, timeout=180, message="the killed job to complete after ingest_resume")
+    video = Video.objects.get(pk=pair.video_a_id)
+    assert video.proxy and video.poster and video.processed_at is not None
+    assert [p for p in work_root.iterdir()] == []
