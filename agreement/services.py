@@ -30,6 +30,8 @@ from annotation.services import (
     checklist_answers_normalise,
     pair_judgment_submit,
 )
+from webapp.nul_characters import MESSAGE as NUL_MESSAGE
+from webapp.nul_characters import contains_nul
 
 # --- Gold answers and adjudication ----------------------------------------------------------------
 
@@ -167,6 +169,8 @@ def judgment_import(*, campaign: Campaign, record: dict) -> str:
     of the judgment, and is refused in a locked campaign."""
     if not isinstance(record, dict):
         raise ImportLineError("each line must be a JSON object.")
+    if contains_nul(record):
+        raise ImportLineError(NUL_MESSAGE)
     missing = [key for key in ("pair_id", "annotator", "criteria", "dimensions") if key not in record]
     if missing:
         raise ImportLineError(f"missing keys: {', '.join(missing)}.")

@@ -12,6 +12,7 @@ from annotation.models import Campaign
 from distillation import services
 from distillation.models import DistillationJob, Endpoint
 from distillation.selectors import access_job, job_progress, user_can_distill
+from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
 
 
 class CanDistill(permissions.BasePermission):
@@ -98,7 +99,7 @@ def _status(job: DistillationJob) -> dict:
 class JobStartApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanDistill]
 
-    @extend_schema(request=JobStartSerializer, responses={201: JobStatusSerializer})
+    @extend_schema(request=JobStartSerializer, responses={201: JobStatusSerializer, 503: QUEUE_UNREACHABLE_RESPONSE})
     def post(self, request):
         serializer = JobStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -9,6 +9,7 @@ from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
 from exports.services import ExportError, ExportNotCancellable, export_cancel, export_request
 from exports.views import tar_response
+from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE, ErrorSerializer
 
 
 class CanExport(permissions.BasePermission):
@@ -53,14 +54,17 @@ class SnapshotCreateSerializer(serializers.Serializer):
 
 class SnapshotListCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanExport]
+    pagination_class = generics.GenericAPIView.pagination_class  # documents the list as paginated
 
     @extend_schema(responses=SnapshotSerializer(many=True))
     def get(self, request):
-        paginator = generics.GenericAPIView.pagination_class()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(snapshots_for(user=request.user), request, view=self)
         return paginator.get_paginated_response(SnapshotSerializer(page, many=True).data)
 
-    @extend_schema(request=SnapshotCreateSerializer, responses={202: SnapshotSerializer})
+    @extend_schema(
+        request=SnapshotCreateSerializer, responses={202: SnapshotSerializer, 503: QUEUE_UNREACHABLE_RESPONSE}
+    )
     def post(self, request):
         payload = SnapshotCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -102,7 +106,9 @@ class SnapshotCancelApi(APIView):
         request=None,
         responses={
             202: SnapshotSerializer,
-            409: OpenApiResponse(description="The export has already finished (succeeded, failed or cancelled)."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="The export has already finished (succeeded, failed or cancelled)."
+            ),
         },
         description=(
             "Cancel a queued export at once (status cancelled), or ask a running build to stop: it stays running "

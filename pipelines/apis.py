@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from annotation.models import Campaign, Video, VideoPair
 from annotation.selectors import campaigns_for, user_can_ingest
 from pipelines.ingest import PairRejected, pair_ingest_uploaded
 from pipelines.media import VideoRejected
+from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
 
 
 class VideoSerializer(serializers.ModelSerializer):
@@ -62,19 +63,32 @@ class CanIngest(permissions.BasePermission):
 
 class PairListCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanIngest]
+    pagination_class = generics.GenericAPIView.pagination_class  # documents the list as paginated
 
-    @extend_schema(responses=VideoPairSerializer(many=True))
+    @extend_schema(
+        responses=VideoPairSerializer(many=True),
+        parameters=[OpenApiParameter("campaign", str, description="Only the pairs of the campaign of this name.")],
+    )
     def get(self, request):
         pairs = VideoPair.objects.filter(campaign__in=campaigns_for(user=request.user)).select_related(
             "campaign", "video_a", "video_b"
         )
         if campaign := request.query_params.get("campaign"):
             pairs = pairs.filter(campaign__name=campaign)
-        paginator = generics.GenericAPIView.pagination_class()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(pairs.order_by("id"), request, view=self)
-        return paginator.get_paginated_response(VideoPairSerializer(page, many=True).data)
+        # With the request, media come back as absolute URLs, as the schema documents.
+        pairs_data = VideoPairSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(pairs_data)
 
-    @extend_schema(request={"multipart/form-data": PairUploadSerializer}, responses={201: VideoPairSerializer})
+    @extend_schema(
+        request={"multipart/form-data": PairUploadSerializer},
+        responses={
+            201: VideoPairSerializer,
+            200: OpenApiResponse(VideoPairSerializer, description="The campaign already had this pair."),
+            503: QUEUE_UNREACHABLE_RESPONSE,
+        },
+    )
     def post(self, request):
         upload = PairUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -94,7 +108,8 @@ class PairListCreateApi(APIView):
         except ValidationError as error:
             return Response({"detail": "; ".join(error.messages)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(
-            VideoPairSerializer(pair).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            VideoPairSerializer(pair, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from training import selectors, services
 from training.models import RegisteredModel, TrainingJob
+from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
 
 
 class CanTrain(permissions.BasePermission):
@@ -43,7 +44,7 @@ class JobCreateSerializer(serializers.Serializer):
 class JobCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated, CanTrain]
 
-    @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
+    @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer, 503: QUEUE_UNREACHABLE_RESPONSE})
     def post(self, request):
         incoming = JobCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
