@@ -91,13 +91,13 @@ def test_an_export_whose_worker_is_killed_mid_build_is_resumed_by_beat_and_leave
 def test_an_export_cancelled_while_a_real_worker_builds_it_ends_cancelled_with_no_folder(
     start_worker, slow_builds, big_campaign, ml_engineer, client
 ):
+    client.force_login(ml_engineer)
     start_worker()
     snapshot = requested(big_campaign, ml_engineer)
     wait_mid_build(snapshot)
-    client.force_login(ml_engineer)
 
     response = client.post(reverse("api-export-cancel", args=[snapshot.pk]))
-    assert response.status_code == 202 and response.json()["cancel_requested_at"]
+    assert response.status_code == 202 and response.json()["cancel_requested_at"], response.json()
 
     done = wait_finished(snapshot, timeout=60)
     assert done.status == ExportSnapshot.Status.CANCELLED and done.progress < 1
