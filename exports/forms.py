@@ -1,7 +1,7 @@
 from django import forms
 
 from exports.models import FORMATS
-from exports.services import AWAITING_RULES, GOLD_RULES
+from exports.services import AWAITING_RULES, GOLD_RULES, ExportError, export_split_parse
 
 
 class ExportForm(forms.Form):
@@ -19,6 +19,13 @@ class ExportForm(forms.Form):
     def __init__(self, *args, campaigns, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = campaigns
+
+    def clean_split(self) -> str:
+        try:
+            export_split_parse(self.cleaned_data["split"])
+        except ExportError as error:
+            raise forms.ValidationError(str(error)) from error
+        return self.cleaned_data["split"]
 
     def options(self) -> dict:
         data = self.cleaned_data

@@ -23,6 +23,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -91,6 +92,53 @@ class BuildStopped(Exception):
 # --- Options ------------------------------------------------------------------------------------------
 
 
+# Options arrive as JSON (API), form fields (page) or argv (command): each is checked for its type and value
+# here, so a wrong one is an ExportError naming it, never a TypeError, a NaN stored in jsonb, or a silent cast
+# ("false" as true, 1.7 as seed 1).
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def export_split_parse(value) -> tuple[float, float, float]:
+    """The split option ("0.8/0.1/0.1" or three numbers) as three finite ratios summing to 1, or ExportError."""
+    if not (isinstance(value, str) or (isinstance(value, list | tuple) and all(_is_number(v) for v in value))):
+        raise ExportError(f'split must be three ratios, as "0.8/0.1/0.1" or [0.8, 0.1, 0.1], got {value!r}')
+    try:
+        ratios = split_ratios_parse(value)
+    except SplitError as error:
+        raise ExportError(str(error)) from error
+    if not all(math.isfinite(ratio) for ratio in ratios):
+        raise ExportError(f"split ratios must be finite numbers, got {value!r}")
+    return ratios
+
+
+def _seed_option(value) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ExportError(f"seed must be a whole number, 0 or more, got {value!r}")
+    return value
+
+
+def _min_agreement_option(value) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not (_is_number(value) and 0.0 <= value <= 1.0):  # NaN compares false: refused too
+        raise ExportError(f"min_agreement must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _swap_augment_option(value) -> bool:
+    if not isinstance(value, bool):
+        raise ExportError(f"swap_augment must be true or false, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What to export. `gold`: where pairs with a gold answer go ("test": their prompt groups are forced into
@@ -113,24 +161,15 @@ class ExportOptions:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ExportError(f"unknown export options: {', '.join(sorted(unknown))}")
-        try:
-            split = split_ratios_parse(data.get("split", cls.split))
-        except SplitError as error:
-            raise ExportError(str(error)) from error
-        try:
-            options = cls(
-                split=split,
-                seed=int(data.get("seed", cls.seed)),
-                min_agreement=float(data.get("min_agreement", cls.min_agreement)),
-                swap_augment=bool(data.get("swap_augment", cls.swap_augment)),
-                gold=str(data.get("gold", cls.gold)),
-                awaiting_adjudication=str(data.get("awaiting_adjudication", cls.awaiting_adjudication)),
-                media=str(data.get("media", cls.media)),
-            )
-        except (TypeError, ValueError) as error:
-            raise ExportError(f"bad export option: {error}") from error
-        if not 0.0 <= options.min_agreement <= 1.0:
-            raise ExportError(f"min_agreement must be between 0 and 1, got {options.min_agreement}")
+        options = cls(
+            split=export_split_parse(data.get("split", cls.split)),
+            seed=_seed_option(data.get("seed", cls.seed)),
+            min_agreement=_min_agreement_option(data.get("min_agreement", cls.min_agreement)),
+            swap_augment=_swap_augment_option(data.get("swap_augment", cls.swap_augment)),
+            gold=data.get("gold", cls.gold),
+            awaiting_adjudication=data.get("awaiting_adjudication", cls.awaiting_adjudication),
+            media=data.get("media", cls.media),
+        )
         for name, value, allowed in (
             ("gold", options.gold, GOLD_RULES),
             ("awaiting_adjudication", options.awaiting_adjudication, AWAITING_RULES),
@@ -289,7 +328,8 @@ class _Heartbeat:
     that `check()`, called by the builder between rows, turns into BuildStopped.
 
     Inside a caller's transaction (a test, a command wrapped in atomic) a second connection cannot see the
-    uncommitted row, so no thread is started and `check()` beats itself at the same interval."""
+    uncommitted row, and SQLite (the demo) allows one writer at a time, so there no thread is started and
+    `check()` beats itself at the same interval."""
 
     def __init__(self, snapshot: ExportSnapshot):
         self.snapshot = snapshot
@@ -300,7 +340,7 @@ class _Heartbeat:
         self.last_beat = time.monotonic()
 
     def __enter__(self) -> _Heartbeat:
-        if not connection.in_atomic_block:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
             self.thread = threading.Thread(target=self._beat_forever, name=f"export-{self.snapshot.pk}-heartbeat")
             self.thread.daemon = True
             self.thread.start()

@@ -35,7 +35,8 @@ def export_index(request):
             return redirect("export-detail", snapshot_id=snapshot.pk)
     export_builds_check()  # a build whose worker died shows as resumed or failed, not running for ever
     snapshots = snapshots_for(user=request.user)[:200]
-    return render(request, "exports/index.html", {"form": form, "snapshots": snapshots})
+    context = {"form": form, "snapshots": snapshots}
+    return render(request, "exports/index.html", context, status=400 if form.errors else 200)
 
 
 @login_required

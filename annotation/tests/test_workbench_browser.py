@@ -179,3 +179,43 @@ def test_a_second_tab_submitting_the_same_pair_gets_a_clear_message(chromium, ap
     screenshot(second, "workbench-second-tab.png")
     assert PairJudgment.objects.filter(assignment=swapped_assignment).count() == 1
     context.close()
+
+
+def test_a_video_from_an_earlier_pair_opens_pre_filled_and_a_locked_campaign_opens_read_only(
+    chromium, app_url, campaign, expert, swapped_assignment
+):
+    from annotation.models import VideoPair
+    from annotation.services import campaign_lock, pair_judgment_submit
+    from annotation.tests.factories import all_checklist_yes, all_verdicts
+
+    first_pair = swapped_assignment.pair
+    criteria, dimensions = all_verdicts(campaign, 1)
+    pair_judgment_submit(
+        assignment=swapped_assignment,
+        criteria=criteria,
+        dimensions=dimensions,
+        checklist=all_checklist_yes(campaign, first_pair),
+    )
+    again = VideoPair.objects.create(
+        campaign=campaign, external_id="same-clips-again", prompt=first_pair.prompt,
+        video_a=first_pair.video_a, video_b=first_pair.video_b,
+    )  # fmt: skip
+    second = assignment_create(pair=again, expert=expert, swapped=False)
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    _sign_in(page, app_url, expert)
+
+    page.goto(f"{app_url}/work/assignments/{second.pk}/")
+    expect(page.locator("[data-prefill-note]")).to_contain_text("earlier answers to these videos in another pair")
+    expect(page.locator("[data-checklist-progress]")).to_have_text("128 / 128 answered")
+    screenshot(page, "workbench-prefilled.png")
+
+    campaign_lock(campaign=campaign)
+    page.reload()
+    expect(page.locator("[data-locked]")).to_contain_text(f"Campaign {campaign.name} is locked")
+    assert page.locator("[data-submit]").count() == 0
+    assert page.evaluate("() => [...document.querySelectorAll('#workbench input[name], #workbench textarea')]"
+                         ".filter(i => i.type !== 'hidden' && !i.disabled).length") == 0  # fmt: skip
+    screenshot(page, "workbench-locked.png")
+    assert Assignment.objects.get(pk=second.pk).draft == {}
+    context.close()

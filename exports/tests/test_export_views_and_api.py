@@ -71,7 +71,7 @@ def test_the_form_shows_why_an_export_cannot_be_made(client, ml_engineer, judged
 
     response = client.post(reverse("export-index"), form)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "does not apply to preference-pairs" in response.content.decode()
     assert not ExportSnapshot.objects.exists()
 
