@@ -164,3 +164,56 @@ def start_worker(transactional_db, settings, tmp_path):
     for handle in started:
         handle.kill()
     app.conf.task_always_eager = True
+
+
+class UnreachableBroker:
+    """Where Celery now sends (nothing listens there), and a way to make a request that must not hang."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def answer(self, send, *, within: float = 60.0):
+        """The response of `send()`, run in a thread; the test fails if it has not answered `within` seconds (a
+        request that waits on a dead broker for ever must not hang the suite). Nothing here asserts speed."""
+        import threading
+
+        from django.db import connection
+
+        outcome: dict = {}
+
+        def run():
+            try:
+                outcome["response"] = send()
+            except BaseException as error:  # handed to the test below
+                outcome["error"] = error
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(within)
+        if thread.is_alive():
+            pytest.fail(f"no answer within {within:g} s with the job queue unreachable")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
+
+
+@pytest.fixture
+def broker_unreachable(transactional_db):
+    """Redis down: Celery publishes to a local port nothing listens on, and tasks are sent, not run eagerly.
+    Transactional, so that work is enqueued on a real commit, as in a request."""
+    from webapp.celery import app
+
+    with socket.socket() as probe:  # a port that was free a moment ago and is closed now
+        probe.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    saved = app.conf.broker_url, app.conf.task_always_eager, app._pool, app.amqp._producer_pool
+    # The connection pools are made once from the broker URL: start fresh ones, and put the real ones back after.
+    app.conf.update(broker_url=url, task_always_eager=False)
+    app._pool = app.amqp._producer_pool = None
+    yield UnreachableBroker(url)
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
+    app._pool, app.amqp._producer_pool = saved[2], saved[3]

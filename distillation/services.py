@@ -46,6 +46,7 @@ from distillation.ratelimit import Limits, RateLimitBusy, endpoint_slot
 from distillation.secrets import api_key_encrypt
 from distillation.selectors import endpoint_api_key, item_filter_context, rubric_spec_for
 from pipelines.media import MediaProcessingError
+from webapp.queue import enqueue_on_commit
 
 CLAIM_GRACE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
@@ -198,7 +199,10 @@ def job_enqueue(*, job: DistillationJob) -> int:
     """After commit, one task per pending item, sent as a Celery group. Returns how many items were queued.
 
     A group rather than a chord: completion is detected by the items themselves (job_finish_if_complete), which
-    survives a killed worker and a resume, where a chord's counter would not.
+    survives a killed worker and a resume, where a chord's counter would not. When the queue is unreachable the
+    job is cancelled, its items carrying the reason, and QueueUnavailable comes out of the commit: nothing is left
+    "running" with no task behind it, and Resume sends it again once the queue is back. (A task of the group that
+    did get out finds the job cancelled and does nothing.)
     """
     from celery import group
 
@@ -206,7 +210,10 @@ def job_enqueue(*, job: DistillationJob) -> int:
 
     item_ids = list(job.items.filter(status=DistillationItem.Status.PENDING).values_list("id", flat=True))
     if item_ids:
-        transaction.on_commit(lambda: group(item_distill_task.s(item_id) for item_id in item_ids).apply_async())
+        enqueue_on_commit(
+            group(item_distill_task.s(item_id) for item_id in item_ids),
+            undo=lambda reason: job_cancel(job=job, reason=reason),
+        )
     return len(item_ids)
 
 
@@ -235,12 +242,14 @@ def job_start(*, campaign: Campaign, endpoint: Endpoint, created_by=None, **opti
 
 
 @transaction.atomic
-def job_cancel(*, job: DistillationJob) -> bool:
-    """Stop handing out items: pending ones become cancelled; calls already in flight finish and are kept."""
+def job_cancel(*, job: DistillationJob, reason: str = "") -> bool:
+    """Stop handing out items: pending ones become cancelled (with `reason`, when given); calls already in flight
+    finish and are kept."""
     changed = DistillationJob.objects.filter(pk=job.pk, status=DistillationJob.Status.RUNNING).update(
         status=DistillationJob.Status.CANCELLED, finished_at=timezone.now()
     )
-    job.items.filter(status=DistillationItem.Status.PENDING).update(status=DistillationItem.Status.CANCELLED)
+    cancelled = {"status": DistillationItem.Status.CANCELLED} | ({"error": reason} if reason else {})
+    job.items.filter(status=DistillationItem.Status.PENDING).update(**cancelled)
     job.refresh_from_db(fields=["status", "finished_at"])
     return bool(changed)
 

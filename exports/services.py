@@ -57,6 +57,7 @@ from exports.selectors import CampaignStructure, PairForExport, campaign_structu
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
 from pipelines.ingest import file_sha256
 from webapp.db import frozen_reads
+from webapp.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -251,14 +252,22 @@ def export_snapshot_create(
 
 
 def export_request(*, campaign: Campaign, export_format: str, options: dict | None, created_by) -> ExportSnapshot:
-    """Create a snapshot and build it on a worker once the row is committed."""
+    """Create a snapshot and build it on a worker once the row is committed. When the queue is unreachable the
+    snapshot is marked failed with the reason (it keeps what was asked, in the list, to ask again) and
+    QueueUnavailable is raised; no folder was made."""
     from exports.tasks import export_build_task
 
     snapshot = export_snapshot_create(
         campaign=campaign, export_format=export_format, options=options, created_by=created_by
     )
-    transaction.on_commit(lambda: export_build_task.delay(snapshot.pk))
+    enqueue_on_commit(export_build_task.s(snapshot.pk), undo=lambda reason: _snapshot_unsent(snapshot, reason))
     return snapshot
+
+
+def _snapshot_unsent(snapshot: ExportSnapshot, reason: str) -> None:
+    ExportSnapshot.objects.filter(pk=snapshot.pk, status=ExportSnapshot.Status.QUEUED).update(
+        status=ExportSnapshot.Status.FAILED, error=reason, finished_at=timezone.now()
+    )
 
 
 # --- Building -----------------------------------------------------------------------------------------

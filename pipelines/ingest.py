@@ -4,7 +4,8 @@ Order of work for a pair: both files are hashed and probed before anything is wr
 one transaction, new originals are stored and the Video and VideoPair rows created. Should that
 fail, the originals it stored are deleted again. Proxies and posters are made afterwards by
 `video_process_task`; a video stays `pending` until both exist, so a killed worker leaves it
-pending and any re-run (`manage.py ingest_resume`, the beat task) completes it.
+pending and any re-run (`manage.py ingest_resume`, the beat task) completes it. If the job queue cannot be
+reached once the rows are committed, the pair and its new videos are removed again (webapp/queue.py).
 
 Temporary files (uploads, transcodes) live in one work folder per job under `ingest_temp_root()`, each recording the
 process that owns it; `work_folders_sweep` (worker start, `ingest_resume`, the beat task) removes those whose owner is
@@ -27,11 +28,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from celery import group
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from annotation.models import Campaign, Video, VideoPair
@@ -44,6 +47,7 @@ from pipelines.media import (
     proxy_transcode,
     video_probe,
 )
+from webapp.queue import QueueUnavailable, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +195,6 @@ def _video_create(checked: _CheckedVideo, *, prompt: str, stored_files: list) ->
         video.file.save(f"{checked.sha256}{suffix}", File(handle), save=False)
     stored_files.append(video.file)
     video.save()
-    transaction.on_commit(lambda: _video_process_enqueue(video.id))
     return video
 
 
@@ -199,6 +202,31 @@ def _video_process_enqueue(video_id: int) -> None:
     from pipelines.tasks import video_process_task
 
     video_process_task.delay(video_id)
+
+
+def _videos_process_enqueue(*, pair_id: int, video_ids: list[int]) -> None:
+    """Process the pair's new videos once committed. When the queue is unreachable the ingest is undone (see
+    _pair_ingest_undo) and QueueUnavailable is raised: the uploader is told nothing was kept and uploads again,
+    rather than finding later a pair whose videos never play."""
+    from pipelines.tasks import video_process_task
+
+    enqueue_on_commit(
+        group(video_process_task.s(video_id) for video_id in video_ids),
+        undo=lambda reason: _pair_ingest_undo(pair_id=pair_id, video_ids=video_ids),
+    )
+
+
+def _pair_ingest_undo(*, pair_id: int, video_ids: list[int]) -> None:
+    """Remove the pair and the videos this ingest stored, files included. A video that another pair took up in
+    the meantime stays, pending, for `manage.py ingest_resume` (or the periodic requeue) to process."""
+    VideoPair.objects.filter(pk=pair_id).delete()
+    for video in Video.objects.filter(pk__in=video_ids):
+        try:
+            with transaction.atomic():
+                video.delete()
+        except ProtectedError:
+            continue
+        video.file.storage.delete(video.file.name)
 
 
 def pair_ingest(
@@ -234,7 +262,7 @@ def pair_ingest(
     stored_files: list = []
     try:
         with transaction.atomic():
-            videos = []
+            videos, created_ids = [], []
             for checked in (checked_a, checked_b):
                 if checked.existing is not None:
                     videos.append(checked.existing)
@@ -242,6 +270,7 @@ def pair_ingest(
                 try:
                     with transaction.atomic():
                         videos.append(_video_create(checked, prompt=prompt, stored_files=stored_files))
+                        created_ids.append(videos[-1].pk)
                 except IntegrityError:
                     # Another import stored the same file a moment ago: use its row.
                     videos.append(Video.objects.get(sha256=checked.sha256))
@@ -250,6 +279,10 @@ def pair_ingest(
             )
             pair.full_clean()
             pair.save()
+            if created_ids:
+                _videos_process_enqueue(pair_id=pair.pk, video_ids=created_ids)
+    except QueueUnavailable:
+        raise  # committed, then undone by _pair_ingest_undo, which knows which files are still in use
     except Exception:
         for stored in stored_files:
             stored.storage.delete(stored.name)
@@ -329,6 +362,10 @@ def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
             except ValidationError as error:
                 report.errors.append((line_number, "; ".join(error.messages)))
                 continue
+            except QueueUnavailable as error:
+                # Every later line would fail the same way: stop here; a re-run skips the lines already imported.
+                report.errors.append((line_number, f"{error}; this line and the ones after it were not imported"))
+                break
             if created:
                 report.created += 1
             else:

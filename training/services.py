@@ -25,6 +25,7 @@ from rm_training.run_dir import RunDir
 from training import runner
 from training.models import RegisteredModel, TrainingJob
 from training.selectors import job_log_path, model_dirs, training_root
+from webapp.queue import enqueue_on_commit
 
 MAX_PROCESSES = 16
 
@@ -103,9 +104,17 @@ def check_overrides(*, recipe: str, model_path: str, overrides: dict[str, str]) 
 
 
 def _enqueue(job: TrainingJob) -> None:
+    """Hand the job to the gpu queue once committed. When the queue is unreachable the job is marked failed with
+    the reason (its settings stay readable, to ask again) and QueueUnavailable is raised; no run folder was made."""
     from training.tasks import training_job_run_task
 
-    transaction.on_commit(lambda: training_job_run_task.delay(job.pk))
+    enqueue_on_commit(training_job_run_task.s(job.pk), undo=lambda reason: _job_unsent(job, reason))
+
+
+def _job_unsent(job: TrainingJob, reason: str) -> None:
+    TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.FAILED, error=reason, finished_at=timezone.now()
+    )
 
 
 def training_job_create(

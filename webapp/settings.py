@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into the lockout page
+    "webapp.middleware.QueueUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -170,6 +171,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis down: a request that creates work learns it within a few seconds and answers 503 (webapp/queue.py). The
+# connection attempt is bounded, a blackholed or hung Redis cannot hold a socket for ever, and creation paths
+# publish without retries. Results are never read (state lives in PostgreSQL), so publishing does not wait on the
+# result store either (it retried for ~19 s when Redis was down).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2.0, "socket_timeout": 10.0}
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 
 # Training: rm_training runs on a dedicated worker (`celery -A webapp worker -Q gpu --concurrency 1`).

@@ -5,13 +5,14 @@ from annotation.models import Campaign
 from distillation import services
 from distillation.models import DistillationJob, Endpoint
 from distillation.selectors import job_progress
+from webapp.queue import QueueUnavailable
 
 
 class Command(BaseCommand):
     help = (
         "Start an AesCoT distillation job over a campaign's consensus-labelled pairs on a configured endpoint. "
         "With a Celery broker the items run on the workers (follow the job page or GET /api/distillation/jobs/ID/); "
-        "without one they run here, eagerly."
+        "without one they run here, eagerly, waiting out rate limits (Retry-After, backoff) as a worker would."
     )
 
     def add_arguments(self, parser):
@@ -53,6 +54,8 @@ class Command(BaseCommand):
             job = self._start(campaign, endpoint, judge, scores, options)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
+        except QueueUnavailable as error:
+            raise CommandError(f"{error} (the job was cancelled; resume it once the queue is back)") from error
         job.refresh_from_db()
         progress = job_progress(job=job)
         self.stdout.write(
