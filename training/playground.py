@@ -4,6 +4,11 @@ Mounted under the web app at ``/playground/`` for signed-in ML engineers (``play
 webapp/asgi.py): the Django session cookie signs the user in, anyone else gets a 401 (a browser is sent to the
 login page). ``manage.py playground [--model RUN_DIR]`` serves the same app alone on 127.0.0.1.
 
+The session cookie is the only credential, so ``PlaygroundGuard`` refuses a POST, PUT, PATCH or DELETE under
+/playground/ whose Origin (or, without one, Referer) is not this site or one of CSRF_TRUSTED_ORIGINS (403), and
+forbids framing every /playground/ response. A script using gradio_client sends the site as its Origin:
+``Client(url, headers={"Cookie": ..., "Origin": "https://aeslab.example.com"})``.
+
 The ``judge`` endpoint (``api_name="/judge"``) takes (model key, pair source, pair id, video A, video B, prompt)
 and returns the verdict table, the critique per criterion, the raw answers and a JSON summary.
 """
@@ -15,6 +20,7 @@ import dataclasses
 import os
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -22,6 +28,9 @@ import gradio as gr  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import close_old_connections, connections  # noqa: E402
+from django.utils.http import is_same_domain  # noqa: E402
+from starlette.datastructures import Headers, MutableHeaders  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
 
 from rm_training.judging import OrderAnswer, PairJudgement  # noqa: E402
 from rm_training.rubric import criterion_name  # noqa: E402
@@ -262,6 +271,76 @@ async def signed_in_username(request) -> str | None:
     return await sync_to_async(_username_for_session)(session_key)
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FRAMING_FORBIDDEN = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+
+
+def origin_is_this_site(origin: str, *, host: str, trusted_origins: list[str]) -> bool:
+    """Whether ``origin`` (scheme://host[:port]) is the site the request was sent to, or one of the trusted origins
+    (``https://*.example.com`` covers subdomains), as Django's CSRF check decides. The own site is matched on
+    host and port only: TLS may end at a proxy in front of uvicorn."""
+    parsed = urlsplit(origin)
+    if not parsed.scheme or not parsed.netloc:
+        return False  # "null" (sandboxed frames, privacy redirects) or garbage
+    if host and parsed.netloc.lower() == host.lower():
+        return True
+    for trusted in trusted_origins:
+        allowed = urlsplit(trusted)
+        if allowed.scheme != parsed.scheme:
+            continue
+        if allowed.netloc.startswith("*."):
+            if is_same_domain(parsed.netloc.lower(), allowed.netloc[1:].lower()):
+                return True
+        elif allowed.netloc.lower() == parsed.netloc.lower():
+            return True
+    return False
+
+
+def _under_playground(path: str) -> bool:
+    return path == PLAYGROUND_PATH or path.startswith(PLAYGROUND_PATH + "/")
+
+
+class PlaygroundGuard:
+    """ASGI middleware around the app: under /playground/, a state-changing request must come from this site
+    (Origin, else Referer), and no response may be framed (clickjacking). Django's pages get the same from
+    CsrfViewMiddleware and XFrameOptionsMiddleware; Gradio's routes have neither."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not _under_playground(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_unframeable(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in FRAMING_FORBIDDEN.items():
+                    headers.append(name, value)
+            await send(message)
+
+        if scope["method"] in UNSAFE_METHODS and not self.same_origin(Headers(scope=scope)):
+            refusal = PlainTextResponse(
+                "Refused: a request that changes something in the playground must come from this site's own pages "
+                "(its Origin or Referer is another site).",
+                status_code=403,
+            )
+            await refusal(scope, receive, send_unframeable)
+            return
+        await self.app(scope, receive, send_unframeable)
+
+    @staticmethod
+    def same_origin(headers: Headers) -> bool:
+        source = headers.get("origin")
+        if source is None:
+            referer = urlsplit(headers.get("referer", ""))
+            source = f"{referer.scheme}://{referer.netloc}" if referer.scheme and referer.netloc else ""
+        return origin_is_this_site(
+            source, host=headers.get("host", ""), trusted_origins=list(settings.CSRF_TRUSTED_ORIGINS)
+        )
+
+
 def playground_asgi(django_application):
     """One ASGI app: the playground at /playground/, everything else to Django."""
     from django.shortcuts import resolve_url
@@ -291,4 +370,4 @@ def playground_asgi(django_application):
         run_history=False,
     )
     app.router.routes.append(Mount("/", app=django_application))
-    return app
+    return PlaygroundGuard(app)

@@ -43,7 +43,9 @@ def _test_rows(snapshot_path: str) -> dict[str, dict]:
 
 
 def _playground(url: str, cookie: str | None = None) -> Client:
-    return Client(f"{url}/playground/", headers={"Cookie": cookie} if cookie else None, verbose=False)
+    # the mount takes POSTs only from its own site (training/tests/test_playground_security.py)
+    headers = {"Origin": url} | ({"Cookie": cookie} if cookie else {})
+    return Client(f"{url}/playground/", headers=headers, verbose=False)
 
 
 def test_an_ml_engineer_judges_a_test_pair_with_the_tiny_model(playground_url, registered_model, ml_engineer, client):
@@ -183,6 +185,8 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(
     # the server enforces it too (what a browser meets)
     with large.open("rb") as upload:
         response = httpx.post(
-            f"{playground_url}/playground/gradio_api/upload", files={"files": upload}, headers={"Cookie": cookie}
+            f"{playground_url}/playground/gradio_api/upload",
+            files={"files": upload},
+            headers={"Cookie": cookie, "Origin": playground_url},
         )
     assert response.status_code == 413
