@@ -18,6 +18,7 @@ whose worker died, up to EXPORT_BUILD_MAX_ATTEMPTS builds, then fails it with th
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import hashlib
@@ -57,7 +58,7 @@ from exports.selectors import CampaignStructure, PairForExport, campaign_structu
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
 from pipelines.ingest import file_sha256
 from webapp.db import frozen_reads
-from webapp.queue import enqueue_on_commit
+from webapp.queue import QueueUnavailable, enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -481,20 +482,22 @@ def export_builds_check() -> dict[str, int]:
 
 
 def _build_enqueue(snapshot_id: int) -> None:
+    """Send the build again once committed. With the queue unreachable the snapshot is failed with the reason
+    (never left queued with no task behind it), and the page or beat task that found it carries on."""
     from exports.tasks import export_build_task
 
-    def enqueue() -> None:
-        try:
-            export_build_task.delay(snapshot_id)
-        except Exception as error:  # the broker is down: say so rather than leave it queued for ever
-            logger.warning("export %s: could not enqueue its build again: %s", snapshot_id, error)
-            ExportSnapshot.objects.filter(pk=snapshot_id, status=ExportSnapshot.Status.QUEUED).update(
-                status=ExportSnapshot.Status.FAILED,
-                error=f"the worker building this export stopped, and the job queue is unreachable ({error})",
-                finished_at=timezone.now(),
-            )
+    def unsent(reason: str) -> None:
+        ExportSnapshot.objects.filter(pk=snapshot_id, status=ExportSnapshot.Status.QUEUED).update(
+            status=ExportSnapshot.Status.FAILED,
+            error=f"the worker building this export stopped, and {reason}",
+            finished_at=timezone.now(),
+        )
 
-    transaction.on_commit(enqueue)
+    def send() -> None:
+        with contextlib.suppress(QueueUnavailable):
+            enqueue(export_build_task.s(snapshot_id), undo=unsent)
+
+    transaction.on_commit(send)
 
 
 def _error_message(error: Exception) -> str:

@@ -206,3 +206,23 @@ def test_the_page_of_a_running_export_offers_cancel(client, ml_engineer, judged_
 
     page = client.get(reverse("export-detail", args=[snapshot.pk])).content.decode()
     assert "data-cancelling" in page and "data-export-cancel" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_build_that_cannot_be_sent_again_is_failed_with_the_reason_and_the_page_still_answers(
+    client, ml_engineer, export_campaign, tmp_path, broker_unreachable
+):
+    campaign_member_add(campaign=export_campaign, user=ml_engineer, role="ml_engineer")
+    snapshot = queued(export_campaign, tmp_path, ml_engineer)
+    partial = died_while_running(snapshot, attempts=1, tmp_path=tmp_path)
+    client.force_login(ml_engineer)
+
+    response = broker_unreachable.answer(lambda: client.get(reverse("export-index")))
+
+    assert response.status_code == 200
+    snapshot.refresh_from_db()
+    assert snapshot.status == ExportSnapshot.Status.FAILED and not partial.exists()
+    assert (
+        snapshot.error
+        == "the worker building this export stopped, and the job queue is unreachable; nothing was started"
+    )
