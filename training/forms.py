@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from exports.models import ExportSnapshot
 from rm_training.config import RECIPES
 from training.selectors import base_model_choices, key_hyperparameters
 from training.services import TrainingError, check_override_keys
@@ -11,6 +12,23 @@ FIELD_TYPES = {int: forms.IntegerField, float: forms.FloatField}
 
 def _field_key(name: str) -> str:
     return "hp__" + name.replace(".", "__")
+
+
+class EvaluateForm(forms.Form):
+    """The export snapshot a registered model is evaluated on: one of `snapshots` (the finished snapshots the
+    user may train on, of a format the model's recipe reads)."""
+
+    snapshot = forms.ModelChoiceField(
+        queryset=ExportSnapshot.objects.none(),
+        error_messages={
+            "required": "Choose the export snapshot to evaluate on.",
+            "invalid_choice": "Choose a finished export snapshot, of a format this model's recipe reads.",
+        },
+    )
+
+    def __init__(self, *args, snapshots, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["snapshot"].queryset = snapshots
 
 
 class TrainForm(forms.Form):

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from exports.models import ExportSnapshot
 from exports.selectors import snapshots_for
 from training import selectors, services
-from training.forms import TrainForm
+from training.forms import EvaluateForm, TrainForm
 from training.models import TrainingJob
 from training.plots import loss_curves_svg
 
@@ -87,23 +87,35 @@ def model_index(request):
     return render(request, "training/models.html", {"models": models})
 
 
+def _evaluation_snapshots(*, user, model):
+    """The snapshots `model` can be evaluated on: finished, trainable by the user, of a format its recipe reads."""
+    finished = snapshots_for(user=user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+    return finished.filter(format__in=services.RECIPE_FORMATS[model.recipe])
+
+
+def _model_page(request, model, *, evaluate_form: EvaluateForm | None = None):
+    context = {
+        "model": model,
+        "snapshots": _evaluation_snapshots(user=request.user, model=model),
+        "evaluations": model.evaluations.order_by("-created_at"),
+        "evaluate_form": evaluate_form,
+    }
+    return render(request, "training/model.html", context, status=400 if evaluate_form else 200)
+
+
 @login_required
 def model_detail(request, model_id: int):
-    model = selectors.access_model(user=request.user, model_id=model_id)
-    snapshots = [
-        snapshot
-        for snapshot in snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)
-        if snapshot.format in services.RECIPE_FORMATS[model.recipe]
-    ]
-    context = {"model": model, "snapshots": snapshots, "evaluations": model.evaluations.order_by("-created_at")}
-    return render(request, "training/model.html", context)
+    return _model_page(request, selectors.access_model(user=request.user, model_id=model_id))
 
 
 @login_required
 @require_POST
 def model_evaluate(request, model_id: int):
     model = selectors.access_model(user=request.user, model_id=model_id)
-    snapshot = selectors.access_trainable_snapshot(user=request.user, snapshot_id=int(request.POST["snapshot"]))
+    form = EvaluateForm(request.POST, snapshots=_evaluation_snapshots(user=request.user, model=model))
+    if not form.is_valid():
+        return _model_page(request, model, evaluate_form=form)
+    snapshot = form.cleaned_data["snapshot"]
     try:
         job = services.registered_model_evaluate(model=model, snapshot=snapshot, created_by=request.user)
     except services.TrainingError as error:
