@@ -242,6 +242,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Exports and training jobs share one status set; videos have their own.
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "exports.models.ExportSnapshot.Status"},
 }
 
 if not DEBUG:
