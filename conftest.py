@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.testing import WorkerHandle, celery_worker_command
+from webapp.testing import WorkerHandle, campaign_staff_add, celery_worker_command
 
 ROOT = Path(__file__).resolve().parent
 
@@ -65,40 +65,38 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
-def _user_with_role(django_user_model, username: str, role: str | None, **extra):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
+def _user(django_user_model, username: str):
+    return django_user_model.objects.create_user(username=username, password="pw-" + username)
 
 
 @pytest.fixture
 def expert(db, django_user_model):
-    return _user_with_role(django_user_model, "expert-ada", "expert")
+    """A member of no campaign yet: a test makes the expert a member where they judge."""
+    return _user(django_user_model, "expert-ada")
 
 
 @pytest.fixture
 def other_expert(db, django_user_model):
-    return _user_with_role(django_user_model, "expert-bo", "expert")
+    return _user(django_user_model, "expert-bo")
 
 
 @pytest.fixture
 def curator(db, django_user_model):
-    return _user_with_role(django_user_model, "curator-cy", "curator")
+    """Curator of the test's campaign fixture (see campaign_staff_add)."""
+    return _user(django_user_model, "curator-cy")
 
 
 @pytest.fixture
 def ml_engineer(db, django_user_model):
-    return _user_with_role(django_user_model, "ml-dee", "ml_engineer")
+    """ML engineer of the test's campaign fixture (see campaign_staff_add)."""
+    return _user(django_user_model, "ml-dee")
 
 
 @pytest.fixture
-def campaign(db):
+def campaign(db, request):
     from annotation.services import campaign_create
 
-    return campaign_create(name="test-campaign", overlap=2)
+    return campaign_staff_add(request, campaign_create(name="test-campaign", overlap=2))
 
 
 def _postgres_required():

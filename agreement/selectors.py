@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import CharField, Count, Max, QuerySet, Sum
 from django.db.models.functions import Cast
@@ -41,26 +40,40 @@ from agreement.report import (
     RatingBlock,
     report_build,
 )
-from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
-from annotation.selectors import campaigns_for, checklist_answers_latest, user_has_role
+from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
+from annotation.selectors import (
+    CURATE,
+    READ_AGREEMENT,
+    access_campaign,
+    campaigns_for,
+    check_role_somewhere,
+    checklist_answers_latest,
+    holds_role,
+    user_has_role,
+)
 
 # --- Permissions ----------------------------------------------------------------------------------
 
 
-def user_can_view_agreement(*, user) -> bool:
-    """Curators and ML engineers read agreement numbers; experts never see how they compare to others."""
-    return user_has_role(user=user, role=Role.CURATOR) or user_has_role(user=user, role=Role.ML_ENGINEER)
+def user_can_view_agreement(*, user, campaign_id: int | None = None) -> bool:
+    """Curators and ML engineers of the campaign (of some campaign, when none is given) read agreement numbers;
+    experts never see how they compare to others."""
+    return user_has_role(user=user, roles=READ_AGREEMENT, campaign_id=campaign_id)
 
 
-def user_can_adjudicate(*, user) -> bool:
-    return user_has_role(user=user, role=Role.CURATOR)
+def user_can_adjudicate(*, user, campaign_id: int | None = None) -> bool:
+    return user_has_role(user=user, roles=CURATE, campaign_id=campaign_id)
+
+
+def campaigns_for_agreement(*, user) -> QuerySet[Campaign]:
+    check_role_somewhere(user=user, roles=READ_AGREEMENT, action="see agreement")
+    return campaigns_for(user=user, roles=READ_AGREEMENT).annotate(can_adjudicate=holds_role(user=user, roles=CURATE))
 
 
 def access_campaign_for_agreement(*, user, campaign_id: int, adjudicate: bool = False) -> Campaign:
-    allowed = user_can_adjudicate(user=user) if adjudicate else user_can_view_agreement(user=user)
-    if not allowed:
-        raise PermissionDenied("Only curators can adjudicate." if adjudicate else "Only curators see agreement.")
-    return get_object_or_404(campaigns_for(user=user).select_related("rubric", "checklist"), pk=campaign_id)
+    if adjudicate:
+        return access_campaign(user=user, campaign_id=campaign_id, roles=CURATE, action="adjudicate or set gold")
+    return access_campaign(user=user, campaign_id=campaign_id, roles=READ_AGREEMENT, action="see its agreement")
 
 
 def access_pair_for_adjudication(*, user, campaign_id: int, pair_id: int) -> VideoPair:

@@ -16,6 +16,8 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.utils._os import safe_join
 from django.views.decorators.http import require_safe
 
+from annotation.selectors import video_file_readable
+
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK_BYTES = 256 * 1024
 
@@ -35,11 +37,13 @@ def _file_chunks(path: Path, start: int, length: int):
 @require_safe
 @login_required
 def media_serve(request, path: str):
+    """A video's original, proxy or poster, to staff and to members (any role) of a campaign with that video.
+    Any other file under the media folder (or a video of other campaigns only) is a 404."""
     try:
         full_path = Path(safe_join(settings.MEDIA_ROOT, path))
     except Exception as error:  # SuspiciousFileOperation for ../ tricks
         raise Http404("No such file.") from error
-    if not full_path.is_file():
+    if not video_file_readable(user=request.user, name=path) or not full_path.is_file():
         raise Http404("No such file.")
     size = full_path.stat().st_size
     content_type = mimetypes.guess_type(full_path.name)[0] or "application/octet-stream"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+import re
+from pathlib import PurePosixPath
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 
 from annotation.models import (
@@ -18,22 +22,70 @@ from annotation.models import (
     VideoPair,
 )
 
+# --- Rights -------------------------------------------------------------------------------------------
+# Rights come from campaign memberships only: a role is held in one campaign, never globally. Staff hold every
+# role everywhere. The auth groups named after the roles grant nothing.
 
-def user_has_role(*, user, role: str) -> bool:
+JUDGE = (Role.EXPERT,)
+CURATE = (Role.CURATOR,)  # lock, adjudicate, gold, audit critiques
+INGEST = (Role.CURATOR, Role.ML_ENGINEER)  # upload pairs, read pair and video records
+READ_AGREEMENT = (Role.CURATOR, Role.ML_ENGINEER)
+EXPORT = (Role.CURATOR, Role.ML_ENGINEER)
+TRAIN = (Role.ML_ENGINEER,)  # training, the model registry and playground, distillation jobs
+
+ALL_ROLES = tuple(Role)
+
+
+def _role_names(roles) -> str:
+    labels = [Role(role).label.lower() for role in roles]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+
+
+def campaigns_for(*, user, roles=ALL_ROLES) -> QuerySet[Campaign]:
+    """Campaigns where the user holds one of `roles` (staff: every campaign), by name."""
+    campaigns = Campaign.objects.select_related("rubric", "checklist").order_by("name")
+    if not user.is_authenticated:
+        return campaigns.none()
+    if user.is_staff:
+        return campaigns
+    member = CampaignMembership.objects.filter(campaign=OuterRef("pk"), user=user, role__in=list(roles))
+    return campaigns.filter(Exists(member))
+
+
+def user_has_role(*, user, roles, campaign_id: int | None = None) -> bool:
+    """Whether the user holds one of `roles` in that campaign, or in any campaign when none is given (staff: yes)."""
     if not user.is_authenticated:
         return False
-    return user.is_staff or user.groups.filter(name=role).exists()
+    if user.is_staff:
+        return True
+    memberships = CampaignMembership.objects.filter(user=user, role__in=list(roles))
+    if campaign_id is not None:
+        memberships = memberships.filter(campaign_id=campaign_id)
+    return memberships.exists()
 
 
-def user_can_ingest(*, user) -> bool:
-    return user_has_role(user=user, role=Role.CURATOR) or user_has_role(user=user, role=Role.ML_ENGINEER)
+def holds_role(*, user, roles) -> Exists | Value:
+    """For annotating campaigns: whether the user holds one of `roles` in the row's campaign (staff: true)."""
+    if user.is_staff:
+        return Value(True)
+    return Exists(CampaignMembership.objects.filter(campaign=OuterRef("pk"), user=user, role__in=list(roles)))
 
 
-def campaigns_for(*, user) -> QuerySet[Campaign]:
-    campaigns = Campaign.objects.select_related("rubric", "checklist").order_by("name")
-    if user_can_ingest(user=user):
-        return campaigns
-    return campaigns.filter(memberships__user=user).distinct()
+def access_campaign(*, user, campaign_id: int, roles, action: str = "do this") -> Campaign:
+    """The campaign if the user holds one of `roles` in it (staff: always); 404 if there is no such campaign,
+    403 naming the role needed if there is one but the user lacks the role there."""
+    campaign = Campaign.objects.select_related("rubric", "checklist").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404("No such campaign.")
+    if not user_has_role(user=user, roles=roles, campaign_id=campaign.pk):
+        raise PermissionDenied(f"Only a {_role_names(roles)} of campaign {campaign.name} can {action}.")
+    return campaign
+
+
+def check_role_somewhere(*, user, roles, action: str) -> None:
+    """403 unless the user holds one of `roles` in at least one campaign: pages that list rows of many campaigns."""
+    if not user_has_role(user=user, roles=roles):
+        raise PermissionDenied(f"Only a {_role_names(roles)} of a campaign can {action}.")
 
 
 def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int]:
@@ -70,7 +122,7 @@ def pair_candidates_for(*, expert, campaign_ids: list[int], limit: int = 20) -> 
 
 
 def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assignment:
-    """Fetch an assignment the user may see: its expert always, curators and staff read-only.
+    """Fetch an assignment the user may see: its expert always, the campaign's curators and staff read-only.
 
     Anyone else gets a 404, so assignment ids reveal nothing."""
     assignment = (
@@ -84,7 +136,7 @@ def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assig
         raise Http404("No such assignment.")
     if assignment.expert_id == user.pk:
         return assignment
-    if not write and (user.is_staff or user_has_role(user=user, role=Role.CURATOR)):
+    if not write and user_has_role(user=user, roles=CURATE, campaign_id=assignment.campaign_id):
         return assignment
     raise Http404("No such assignment.")
 
@@ -187,9 +239,47 @@ def checklist_answers_earlier(*, assignment: Assignment) -> dict[int, dict[int, 
     return {video_id: answers[(video_id, source_id)] for video_id, (_, source_id) in best.items()}
 
 
+def video_file_readable(*, user, name: str) -> bool:
+    """Whether `name` (a path under the media folder) is the original, proxy or poster of a video in a campaign
+    where the user is a member with any role (staff: any video's files)."""
+    stored = Q(file=name) | Q(proxy=name) | Q(poster=name)
+    # Stored names start with the video's sha256 (pipelines.ingest); the unique index finds the row at once.
+    stem = PurePosixPath(name).stem
+    videos = Video.objects.filter(sha256=stem[:64]) if re.fullmatch(r"[0-9a-f]{64}", stem[:64]) else Video.objects
+    videos = videos.filter(stored)
+    if user.is_staff:
+        return videos.exists()
+    member = CampaignMembership.objects.filter(user=user).values("campaign_id")
+    return videos.filter(Q(pairs_as_a__campaign_id__in=member) | Q(pairs_as_b__campaign_id__in=member)).exists()
+
+
+# --- Blind labels ---------------------------------------------------------------------------------------
+# Experts judge blind: they never see a pair's id (it often names the generators), a video's source or file name,
+# or which video is A. They know an assignment as "Task N", N its rank among their assignments in the campaign.
+
+
+def _task_numbers() -> QuerySet:
+    """A subquery: the rank of the outer assignment among its expert's assignments in its campaign (1, 2, ...)."""
+    return (
+        Assignment.objects.filter(expert=OuterRef("expert"), campaign=OuterRef("campaign"), pk__lte=OuterRef("pk"))
+        .order_by()
+        .values("expert")
+        .annotate(number=Count("pk"))
+        .values("number")
+    )
+
+
+def assignment_task_number(*, assignment: Assignment) -> int:
+    return Assignment.objects.filter(
+        expert_id=assignment.expert_id, campaign_id=assignment.campaign_id, pk__lte=assignment.pk
+    ).count()
+
+
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
+    """The expert's latest assignments with their `task_number`; the pair is not loaded (experts judge blind)."""
     return list(
         Assignment.objects.filter(expert=expert)
-        .select_related("pair", "campaign")
+        .select_related("campaign")
+        .annotate(task_number=Subquery(_task_numbers()))
         .order_by("-submitted_at", "-created_at")[:limit]
     )

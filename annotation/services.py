@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -113,20 +112,18 @@ def campaign_create(
 
 
 def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembership:
+    """Give `user` the role in this campaign only: rights are per campaign (annotation.selectors, Rights)."""
     membership, _ = CampaignMembership.objects.get_or_create(campaign=campaign, user=user, role=Role(role))
-    user.groups.add(Group.objects.get(name=role))
     return membership
 
 
-def user_ensure(*, username: str, password: str, role: str | None = None, is_superuser: bool = False):
-    """Create a user (or reset its password) and put it in its role's group."""
+def user_ensure(*, username: str, password: str, is_superuser: bool = False):
+    """Create a user (or reset its password). Roles come with campaign memberships (campaign_member_add)."""
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=username)
     user.set_password(password)
     user.is_staff = user.is_superuser = is_superuser
-    user.save()
-    if role:
-        user.groups.add(Group.objects.get(name=Role(role)))
+    user.save(update_fields=["password", "is_staff", "is_superuser"])
     return user
 
 

@@ -1,35 +1,37 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
-from annotation.models import Campaign, Role, Video
+from annotation.models import Campaign, CampaignMembership, Role, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
 
 
 @login_required
 def home(request):
     ready = Video.Status.READY
-    campaigns = selectors.campaigns_for(user=request.user).annotate(
+    user = request.user
+    campaigns = selectors.campaigns_for(user=user).annotate(
         pair_count=Count("pairs", distinct=True),
         ready_pair_count=Count(
             "pairs", filter=Q(pairs__video_a__status=ready, pairs__video_b__status=ready), distinct=True
         ),
+        can_ingest=selectors.holds_role(user=user, roles=selectors.INGEST),
+        can_lock=selectors.holds_role(user=user, roles=selectors.CURATE),
     )
-    is_expert = selectors.user_has_role(user=request.user, role=Role.EXPERT)
+    # Staff hold every role but only judge where they are a member as an expert.
+    is_expert = CampaignMembership.objects.filter(user=user, role=Role.EXPERT).exists()
     context = {
         "campaigns": campaigns,
-        "can_ingest": selectors.user_can_ingest(user=request.user),
-        "is_curator": selectors.user_has_role(user=request.user, role=Role.CURATOR),
         "is_expert": is_expert,
-        "progress": selectors.campaign_progress_for(expert=request.user) if is_expert else [],
-        "recent": selectors.assignments_recent_for(expert=request.user) if is_expert else [],
+        "progress": selectors.campaign_progress_for(expert=user) if is_expert else [],
+        "recent": selectors.assignments_recent_for(expert=user) if is_expert else [],
     }
     return render(request, "annotation/home.html", context)
 
@@ -52,6 +54,13 @@ def _judgment_form(assignment, data) -> JudgmentForm:
         dimensions=selectors.rubric_structure(rubric=campaign.rubric),
         questions=selectors.checklist_questions(checklist=campaign.checklist),
     )
+
+
+def _assignment_label(assignment, *, read_only: bool) -> str:
+    """The expert's own assignment is "Task N" (blind judging); curators reading it see the pair id."""
+    if read_only:
+        return f"Pair {assignment.pair.external_id}"
+    return f"Task {selectors.assignment_task_number(assignment=assignment)}"
 
 
 def _workbench_render(request, assignment, *, values: dict | None = None, status=200, missing=(), error=None):
@@ -81,6 +90,7 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
     }
     context = {
         "assignment": assignment,
+        "label": _assignment_label(assignment, read_only=read_only),
         "values": values,
         "left": left,
         "right": right,
@@ -156,7 +166,8 @@ def judgment_submit(request, assignment_id: int):
         return _workbench_render(
             request, assignment, values=request.POST.dict(), status=400, error="; ".join(invalid.messages)
         )
-    messages.success(request, f"Judgment of pair {assignment.pair.external_id} saved.")
+    label = _assignment_label(assignment, read_only=False)
+    messages.success(request, f"Judgment of {label} in {assignment.campaign.name} saved.")
     if request.POST.get("then") == "home":
         return redirect("home")
     try:
@@ -170,9 +181,9 @@ def judgment_submit(request, assignment_id: int):
 @login_required
 @require_POST
 def campaign_lock_toggle(request, campaign_id: int):
-    if not selectors.user_has_role(user=request.user, role=Role.CURATOR):
-        raise PermissionDenied("Only curators can lock or unlock a campaign.")
-    campaign = get_object_or_404(selectors.campaigns_for(user=request.user), pk=campaign_id)
+    campaign = selectors.access_campaign(
+        user=request.user, campaign_id=campaign_id, roles=selectors.CURATE, action="lock or unlock it"
+    )
     if campaign.status == campaign.Status.LOCKED:
         services.campaign_unlock(campaign=campaign)
         messages.success(request, f"Campaign {campaign.name} unlocked: experts may revise their judgments again.")

@@ -1,4 +1,4 @@
-"""REST: start a distillation job, read its status. Curators and ML engineers only."""
+"""REST: start a distillation job (ML engineers of its campaign), read its status (its curators and ML engineers)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from rest_framework.views import APIView
 from annotation.models import Campaign
 from distillation import services
 from distillation.models import DistillationJob, Endpoint
-from distillation.selectors import access_job, job_progress, user_can_distill
+from distillation.selectors import access_campaign_for_job, access_job, job_progress, user_can_distill
 from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
 
 
 class CanDistill(permissions.BasePermission):
-    message = "Only curators and ML engineers run distillation jobs."
+    message = "Only curators and ML engineers of a campaign see distillation jobs."
 
     def has_permission(self, request, view):
         return user_can_distill(user=request.user)
@@ -104,6 +104,7 @@ class JobStartApi(APIView):
         serializer = JobStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = dict(serializer.validated_data)
+        access_campaign_for_job(user=request.user, campaign_id=options["campaign"].pk)
         try:
             job = services.job_start(
                 campaign=options.pop("campaign"), endpoint=options.pop("endpoint"), created_by=request.user, **options

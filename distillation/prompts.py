@@ -164,6 +164,11 @@ def private_label_text(*, rubric: RubricSpec, labels: dict) -> str:
     )
 
 
+def pair_reference(pair_id: int) -> str:
+    """How a prompt names a pair: by its database id, which says nothing about the videos' sources."""
+    return f"pair-{pair_id}"
+
+
 def pair_messages(
     *,
     rubric: RubricSpec,
@@ -176,7 +181,8 @@ def pair_messages(
 ) -> list[dict]:
     """Chat messages for one pair: system (rubric + format), user (prompt, frames of A then B, private label, tone).
 
-    `reference` (the pair's external id) lets logs and test servers tell requests apart.
+    `reference` (pair_reference: a neutral id) lets logs and test servers tell requests apart. Never the pair's
+    external id: in real campaigns it names the generators, which the critique must not mention.
     """
     if tone not in PAIR_TONES:
         raise ValueError(f"unknown pair tone {tone!r}")

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotation.models import Campaign, ChecklistQuestion, Role, Video
-from annotation.selectors import checklist_answers_latest, user_has_role
+from annotation.selectors import CURATE, TRAIN, access_campaign, campaigns_for, checklist_answers_latest, user_has_role
 from distillation.filters import FILTERS, FilterContext, VideoFacts
 from distillation.models import Critique, CritiqueRevision, DistillationItem, DistillationJob, Endpoint, Generation
 from distillation.prompts import CriterionSpec, DimensionSpec, RubricSpec
@@ -63,29 +62,46 @@ def scored_critiques_for_export(*, campaign: Campaign) -> dict[int, str]:
 # --- Permissions -----------------------------------------------------------------------------------------
 
 
+# ML engineers of a campaign run its distillation jobs; its curators read them and audit the critiques.
+READ_JOBS = (Role.CURATOR, Role.ML_ENGINEER)
+
+
 def user_can_distill(*, user) -> bool:
-    return user_has_role(user=user, role=Role.CURATOR) or user_has_role(user=user, role=Role.ML_ENGINEER)
+    return user_has_role(user=user, roles=READ_JOBS)
 
 
 def user_can_audit(*, user) -> bool:
-    return user_has_role(user=user, role=Role.CURATOR)
+    return user_has_role(user=user, roles=CURATE)
 
 
-def access_job(*, user, job_id: int) -> DistillationJob:
-    if not user_can_distill(user=user):
-        raise PermissionDenied("Only curators and ML engineers see distillation jobs.")
-    return get_object_or_404(DistillationJob.objects.select_related("campaign", "endpoint"), pk=job_id)
+def campaigns_for_jobs(*, user) -> QuerySet[Campaign]:
+    """Campaigns whose distillation jobs the user may start."""
+    return campaigns_for(user=user, roles=TRAIN)
+
+
+def access_campaign_for_job(*, user, campaign_id: int) -> Campaign:
+    return access_campaign(user=user, campaign_id=campaign_id, roles=TRAIN, action="run its distillation jobs")
+
+
+def access_job(*, user, job_id: int, write: bool = False) -> DistillationJob:
+    """A job of a campaign where the user is a curator or ML engineer (`write`, to cancel or resume: ML engineer)."""
+    job = get_object_or_404(DistillationJob.objects.select_related("campaign", "endpoint"), pk=job_id)
+    if write:
+        access_campaign_for_job(user=user, campaign_id=job.campaign_id)
+    else:
+        access_campaign(user=user, campaign_id=job.campaign_id, roles=READ_JOBS, action="see its distillation jobs")
+    return job
 
 
 def access_critique(*, user, critique_id: int) -> Critique:
-    if not user_can_audit(user=user):
-        raise PermissionDenied("Only curators audit critiques.")
-    return get_object_or_404(
+    critique = get_object_or_404(
         Critique.objects.select_related(
             "item__job__endpoint", "item__job__campaign", "item__pair__video_a", "item__pair__video_b", "item__video"
         ),
         pk=critique_id,
     )
+    access_campaign(user=user, campaign_id=critique.item.job.campaign_id, roles=CURATE, action="audit its critiques")
+    return critique
 
 
 # --- Endpoint secrets --------------------------------------------------------------------------------------
@@ -265,8 +281,17 @@ def job_progress(*, job: DistillationJob) -> JobProgress:
     )
 
 
-def jobs_recent(*, limit: int = 50) -> QuerySet[DistillationJob]:
-    return DistillationJob.objects.select_related("campaign", "endpoint").order_by("-created_at", "-id")[:limit]
+def jobs_recent(*, user, limit: int = 50) -> QuerySet[DistillationJob]:
+    """The latest jobs of the campaigns where the user is a curator or ML engineer."""
+    return (
+        DistillationJob.objects.filter(campaign__in=campaigns_for(user=user, roles=READ_JOBS))
+        .select_related("campaign", "endpoint")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def jobs_for_audit(*, user) -> QuerySet[DistillationJob]:
+    return DistillationJob.objects.filter(campaign__in=campaigns_for(user=user, roles=CURATE)).order_by("-id")
 
 
 # --- Audit -----------------------------------------------------------------------------------------------
@@ -276,14 +301,18 @@ FILTER_VERDICTS = ("passed", "leakage", "alignment", "factual", "unparseable")
 
 def audit_queue(
     *,
+    user,
     verdict: str = "",
     review: str = Critique.Review.PENDING,
     endpoint_id: int | None = None,
     job_id: int | None = None,
 ) -> QuerySet[Critique]:
-    """Critiques to audit, filtered by filter verdict, review state, endpoint and job; oldest first."""
-    critiques = Critique.objects.select_related("item__job__endpoint", "item__pair", "item__video").order_by(
-        "item__job_id", "id"
+    """Critiques of the campaigns the user curates, filtered by filter verdict, review state, endpoint and job;
+    oldest first."""
+    critiques = (
+        Critique.objects.filter(item__job__in=jobs_for_audit(user=user))
+        .select_related("item__job__endpoint", "item__pair", "item__video")
+        .order_by("item__job_id", "id")
     )
     if review:
         critiques = critiques.filter(review=review)
@@ -329,12 +358,13 @@ class AuditThroughput:
     per_hour: float | None
 
 
-def audit_throughput(*, since_days: int = 30) -> list[AuditThroughput]:
-    """Per curator: audit actions, accept/reject/edit counts, median time per critique, critiques per hour."""
+def audit_throughput(*, user, since_days: int = 30) -> list[AuditThroughput]:
+    """Per curator, in the campaigns the user curates: audit actions, accept/reject/edit counts, median time per
+    critique, critiques per hour."""
     since = timezone.now() - timedelta(days=since_days)
-    rows = CritiqueRevision.objects.filter(created_at__gte=since).values_list(
-        "user__username", "action", "seconds_spent", "critique_id"
-    )
+    rows = CritiqueRevision.objects.filter(
+        created_at__gte=since, critique__item__job__in=jobs_for_audit(user=user)
+    ).values_list("user__username", "action", "seconds_spent", "critique_id")
     by_user: dict[str, list] = defaultdict(list)
     for row in rows:
         by_user[row[0]].append(row[1:])

@@ -172,7 +172,14 @@ def job_create(
 
 def _score_items(*, job: DistillationJob, scores: dict[int, float]) -> list[DistillationItem]:
     videos = set(Video.objects.filter(pk__in=list(scores)).values_list("pk", flat=True))
+    # Rights are per campaign: a job sends to the endpoint only videos of its own campaign's pairs.
+    in_campaign = set(
+        Video.objects.filter(pk__in=videos)
+        .filter(Q(pairs_as_a__campaign=job.campaign_id) | Q(pairs_as_b__campaign=job.campaign_id))
+        .values_list("pk", flat=True)
+    )
     problems = [f"video {video_id} does not exist" for video_id in scores if int(video_id) not in videos]
+    problems += [f"video {video_id} is not in campaign {job.campaign.name}" for video_id in videos - in_campaign]
     problems += [f"video {video_id}: score {score} is outside [0, 1]" for video_id, score in scores.items()
                  if not 0.0 <= float(score) <= 1.0]  # fmt: skip
     if problems:
@@ -191,8 +198,9 @@ def _score_items(*, job: DistillationJob, scores: dict[int, float]) -> list[Dist
 
 
 def item_reference(item: DistillationItem) -> str:
-    """How prompts (and logs, and test servers) name an item: the pair's id, or v<video id>."""
-    return item.pair.external_id if item.pair_id else f"v{item.video_id}"
+    """How prompts (and logs, and test servers) name an item: pair-<pair's database id>, or v<video id>. Never the
+    pair's external id, which can name the generators."""
+    return prompts.pair_reference(item.pair_id) if item.pair_id else f"v{item.video_id}"
 
 
 def job_enqueue(*, job: DistillationJob) -> int:
@@ -338,7 +346,7 @@ class _ItemMessages:
                 tone=self.item.tone,
                 frames_a=frames_for_video(pair.video_a, **frame_options),
                 frames_b=frames_for_video(pair.video_b, **frame_options),
-                reference=pair.external_id,
+                reference=item_reference(self.item),
             )
         return self.messages
 

@@ -7,27 +7,30 @@ import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from annotation.selectors import CURATE, TRAIN, check_role_somewhere, user_has_role
 from distillation import services
 from distillation.forms import AuditFilterForm, CritiqueActionForm, JobStartForm
 from distillation.models import Critique
 from distillation.selectors import (
+    READ_JOBS,
+    access_campaign_for_job,
     access_critique,
     access_job,
     audit_queue,
     audit_throughput,
+    campaigns_for_jobs,
     critique_history,
     endpoints_all,
     highlighted_segments,
     job_progress,
+    jobs_for_audit,
     jobs_recent,
-    user_can_audit,
-    user_can_distill,
 )
 
 MAX_SECONDS_PER_CRITIQUE = 3600.0
@@ -35,9 +38,12 @@ MAX_SECONDS_PER_CRITIQUE = 3600.0
 
 @login_required
 def job_index(request):
-    if not user_can_distill(user=request.user):
-        raise PermissionDenied("Only curators and ML engineers run distillation jobs.")
+    check_role_somewhere(user=request.user, roles=READ_JOBS, action="see distillation jobs")
+    if request.method == "POST" and request.POST.get("campaign", "").isdigit():
+        # A campaign outside the user's choices is a 403 naming the role, not a form error.
+        access_campaign_for_job(user=request.user, campaign_id=int(request.POST["campaign"]))
     form = JobStartForm(request.POST or None, request.FILES or None)
+    form.fields["campaign"].queryset = campaigns_for_jobs(user=request.user)
     if request.method == "POST" and form.is_valid():
         options = dict(form.cleaned_data)
         options["scores"] = options.pop("scores_file")
@@ -50,30 +56,35 @@ def job_index(request):
         else:
             messages.success(request, f"Job #{job.pk} started with {job.total_items} items.")
             return redirect("distillation-job", job_id=job.pk)
-    jobs = [(job, job_progress(job=job)) for job in jobs_recent(limit=20)]
+    jobs = [(job, job_progress(job=job)) for job in jobs_recent(user=request.user, limit=20)]
     return render(request, "distillation/index.html", {"form": form, "jobs": jobs, "endpoints": endpoints_all()})
 
 
-def _progress_context(job) -> dict:
-    return {"job": job, "progress": job_progress(job=job)}
+def _progress_context(job, *, user) -> dict:
+    return {
+        "job": job,
+        "progress": job_progress(job=job),
+        "can_run": user_has_role(user=user, roles=TRAIN, campaign_id=job.campaign_id),
+        "can_audit": user_has_role(user=user, roles=CURATE, campaign_id=job.campaign_id),
+    }
 
 
 @login_required
 def job_detail(request, job_id: int):
     job = access_job(user=request.user, job_id=job_id)
-    return render(request, "distillation/job.html", _progress_context(job))
+    return render(request, "distillation/job.html", _progress_context(job, user=request.user))
 
 
 @login_required
 def job_progress_partial(request, job_id: int):
     job = access_job(user=request.user, job_id=job_id)
-    return render(request, "distillation/_progress.html", _progress_context(job))
+    return render(request, "distillation/_progress.html", _progress_context(job, user=request.user))
 
 
 @login_required
 @require_POST
 def job_cancel_view(request, job_id: int):
-    job = access_job(user=request.user, job_id=job_id)
+    job = access_job(user=request.user, job_id=job_id, write=True)
     if services.job_cancel(job=job):
         messages.success(request, f"Job #{job.pk} cancelled; calls already in flight finish and are kept.")
     return redirect("distillation-job", job_id=job.pk)
@@ -82,14 +93,15 @@ def job_cancel_view(request, job_id: int):
 @login_required
 @require_POST
 def job_resume_view(request, job_id: int):
-    job = access_job(user=request.user, job_id=job_id)
+    job = access_job(user=request.user, job_id=job_id, write=True)
     queued = services.job_resume(job=job)
     messages.success(request, f"Job #{job.pk} resumed: {queued} items queued; finished samples are reused.")
     return redirect("distillation-job", job_id=job.pk)
 
 
-def _queue_filters(query: QueryDict) -> tuple[AuditFilterForm, dict]:
+def _queue_filters(query: QueryDict, *, user) -> tuple[AuditFilterForm, dict]:
     form = AuditFilterForm(query or {"review": Critique.Review.PENDING})
+    form.fields["job"].queryset = jobs_for_audit(user=user)
     filters = {"verdict": "", "review": Critique.Review.PENDING, "endpoint_id": None, "job_id": None}
     if form.is_valid():
         data = form.cleaned_data
@@ -104,15 +116,16 @@ def _queue_filters(query: QueryDict) -> tuple[AuditFilterForm, dict]:
 
 @login_required
 def audit_queue_view(request):
-    if not user_can_audit(user=request.user):
-        raise PermissionDenied("Only curators audit critiques.")
-    form, filters = _queue_filters(request.GET)
-    critiques = list(audit_queue(**filters)[:200])
-    return render(
-        request,
-        "distillation/audit_queue.html",
-        {"form": form, "critiques": critiques, "query": request.GET.urlencode(), "throughput": audit_throughput()},
-    )
+    check_role_somewhere(user=request.user, roles=CURATE, action="audit critiques")
+    form, filters = _queue_filters(request.GET, user=request.user)
+    critiques = list(audit_queue(user=request.user, **filters)[:200])
+    context = {
+        "form": form,
+        "critiques": critiques,
+        "query": request.GET.urlencode(),
+        "throughput": audit_throughput(user=request.user),
+    }
+    return render(request, "distillation/audit_queue.html", context)
 
 
 @login_required
@@ -144,8 +157,8 @@ def critique_review(request, critique_id: int):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            _, filters = _queue_filters(request.GET)
-            following = audit_queue(**filters).filter(id__gt=critique.pk).first()
+            _, filters = _queue_filters(request.GET, user=request.user)
+            following = audit_queue(user=request.user, **filters).filter(id__gt=critique.pk).first()
             if following is not None:
                 return redirect(reverse("distillation-critique", args=[following.pk]) + (f"?{query}" if query else ""))
             return redirect(reverse("distillation-audit") + (f"?{query}" if query else ""))

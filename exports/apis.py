@@ -5,15 +5,16 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.models import Campaign
 from exports.models import FORMATS, ExportSnapshot
-from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
+from exports.selectors import access_campaign_for_export, access_snapshot, snapshots_for, user_can_export
 from exports.services import ExportError, ExportNotCancellable, export_cancel, export_request
 from exports.views import tar_response
 from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE, ErrorSerializer
 
 
 class CanExport(permissions.BasePermission):
-    message = "Only ML engineers and curators make and read exports."
+    message = "Only ML engineers and curators of a campaign make and read exports."
 
     def has_permission(self, request, view) -> bool:
         return user_can_export(user=request.user)
@@ -69,9 +70,10 @@ class SnapshotListCreateApi(APIView):
         payload = SnapshotCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        campaign = campaigns_for_export(user=request.user).filter(name=data["campaign"]).first()
+        campaign = Campaign.objects.filter(name=data["campaign"]).first()
         if campaign is None:
             return Response({"detail": f"unknown campaign {data['campaign']!r}"}, status=status.HTTP_400_BAD_REQUEST)
+        access_campaign_for_export(user=request.user, campaign_id=campaign.pk)
         options = dict(data.get("options") or {})
         options.pop("media", None)  # the server decides how media reach the folder
         try:

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
@@ -24,33 +23,38 @@ from agreement import metrics
 from agreement.models import Adjudication, GoldLabel
 from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE
 from agreement.selectors import needs_adjudication
-from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, Role, VideoPair
-from annotation.selectors import campaigns_for, checklist_answers_latest, user_has_role
+from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
+from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answers_latest, user_has_role
 from exports.models import ExportSnapshot
 
 # --- Permissions and snapshots ------------------------------------------------------------------------
 
 
-def user_can_export(*, user) -> bool:
-    """ML engineers and curators make and download exports; experts never see other experts' labels."""
-    return user_has_role(user=user, role=Role.ML_ENGINEER) or user_has_role(user=user, role=Role.CURATOR)
+def user_can_export(*, user, campaign_id: int | None = None) -> bool:
+    """ML engineers and curators of the campaign (of some campaign, when none is given) make and download exports;
+    experts never see other experts' labels."""
+    return user_has_role(user=user, roles=EXPORT, campaign_id=campaign_id)
 
 
 def campaigns_for_export(*, user) -> QuerySet[Campaign]:
-    if not user_can_export(user=user):
-        return Campaign.objects.none()
-    return campaigns_for(user=user).order_by("name")
+    return campaigns_for(user=user, roles=EXPORT)
 
 
-def snapshots_for(*, user) -> QuerySet[ExportSnapshot]:
-    campaign_ids = campaigns_for_export(user=user).values("id")
+def access_campaign_for_export(*, user, campaign_id: int) -> Campaign:
+    return access_campaign(user=user, campaign_id=campaign_id, roles=EXPORT, action="export it")
+
+
+def snapshots_for(*, user, roles=EXPORT) -> QuerySet[ExportSnapshot]:
+    """Snapshots of the campaigns where the user holds one of `roles`."""
+    campaign_ids = campaigns_for(user=user, roles=roles).values("id")
     return ExportSnapshot.objects.filter(campaign_id__in=campaign_ids).select_related("campaign", "created_by")
 
 
-def access_snapshot(*, user, snapshot_id: int) -> ExportSnapshot:
-    if not user_can_export(user=user):
-        raise PermissionDenied("Only ML engineers and curators see exports.")
-    return get_object_or_404(snapshots_for(user=user), pk=snapshot_id)
+def access_snapshot(*, user, snapshot_id: int, roles=EXPORT, action: str = "read its exports") -> ExportSnapshot:
+    """A snapshot of a campaign where the user holds one of `roles`: 404 if there is none, else 403 without the role."""
+    snapshot = get_object_or_404(ExportSnapshot.objects.select_related("campaign", "created_by"), pk=snapshot_id)
+    access_campaign(user=user, campaign_id=snapshot.campaign_id, roles=roles, action=action)
+    return snapshot
 
 
 # --- Campaign structure -------------------------------------------------------------------------------

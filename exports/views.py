@@ -3,23 +3,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotation.selectors import EXPORT, check_role_somewhere
 from exports.archive import tar_size, tar_stream
 from exports.forms import ExportForm
 from exports.models import ExportSnapshot
-from exports.selectors import access_snapshot, campaigns_for_export, snapshots_for, user_can_export
+from exports.selectors import (
+    access_campaign_for_export,
+    access_snapshot,
+    campaigns_for_export,
+    snapshots_for,
+)
 from exports.services import ExportError, ExportNotCancellable, export_builds_check, export_cancel, export_request
 
 
 @login_required
 def export_index(request):
     """Every snapshot the user may see (who, when, what), and the form to make a new one."""
-    if not user_can_export(user=request.user):
-        raise PermissionDenied("Only ML engineers and curators make exports.")
+    check_role_somewhere(user=request.user, roles=EXPORT, action="make exports")
+    if request.method == "POST" and request.POST.get("campaign", "").isdigit():
+        # A campaign outside the user's choices is a 403 naming the role, not a form error.
+        access_campaign_for_export(user=request.user, campaign_id=int(request.POST["campaign"]))
     form = ExportForm(request.POST or None, campaigns=campaigns_for_export(user=request.user))
     if request.method == "POST" and form.is_valid():
         try:

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -6,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Campaign, Video, VideoPair
-from annotation.selectors import campaigns_for, user_can_ingest
+from annotation.selectors import INGEST, access_campaign, campaigns_for, user_has_role
 from pipelines.ingest import PairRejected, pair_ingest_uploaded
 from pipelines.media import VideoRejected
 from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
@@ -55,10 +56,12 @@ class PairUploadSerializer(serializers.Serializer):
 
 
 class CanIngest(permissions.BasePermission):
-    message = "Only curators, ML engineers and staff can ingest videos."
+    """Pair and video records name sources and files, so experts (who judge blind) never read them."""
+
+    message = "Only curators and ML engineers of a campaign (and staff) read or upload pairs and videos."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or user_can_ingest(user=request.user)
+        return user_has_role(user=request.user, roles=INGEST)
 
 
 class PairListCreateApi(APIView):
@@ -70,11 +73,13 @@ class PairListCreateApi(APIView):
         parameters=[OpenApiParameter("campaign", str, description="Only the pairs of the campaign of this name.")],
     )
     def get(self, request):
-        pairs = VideoPair.objects.filter(campaign__in=campaigns_for(user=request.user)).select_related(
-            "campaign", "video_a", "video_b"
-        )
-        if campaign := request.query_params.get("campaign"):
-            pairs = pairs.filter(campaign__name=campaign)
+        campaigns = campaigns_for(user=request.user, roles=INGEST)
+        if name := request.query_params.get("campaign"):
+            campaign = Campaign.objects.filter(name=name).first()
+            if campaign is not None:
+                access_campaign(user=request.user, campaign_id=campaign.pk, roles=INGEST, action="read its pairs")
+            campaigns = campaigns.filter(name=name)
+        pairs = VideoPair.objects.filter(campaign__in=campaigns).select_related("campaign", "video_a", "video_b")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(pairs.order_by("id"), request, view=self)
         # With the request, media come back as absolute URLs, as the schema documents.
@@ -93,6 +98,7 @@ class PairListCreateApi(APIView):
         upload = PairUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
+        access_campaign(user=request.user, campaign_id=data["campaign"].pk, roles=INGEST, action="upload pairs to it")
         try:
             pair, created = pair_ingest_uploaded(
                 campaign=data["campaign"],
@@ -116,7 +122,12 @@ class PairListCreateApi(APIView):
 class VideoDetailApi(generics.RetrieveAPIView):
     serializer_class = VideoSerializer
 
-    def get_queryset(self):
-        if not user_can_ingest(user=self.request.user):
-            raise PermissionDenied("Only curators, ML engineers and staff can read video records.")
-        return Video.objects.all()
+    permission_classes = [permissions.IsAuthenticated, CanIngest]
+    queryset = Video.objects.all()
+
+    def get_object(self):
+        video = super().get_object()
+        campaigns = campaigns_for(user=self.request.user, roles=INGEST)
+        if not VideoPair.objects.filter(Q(video_a=video) | Q(video_b=video), campaign__in=campaigns).exists():
+            raise PermissionDenied("Only curators and ML engineers of a campaign with this video read its record.")
+        return video

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
 
-from annotation.selectors import campaigns_for, user_can_ingest
+from annotation.selectors import INGEST, access_campaign
 from pipelines.forms import PairUploadForm
 from pipelines.ingest import PairRejected, pair_ingest_uploaded
 from pipelines.media import VideoRejected
@@ -12,9 +12,7 @@ from pipelines.media import VideoRejected
 
 @login_required
 def pair_upload(request, campaign_id: int):
-    if not user_can_ingest(user=request.user):
-        raise PermissionDenied("Only curators, ML engineers and staff can upload videos.")
-    campaign = get_object_or_404(campaigns_for(user=request.user), pk=campaign_id)
+    campaign = access_campaign(user=request.user, campaign_id=campaign_id, roles=INGEST, action="upload pairs to it")
     form = PairUploadForm(request.POST or None, request.FILES or None)
     error = None
     if request.method == "POST" and form.is_valid():

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from annotation.models import Role
-from annotation.selectors import user_has_role
+from annotation.selectors import TRAIN, access_campaign, check_role_somewhere, user_has_role
 from exports.models import ExportSnapshot
-from exports.selectors import snapshots_for
+from exports.selectors import access_snapshot, snapshots_for
 from rm_training.config import TrainConfig
 from training.models import RegisteredModel, TrainingJob
 
@@ -36,12 +34,12 @@ WORKER_CHECK_CACHE_SECONDS = 10
 
 
 def user_can_train(*, user) -> bool:
-    return user_has_role(user=user, role=Role.ML_ENGINEER)
+    """ML engineers of some campaign (and staff): they train on, and use models of, their campaigns' snapshots."""
+    return user_has_role(user=user, roles=TRAIN)
 
 
 def _require_trainer(user) -> None:
-    if not user_can_train(user=user):
-        raise PermissionDenied("Only ML engineers train and evaluate models.")
+    check_role_somewhere(user=user, roles=TRAIN, action="train and evaluate models")
 
 
 def training_root() -> Path:
@@ -54,33 +52,45 @@ def job_log_path(*, job: TrainingJob) -> Path:
     return training_root() / "logs" / f"job-{job.pk}.log"
 
 
+def trainable_snapshots_for(*, user) -> QuerySet[ExportSnapshot]:
+    """Snapshots of the campaigns where the user is an ML engineer."""
+    return snapshots_for(user=user, roles=TRAIN)
+
+
 def jobs_for(*, user) -> QuerySet[TrainingJob]:
+    """Training jobs on snapshots of the campaigns where the user is an ML engineer."""
     _require_trainer(user)
-    snapshot_ids = snapshots_for(user=user).values("id")
-    return TrainingJob.objects.filter(snapshot_id__in=snapshot_ids).select_related(
+    return TrainingJob.objects.filter(snapshot__in=trainable_snapshots_for(user=user).values("id")).select_related(
         "snapshot__campaign", "created_by", "evaluated_model"
     )
 
 
 def access_job(*, user, job_id: int) -> TrainingJob:
-    return get_object_or_404(jobs_for(user=user), pk=job_id)
+    job = get_object_or_404(
+        TrainingJob.objects.select_related("snapshot__campaign", "created_by", "evaluated_model"), pk=job_id
+    )
+    access_campaign(user=user, campaign_id=job.snapshot.campaign_id, roles=TRAIN, action="see its training jobs")
+    return job
 
 
 def models_for(*, user) -> QuerySet[RegisteredModel]:
+    """Registered models trained on snapshots of the campaigns where the user is an ML engineer."""
     _require_trainer(user)
-    snapshot_ids = snapshots_for(user=user).values("id")
-    return RegisteredModel.objects.filter(snapshot_id__in=snapshot_ids).select_related(
+    return RegisteredModel.objects.filter(snapshot__in=trainable_snapshots_for(user=user).values("id")).select_related(
         "snapshot__campaign", "created_by", "job"
     )
 
 
 def access_model(*, user, model_id: int) -> RegisteredModel:
-    return get_object_or_404(models_for(user=user), pk=model_id)
+    model = get_object_or_404(
+        RegisteredModel.objects.select_related("snapshot__campaign", "created_by", "job"), pk=model_id
+    )
+    access_campaign(user=user, campaign_id=model.snapshot.campaign_id, roles=TRAIN, action="use its models")
+    return model
 
 
 def access_trainable_snapshot(*, user, snapshot_id: int) -> ExportSnapshot:
-    _require_trainer(user)
-    return get_object_or_404(snapshots_for(user=user), pk=snapshot_id)
+    return access_snapshot(user=user, snapshot_id=snapshot_id, roles=TRAIN, action="train on its exports")
 
 
 def model_dirs() -> list[Path]:

@@ -10,7 +10,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from exports.models import ExportSnapshot
-from exports.selectors import snapshots_for
 from training import selectors, services
 from training.forms import EvaluateForm, TrainForm
 from training.models import TrainingJob
@@ -20,7 +19,8 @@ from training.plots import loss_curves_svg
 @login_required
 def training_index(request):
     jobs = selectors.jobs_for(user=request.user)[:200]
-    snapshots = snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)[:50]
+    snapshots = selectors.trainable_snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+    snapshots = snapshots[:50]
     return render(request, "training/index.html", {"jobs": jobs, "snapshots": snapshots})
 
 
@@ -89,7 +89,7 @@ def model_index(request):
 
 def _evaluation_snapshots(*, user, model):
     """The snapshots `model` can be evaluated on: finished, trainable by the user, of a format its recipe reads."""
-    finished = snapshots_for(user=user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+    finished = selectors.trainable_snapshots_for(user=user).filter(status=ExportSnapshot.Status.SUCCEEDED)
     return finished.filter(format__in=services.RECIPE_FORMATS[model.recipe])
 
 

@@ -87,3 +87,15 @@ def asgi_served(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def campaign_staff_add(request, campaign):
+    """Rights are per campaign (no global role): the test's `curator` and `ml_engineer`, when it uses those
+    fixtures, hold their roles in `campaign`. Campaign fixtures call this with their pytest `request`; a test that
+    needs a role elsewhere adds the membership itself (annotation.services.campaign_member_add)."""
+    from annotation.services import campaign_member_add
+
+    for role in ("curator", "ml_engineer"):
+        if role in request.fixturenames:
+            campaign_member_add(campaign=campaign, user=request.getfixturevalue(role), role=role)
+    return campaign

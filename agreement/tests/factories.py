@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from annotation.models import Campaign, ChecklistQuestion, Criterion, VideoPair
 from annotation.services import assignment_create, campaign_create, campaign_member_add, pair_judgment_submit
@@ -15,9 +14,14 @@ CRITERIA = ["VA1", "VA2", "VA3", "VA4", "VA5", "VA6", "VA7", "VF1", "VF2", "VF3"
 DIMENSIONS = ["VA", "VF", "VP"]
 
 
-def campaign_make(*, name: str, pairs: int, overlap: int = 3, checklist: bool = False) -> Campaign:
-    """A campaign with `pairs` pairs named p1, p2, ...; without a checklist unless asked (judgments stay short)."""
+def campaign_make(
+    *, name: str, pairs: int, overlap: int = 3, checklist: bool = False, members: dict | None = None
+) -> Campaign:
+    """A campaign with `pairs` pairs named p1, p2, ...; without a checklist unless asked (judgments stay short).
+    `members`: {user: role} (rights are per campaign), e.g. {curator: "curator"}."""
     campaign = campaign_create(name=name, overlap=overlap)
+    for user, role in (members or {}).items():
+        campaign_member_add(campaign=campaign, user=user, role=role)
     if not checklist:
         Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
         campaign.refresh_from_db()
@@ -28,7 +32,6 @@ def campaign_make(*, name: str, pairs: int, overlap: int = 3, checklist: bool = 
 
 def expert_make(username: str, campaign: Campaign | None = None):
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)
-    user.groups.add(Group.objects.get(name="expert"))
     if campaign is not None:
         campaign_member_add(campaign=campaign, user=user, role="expert")
     return user

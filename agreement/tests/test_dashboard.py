@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from agreement.services import gold_label_set
 from agreement.tests.factories import campaign_make, expert_make, judge
+from annotation.services import campaign_member_add
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def charts(html: str) -> list[str]:
 @pytest.fixture
 def patchy_campaign(curator):
     """Three experts, four pairs: p1 judged by all, p2 by two, p3 by one, p4 by nobody; p1 is gold."""
-    campaign = campaign_make(name="patchy", pairs=4, overlap=3)
+    campaign = campaign_make(name="patchy", pairs=4, overlap=3, members={curator: "curator"})
     ann, ben, cal = (expert_make(name, campaign) for name in ("ann", "ben", "cal"))
     p1, p2, p3, _ = campaign.pairs.order_by("external_id")
     judge(p1, ann, swapped=True, VA1=1, VA=1, VF3=-1)
@@ -41,7 +42,7 @@ def patchy_campaign(curator):
 
 
 def test_dashboard_of_a_campaign_without_judgments_says_there_is_not_enough_data(client, curator):
-    campaign = campaign_make(name="empty", pairs=2)
+    campaign = campaign_make(name="empty", pairs=2, members={curator: "curator"})
     client.force_login(curator)
 
     response = dashboard(client, campaign)
@@ -52,7 +53,7 @@ def test_dashboard_of_a_campaign_without_judgments_says_there_is_not_enough_data
 
 
 def test_dashboard_with_one_expert_names_them_and_draws_no_agreement(client, curator):
-    campaign = campaign_make(name="one-expert", pairs=2)
+    campaign = campaign_make(name="one-expert", pairs=2, members={curator: "curator"})
     solo = expert_make("solo", campaign)
     for pair in campaign.pairs.all():
         judge(pair, solo, VA1=1)
@@ -155,6 +156,7 @@ def test_experts_cannot_see_agreement_or_adjudicate(client, patchy_campaign):
 
 
 def test_ml_engineers_read_agreement_but_do_not_adjudicate(client, ml_engineer, patchy_campaign):
+    campaign_member_add(campaign=patchy_campaign, user=ml_engineer, role="ml_engineer")
     client.force_login(ml_engineer)
 
     assert dashboard(client, patchy_campaign).status_code == 200
@@ -200,7 +202,9 @@ def test_dashboard_lists_checklist_questions_for_a_campaign_with_a_checklist(cli
     from agreement.tests.factories import checklist_complete
     from annotation.services import assignment_create, pair_judgment_submit
 
-    campaign = campaign_make(name="with-checklist", pairs=2, overlap=2, checklist=True)
+    campaign = campaign_make(
+        name="with-checklist", pairs=2, overlap=2, checklist=True, members={curator: "curator"}
+    )
     for expert in (expert_make("ann", campaign), expert_make("ben", campaign)):
         for pair in campaign.pairs.all():
             assignment = assignment_create(pair=pair, expert=expert, swapped=False)

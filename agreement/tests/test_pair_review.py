@@ -13,8 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def split_pair():
-    campaign = campaign_make(name="review", pairs=2, overlap=3)
+def split_pair(curator):
+    campaign = campaign_make(name="review", pairs=2, overlap=3, members={curator: "curator"})
     pair = campaign.pairs.get(external_id="p1")
     for name, verdict in (("ann", 1), ("ben", 0), ("cal", -1)):
         judge(pair, expert_make(name, campaign), VP2=verdict)

@@ -11,6 +11,7 @@ import pytest
 from annotation.models import ChecklistAnswer
 from distillation import services
 from distillation.models import Critique, DistillationItem, DistillationJob, Generation
+from distillation.prompts import pair_reference
 from distillation.selectors import critiques_for_export, job_progress
 from distillation.tests import fake_llm as script
 from distillation.tests.factories import clean_text_for, endpoint_create, uniform_labels
@@ -37,6 +38,11 @@ def _wait_for_job(job, status=DistillationJob.Status.DONE, timeout=90.0):
     return job
 
 
+def _references(pairs) -> list[str]:
+    """How the prompts name the pairs (the scripted server routes by it): never their external ids."""
+    return [pair_reference(pair.pk) for pair in pairs]
+
+
 def _critique(pair) -> Critique:
     return Critique.objects.get(item__pair=pair)
 
@@ -48,6 +54,7 @@ def test_a_clean_critique_passes_and_each_filter_catches_its_planted_fault(
     labels["dimensions"]["VF"] = 0
     labels["criteria"] = {code: (0 if code.startswith("VF") else 1) for code in labels["criteria"]}
     clean, leaky, misaligned, invented, garbage = labelled_pairs([labels] * 5)
+    p0, p1, p2, p3, p4 = _references([clean, leaky, misaligned, invented, garbage])
     text = clean_text_for(campaign.rubric, labels)
     # Video B of the "invented" pair is static according to both experts; its critique says A is.
     for answer in ChecklistAnswer.objects.filter(
@@ -56,12 +63,12 @@ def test_a_clean_critique_passes_and_each_filter_catches_its_planted_fault(
         answer.answer = "no"
         answer.save(update_fields=["answer"])
     fake_llm.answers = {
-        "p0": text,
-        "p1": text.replace("VA3 Lighting and light style: A: The frame", "VA3 Lighting and light style: A: "
+        p0: text,
+        p1: text.replace("VA3 Lighting and light style: A: The frame", "VA3 Lighting and light style: A: "
                            "As the ground truth suggests, the frame"),
-        "p2": text.replace("<answer>VA: 1, VF: 0", "<answer>VA: 1, VF: 1"),
-        "p3": text.replace("VA4 Camera language: A: The frame", "VA4 Camera language: A: A static camera frames"),
-        "p4": "I would rather not compare these videos.",
+        p2: text.replace("<answer>VA: 1, VF: 0", "<answer>VA: 1, VF: 1"),
+        p3: text.replace("VA4 Camera language: A: The frame", "VA4 Camera language: A: A static camera frames"),
+        p4: "I would rather not compare these videos.",
     }  # fmt: skip
     endpoint = _endpoint(fake_llm)
     start_worker()
@@ -69,7 +76,7 @@ def test_a_clean_critique_passes_and_each_filter_catches_its_planted_fault(
     job = services.job_start(campaign=campaign, endpoint=endpoint, created_by=curator, **FRAMES)
     _wait_for_job(job)
 
-    assert fake_llm.counts() == {"p0": 1, "p1": 1, "p2": 1, "p3": 1, "p4": 1}
+    assert fake_llm.counts() == {p0: 1, p1: 1, p2: 1, p3: 1, p4: 1}
     passed = _critique(clean)
     assert passed.passed and passed.rejections == [] and passed.chosen
     assert passed.parsed == {"criteria": labels["criteria"], "dimensions": labels["dimensions"]}
@@ -111,20 +118,21 @@ def test_429_500_timeouts_and_malformed_json_are_retried_and_a_lasting_failure_i
 ):
     labels = uniform_labels(campaign.rubric, -1)
     pairs = labelled_pairs([labels] * 5)
+    p0, p1, p2, p3, p4 = _references(pairs)
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
-    fake_llm.script("p0", script.status(429, Retry_After="1"))
-    fake_llm.script("p1", script.status(500))
-    fake_llm.script("p2", script.hang(4.5))  # past the client's 3 s timeout
-    fake_llm.script("p3", script.malformed())
-    fake_llm.script("p4", *[script.status(503)] * 10)
+    fake_llm.script(p0, script.status(429, Retry_After="1"))
+    fake_llm.script(p1, script.status(500))
+    fake_llm.script(p2, script.hang(4.5))  # past the client's 3 s timeout
+    fake_llm.script(p3, script.malformed())
+    fake_llm.script(p4, *[script.status(503)] * 10)
     endpoint = _endpoint(fake_llm, max_retries=2, timeout_seconds=3.0)
     start_worker()
 
     job = services.job_start(campaign=campaign, endpoint=endpoint, **FRAMES)
     _wait_for_job(job)
 
-    assert fake_llm.counts() == {"p0": 2, "p1": 2, "p2": 2, "p3": 2, "p4": 3}
-    first, second = fake_llm.times("p0")
+    assert fake_llm.counts() == {p0: 2, p1: 2, p2: 2, p3: 2, p4: 3}
+    first, second = fake_llm.times(p0)
     assert second - first >= 1.0, "the retry came before Retry-After"
     statuses = dict(DistillationItem.objects.filter(job=job).values_list("pair__external_id", "status"))
     assert statuses == {"p0": "done", "p1": "done", "p2": "done", "p3": "done", "p4": "failed"}
@@ -140,29 +148,29 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_finished_calls(
     start_worker, fake_llm, labelled_pairs, campaign
 ):
     labels = uniform_labels(campaign.rubric, 1)
-    labelled_pairs([labels] * 5)
+    p0, p1, p2, p3, p4 = _references(labelled_pairs([labels] * 5))
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
     release = threading.Event()
-    fake_llm.script("p2", script.hold(release))
+    fake_llm.script(p2, script.hold(release))
     endpoint = _endpoint(fake_llm, timeout_seconds=3.0)  # the dead worker's claim lapses 3 + 5 s after its call
     worker = start_worker()
 
     job = services.job_start(campaign=campaign, endpoint=endpoint, samples=2, **FRAMES)
-    fake_llm.wait_for("p2")
+    fake_llm.wait_for(p2)
     worker.kill()
     release.set()
     job.refresh_from_db()
     assert job.status == DistillationJob.Status.RUNNING
     before = fake_llm.counts()
-    assert before["p0"] == before["p1"] == 2 and before["p2"] == 1 and "p4" not in before
+    assert before[p0] == before[p1] == 2 and before[p2] == 1 and p4 not in before
 
     start_worker()
     services.job_resume(job=job)
     _wait_for_job(job)
 
     # Every sample was asked for once, except the one in flight when the worker died.
-    assert fake_llm.counts() == {"p0": 2, "p1": 2, "p2": 3, "p3": 2, "p4": 2}
-    assert sorted(request.seed for request in fake_llm.requests if request.reference == "p2") == [0, 0, 1]
+    assert fake_llm.counts() == {p0: 2, p1: 2, p2: 3, p3: 2, p4: 2}
+    assert sorted(request.seed for request in fake_llm.requests if request.reference == p2) == [0, 0, 1]
     assert Generation.objects.filter(status=Generation.Status.DONE).count() == 10
     assert Critique.objects.filter(item__job=job).count() == 10
     assert Critique.objects.filter(item__job=job, chosen=True).count() == 5
@@ -176,15 +184,15 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_finished_calls(
 
 def test_cancel_stops_handing_out_items_and_resume_finishes_them(start_worker, fake_llm, labelled_pairs, campaign):
     labels = uniform_labels(campaign.rubric, 0)
-    labelled_pairs([labels] * 5)
+    p0, p1, p2, p3, p4 = _references(labelled_pairs([labels] * 5))
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
     release = threading.Event()
-    fake_llm.script("p1", script.hold(release))
+    fake_llm.script(p1, script.hold(release))
     endpoint = _endpoint(fake_llm)
     start_worker()
 
     job = services.job_start(campaign=campaign, endpoint=endpoint, **FRAMES)
-    fake_llm.wait_for("p1")
+    fake_llm.wait_for(p1)
     assert services.job_cancel(job=job)
     release.set()
     wait_until(
@@ -193,13 +201,13 @@ def test_cancel_stops_handing_out_items_and_resume_finishes_them(start_worker, f
     )
     statuses = dict(DistillationItem.objects.filter(job=job).values_list("pair__external_id", "status"))
     assert statuses == {"p0": "done", "p1": "done", "p2": "cancelled", "p3": "cancelled", "p4": "cancelled"}
-    assert fake_llm.counts() == {"p0": 1, "p1": 1}
+    assert fake_llm.counts() == {p0: 1, p1: 1}
     job.refresh_from_db()
     assert job.status == DistillationJob.Status.CANCELLED
 
     services.job_resume(job=job)
     _wait_for_job(job)
-    assert fake_llm.counts() == {"p0": 1, "p1": 1, "p2": 1, "p3": 1, "p4": 1}
+    assert fake_llm.counts() == {p0: 1, p1: 1, p2: 1, p3: 1, p4: 1}
     assert all(item.critiques.get().passed for item in job.items.all())
 
 

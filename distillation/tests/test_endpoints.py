@@ -33,11 +33,11 @@ def test_a_key_encrypted_under_another_secret_key_reads_as_empty(settings):
     assert endpoint_api_key(endpoint=endpoint) == ""
 
 
-def test_the_jobs_page_lists_endpoints_with_the_key_status_only(client, curator):
+def test_the_jobs_page_lists_endpoints_with_the_key_status_only(client, ml_engineer, campaign):
     from django.urls import reverse
 
     services.endpoint_create(name="vllm", base_url="http://127.0.0.1:1/v1", model="qwen", api_key="sk-hidden-value")
-    client.force_login(curator)
+    client.force_login(ml_engineer)
     page = client.get(reverse("distillation-index")).content.decode()
     assert "vllm" in page and "qwen" in page and ">set" in page
     assert "sk-hidden-value" not in page

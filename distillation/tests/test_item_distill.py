@@ -5,6 +5,7 @@ import pytest
 
 from distillation import services
 from distillation.models import Critique, DistillationItem, Generation
+from distillation.prompts import pair_reference
 from distillation.tests import fake_llm as script
 from distillation.tests.factories import clean_text_for, endpoint_create, uniform_labels
 
@@ -22,10 +23,11 @@ def test_of_k_samples_the_one_agreeing_with_the_experts_is_chosen_and_all_are_re
 ):
     labels = uniform_labels(campaign.rubric, 1)
     (pair,) = labelled_pairs([labels])
+    reference = pair_reference(pair.pk)
     text = clean_text_for(campaign.rubric, labels)
     wrong = text.replace("<answer>VA: 1", "<answer>VA: -1")
     one_off = text.replace("Verdict: 1\nVA2", "Verdict: 0\nVA2", 1)  # VA1 disagrees with the experts
-    fake_llm.script("p0", script.ok(wrong), script.ok(one_off), script.ok(text))
+    fake_llm.script(reference, script.ok(wrong), script.ok(one_off), script.ok(text))
     endpoint = endpoint_create(base_url=fake_llm.url)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -42,9 +44,9 @@ def test_resume_retries_calls_that_failed_permanently(
     campaign, labelled_pairs, fake_llm, django_capture_on_commit_callbacks
 ):
     labels = uniform_labels(campaign.rubric, -1)
-    labelled_pairs([labels])
+    (pair,) = labelled_pairs([labels])
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
-    fake_llm.script("p0", script.status(401))
+    fake_llm.script(pair_reference(pair.pk), script.status(401))
     endpoint = endpoint_create(base_url=fake_llm.url)
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_start(campaign=campaign, endpoint=endpoint, **FRAMES)
@@ -56,7 +58,7 @@ def test_resume_retries_calls_that_failed_permanently(
         services.job_resume(job=job)
 
     item.refresh_from_db()
-    assert item.status == "done" and fake_llm.count("p0") == 2
+    assert item.status == "done" and fake_llm.count(pair_reference(pair.pk)) == 2
     job.refresh_from_db()
     assert job.status == "done"
 

@@ -51,10 +51,12 @@ def test_experts_can_neither_start_nor_read_jobs(client, expert, campaign):
     assert client.get(reverse("distillation-audit")).status_code == 403
 
 
-def test_the_job_page_polls_while_running_and_offers_cancel_then_resume(client, curator, campaign, two_pairs, fake_llm):
+def test_the_job_page_polls_while_running_and_offers_cancel_then_resume(
+    client, ml_engineer, campaign, two_pairs, fake_llm
+):
     endpoint = endpoint_create(name="local", base_url=fake_llm.url)
     job = services.job_create(campaign=campaign, endpoint=endpoint, **FRAMES)  # created, not yet enqueued
-    client.force_login(curator)
+    client.force_login(ml_engineer)
 
     page = client.get(reverse("distillation-job", args=[job.pk])).content.decode()
     assert 'hx-trigger="every 2s"' in page and "0 / 2" in page
@@ -67,12 +69,12 @@ def test_the_job_page_polls_while_running_and_offers_cancel_then_resume(client, 
 
 
 def test_resume_from_the_page_finishes_the_job_and_the_progress_shows_tokens_and_cost(
-    client, curator, campaign, two_pairs, fake_llm, django_capture_on_commit_callbacks
+    client, ml_engineer, campaign, two_pairs, fake_llm, django_capture_on_commit_callbacks
 ):
     endpoint = endpoint_create(name="local", base_url=fake_llm.url)
     job = services.job_create(campaign=campaign, endpoint=endpoint, **FRAMES)
     services.job_cancel(job=job)
-    client.force_login(curator)
+    client.force_login(ml_engineer)
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("distillation-job-resume", args=[job.pk]))

@@ -7,6 +7,7 @@ import pytest
 from distillation import services
 from distillation.filters import judge_verdict_parse
 from distillation.models import Critique
+from distillation.prompts import pair_reference
 from distillation.selectors import job_progress
 from distillation.tests.factories import clean_text_for, endpoint_create, uniform_labels
 
@@ -30,12 +31,13 @@ def test_the_judge_rejects_what_the_deterministic_filters_missed_and_its_calls_a
 ):
     labels = uniform_labels(campaign.rubric, 1)
     flagged_pair, clean_pair = labelled_pairs([labels, labels])
+    p0, p1 = pair_reference(flagged_pair.pk), pair_reference(clean_pair.pk)
     fake_llm.default_answer = clean_text_for(campaign.rubric, labels)
-    fake_llm.answers["p0-judge-leakage"] = json.dumps(
+    fake_llm.answers[f"{p0}-judge-leakage"] = json.dumps(
         {"flag": True, "quote": "hold together across the shot", "reason": "sounds like it knew the answer"}
     )
-    fake_llm.answers["p0-judge-factual"] = fake_llm.answers["p1-judge-leakage"] = '{"flag": false, "quote": ""}'
-    fake_llm.answers["p1-judge-factual"] = '{"flag": false, "quote": ""}'
+    fake_llm.answers[f"{p0}-judge-factual"] = fake_llm.answers[f"{p1}-judge-leakage"] = '{"flag": false, "quote": ""}'
+    fake_llm.answers[f"{p1}-judge-factual"] = '{"flag": false, "quote": ""}'
     endpoint = endpoint_create(name="writer", base_url=fake_llm.url)
     judge = endpoint_create(name="judge", base_url=fake_llm.url, model="judge-model")
 
@@ -44,8 +46,8 @@ def test_the_judge_rejects_what_the_deterministic_filters_missed_and_its_calls_a
             campaign=campaign, endpoint=endpoint, judge_endpoint=judge, frames_max=1, frames_short_side=48
         )
 
-    assert fake_llm.counts() == {"p0": 1, "p1": 1, "p0-judge-leakage": 1, "p0-judge-factual": 1,
-                                 "p1-judge-leakage": 1, "p1-judge-factual": 1}  # fmt: skip
+    assert fake_llm.counts() == {p0: 1, p1: 1, f"{p0}-judge-leakage": 1, f"{p0}-judge-factual": 1,
+                                 f"{p1}-judge-leakage": 1, f"{p1}-judge-factual": 1}  # fmt: skip
     flagged = Critique.objects.get(item__pair=flagged_pair)
     assert (flagged.passed, flagged.leakage_passed, flagged.factual_passed) == (False, False, True)
     (rejection,) = flagged.rejections

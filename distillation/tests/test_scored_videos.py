@@ -86,11 +86,11 @@ def test_the_distill_command_runs_scored_videos_from_a_file(
 def test_the_audit_page_of_a_scored_video_shows_the_video_and_its_hidden_score(client, curator, campaign, clip_paths):
     from django.urls import reverse
 
-    from annotation.tests.factories import VideoFactory
+    from annotation.tests.factories import VideoFactory, VideoPairFactory
     from distillation import services
     from distillation.tests.factories import endpoint_create as make_endpoint
 
-    video = VideoFactory(prompt="a fox at dawn")
+    video = VideoPairFactory(campaign=campaign, video_a=VideoFactory(prompt="a fox at dawn")).video_a
     job = services.job_create(campaign=campaign, endpoint=make_endpoint(), scores={video.pk: 0.3})
     critique = services.critique_record(item=job.items.get(), sample_index=0, text=GOOD)
     client.force_login(curator)
@@ -102,8 +102,8 @@ def test_the_audit_page_of_a_scored_video_shows_the_video_and_its_hidden_score(c
 
 
 @pytest.mark.django_db
-def test_a_curator_starts_a_scored_video_job_from_the_web_form(
-    client, campaign, labelled_pairs, fake_llm, curator, django_capture_on_commit_callbacks
+def test_an_ml_engineer_starts_a_scored_video_job_from_the_web_form(
+    client, campaign, labelled_pairs, fake_llm, ml_engineer, django_capture_on_commit_callbacks
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
@@ -113,7 +113,7 @@ def test_a_curator_starts_a_scored_video_job_from_the_web_form(
     (pair,) = labelled_pairs([uniform_labels(campaign.rubric, 1)])
     fake_llm.answers[f"v{pair.video_a_id}"] = GOOD
     endpoint = endpoint_create(name="local", base_url=fake_llm.url)
-    client.force_login(curator)
+    client.force_login(ml_engineer)
     form = {
         "campaign": campaign.pk, "endpoint": endpoint.pk, "samples": 1, "frames_fps": 1.0, "frames_max": 1,
         "frames_short_side": 48, "alignment_mode": DistillationJob.AlignmentMode.choices[0][0],

@@ -5,15 +5,17 @@ import pytest
 from annotation.models import Campaign
 from annotation.services import campaign_create
 from exports.tests.factories import pairs_judged_by_one_expert
+from webapp.testing import campaign_staff_add
 
 
 @pytest.fixture
-def export_campaign(db):
-    """A campaign without a checklist, so judgments need verdicts only."""
+def export_campaign(db, request):
+    """A campaign without a checklist, so judgments need verdicts only; the test's curator and ML engineer hold
+    their roles in it."""
     campaign = campaign_create(name="export-campaign", overlap=3)
     Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
     campaign.refresh_from_db()
-    return campaign
+    return campaign_staff_add(request, campaign)
 
 
 @pytest.fixture
@@ -23,9 +25,9 @@ def judged_campaign(export_campaign):
 
 
 @pytest.fixture
-def checklist_campaign(db):
+def checklist_campaign(db, request):
     """A campaign with the default VisionReward checklist: every judgment answers it for both videos."""
-    return campaign_create(name="checklist-campaign", overlap=3)
+    return campaign_staff_add(request, campaign_create(name="checklist-campaign", overlap=3))
 
 
 @pytest.fixture

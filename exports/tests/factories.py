@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from annotation.models import Campaign, ChecklistQuestion, PairJudgment, VideoPair
 from annotation.services import assignment_create, campaign_member_add, pair_judgment_submit
@@ -38,7 +37,6 @@ def experts_make(count: int, campaign: Campaign | None = None) -> list:
     users = []
     for _ in range(count):
         user = get_user_model().objects.create_user(username=f"rater-{next(_serial)}", password="pw")
-        user.groups.add(Group.objects.get(name="expert"))
         if campaign is not None:
             campaign_member_add(campaign=campaign, user=user, role="expert")
         users.append(user)

@@ -81,8 +81,8 @@ def test_api_refuses_an_oversized_upload_before_copying_it(client, curator, camp
     assert media_files(media_root) == []
 
 
-def test_api_validates_missing_fields_and_unknown_campaign(client, curator, clip_paths):
-    client.force_login(curator)
+def test_api_validates_missing_fields_and_unknown_campaign(client, curator, campaign, clip_paths):
+    client.force_login(curator)  # the curator of `campaign`, posting to a campaign that does not exist
     response = client.post(reverse("api-pairs"), {"campaign": "nope", "prompt": "p", "video_a": _upload(clip_paths[0])})
     assert response.status_code == 400
     assert set(response.json()) == {"campaign", "video_b"}

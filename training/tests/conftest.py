@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from annotation.services import assignment_create, campaign_create, pair_judgment_submit
+from annotation.services import assignment_create, campaign_create, campaign_member_add, pair_judgment_submit
 from exports.services import export_build, export_snapshot_create, exports_root
 from exports.tests.factories import checklist_answers, experts_make, judge, pair_make
 from fixtures.demo_clips import generate_demo_set
@@ -13,7 +13,7 @@ from rm_training.cli import main as rm_training_main
 from rm_training.tiny import save_tiny_qwen2_5_vl
 from training.models import TrainingJob
 from training.services import registered_model_create
-from webapp.testing import asgi_served
+from webapp.testing import asgi_served, campaign_staff_add
 
 _folders = itertools.count(1)
 
@@ -44,9 +44,11 @@ def snapshot_make(*, campaign, export_format: str, folder):
 
 
 @pytest.fixture
-def pairwise_snapshot(db, tmp_path):
+def pairwise_snapshot(db, tmp_path, request):
+    """An aesrm-pairwise export of a judged campaign; the test's curator and ML engineer hold their roles there."""
+    campaign = campaign_staff_add(request, judged_campaign_make())
     return snapshot_make(
-        campaign=judged_campaign_make(), export_format="aesrm-pairwise", folder=tmp_path / f"pairwise-{next(_folders)}"
+        campaign=campaign, export_format="aesrm-pairwise", folder=tmp_path / f"pairwise-{next(_folders)}"
     )
 
 
@@ -129,8 +131,10 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture
 def registered_model(four_scenes, django_user_model, ml_engineer, tiny_model, tmp_path):
-    """aesrm-base trained for one step on an export of twelve judged clip pairs, evaluated and registered."""
+    """aesrm-base trained for one step on an export of twelve judged clip pairs (of a campaign where `ml_engineer`
+    is an ML engineer), evaluated and registered."""
     snapshot = judged_clips_snapshot(four_scenes, django_user_model, exports_root() / "base-sft")
+    campaign_member_add(campaign=snapshot.campaign, user=ml_engineer, role="ml_engineer")
     run = tmp_path / "run"
     arguments = ["--recipe", "aesrm-base", "--data", snapshot.path, "--out", str(run), f"model_path={tiny_model}"]
     assert rm_training_main(["train", *arguments, "stages.sft_steps=1", *TINY_VIDEO]) == 0

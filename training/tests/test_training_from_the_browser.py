@@ -12,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from annotation.services import campaign_member_add
 from annotation.tests.conftest import screenshot
 from rm_training.tiny import save_tiny_qwen2_5_vl
 from training.models import RegisteredModel, TrainingJob
@@ -44,6 +45,7 @@ def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_regis
 
     app.conf.task_always_eager = True  # proxies are made in this process before the gpu worker starts
     snapshot = judged_clips_snapshot(four_scenes, django_user_model, tmp_path / "base-sft")
+    campaign_member_add(campaign=snapshot.campaign, user=ml_engineer, role="ml_engineer")
     app.conf.task_always_eager = False
     model = save_tiny_qwen2_5_vl(tmp_path / "models" / "tiny-qwen")
     settings.TRAINING_MODEL_DIRS = [str(tmp_path / "models")]

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo campaign '{campaign.name}': {report.created} pairs added, {report.skipped} present.")
         judged = self._judged_campaign(demo)
         for username, password, role, superuser in DEMO_USERS:
-            user = user_ensure(username=username, password=password, role=role, is_superuser=superuser)
+            user = user_ensure(username=username, password=password, is_superuser=superuser)
             if role:
                 campaign_member_add(campaign=campaign, user=user, role=role)
                 if role != Role.EXPERT:
