@@ -52,7 +52,7 @@ def test_the_distill_command_without_a_broker_waits_out_a_429_and_finishes(
     assert Critique.objects.get(item=item).passed
     first, second = fake_llm.times(reference)
     assert second - first >= 1.0, "the retry came before Retry-After"
-    assert "job 1: done, 1/1 items, 1 critiques passed" in capsys.readouterr().out
+    assert f"job {job.pk}: done, 1/1 items, 1 critiques passed" in capsys.readouterr().out
 
 
 def test_without_a_broker_a_lasting_429_fails_the_item_after_the_endpoints_retries_and_the_command_finishes(

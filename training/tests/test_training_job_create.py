@@ -76,7 +76,9 @@ def test_job_is_handed_to_the_gpu_queue_only_after_commit(
     pairwise_snapshot, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr("training.tasks.training_job_run_task.delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(
+        "training.tasks.training_job_run_task.apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = training_job_request(snapshot=pairwise_snapshot, recipe="checklist-linear")
     assert sent == [] and len(callbacks) == 1
