@@ -47,11 +47,13 @@ class Tally:
     failing_calls: int = 0
     failures: Counter = field(default_factory=Counter)  # (operation, failure title) -> calls that failed so
     messages: dict = field(default_factory=dict)  # (operation, failure title) -> the first failure's message
+    statuses: Counter = field(default_factory=Counter)  # status code -> calls answered with it
 
     def line(self, role: str) -> str:
         return (
             f"schemathesis {role}: {self.operations} operations, {self.calls} calls, "
-            f"{self.failing_calls} failing calls, {len(self.failures)} distinct failures"
+            f"{self.failing_calls} failing calls, {len(self.failures)} distinct failures; answers: "
+            + ", ".join(f"{code} x{count}" for code, count in sorted(self.statuses.items()))
         )
 
 
@@ -107,6 +109,7 @@ def _exercise(operation, *, session, base_url: str, tally: Tally, mode, path_par
     def send(case):
         tally.calls += 1
         response = case.call(base_url=base_url, session=session, timeout=60)
+        tally.statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS)
         except FailureGroup as group:
