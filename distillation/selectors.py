@@ -156,8 +156,8 @@ def video_facts_for(*, videos: list[Video], campaign: Campaign) -> dict[int, Vid
     counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
     if questions:
         answers = (
-            checklist_answers_latest(campaign_id=campaign.pk)
-            .filter(video_id__in=[video.id for video in videos], question_id__in=list(questions))
+            checklist_answers_latest(campaign_id=campaign.pk, video_ids=[video.id for video in videos])
+            .filter(question_id__in=list(questions))
             .values_list("video_id", "question_id", "answer")
         )
         for video_id, question_id, answer in answers:

@@ -219,8 +219,7 @@ def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[i
     if campaign.checklist_id is None or not video_ids:
         return {}
     for video_id, question_id, answer, n in (
-        checklist_answers_latest(campaign_id=campaign.pk)
-        .filter(video_id__in=video_ids)
+        checklist_answers_latest(campaign_id=campaign.pk, video_ids=video_ids)
         .values("video_id", "question_id", "answer")
         .annotate(n=Count("id"))
         .values_list("video_id", "question_id", "answer", "n")

@@ -133,6 +133,8 @@ def test_readers_take_the_answers_of_the_experts_latest_submitted_assignment_of_
     assert len(counted) == 64 * 3
     assert {assignment for assignment, video in counted if video == shared} == {second.pk}
     assert {assignment for assignment, video in counted if video == first.pair.video_b_id} == {first.pk}
+    only_shared = checklist_answers_latest(campaign_id=campaign.pk, video_ids=[shared])
+    assert set(only_shared.values_list("assignment_id", flat=True)) == {second.pk} and only_shared.count() == 64
     question_ids = list(campaign.checklist.questions.values_list("id", flat=True))
     annotators, videos, _, _ = _checklist_answers(campaign, question_ids)
     assert len(videos) == 64 * 3 and list(videos).count(shared) == 64
