@@ -87,27 +87,37 @@ class AssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("pair", "expert")
 
 
-class RevisionInline(admin.TabularInline):
+class ExpertWorkReadOnly:
+    """Judgments, their revisions and checklist answers change only through a submit (a new revision, refused in a
+    locked campaign), never by editing rows here: the admin shows them read-only."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RevisionInline(ExpertWorkReadOnly, admin.TabularInline):
     model = models.PairJudgmentRevision
     extra = 0
-    readonly_fields = ("revision", "criteria", "dimensions", "severe", "notes", "created_at")
 
 
 @admin.register(models.PairJudgment)
-class PairJudgmentAdmin(admin.ModelAdmin):
+class PairJudgmentAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
     list_display = ("assignment", "revision", "updated_at")
-    raw_id_fields = ("assignment",)
     inlines = [RevisionInline]
 
 
 @admin.register(models.PairJudgmentRevision)
-class PairJudgmentRevisionAdmin(admin.ModelAdmin):
+class PairJudgmentRevisionAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
     list_display = ("judgment", "revision", "created_at")
-    raw_id_fields = ("judgment",)
 
 
 @admin.register(models.ChecklistAnswer)
-class ChecklistAnswerAdmin(admin.ModelAdmin):
-    list_display = ("video", "question", "annotator", "answer")
+class ChecklistAnswerAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
+    list_display = ("video", "question", "annotator", "assignment", "answer")
     list_filter = ("answer",)
-    raw_id_fields = ("video", "question", "annotator", "assignment")
