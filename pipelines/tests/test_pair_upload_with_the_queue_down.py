@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from annotation.models import Video, VideoPair
 from annotation.tests.factories import VideoFactory
-from pipelines.ingest import file_sha256
+from pipelines.ingest import file_sha256, manifest_import
 from webapp.queue import QUEUE_UNAVAILABLE
 from webapp.testing import media_files
 
@@ -72,3 +72,16 @@ def test_a_stored_video_the_upload_reused_is_kept_with_its_file(
     assert not VideoPair.objects.exists()
     assert list(Video.objects.values_list("pk", flat=True)) == [earlier.pk]
     assert media_files(media_root) == [stored]
+
+
+def test_a_manifest_import_stops_at_the_first_pair_and_says_the_queue_is_unreachable(
+    campaign, demo_set, media_root, broker_unreachable
+):
+    report = broker_unreachable.answer(
+        lambda: manifest_import(manifest_path=demo_set.manifest_path, campaign=campaign)
+    )
+
+    assert report.created == 0
+    assert report.errors == [(1, f"{QUEUE_UNAVAILABLE}; this line and the ones after it were not imported")]
+    assert not VideoPair.objects.exists() and not Video.objects.exists()
+    assert media_files(media_root) == []
