@@ -38,7 +38,9 @@ ALL_ROLES = tuple(Role)
 
 
 def _role_names(roles) -> str:
-    labels = [Role(role).label.lower() for role in roles]
+    """Role labels for a message: "curator", "curator or ML engineer" (lower case but for initialisms)."""
+    labels = [Role(role).label for role in roles]
+    labels = [label if label[1:2].isupper() else label[0].lower() + label[1:] for label in labels]
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
 

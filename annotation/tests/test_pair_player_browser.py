@@ -14,6 +14,7 @@ from django.test import Client
 from playwright.sync_api import Page
 
 from annotation.models import Video, VideoPair
+from annotation.services import campaign_member_add
 from annotation.tests.conftest import render_clip, screenshot
 from pipelines.ingest import IncomingVideo, pair_ingest
 
@@ -58,7 +59,9 @@ def pair(campaign, clips) -> VideoPair:
 
 @pytest.fixture
 def open_player(chromium, app_url, client, expert, pair):
-    """Open the harness page signed in as an expert; returns the page once both videos can play."""
+    """Open the harness page signed in as an expert of the pair's campaign (media are served to its members);
+    returns the page once both videos can play."""
+    campaign_member_add(campaign=pair.campaign, user=expert, role="expert")
     client.force_login(expert)
     session_id = client.cookies["sessionid"].value
     contexts = []

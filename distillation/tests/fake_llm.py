@@ -3,8 +3,8 @@
 Deterministic: each request is routed by the "Pair reference: ..." line of the prompt. A reference can be given
 a script (a queue of replies: ok, HTTP status with headers, hang past the client's timeout, malformed JSON,
 hold until released); without a script, or once it is used up, `answers[reference]` (or `default_answer`) is
-returned. Every request is counted with its reference and seed (= the sample index), and the peak number of
-requests in flight is tracked.
+returned. Every request is recorded with its reference, seed (= the sample index) and JSON body, and the peak
+number of requests in flight is tracked.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Request:
     reference: str
     seed: int | None
     at: float
+    body: str = ""  # the request's JSON as sent, to check what the endpoint was told
 
 
 class FakeLLM:
@@ -119,9 +120,9 @@ class FakeLLM:
                 return queue.pop(0)
         return ok()
 
-    def _record(self, reference: str, seed: int | None) -> None:
+    def _record(self, reference: str, seed: int | None, body: str = "") -> None:
         with self.lock:
-            self.requests.append(Request(reference=reference, seed=seed, at=time.monotonic()))
+            self.requests.append(Request(reference=reference, seed=seed, at=time.monotonic(), body=body))
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         with self.received:
@@ -180,12 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
         fake: FakeLLM = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length) or b"{}"
+        body = json.loads(raw)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, b'{"error": {"message": "not found"}}')
             return
         reference, seed = _reference_of(body), body.get("seed")
-        fake._record(reference, seed)
+        fake._record(reference, seed, raw.decode("utf-8", errors="replace"))
         try:
             reply = fake._next_reply(reference)
             if fake.latency:
