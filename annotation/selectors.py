@@ -254,17 +254,22 @@ def checklist_answers_earlier(*, assignment: Assignment) -> dict[int, dict[int, 
 
 
 def video_file_readable(*, user, name: str) -> bool:
-    """Whether `name` (a path under the media folder) is the original, proxy or poster of a video in a campaign
-    where the user is a member with any role (staff: any video's files)."""
-    stored = Q(file=name) | Q(proxy=name) | Q(poster=name)
+    """Whether `name` (a path under the media folder) is a file of a video the user may read: its proxy or poster
+    for members (any role) of a campaign with the video, its original for the campaign's curators and ML engineers
+    (an original may carry tags naming its generator), any of them for staff."""
     # Stored names start with the video's sha256 (pipelines.ingest); the unique index finds the row at once.
     stem = PurePosixPath(name).stem
     videos = Video.objects.filter(sha256=stem[:64]) if re.fullmatch(r"[0-9a-f]{64}", stem[:64]) else Video.objects
-    videos = videos.filter(stored)
     if user.is_staff:
-        return videos.exists()
-    member = CampaignMembership.objects.filter(user=user).values("campaign_id")
-    return videos.filter(Q(pairs_as_a__campaign_id__in=member) | Q(pairs_as_b__campaign_id__in=member)).exists()
+        return videos.filter(Q(file=name) | Q(proxy=name) | Q(poster=name)).exists()
+
+    def in_campaigns(roles) -> Q:
+        member = CampaignMembership.objects.filter(user=user, role__in=list(roles)).values("campaign_id")
+        return Q(pairs_as_a__campaign_id__in=member) | Q(pairs_as_b__campaign_id__in=member)
+
+    shown = (Q(proxy=name) | Q(poster=name)) & in_campaigns(ALL_ROLES)
+    original = Q(file=name) & in_campaigns(INGEST)
+    return videos.filter(shown | original).exists()
 
 
 # --- Blind labels ---------------------------------------------------------------------------------------

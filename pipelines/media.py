@@ -212,6 +212,8 @@ def proxy_transcode(source: Path, destination: Path, *, has_audio: bool, name: s
             preset="veryfast",
             crf=settings.VIDEO_PROXY_CRF,
             movflags="+faststart",
+            # Experts watch proxies: no title, comment or other tag of the source (it may name the generator).
+            map_metadata=-1,
             **audio_options,
         )
         .global_args("-xerror", "-nostdin")

@@ -16,6 +16,7 @@ from annotation.services import assignment_create, campaign_create, campaign_mem
 from annotation.tests.conftest import render_clip
 from annotation.tests.test_workbench_views import _complete_form
 from pipelines.ingest import IncomingVideo, pair_ingest
+from webapp.testing import lavfi_render
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +147,7 @@ def test_a_curator_lists_only_the_pairs_of_their_campaigns(client, curator, name
 def test_media_are_served_to_members_of_a_campaign_with_the_video_only(
     client, expert, named_pair, other_pair, media_root
 ):
-    own = [named_pair.video_a.proxy.url, named_pair.video_a.poster.url, named_pair.video_b.file.url]
+    own = [named_pair.video_a.proxy.url, named_pair.video_a.poster.url, named_pair.video_b.poster.url]
     others = [other_pair.video_a.proxy.url, other_pair.video_b.poster.url, other_pair.video_b.file.url]
     leaked = media_root / "training-runs" / "run-1" / "checkpoint.safetensors"
     leaked.parent.mkdir(parents=True)
@@ -162,6 +163,28 @@ def test_media_are_served_to_members_of_a_campaign_with_the_video_only(
     assert [client.get(url).status_code for url in others] == [404, 404, 404]
     assert client.get("/media/training-runs/run-1/checkpoint.safetensors").status_code == 404
     assert client.get("/media/../conftest.py").status_code == 404
+
+
+def test_an_expert_gets_proxies_without_the_sources_tags_and_never_the_original(
+    client, expert, curator, campaign, ingest, tmp_path
+):
+    tags = ["-metadata", "title=sora-v2-internal render", "-metadata", "comment=veo-3-preview take 17"]
+    clips = [
+        lavfi_render(tmp_path / f"{side}.mp4", f"testsrc2=size=160x96:rate=24,hue=h={hue}", seconds=1,
+                     output_args=["-c:v", "libx264", "-pix_fmt", "yuv420p", *tags])
+        for side, hue in (("a", 0), ("b", 90))
+    ]  # fmt: skip
+    assert b"sora-v2-internal" in clips[0].read_bytes()
+    campaign_member_add(campaign=campaign, user=expert, role="expert")
+    pair = ingest(campaign, clips, external_id="tagged")
+    client.force_login(expert)
+
+    proxy = client.get(pair.video_a.proxy.url)
+    body = b"".join(proxy.streaming_content)
+    assert proxy.status_code == 200 and b"sora-v2-internal" not in body and b"veo-3-preview" not in body
+    assert client.get(pair.video_a.file.url).status_code == 404
+    client.force_login(curator)
+    assert client.get(pair.video_a.file.url).status_code == 200
 
 
 def test_staff_read_every_video_but_no_other_file_under_the_media_folder(client, other_pair, media_root):
