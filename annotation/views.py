@@ -163,9 +163,11 @@ def judgment_submit(request, assignment_id: int):
     except (services.JudgmentConflict, services.CampaignLocked) as conflict:
         return _workbench_render(request, assignment, status=409, error=str(conflict))
     except ValidationError as invalid:
-        return _workbench_render(
-            request, assignment, values=request.POST.dict(), status=400, error="; ".join(invalid.messages)
-        )
+        error = "; ".join(invalid.messages)
+        # The service names videos by id; the expert knows them as left and right (ids would tell A from B).
+        for side, video in (("left", left), ("right", right)):
+            error = error.replace(f"video {video.id}:", f"{side} video:")
+        return _workbench_render(request, assignment, values=request.POST.dict(), status=400, error=error)
     label = _assignment_label(assignment, read_only=False)
     messages.success(request, f"Judgment of {label} in {assignment.campaign.name} saved.")
     if request.POST.get("then") == "home":

@@ -94,6 +94,18 @@ def test_after_a_submit_the_message_and_the_home_list_name_the_task_only(client,
     assert leaks(page) == []
 
 
+def test_an_incomplete_checklist_is_named_by_side_not_by_video_id(client, expert, named_pair):
+    assignment = assignment_create(pair=named_pair, expert=expert, swapped=True)
+    form = {key: value for key, value in _complete_form(assignment).items() if not key.startswith("checklist-right-")}
+    client.force_login(expert)
+
+    refused = client.post(reverse("judgment-submit", args=[assignment.pk]), form)
+    error = refused.context["error"]
+
+    assert refused.status_code == 400 and error.startswith("right video: ") and "questions unanswered" in error
+    assert f"video {named_pair.video_a_id}" not in error and f"video {named_pair.video_b_id}" not in error
+
+
 def test_task_numbers_count_the_experts_assignments_in_each_campaign(client, expert, named_pair, clips, ingest):
     second = ingest(named_pair.campaign, [clips[1], clips[2]], external_id="sora-vs-kling", names=("e", "f"))
     assignment_create(pair=named_pair, expert=expert, swapped=False)
