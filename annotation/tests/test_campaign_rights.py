@@ -21,7 +21,7 @@ from distillation.services import critique_record
 from distillation.tests.factories import endpoint_create, item_create
 from exports.models import ExportSnapshot
 from exports.services import export_snapshot_create
-from training.models import TrainingJob
+from training.models import RegisteredModel, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +139,25 @@ def test_an_ml_engineer_trains_only_on_snapshots_of_their_campaigns(client, ml_e
     client.force_login(curator)
     assert client.get(reverse("training-train", args=[ours.pk])).status_code == 403
     assert client.get(reverse("training-index")).status_code == 403
+
+
+def test_the_model_registry_lists_and_opens_models_of_the_users_campaigns_only(client, ml_engineer, x, y, tmp_path):
+    def registered(campaign, name):
+        snapshot = export_snapshot_create(campaign=campaign, export_format="aesrm-pairwise", path=tmp_path / name)
+        job = TrainingJob.objects.create(recipe="checklist-linear", snapshot=snapshot, run_dir=str(tmp_path / name))
+        return RegisteredModel.objects.create(
+            job=job, name=name, recipe="checklist-linear", snapshot=snapshot, run_dir=job.run_dir
+        )
+
+    ours, theirs = registered(x, "ours"), registered(y, "theirs")
+    client.force_login(ml_engineer)
+
+    assert [model.name for model in client.get(reverse("training-models")).context["models"]] == ["ours"]
+    assert [model["name"] for model in client.get(reverse("api-training-models")).json()["results"]] == ["ours"]
+    assert forbidden(client.get(reverse("training-model", args=[theirs.pk])), "ML engineer", y)
+    assert client.get(reverse("training-model", args=[ours.pk])).status_code == 200
+    compared = client.get(reverse("training-compare"), {"ids": [ours.pk, theirs.pk]}).context["models"]
+    assert [model.name for model in compared] == ["ours"]
 
 
 def test_distillation_jobs_and_critiques_are_per_campaign(client, curator, ml_engineer, x, y):
