@@ -48,3 +48,17 @@ def all_checklist_yes(campaign, pair) -> dict[int, dict[int, str]]:
             strongest[question.sub_dimension] = question
     answers = {question.id: "yes" for question in strongest.values()}
     return {pair.video_a_id: dict(answers), pair.video_b_id: dict(answers)}
+
+
+def workbench_form(campaign, *, verdict: str = "left", criterion_verdict: str | None = None, **extra) -> dict:
+    """Every verdict and checklist question answered, in display terms, as the browser posts the workbench form."""
+    data = {"base_revision": "0", "notes": "", "then": "home"}
+    for dimension in campaign.rubric.dimensions.all():
+        data[f"dimension-{dimension.code}"] = verdict
+        for criterion in dimension.criteria.all():
+            data[f"criterion-{criterion.code}"] = criterion_verdict or verdict
+    for side in ("left", "right"):
+        for question in campaign.checklist.questions.all():
+            data[f"checklist-{side}-{question.id}"] = "yes"
+    data.update(extra)
+    return data

@@ -21,7 +21,7 @@ from annotation.services import (
     campaign_unlock,
     pair_judgment_submit,
 )
-from annotation.tests.factories import VideoPairFactory, all_checklist_yes, all_verdicts
+from annotation.tests.factories import VideoPairFactory, all_checklist_yes, all_verdicts, workbench_form
 from webapp.testing import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -44,16 +44,7 @@ def _submit(assignment):
 
 
 def _complete_form(assignment) -> dict:
-    campaign = assignment.campaign
-    data = {"base_revision": "0", "notes": "", "then": "home"}
-    for dimension in campaign.rubric.dimensions.all():
-        data[f"dimension-{dimension.code}"] = "left"
-        for criterion in dimension.criteria.all():
-            data[f"criterion-{criterion.code}"] = "left"
-    for side in ("left", "right"):
-        for question in campaign.checklist.questions.all():
-            data[f"checklist-{side}-{question.id}"] = "yes"
-    return data
+    return workbench_form(assignment.campaign)
 
 
 def test_a_first_submit_after_the_lock_is_refused_by_the_workbench_and_stores_nothing(

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment, ChecklistAnswer, PairJudgment
 from annotation.services import campaign_create, campaign_member_add
-from annotation.tests.factories import VideoPairFactory
+from annotation.tests.factories import VideoPairFactory, workbench_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,15 +22,7 @@ SUBMITS_EACH = 4
 
 
 def _complete_form(campaign) -> dict:
-    data = {"base_revision": "0", "notes": "", "then": "next"}
-    for dimension in campaign.rubric.dimensions.all():
-        data[f"dimension-{dimension.code}"] = "left"
-        for criterion in dimension.criteria.all():
-            data[f"criterion-{criterion.code}"] = "same"
-    for side in ("left", "right"):
-        for question in campaign.checklist.questions.all():
-            data[f"checklist-{side}-{question.id}"] = "yes"
-    return data
+    return workbench_form(campaign, criterion_verdict="same", then="next")
 
 
 def test_twenty_experts_submitting_while_others_take_next_pairs_never_deadlock(django_user_model):

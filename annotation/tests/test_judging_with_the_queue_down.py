@@ -6,21 +6,13 @@ from django.urls import reverse
 
 from annotation.models import Assignment, PairJudgment
 from annotation.services import campaign_member_add
-from annotation.tests.factories import VideoPairFactory
+from annotation.tests.factories import VideoPairFactory, workbench_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _complete_form(campaign) -> dict:
-    data = {"base_revision": "0", "time_spent_seconds": "9", "notes": "steady", "then": "home"}
-    for dimension in campaign.rubric.dimensions.all():
-        data[f"dimension-{dimension.code}"] = "left"
-        for criterion in dimension.criteria.all():
-            data[f"criterion-{criterion.code}"] = "left"
-    for side in ("left", "right"):
-        for question in campaign.checklist.questions.all():
-            data[f"checklist-{side}-{question.id}"] = "yes"
-    return data
+    return workbench_form(campaign, time_spent_seconds="9", notes="steady")
 
 
 def test_an_expert_takes_a_pair_autosaves_and_submits_with_the_job_queue_down(

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment, PairJudgment
 from annotation.services import assignment_create, campaign_member_add, pair_judgment_submit
-from annotation.tests.factories import VideoPairFactory, all_checklist_yes, all_verdicts
+from annotation.tests.factories import VideoPairFactory, all_checklist_yes, all_verdicts, workbench_form
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +24,9 @@ def assignment(campaign, members):
 
 
 def _complete_form(assignment, choice="left", **extra) -> dict:
-    """Every verdict and checklist question, in display terms, as the browser posts them."""
-    campaign = assignment.campaign
-    data = {"base_revision": "0", "time_spent_seconds": "12.5", "notes": "crisp", "then": "home"}
-    for dimension in campaign.rubric.dimensions.all():
-        data[f"dimension-{dimension.code}"] = choice
-        for criterion in dimension.criteria.all():
-            data[f"criterion-{criterion.code}"] = choice
-    for side in ("left", "right"):
-        for question in campaign.checklist.questions.all():
-            data[f"checklist-{side}-{question.id}"] = "yes"
-    data.update(extra)
-    return data
+    return workbench_form(
+        assignment.campaign, verdict=choice, **{"time_spent_seconds": "12.5", "notes": "crisp", **extra}
+    )
 
 
 def test_next_pair_opens_the_workbench_with_the_pair_in_its_display_order(client, members, campaign):
