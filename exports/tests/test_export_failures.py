@@ -61,7 +61,9 @@ def test_malformed_options_are_refused_before_anything_is_queued(export_campaign
 
 def test_swap_augmentation_is_refused_for_formats_it_does_not_fit(export_campaign):
     with pytest.raises(ExportError, match="does not apply to preference-pairs"):
-        export_snapshot_create(campaign=export_campaign, export_format="preference-pairs", options={"swap_augment": 1})
+        export_snapshot_create(
+            campaign=export_campaign, export_format="preference-pairs", options={"swap_augment": True}
+        )
 
 
 def test_an_existing_folder_is_never_overwritten(judged_campaign, tmp_path):
