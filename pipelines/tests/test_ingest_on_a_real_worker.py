@@ -30,6 +30,25 @@ def test_a_real_worker_transcodes_an_imported_manifest(start_worker, demo_set, c
     assert len([p for p in media_files(media_root) if "proxy" in p.parts]) == Video.objects.count()
 
 
+def _ingest_a_long_clip_on_a_worker(start_worker, campaign, tmp_path, short_clip, *, seconds: int):
+    """A 720p clip long enough that its transcode is still running when the test acts, paired with a short one."""
+    long_clip = tmp_path / "long.mp4"
+    lavfi_render(
+        long_clip,
+        "testsrc2=size=1280x720:rate=30",
+        seconds=seconds,
+        output_args=["-c:v", "libx264", "-preset", "ultrafast"],
+    )
+    worker = start_worker()
+    pair, _ = pair_ingest(
+        campaign=campaign,
+        prompt="p",
+        video_a=IncomingVideo(path=long_clip, original_name="long.mp4"),
+        video_b=IncomingVideo(path=short_clip, original_name=short_clip.name),
+    )
+    return worker, pair
+
+
 def _ffmpeg_transcoding_under(worker_pid: int) -> bool:
     try:
         children = psutil.Process(worker_pid).children(recursive=True)
@@ -41,17 +60,7 @@ def _ffmpeg_transcoding_under(worker_pid: int) -> bool:
 def test_a_worker_killed_mid_transcode_leaves_the_video_pending_and_a_rerun_completes_it(
     start_worker, campaign, tmp_path, clip_paths, media_root
 ):
-    long_clip = tmp_path / "long.mp4"
-    lavfi_render(
-        long_clip, "testsrc2=size=1280x720:rate=30", seconds=20, output_args=["-c:v", "libx264", "-preset", "ultrafast"]
-    )
-    worker = start_worker()
-    pair, _ = pair_ingest(
-        campaign=campaign,
-        prompt="p",
-        video_a=IncomingVideo(path=long_clip, original_name="long.mp4"),
-        video_b=IncomingVideo(path=clip_paths[0], original_name=clip_paths[0].name),
-    )
+    worker, pair = _ingest_a_long_clip_on_a_worker(start_worker, campaign, tmp_path, clip_paths[0], seconds=20)
     wait_until(
         lambda: _ffmpeg_transcoding_under(worker.process.pid),
         timeout=60,
@@ -85,17 +94,7 @@ def test_ffmpeg_dies_with_its_killed_worker_and_ingest_resume_removes_the_work_f
     work_root = tmp_path / "ingest-work"
     monkeypatch.setenv("INGEST_TEMP_ROOT", str(work_root))  # the worker's environment
     settings.INGEST_TEMP_ROOT = str(work_root)  # this process's, for ingest_resume
-    long_clip = tmp_path / "long.mp4"
-    lavfi_render(
-        long_clip, "testsrc2=size=1280x720:rate=30", seconds=40, output_args=["-c:v", "libx264", "-preset", "ultrafast"]
-    )
-    worker = start_worker()
-    pair, _ = pair_ingest(
-        campaign=campaign,
-        prompt="p",
-        video_a=IncomingVideo(path=long_clip, original_name="long.mp4"),
-        video_b=IncomingVideo(path=clip_paths[0], original_name=clip_paths[0].name),
-    )
+    worker, pair = _ingest_a_long_clip_on_a_worker(start_worker, campaign, tmp_path, clip_paths[0], seconds=40)
     transcoding = wait_until(
         lambda: _ffmpeg_processes_under(work_root / f"video-{pair.video_a_id}-") or None,
         timeout=60,
