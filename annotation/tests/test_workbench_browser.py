@@ -35,8 +35,9 @@ def swapped_assignment(campaign, clips, expert):
     pair, _ = pair_ingest(
         campaign=campaign,
         prompt="a test card drifting through colours",
-        video_a=IncomingVideo(path=clips[0], original_name="a.mp4"),
-        video_b=IncomingVideo(path=clips[1], original_name="b.mp4"),
+        video_a=IncomingVideo(path=clips[0], original_name="veo-nightly-take1.mp4", source_model="veo-nightly"),
+        video_b=IncomingVideo(path=clips[1], original_name="sora-ckpt-take7.mp4", source_model="sora-ckpt"),
+        external_id="veo-nightly-vs-sora-ckpt-0001",
     )
     assert set(Video.objects.values_list("status", flat=True)) == {Video.Status.READY}
     pair.video_a.refresh_from_db()
@@ -78,6 +79,11 @@ def test_an_expert_judges_a_swapped_pair_entirely_from_the_keyboard(chromium, ap
     left_source = page.evaluate(f"() => {VIDEOS}[0].currentSrc")
     assert left_source.endswith(swapped_assignment.pair.video_b.proxy.url)
     screenshot(page, "workbench.png")
+    # Blind: the page the expert sees, its title and its media URLs name neither the pair nor a generator.
+    seen = page.title() + page.content() + " ".join(page.evaluate(f"() => {VIDEOS}.map(v => v.currentSrc)"))
+    for secret in ("veo-nightly", "sora-ckpt", "take1", "take7"):
+        assert secret not in seen
+    assert page.title().startswith("Task ")
 
     # Play: both advance and stay within one frame of each other.
     page.locator("body").click(position={"x": 5, "y": 5})
@@ -209,6 +215,11 @@ def test_a_video_from_an_earlier_pair_opens_pre_filled_and_a_locked_campaign_ope
     expect(page.locator("[data-prefill-note]")).to_contain_text("earlier answers to these videos in another pair")
     expect(page.locator("[data-checklist-progress]")).to_have_text("128 / 128 answered")
     screenshot(page, "workbench-prefilled.png")
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        # The checklist scrolls inside its panel; nothing pushes the page sideways.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"sideways scroll at {width} px"
+        screenshot(page, f"workbench-prefilled-{width}.png")
 
     campaign_lock(campaign=campaign)
     page.reload()
