@@ -1,15 +1,22 @@
 """Video frames for Qwen-VL models without torchvision.
 
-Frames are decoded by ffmpeg (ffmpeg-python) at a configured fps, resized to a pixel budget that
-is a multiple of ``patch_size * merge_size`` (Qwen's ``smart_resize``), then flattened exactly like
-``transformers.models.qwen2_vl.video_processing_qwen2_vl.Qwen2VLVideoProcessor.patchify`` into
-``pixel_values_videos`` of shape ``(grid_t * grid_h * grid_w, C * temporal_patch * patch * patch)``
-and ``video_grid_thw = (grid_t, grid_h, grid_w)``.
+Frames are sampled uniformly over the whole clip by ffmpeg (ffmpeg-python) with the rule of
+``transformers``' ``Qwen2VLVideoProcessor.sample_frames`` (``fps`` frames per second of video,
+between ``MIN_FRAMES`` and ``max_frames``, an even count for the temporal patch), resized to a pixel
+budget that is a multiple of ``patch_size * merge_size`` (Qwen's ``smart_resize``, PIL bicubic), then flattened
+exactly like ``Qwen2VLVideoProcessor.patchify`` into ``pixel_values_videos`` of shape
+``(grid_t * grid_h * grid_w, C * temporal_patch * patch * patch)`` and
+``video_grid_thw = (grid_t, grid_h, grid_w)``. The sampled frames' timestamps travel with the clip.
+
+torchvision (which transformers' video processor needs) fails with the CPU torch wheel here, so the
+packer is ours; ``rm_training/tests/test_video_packer_matches_transformers.py`` checks it against
+transformers' own numpy/PIL ``Qwen2VLImageProcessorPil`` frame by frame.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +25,11 @@ import torch
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# Qwen3-VL's processors normalise with IMAGENET_STANDARD_MEAN / STD.
+HALF = (0.5, 0.5, 0.5)
+# Qwen2VLVideoProcessor.min_frames: a clip shorter than 2 s at fps 2 still gets 4 frames.
+MIN_FRAMES = 4
+SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
 class VideoDecodeError(RuntimeError):
@@ -33,15 +45,31 @@ class VisionGeometry:
     merge_size: int = 2
     image_mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
     image_std: tuple[float, float, float] = OPENAI_CLIP_STD
+    model_type: str = "qwen2_5_vl"
 
     @classmethod
     def from_model_config(cls, config) -> VisionGeometry:
+        """Qwen2-VL and Qwen2.5-VL: patch 14, CLIP mean/std. Qwen3-VL: patch 16, mean/std 0.5."""
+        model_type = getattr(config, "model_type", "")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            expected = ", ".join(SUPPORTED_MODEL_TYPES)
+            raise ValueError(f"model_type {model_type!r} has no known video geometry; expected one of {expected}")
         vision = config.vision_config
+        normalisation = HALF if model_type == "qwen3_vl" else None
         return cls(
             patch_size=int(vision.patch_size),
             temporal_patch_size=int(vision.temporal_patch_size),
             merge_size=int(vision.spatial_merge_size),
+            image_mean=normalisation or OPENAI_CLIP_MEAN,
+            image_std=normalisation or OPENAI_CLIP_STD,
+            model_type=model_type,
         )
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    frames: np.ndarray  # (T, H, W, 3) RGB uint8
+    timestamps: tuple[float, ...]  # seconds from the start of the clip, one per frame
 
 
 @dataclass(frozen=True)
@@ -50,12 +78,17 @@ class PackedVideo:
     grid_thw: tuple[int, int, int]
     second_per_grid: float  # seconds covered by one temporal patch
     merge_size: int = 2
+    timestamps: tuple[float, ...] = ()  # of the sampled frames, in seconds (for prompts and logs)
 
     @property
     def num_tokens(self) -> int:
         """``<|video_pad|>`` tokens in the text: patches merged ``merge_size ** 2`` to one."""
         t, h, w = self.grid_thw
         return t * h * w // self.merge_size**2
+
+    @property
+    def num_bytes(self) -> int:
+        return self.pixel_values.numel() * self.pixel_values.element_size()
 
 
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
@@ -75,40 +108,102 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
     return h_bar, w_bar
 
 
-def decode_frames(
-    path: Path | str, fps: float, max_frames: int, factor: int, min_pixels: int, max_pixels: int
-) -> np.ndarray:
-    """RGB uint8 frames ``(T, H, W, 3)`` sampled at ``fps`` (at most ``max_frames``), resized by
-    :func:`smart_resize` with bicubic interpolation."""
+def sample_frame_indices(
+    total_frames: int, video_fps: float, fps: float, max_frames: int, temporal_patch_size: int = 2
+) -> list[int]:
+    """``Qwen2VLVideoProcessor.sample_frames`` with ``fps``: ``duration * fps`` frames, at least
+    ``MIN_FRAMES``, at most ``max_frames`` and the clip's own count, floored to a multiple of the
+    temporal patch, spread uniformly over the whole clip (``arange(0, total, total / n)``)."""
+    if total_frames < 1:
+        raise VideoDecodeError("the clip has no frames")
+    ceiling = math.floor(min(max_frames, total_frames) / temporal_patch_size) * temporal_patch_size
+    wanted = min(max(total_frames / video_fps * fps, MIN_FRAMES), ceiling, total_frames)
+    count = math.floor(wanted / temporal_patch_size) * temporal_patch_size
+    if count < 1:
+        # A clip shorter than one temporal patch: its only frame(s); packing repeats the last.
+        return list(range(total_frames))
+    return [int(index) for index in np.arange(0, total_frames, total_frames / count)[:count]]
+
+
+def _stream_facts(path: Path | str) -> tuple[int, int, int, float]:
+    """(height, width, frame count, frame rate) of the first video stream."""
     import ffmpeg
 
     try:
-        probe = ffmpeg.probe(str(path))
+        probe = ffmpeg.probe(str(path), select_streams="v:0", count_packets=None)
     except ffmpeg.Error as error:
         raise VideoDecodeError(f"cannot probe {path}: {error.stderr.decode(errors='replace')[-300:]}") from error
     streams = [s for s in probe.get("streams", []) if s.get("codec_type") == "video"]
     if not streams:
         raise VideoDecodeError(f"{path} has no video stream")
-    height, width = smart_resize(int(streams[0]["height"]), int(streams[0]["width"]), factor, min_pixels, max_pixels)
+    stream = streams[0]
+    numerator, _, denominator = (stream.get("avg_frame_rate") or "0/0").partition("/")
+    video_fps = float(numerator) / float(denominator) if float(denominator or 0) else 0.0
+    total = int(stream.get("nb_read_packets") or stream.get("nb_frames") or 0)
+    if video_fps <= 0 or total < 1:
+        raise VideoDecodeError(f"{path}: cannot tell the frame rate or frame count of the video stream")
+    return int(stream["height"]), int(stream["width"]), total, video_fps
+
+
+def decode_frames(
+    path: Path | str,
+    fps: float,
+    max_frames: int,
+    factor: int,
+    min_pixels: int,
+    max_pixels: int,
+    temporal_patch_size: int = 2,
+) -> SampledFrames:
+    """RGB uint8 frames sampled uniformly over the whole clip (:func:`sample_frame_indices`), decoded
+    at their own size, resized by :func:`smart_resize` with PIL's bicubic, and their timestamps."""
+    import ffmpeg
+
+    source_height, source_width, total, video_fps = _stream_facts(path)
+    height, width = smart_resize(source_height, source_width, factor, min_pixels, max_pixels)
+    indices = sample_frame_indices(total, video_fps, fps, max_frames, temporal_patch_size)
+    chosen = "+".join(f"eq(n,{index})" for index in indices)
     try:
         raw, _ = (
             ffmpeg.input(str(path))
-            .filter("fps", fps=fps)
-            .filter("scale", width, height, flags="bicubic")
-            .output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=max_frames)
+            .filter("select", chosen)
+            .output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
             .run(capture_stdout=True, capture_stderr=True)
         )
     except ffmpeg.Error as error:
         raise VideoDecodeError(f"cannot decode {path}: {error.stderr.decode(errors='replace')[-300:]}") from error
-    frames = np.frombuffer(raw, dtype=np.uint8)
-    if frames.size == 0:
-        raise VideoDecodeError(f"{path}: ffmpeg returned no frames at fps={fps}")
-    return frames.reshape(-1, height, width, 3).copy()
+    native = np.frombuffer(raw, dtype=np.uint8)
+    if native.size == 0:
+        raise VideoDecodeError(f"{path}: ffmpeg returned no frames")
+    native = native.reshape(-1, source_height, source_width, 3)
+    # The probe's packet count can exceed the decodable frames (a truncated tail): keep what came.
+    kept = indices[: native.shape[0]]
+    return SampledFrames(
+        frames=resize_frames(native[: len(kept)], height, width),
+        timestamps=tuple(index / video_fps for index in kept),
+    )
 
 
-def pack_frames(frames: np.ndarray, geometry: VisionGeometry, fps: float) -> PackedVideo:
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """PIL bicubic on uint8 RGB, as transformers' ``Qwen2VLImageProcessorPil.resize`` does it
+    (ffmpeg's bicubic scaler differs by up to ~150 grey levels at sharp edges)."""
+    from PIL import Image
+
+    if frames.shape[1:3] == (height, width):
+        return frames.copy()
+    bicubic = Image.Resampling.BICUBIC
+    return np.stack([np.asarray(Image.fromarray(frame).resize((width, height), resample=bicubic)) for frame in frames])
+
+
+def pack_frames(
+    frames: np.ndarray, geometry: VisionGeometry, fps: float, timestamps: tuple[float, ...] | None = None
+) -> PackedVideo:
     """Rescale to [0, 1], normalise, pad the frame count to the temporal patch, and flatten patches
-    in the order of ``Qwen2VLVideoProcessor.patchify`` (``permute(0, 1, 4, 7, 5, 8, 3, 2, 6, 9)``)."""
+    in the order of ``Qwen2VLVideoProcessor.patchify`` (``permute(0, 1, 4, 7, 5, 8, 3, 2, 6, 9)``).
+
+    ``fps`` is the sampling rate of ``frames`` (frames per second of video); ``timestamps`` default
+    to ``index / fps``."""
+    if timestamps is None:
+        timestamps = tuple(index / fps for index in range(frames.shape[0]))
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0  # T, C, H, W
     mean = torch.tensor(geometry.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(geometry.image_std).view(1, 3, 1, 1)
@@ -129,24 +224,71 @@ def pack_frames(frames: np.ndarray, geometry: VisionGeometry, fps: float) -> Pac
         grid_thw=(grid_t, grid_h, grid_w),
         second_per_grid=temporal / fps,
         merge_size=merge,
+        timestamps=tuple(float(t) for t in timestamps),
     )
 
 
-class VideoLoader:
-    """Decodes and packs clips once per process (keyed by path); clips repeat across pairs."""
+def sampled_fps(timestamps: tuple[float, ...], fallback: float) -> float:
+    """Frames per second of video between uniformly sampled frames."""
+    if len(timestamps) < 2 or timestamps[-1] <= timestamps[0]:
+        return fallback
+    return (len(timestamps) - 1) / (timestamps[-1] - timestamps[0])
 
-    def __init__(self, geometry: VisionGeometry, fps: float, max_frames: int, min_pixels: int, max_pixels: int):
+
+class VideoLoader:
+    """Decodes and packs clips, keeping the most recently used ones up to ``cache_bytes`` of pixel
+    values (clips repeat across pairs; evicts the least recently used). Each process, DataLoader
+    workers included, has its own cache. ``cache_bytes=0`` caches nothing."""
+
+    def __init__(
+        self,
+        geometry: VisionGeometry,
+        fps: float,
+        max_frames: int,
+        min_pixels: int,
+        max_pixels: int,
+        cache_bytes: int = 2 * 1024**3,
+    ):
         self.geometry = geometry
         self.fps = fps
         self.max_frames = max_frames
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
-        self._cache: dict[str, PackedVideo] = {}
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[str, PackedVideo] = OrderedDict()
+        self._cached_bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
+
+    def cached_paths(self) -> list[str]:
+        """Least recently used first."""
+        return list(self._cache)
+
+    def pack(self, path: Path | str) -> PackedVideo:
+        """Decode and pack without touching the cache."""
+        factor = self.geometry.patch_size * self.geometry.merge_size
+        sampled = decode_frames(
+            path, self.fps, self.max_frames, factor, self.min_pixels, self.max_pixels, self.geometry.temporal_patch_size
+        )
+        return pack_frames(sampled.frames, self.geometry, sampled_fps(sampled.timestamps, self.fps), sampled.timestamps)
 
     def load(self, path: Path | str) -> PackedVideo:
         key = str(path)
-        if key not in self._cache:
-            factor = self.geometry.patch_size * self.geometry.merge_size
-            frames = decode_frames(path, self.fps, self.max_frames, factor, self.min_pixels, self.max_pixels)
-            self._cache[key] = pack_frames(frames, self.geometry, self.fps)
-        return self._cache[key]
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        packed = self.pack(path)
+        self._remember(key, packed)
+        return packed
+
+    def _remember(self, key: str, packed: PackedVideo) -> None:
+        size = packed.num_bytes
+        if size > self.cache_bytes:
+            return
+        while self._cached_bytes + size > self.cache_bytes:
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted.num_bytes
+        self._cache[key] = packed
+        self._cached_bytes += size

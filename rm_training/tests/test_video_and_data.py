@@ -1,10 +1,38 @@
+import subprocess
+
 import numpy as np
 import pytest
 import torch
 
 from rm_training.data import ChatEncoder, DataError, batch_indices, collate, swap_videos, video_paths
 from rm_training.export import open_export
-from rm_training.video import VideoDecodeError, VideoLoader, VisionGeometry, decode_frames, pack_frames, smart_resize
+from rm_training.video import (
+    VideoDecodeError,
+    VideoLoader,
+    VisionGeometry,
+    decode_frames,
+    pack_frames,
+    sample_frame_indices,
+    smart_resize,
+)
+
+
+@pytest.fixture(scope="module")
+def ten_second_clip(tmp_path_factory):
+    """10 s at 10 fps whose grey level names its second: luma 16 + 20 * floor(t), so an RGB frame of
+    second s has mean (20 * s) * 255 / 219."""
+    path = tmp_path_factory.mktemp("counting") / "seconds.mp4"
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+         "color=c=black:s=64x48:r=10:d=10,format=yuv420p,geq=lum='16+20*floor(T)':cb=128:cr=128",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )
+    return path
+
+
+def second_shown(frame: np.ndarray) -> int:
+    return round(float(frame.mean()) * 219 / 255 / 20)
 
 
 def test_smart_resize_keeps_sides_multiple_of_28_within_budget():
@@ -16,11 +44,49 @@ def test_smart_resize_keeps_sides_multiple_of_28_within_budget():
 
 
 def test_decode_samples_frames_at_the_configured_fps(clips):
-    """The clips last 1 s at 8 fps: fps 4 gives 4 frames, resized to 56x56."""
-    frames = decode_frames(clips["good"][0], fps=4, max_frames=16, factor=28, min_pixels=784, max_pixels=56 * 56)
-    assert frames.shape == (4, 56, 56, 3)
-    assert frames.dtype == np.uint8
-    assert decode_frames(clips["good"][0], 8, 3, 28, 784, 56 * 56).shape[0] == 3
+    """The clips last 1 s at 8 fps: fps 4 gives 4 frames (frames 0, 2, 4, 6), resized to 56x56.
+    fps 8 with max_frames 3 gives 2: the count is floored to the temporal patch (2)."""
+    sampled = decode_frames(clips["good"][0], fps=4, max_frames=16, factor=28, min_pixels=784, max_pixels=56 * 56)
+    assert sampled.frames.shape == (4, 56, 56, 3)
+    assert sampled.frames.dtype == np.uint8
+    assert sampled.timestamps == (0.0, 0.25, 0.5, 0.75)
+    assert decode_frames(clips["good"][0], 8, 3, 28, 784, 56 * 56).frames.shape[0] == 2
+
+
+def test_frame_indices_follow_qwen2_vl_video_processor_sampling():
+    """Qwen2VLVideoProcessor.sample_frames with fps: n = floor(min(max(duration * fps, 4),
+    floor(min(max_frames, total) / 2) * 2, total) / 2) * 2, indices arange(0, total, total / n).
+    300 frames at 30 fps, fps 2, max 16: 10 s * 2 = 20 -> 16; step 18.75 -> 0, 18, 37, ..., 281.
+    100 frames at 10 fps, fps 2, max 16: 20 -> 16; step 6.25 -> ..., 93 (9.3 s).
+    A 1 s clip (8 frames at 8 fps) at fps 1: 1 -> at least 4 frames, step 2.
+    max_frames 5 is floored to 4; a single-frame clip gives its one frame."""
+    long_clip = sample_frame_indices(300, 30.0, 2.0, 16)
+    assert len(long_clip) == 16
+    assert long_clip[:3] == [0, 18, 37] and long_clip[-1] == 281
+    assert sample_frame_indices(100, 10.0, 2.0, 16)[-1] == 93
+    assert sample_frame_indices(8, 8.0, 1.0, 16) == [0, 2, 4, 6]
+    assert sample_frame_indices(100, 10.0, 2.0, 5) == [0, 25, 50, 75]
+    assert sample_frame_indices(1, 8.0, 2.0, 16) == [0]
+
+
+def test_frames_cover_the_whole_clip_and_the_last_comes_from_the_last_second(ten_second_clip):
+    """Today's code took the first 16 frames at 2 fps (0 to 7.5 s): seconds 8 and 9 never reached
+    the model. Uniform sampling: 16 frames at 0.0, 0.6, ..., 9.3 s, each showing its own second."""
+    sampled = decode_frames(ten_second_clip, fps=2, max_frames=16, factor=28, min_pixels=784, max_pixels=56 * 56)
+    assert len(sampled.timestamps) == 16
+    assert [second_shown(frame) for frame in sampled.frames] == [int(t) for t in sampled.timestamps]
+    assert second_shown(sampled.frames[-1]) == 9
+    assert sampled.timestamps[-1] == pytest.approx(9.3)
+
+
+def test_packed_clip_carries_its_sampled_timestamps(ten_second_clip):
+    """16 frames 0.625 s apart on average (93 frames / 10 fps over 15 gaps = 0.62 s): one temporal
+    patch of 2 frames covers 2 * 0.62 = 1.24 s."""
+    loader = VideoLoader(VisionGeometry(), fps=2, max_frames=16, min_pixels=784, max_pixels=56 * 56)
+    packed = loader.load(ten_second_clip)
+    assert packed.grid_thw == (8, 4, 4)
+    assert packed.timestamps[0] == 0.0 and packed.timestamps[-1] == pytest.approx(9.3)
+    assert packed.second_per_grid == pytest.approx(2 * 9.3 / 15)
 
 
 def test_decoding_a_non_video_raises_a_decode_error(tmp_path):
@@ -121,3 +187,25 @@ def test_parquet_rows_match_jsonl_rows_when_the_jsonl_is_absent(make_export):
         assert parquet_row["criteria"] == json_row["criteria"]
         assert video_paths(parquet_row["messages"]) == video_paths(json_row["messages"])
         assert assistant_text(parquet_row["messages"]) == assistant_text(json_row["messages"])
+
+
+def test_the_clip_cache_stays_within_its_byte_bound_and_evicts_the_least_recently_used(clips):
+    """Each 1 s clip packs to 4 frames of 56x56: grid (2, 4, 4) = 32 patches x 1176 float32
+    = 150,528 bytes. A bound of 2.5 clips holds two: loading a, b, a, c evicts b (least recently
+    used), not a; the cached bytes never exceed the bound."""
+    a, b, c = clips["good"][0], clips["good"][1], clips["bad"][0]
+    clip_bytes = 32 * 1176 * 4
+    loader = VideoLoader(VisionGeometry(), fps=4, max_frames=4, min_pixels=784, max_pixels=56 * 56,
+                         cache_bytes=int(2.5 * clip_bytes))
+    for path in (a, b, a, c):
+        loader.load(path)
+        assert loader.cached_bytes <= loader.cache_bytes
+    assert loader.cached_paths() == [str(a), str(c)]
+    assert loader.cached_bytes == 2 * clip_bytes
+    assert loader.load(a) is loader.load(a)
+
+
+def test_a_clip_larger_than_the_cache_is_packed_but_not_kept(clips):
+    loader = VideoLoader(VisionGeometry(), fps=4, max_frames=4, min_pixels=784, max_pixels=56 * 56, cache_bytes=1000)
+    assert loader.load(clips["good"][0]).grid_thw == (2, 4, 4)
+    assert loader.cached_paths() == [] and loader.cached_bytes == 0
