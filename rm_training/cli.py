@@ -1,4 +1,4 @@
-"""Command line: ``python -m rm_training {train,eval,mpo-select}``.
+"""Command line: ``python -m rm_training {train,eval,mpo-select,plan}``.
 
 Flags mirror the config dataclasses; any field can be set as ``section.key=value``
 (see ``python -m rm_training train --help`` for the list with help texts).
@@ -44,6 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--data", required=True)
     select.add_argument("--split", default="train", choices=("train", "validation", "test"))
     select.add_argument("--output", help="JSONL path (default RUN_DIR/mpo_pairs_<split>.jsonl)")
+
+    from rm_training.plan import plan_help
+
+    memory = commands.add_parser(
+        "plan",
+        help="memory budget per GPU for a real-size model, before launching",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="plan options (set as key=value; defaults from the recipe's config):\n" + "\n".join(plan_help()),
+    )
+    memory.add_argument("--recipe", required=True, choices=RECIPES)
+    memory.add_argument(
+        "--model-config", required=True,
+        help="model config JSON (or a name in rm_training/configs/models/, e.g. qwen2.5-vl-7b)",
+    )
+    memory.add_argument("--config", help="training YAML to take the defaults from (default: configs/<recipe>-*.yaml)")
+    memory.add_argument("--stage", choices=("descore", "sft", "grpo"), help="plan only this stage of the recipe")
+    memory.add_argument("--json", action="store_true", help="print the budget as JSON (bytes)")
+    memory.add_argument("overrides", nargs="*", help="key=value plan options, e.g. gpus=8 strategy=zero3")
     return parser
 
 
@@ -140,14 +158,33 @@ def command_mpo_select(args: argparse.Namespace) -> dict:
     return {"selected_pairs": len(pairs), "output": str(output)}
 
 
+def command_plan(args: argparse.Namespace) -> None:
+    from rm_training import plan
+
+    defaults, stages = plan.recipe_defaults(args.recipe, args.config)
+    if args.stage:
+        if args.stage not in stages:
+            raise ConfigError(f"{args.recipe} has no {args.stage} stage in its config (stages: {', '.join(stages)})")
+        stages = [args.stage]
+    options = plan.plan_options(defaults, args.overrides)
+    shape = plan.ModelShape.from_config(plan.read_model_config(args.model_config))
+    budgets = plan.plan(shape, options, args.recipe, stages)
+    if args.json:
+        print(json.dumps([{"stage": b.stage, "peak": b.peak, **b.lines} for b in budgets], indent=2))
+    else:
+        print(plan.format_plan(shape, options, args.recipe, budgets))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"train": command_train, "eval": command_eval, "mpo-select": command_mpo_select}
+    commands = {"train": command_train, "eval": command_eval, "mpo-select": command_mpo_select, "plan": command_plan}
     try:
         result = commands[args.command](args)
     except (ConfigError, ExportError, DataError, VideoDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if result is None:
+        return 0  # the command printed its own output
     if os.environ.get("RANK", "0") != "0":
         return 0  # under accelerate launch / torchrun only the main process prints the summary
     # per-step loss lists live in metrics.jsonl; keep the printed summary short

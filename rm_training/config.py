@@ -115,6 +115,17 @@ class GRPOConfig:
     epsilon_low: float = field(default=0.2, metadata=_help("lower clip: ratio >= 1 - epsilon_low"))
     epsilon_high: float = field(default=0.28, metadata=_help("upper clip: ratio <= 1 + epsilon_high (DAPO)"))
     kl_beta: float = field(default=0.01, metadata=_help("weight of the KL penalty to the frozen reference"))
+    updates_per_rollout: int = field(
+        default=1,
+        metadata=_help("optimisation passes over each sampled rollout (TRL's num_iterations); > 1 lets the "
+                       "clipped objective clip, with old log-probs from sampling time"),
+    )
+    mini_batches: int = field(
+        default=1,
+        metadata=_help("mini-batches each pass splits the rollout's B*K completions into, one loss call "
+                       "(micro-batch) each; optim.gradient_accumulation_steps equal to it makes a pass one "
+                       "optimizer step"),
+    )
     format_weight: float = field(default=1.0, metadata=_help("weight of the format reward"))
     accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
@@ -133,6 +144,8 @@ class GRPOConfig:
         _check(self.temperature > 0, "grpo.temperature must be > 0")
         _check(0 < self.epsilon_low < 1 and self.epsilon_high > 0, "grpo.epsilon_low in (0, 1), epsilon_high > 0")
         _check(self.kl_beta >= 0, "grpo.kl_beta must be >= 0")
+        _check(self.updates_per_rollout >= 1, "grpo.updates_per_rollout must be >= 1")
+        _check(self.mini_batches >= 1, "grpo.mini_batches must be >= 1")
         _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")
         _check(self.rapo_sigma > 0, "grpo.rapo_sigma must be > 0")
 
@@ -190,6 +203,8 @@ class TrainConfig:
             _check(self.stages.atomic_steps == 0 and self.stages.sft_steps == 0 and self.stages.grpo_steps > 0,
                    "rapo runs only GRPO on rl-prompts rows: set stages.sft_steps=0 and stages.grpo_steps > 0")
             _check(self.optim.batch_size >= 2, "rapo's rank reward compares videos: optim.batch_size must be >= 2")
+        _check(self.grpo.mini_batches <= self.optim.batch_size * self.grpo.num_generations,
+               "grpo.mini_batches must be <= optim.batch_size * grpo.num_generations (the completions of a rollout)")
         if self.recipe == "descore":
             _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
                    "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")

@@ -3,20 +3,19 @@ masks, rewards -> advantages, and the clipped loss against a frozen reference (s
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from rm_training.config import GRPOConfig
-from rm_training.losses import grpo_clipped_loss, grpo_group_advantages
+from rm_training.config import GRPOConfig, TrainConfig
+from rm_training.losses import grpo_clipped_loss, grpo_group_advantages, selective_log_softmax
 from rm_training.modeling import (
     VIDEO_INPUT_KEYS,
     base_model,
-    completion_logprobs,
     generation_options,
+    load_vlm,
     model_inputs,
 )
 
@@ -29,6 +28,7 @@ class Rollout:
     completion_mask: torch.Tensor  # 1 on completion tokens up to and including the first eos
     texts: list[str]
     prompt_length: int
+    videos_per_row: int = 0
 
 
 def repeat_batch(batch: dict, times: int, videos_per_row: int) -> dict:
@@ -85,46 +85,168 @@ def sample(policy: nn.Module, prompt_batch: dict, tokenizer, options: GRPOConfig
         if key in expanded and key != "mm_token_type_ids":
             batch[key] = expanded[key]
     texts = tokenizer.batch_decode(generated[:, prompt_length:], skip_special_tokens=True)
-    return Rollout(batch=batch, completion_mask=completion_mask, texts=texts, prompt_length=prompt_length)
+    return Rollout(batch=batch, completion_mask=completion_mask, texts=texts, prompt_length=prompt_length,
+                   videos_per_row=videos_per_row)
 
 
-def frozen_copy(model: nn.Module) -> nn.Module:
-    reference = copy.deepcopy(base_model(model))
-    reference.eval()
-    for parameter in reference.parameters():
-        parameter.requires_grad_(False)
-    return reference
+LOGPROB_CHUNK_TOKENS = 256
 
 
-def grpo_step_loss(
-    policy: nn.Module,
-    reference: nn.Module | None,
-    rollout: Rollout,
-    rewards: torch.Tensor,
-    options: GRPOConfig,
-) -> tuple[torch.Tensor, dict]:
-    """Loss of one policy update on a rollout; ``rewards`` has shape ``(B, K)``.
+def completion_logprobs(
+    model: nn.Module, batch: dict, prompt_length: int, chunk_tokens: int = LOGPROB_CHUNK_TOKENS
+) -> torch.Tensor:
+    """Log-probability of each completion token given its prefix, ``(rows, completion_length)``.
 
-    One update per rollout, so the old policy equals the current one (ratio 1 in value, its
-    gradient is the policy gradient); clipping matters when ``gradient_accumulation_steps`` or
-    repeated updates reuse a rollout.
+    Only the positions that predict completion tokens go through the LM head (``logits_to_keep``), so
+    the logits are ``(rows, completion_length, vocabulary)`` in the model's dtype whatever the prompt's
+    length (a 2,000-token video prompt used to cost 2,000 rows of full-vocabulary float32), and the
+    log-softmax upcasts one chunk of ``chunk_tokens`` rows at a time (:func:`selective_log_softmax`).
+    The call goes through ``model`` itself, so DDP / FSDP / ZeRO-3 wrappers see a normal forward.
     """
-    advantages = grpo_group_advantages(rewards).flatten()
-    mask = rollout.completion_mask
-    logprobs = completion_logprobs(policy, rollout.batch, mask)
-    reference_logprobs = None
-    if reference is not None and options.kl_beta > 0:
+    input_ids = batch["input_ids"]
+    positions = torch.arange(prompt_length - 1, input_ids.shape[1] - 1, device=input_ids.device)
+    logits = model(**model_inputs(batch), use_cache=False, logits_to_keep=positions).logits
+    return selective_log_softmax(logits, input_ids[:, prompt_length:], chunk_tokens)
+
+
+def select_rows(rollout: Rollout, rows: range) -> dict:
+    """The model inputs of ``rows`` of a rollout's batch, with those rows' videos."""
+    batch = {key: rollout.batch[key][rows.start:rows.stop] for key in ("input_ids", "attention_mask",
+                                                                         "mm_token_type_ids")
+             if key in rollout.batch}
+    if "video_grid_thw" in rollout.batch:
+        grids = rollout.batch["video_grid_thw"]
+        first, last = rows.start * rollout.videos_per_row, rows.stop * rollout.videos_per_row
+        patches = grids.prod(-1)
+        patch_start, patch_stop = int(patches[:first].sum()), int(patches[:last].sum())
+        batch.update(pixel_values_videos=rollout.batch["pixel_values_videos"][patch_start:patch_stop],
+                     video_grid_thw=grids[first:last],
+                     second_per_grid_ts=rollout.batch["second_per_grid_ts"][first:last])
+    return batch
+
+
+class Reference:
+    """The frozen reference policy of the KL penalty.
+
+    With LoRA it is the policy itself with its adapter disabled (peft's ``disable_adapter``): the base
+    weights, no second copy. Without LoRA it is ``model``, a frozen copy loaded from the model folder
+    the way the policy was (:func:`load_reference_model`), never a ``deepcopy`` of the policy (33 GB
+    more at 7B, and a copy of one shard under ZeRO-3).
+    """
+
+    def __init__(self, model: nn.Module | None = None):
+        self.model = model
+
+    @torch.no_grad()
+    def logprobs(self, policy: nn.Module, batch: dict, prompt_length: int) -> torch.Tensor:
+        if self.model is not None:
+            return completion_logprobs(self.model, batch, prompt_length)
+        from accelerate.utils import extract_model_from_parallel
+
+        adapted = extract_model_from_parallel(policy)
+        if not hasattr(adapted, "disable_adapter"):
+            raise ValueError("a reference without its own model needs a LoRA (peft) policy to disable the adapter of")
+        # the forward still goes through the wrapper (FSDP gathers its shards in it)
+        with adapted.disable_adapter():
+            return completion_logprobs(policy, batch, prompt_length)
+
+
+def load_reference_model(model_path: str, dtype: str = "auto") -> nn.Module:
+    """The base model of ``model_path`` in ``dtype`` with gradients off: the reference of a full
+    fine-tuning run (prepare it with the run's accelerator so it sits where the policy does)."""
+    model, _ = load_vlm(model_path, dtype=dtype)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
+    """The reference of a run's GRPO stage (None without a KL penalty): the base model of
+    ``config.model_path`` either way, through the LoRA adapter disabled or a frozen copy prepared by
+    the trainer's accelerator (evaluation mode: no DDP wrapper, no optimizer)."""
+    from peft import PeftModel
+
+    if config.grpo.kl_beta == 0:
+        return None
+    if isinstance(trainer.unwrapped, PeftModel):
+        return Reference()
+    model = load_reference_model(config.model_path, config.dtype)
+    return Reference(trainer.accelerator.prepare_model(model, evaluation_mode=True))
+
+
+RolloutFactory = Callable[[list[int]], tuple[Rollout, torch.Tensor]]
+
+
+class GRPOUpdates:
+    """The GRPO stage's loss function: several optimisation steps per rollout (seeds 000 / 004).
+
+    Each call returns the loss of one mini-batch: a rollout of B prompts x K completions is sampled
+    (``new_rollout(indices) -> (rollout, rewards of shape (B, K))``) and then reused for
+    ``updates_per_rollout`` passes of ``mini_batches`` calls each, so a rollout serves
+    ``updates_per_rollout * mini_batches`` calls (micro-batches of the loop; an optimizer step every
+    ``optim.gradient_accumulation_steps`` of them). The prompt indices of the calls that reuse a rollout
+    are not sampled (each call's batch is a fresh shuffled draw).
+
+    The old log-probs of the ratio are taken at sampling time, before any update, one mini-batch at a
+    time (the same shapes as the update's forward, so the first update's ratio is exactly 1 on CPU);
+    the reference log-probs are taken then too, once per rollout. With one call per rollout the old
+    log-probs are the current ones detached (as TRL does), and no extra forward runs.
+    """
+
+    def __init__(self, policy: nn.Module, options: GRPOConfig, reference: Reference | None,
+                 new_rollout: RolloutFactory):
+        self.policy = policy
+        self.options = options
+        self.reference = reference if options.kl_beta > 0 else None
+        self.new_rollout = new_rollout
+        self._pending: list[tuple[int, int]] = []
+
+    @property
+    def calls_per_rollout(self) -> int:
+        return self.options.updates_per_rollout * self.options.mini_batches
+
+    def _start(self, indices: list[int]) -> None:
+        rollout, rewards = self.new_rollout(indices)
+        num_rows = rollout.batch["input_ids"].shape[0]
+        if num_rows < self.options.mini_batches:
+            raise ValueError(f"grpo.mini_batches={self.options.mini_batches} but a rollout has only {num_rows} "
+                             "completions")
+        parts = self.options.mini_batches
+        bounds = [round(part * num_rows / parts) for part in range(parts + 1)]
+        self.parts = [range(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.rollout, self.rewards = rollout, rewards
+        self.advantages = grpo_group_advantages(rewards).flatten()
+        self.old_logprobs = self.reference_logprobs = None
+        inputs = [select_rows(rollout, rows) for rows in self.parts]
         with torch.no_grad():
-            reference_logprobs = completion_logprobs(reference, rollout.batch, mask)
-    loss, stats = grpo_clipped_loss(
-        logprobs, logprobs.detach(), advantages.to(logprobs.device), mask,
-        reference_logprobs=reference_logprobs, epsilon_low=options.epsilon_low,
-        epsilon_high=options.epsilon_high, beta=options.kl_beta,
-    )
-    stats = {key: float(value) for key, value in stats.items()}
-    stats.update(reward_mean=float(rewards.mean()), reward_std=float(rewards.std(unbiased=False)),
-                 completion_tokens=float(mask.sum(dim=1).float().mean()))
-    return loss, stats
+            if self.calls_per_rollout > 1:
+                self.old_logprobs = [completion_logprobs(self.policy, batch, rollout.prompt_length)
+                                     for batch in inputs]
+            if self.reference is not None:
+                self.reference_logprobs = [self.reference.logprobs(self.policy, batch, rollout.prompt_length)
+                                           for batch in inputs]
+        self._pending = [(update, part) for update in range(self.options.updates_per_rollout)
+                         for part in range(self.options.mini_batches)]
+
+    def __call__(self, indices: list[int]) -> tuple[torch.Tensor, dict]:
+        if not self._pending:
+            self._start(indices)
+        update, part = self._pending.pop(0)
+        rollout, rows = self.rollout, self.parts[part]
+        logprobs = completion_logprobs(self.policy, select_rows(rollout, rows), rollout.prompt_length)
+        old_logprobs = self.old_logprobs[part] if self.old_logprobs is not None else logprobs.detach()
+        reference_logprobs = self.reference_logprobs[part] if self.reference_logprobs is not None else None
+        mask = rollout.completion_mask[rows.start:rows.stop, rollout.prompt_length:]
+        loss, stats = grpo_clipped_loss(
+            logprobs, old_logprobs, self.advantages[rows.start:rows.stop].to(logprobs.device), mask,
+            reference_logprobs=reference_logprobs, epsilon_low=self.options.epsilon_low,
+            epsilon_high=self.options.epsilon_high, beta=self.options.kl_beta,
+        )
+        stats = {key: float(value) for key, value in stats.items()}
+        stats.update(update=float(update), reward_mean=float(self.rewards.mean()),
+                     reward_std=float(self.rewards.std(unbiased=False)),
+                     completion_tokens=float(mask.sum(dim=1).float().mean()))
+        return loss, stats
 
 
 RewardFunction = Callable[[str, dict], float]

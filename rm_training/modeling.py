@@ -129,12 +129,3 @@ def generation_options(tokenizer) -> dict:
         "suppress_tokens": [vocabulary[token] for token in VISION_TOKENS if token in vocabulary],
     }
 
-
-def completion_logprobs(model: nn.Module, batch: dict, completion_mask: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each token given its prefix, ``(batch, seq_len)``, zero where
-    ``completion_mask`` is 0 (the first position has no prefix and is always masked)."""
-    logits = model(**model_inputs(batch), use_cache=False).logits[:, :-1].float()
-    targets = batch["input_ids"][:, 1:]
-    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    token_logprobs = torch.cat([torch.zeros_like(token_logprobs[:, :1]), token_logprobs], dim=1)
-    return token_logprobs * completion_mask

@@ -6,7 +6,8 @@ Stages (one global step count, see :mod:`rm_training.loop`):
 2. ``sft``: cold-start SFT on the export's assistant turns (short answer or full critique).
 3. ``grpo`` (optional): K sampled answers per prompt; rewards = format + per-dimension accuracy
    (+ CoT process reward for aesrm-cot), group-normalised advantages, clipped objective with
-   asymmetric clip and a KL penalty to a frozen copy of the model taken when the stage starts.
+   asymmetric clip over ``grpo.updates_per_rollout`` passes per rollout, and a KL penalty to the base
+   model (``model_path``; with LoRA the adapter disabled), see :mod:`rm_training.grpo`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rm_training.data import (
     video_paths,
 )
 from rm_training.export import Export, open_export
-from rm_training.grpo import frozen_copy, grpo_step_loss, sample
+from rm_training.grpo import GRPOUpdates, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import (
     apply_lora,
@@ -134,12 +135,9 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
                          for i in indices])
 
     grpo_rows, grpo_encoder = grpo_prompts(config, encoder, rows)
-    reference = {}
+    grpo = {}
 
-    def start_grpo() -> None:
-        reference["model"] = frozen_copy(trainer.unwrapped) if config.grpo.kl_beta > 0 else None
-
-    def grpo_step(indices: list[int]):
+    def new_rollout(indices: list[int]):
         prompts = [grpo_encoder.encode(prompt_messages(grpo_rows[i]["messages"])) for i in indices]
         videos_per_row = len(prompts[0].videos)
         rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
@@ -148,7 +146,13 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
             [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config) for j in range(k)]
              for b, i in enumerate(indices)]
         )
-        return grpo_step_loss(trainer.model, reference.get("model"), rollout, rewards, config.grpo)
+        return rollout, rewards
+
+    def start_grpo() -> None:
+        grpo["updates"] = GRPOUpdates(trainer.model, config.grpo, reference_for_run(config, trainer), new_rollout)
+
+    def grpo_step(indices: list[int]):
+        return grpo["updates"](indices)
 
     @torch.no_grad()
     def sft_set_loss(chosen: list[dict]) -> float | None:

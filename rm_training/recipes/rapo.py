@@ -15,7 +15,7 @@ from rm_training.config import TrainConfig
 from rm_training.data import DataError, collate, prompt_messages
 from rm_training.evaluation import pearson_spearman
 from rm_training.export import Export
-from rm_training.grpo import frozen_copy, grpo_step_loss, sample
+from rm_training.grpo import GRPOUpdates, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import base_model, generation_options, model_inputs
 from rm_training.recipes.aesrm import build
@@ -48,18 +48,21 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
 
     trainer = Trainer(config, run, model, save)
     trainer.resume(checkpoint)
-    reference = {}
+    grpo = {}
 
-    def start() -> None:
-        reference["model"] = frozen_copy(trainer.unwrapped) if config.grpo.kl_beta > 0 else None
-
-    def grpo_step(indices: list[int]):
+    def new_rollout(indices: list[int]):
         prompts = [encoder.encode(prompt_messages(rows[i]["messages"])) for i in indices]
         batch = collate(prompts, tokenizer.pad_token_id, encoder.video_token_id, "left")
         rollout = sample(trainer.model, batch, tokenizer, config.grpo, videos_per_row=1)
         rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in indices],
                                 config.grpo.num_generations, config.grpo.rapo_sigma)
-        return grpo_step_loss(trainer.model, reference.get("model"), rollout, rewards, config.grpo)
+        return rollout, rewards
+
+    def start() -> None:
+        grpo["updates"] = GRPOUpdates(trainer.model, config.grpo, reference_for_run(config, trainer), new_rollout)
+
+    def grpo_step(indices: list[int]):
+        return grpo["updates"](indices)
 
     result = trainer.fit([Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start)])
     metrics = {"final_step": result["final_step"], "train_losses": result["losses"]}

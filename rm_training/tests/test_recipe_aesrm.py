@@ -5,8 +5,7 @@ import torch
 from rm_training.cli import main
 from rm_training.config import GRPOConfig
 from rm_training.export import open_export
-from rm_training.grpo import completion_mask_after, grpo_step_loss, repeat_batch, sample
-from rm_training.modeling import completion_logprobs
+from rm_training.grpo import GRPOUpdates, completion_logprobs, completion_mask_after, repeat_batch, sample
 from rm_training.recipes.aesrm import atomic_examples, rule_reward
 
 FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.batch_size=2",
@@ -99,12 +98,14 @@ def test_a_grpo_update_raises_the_likelihood_of_the_better_completion(make_expor
                      tokenizer, options, videos_per_row=2)
 
     def gap() -> float:
+        mask = rollout.completion_mask[:, rollout.prompt_length:]
         with torch.no_grad():
-            sums = completion_logprobs(model, rollout.batch, rollout.completion_mask).sum(dim=1)
+            sums = (completion_logprobs(model, rollout.batch, rollout.prompt_length) * mask).sum(dim=1)
         return float(sums[0] - sums[1])
 
     before = gap()
-    loss, stats = grpo_step_loss(model, None, rollout, torch.tensor([[1.0, 0.0]]), options)
+    updates = GRPOUpdates(model, options, None, lambda indices: (rollout, torch.tensor([[1.0, 0.0]])))
+    loss, stats = updates([0])
     loss.backward()
     with torch.no_grad():
         for parameter in model.parameters():
