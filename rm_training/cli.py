@@ -75,12 +75,16 @@ def command_train(args: argparse.Namespace) -> dict:
     if config.grpo.data:
         open_export(config.grpo.data, ("rl-prompts",))
     check_machine(config)
+    import torch
     from accelerate import PartialState
 
+    # the first PartialState fixes the process group for the whole run: without cpu=True a CPU launch of
+    # several processes stays one independent process per rank (the Trainer's Accelerator inherits it)
+    state = PartialState(cpu=not torch.cuda.is_available())
     run = RunDir(config.out)
-    if PartialState().is_main_process:
+    if state.is_main_process:
         run.start(config, export)
-    PartialState().wait_for_everyone()
+    state.wait_for_everyone()
     from transformers import set_seed
 
     set_seed(config.seed)  # before any model is built: head init, CoT masking, sampling

@@ -49,11 +49,20 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+LR_SCHEDULERS = ("constant", "linear", "cosine")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
 @dataclass
 class OptimConfig:
     learning_rate: float = field(default=1e-4, metadata=_help("AdamW peak learning rate"))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
-    warmup_steps: int = field(default=0, metadata=_help("linear warm-up steps, then constant"))
+    warmup_steps: int = field(default=0, metadata=_help("linear warm-up steps from 0 to learning_rate"))
+    lr_scheduler: str = field(
+        default="constant",
+        metadata=_help("after warm-up: constant, linear decay to 0 or cosine decay to 0 at the last step",
+                       choices=LR_SCHEDULERS),
+    )
     batch_size: int = field(default=2, metadata=_help("examples per device per micro-batch"))
     gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
     max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm (0 disables)"))
@@ -63,6 +72,7 @@ class OptimConfig:
         _check(self.learning_rate > 0, "optim.learning_rate must be > 0")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(self.lr_scheduler in LR_SCHEDULERS, f"optim.lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}")
         _check(self.batch_size >= 1, "optim.batch_size must be >= 1")
         _check(self.gradient_accumulation_steps >= 1, "optim.gradient_accumulation_steps must be >= 1")
         _check(self.max_grad_norm >= 0, "optim.max_grad_norm must be >= 0")
@@ -74,12 +84,22 @@ class VideoConfig:
     max_frames: int = field(default=16, metadata=_help("upper bound on sampled frames per video"))
     max_pixels: int = field(default=448 * 448, metadata=_help("pixel budget per frame (height x width)"))
     min_pixels: int = field(default=56 * 56, metadata=_help("smallest frame area after resizing"))
+    cache_bytes: int = field(
+        default=2 * 1024**3,
+        metadata=_help("packed clips kept in memory per process (least recently used evicted first); 0 keeps none"),
+    )
+    num_workers: int = field(
+        default=0,
+        metadata=_help("DataLoader worker processes decoding the next batches during the step (0: in the step)"),
+    )
 
     def __post_init__(self):
         _check(self.fps > 0, "video.fps must be > 0")
         _check(self.max_frames >= 1, "video.max_frames must be >= 1")
         _check(self.min_pixels >= 28 * 28, "video.min_pixels must be >= 784 (one 28x28 merged patch)")
         _check(self.max_pixels >= self.min_pixels, "video.max_pixels must be >= video.min_pixels")
+        _check(self.cache_bytes >= 0, "video.cache_bytes must be >= 0")
+        _check(self.num_workers >= 0, "video.num_workers must be >= 0")
 
 
 @dataclass
@@ -175,6 +195,11 @@ class TrainConfig:
     distributed: str = field(
         default="none", metadata=_help("none / ddp / fsdp / deepspeed", choices=("none", "ddp", "fsdp", "deepspeed"))
     )
+    dtype: str = field(
+        default="auto",
+        metadata=_help("dtype the model weights are loaded in (auto: bfloat16 on a CUDA GPU with bf16, else float32)",
+                       choices=DTYPES),
+    )
     lora_rank: int = field(default=0, metadata=_help("LoRA rank via peft (0 = full fine-tuning)"))
     save_every: int = field(default=50, metadata=_help("checkpoint every N optimizer steps (and at the end)"))
     log_every: int = field(default=1, metadata=_help("log metrics every N optimizer steps"))
@@ -193,6 +218,7 @@ class TrainConfig:
         _check(
             self.distributed in ("none", "ddp", "fsdp", "deepspeed"), "distributed must be none, ddp, fsdp or deepspeed"
         )
+        _check(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}")
         _check(self.lora_rank >= 0, "lora_rank must be >= 0")
         _check(self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be >= 1")
         _check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
@@ -394,17 +420,17 @@ def check_machine(config: TrainConfig, cuda_available: bool | None = None) -> No
     if not cuda_available:
         if config.mixed_precision == "fp16":
             raise ConfigError("mixed_precision=fp16 needs a CUDA GPU; this machine has none (use mixed_precision=no)")
-        if config.mixed_precision == "bf16":
-            raise ConfigError(
-                "mixed_precision=bf16 is configured for GPUs with bf16 support; this machine has no CUDA GPU "
-                "(use mixed_precision=no on CPU)"
-            )
+        # mixed_precision=bf16 and dtype=bfloat16 run on CPU (autocast), slowly: asked for, not refused
+        if config.dtype == "float16":
+            raise ConfigError("dtype=float16 needs a CUDA GPU; this machine has none (use dtype=auto or bfloat16)")
         if config.distributed in ("fsdp", "deepspeed"):
             raise ConfigError(f"distributed={config.distributed} needs CUDA GPUs; this machine has none")
         if config.grpo.backend == "vllm":
             raise ConfigError("grpo.backend=vllm needs a CUDA GPU; use grpo.backend=transformers on CPU")
-    elif config.mixed_precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("mixed_precision=bf16 but this GPU does not support bf16 (use fp16 or no)")
+    elif "bf16" in (config.mixed_precision, config.dtype.replace("bfloat16", "bf16")) and not (
+        torch.cuda.is_bf16_supported()
+    ):
+        raise ConfigError("bf16 (mixed_precision or dtype) but this GPU does not support bf16 (use fp16 or no)")
     if config.grpo.backend == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise ConfigError("grpo.backend=vllm but vllm is not installed")

@@ -9,11 +9,14 @@ target (labels -100 elsewhere).
 from __future__ import annotations
 
 import copy
+import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from rm_training.export import Export
 from rm_training.video import PackedVideo, VideoLoader
@@ -213,3 +216,45 @@ def batch_indices(
             chosen += order[: batch_size - len(chosen)]
         yield chosen
         index += stride
+
+
+class _PreparedBatches(IterableDataset):
+    """``prepare(indices)`` for each batch of ``make_batches()``; worker ``w`` of ``W`` takes batches
+    ``w, w + W, ...``, and the DataLoader reads its workers in turn, so the order is the stream's."""
+
+    def __init__(self, make_batches: Callable[[], Iterable[list[int]]], prepare: Callable[[list[int]], Any]):
+        self.make_batches = make_batches
+        self.prepare = prepare
+
+    def __iter__(self) -> Iterator[Any]:
+        batches = iter(self.make_batches())
+        worker = get_worker_info()
+        if worker is not None:
+            batches = itertools.islice(batches, worker.id, None, worker.num_workers)
+        for indices in batches:
+            yield self.prepare(indices)
+
+
+def _unchanged(item: Any) -> Any:
+    return item
+
+
+def prepared_batches(
+    make_batches: Callable[[], Iterable[list[int]]], prepare: Callable[[list[int]], Any], num_workers: int
+) -> Iterator[Any]:
+    """``prepare(indices)`` of each batch, in order, computed by ``num_workers`` DataLoader worker
+    processes two batches ahead each (0: in this process, when asked), so decoding and tokenising
+    the next batches overlaps the training step. ``prepare`` runs on CPU and must not touch the GPU;
+    workers are forked, each with its own copy (and clip cache) of what ``prepare`` holds."""
+    if num_workers == 0:
+        return (prepare(indices) for indices in make_batches())
+    loader = DataLoader(
+        _PreparedBatches(make_batches, prepare),
+        batch_size=None,
+        num_workers=num_workers,
+        collate_fn=_unchanged,
+        prefetch_factor=2,
+        # its own generator: seeding the workers must not advance the global RNG the step samples from
+        generator=torch.Generator().manual_seed(0),
+    )
+    return iter(loader)

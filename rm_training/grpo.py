@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from rm_training.config import GRPOConfig, TrainConfig
+from rm_training.distributed import unwrap_for_generation
 from rm_training.losses import grpo_clipped_loss, grpo_group_advantages, selective_log_softmax
 from rm_training.modeling import (
     VIDEO_INPUT_KEYS,
-    base_model,
     generation_options,
     load_vlm,
     model_inputs,
@@ -70,16 +70,18 @@ def sample(policy: nn.Module, prompt_batch: dict, tokenizer, options: GRPOConfig
     eos = generate_options["eos_token_id"]
     was_training = policy.training
     policy.eval()
-    generated = base_model(policy).generate(
-        **model_inputs(expanded), do_sample=True, temperature=options.temperature,
-        max_new_tokens=options.max_new_tokens, **generate_options,
-    )
+    # DDP / FSDP / ZeRO-3 wrappers have no generate: unwrap (and gather sharded weights) first
+    with unwrap_for_generation(policy) as generator:
+        generated = generator.generate(
+            **model_inputs(expanded), do_sample=True, temperature=options.temperature,
+            max_new_tokens=options.max_new_tokens, **generate_options,
+        )
+        video_token_id = generator.config.video_token_id
     policy.train(was_training)
     prompt_length = expanded["input_ids"].shape[1]
     completion_mask = completion_mask_after(generated, prompt_length, eos)
     attention = torch.cat([expanded["attention_mask"], completion_mask[:, prompt_length:]], dim=1)
     batch = {"input_ids": generated, "attention_mask": attention}
-    video_token_id = base_model(policy).config.video_token_id
     batch["mm_token_type_ids"] = (generated == video_token_id).int() * 2
     for key in VIDEO_INPUT_KEYS:
         if key in expanded and key != "mm_token_type_ids":

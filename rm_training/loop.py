@@ -8,6 +8,7 @@ continues the current one where its last checkpoint left it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -22,7 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rm_training.config import TrainConfig
-from rm_training.data import batch_indices
+from rm_training.data import batch_indices, prepared_batches
+from rm_training.distributed import sharding_plugins
 from rm_training.run_dir import RunDir
 
 LossFunction = Callable[[list[int]], tuple[torch.Tensor, dict]]
@@ -36,6 +38,9 @@ class Stage:
     compute_loss: LossFunction
     batch_size: int | None = None  # examples per micro-batch; defaults to optim.batch_size
     on_start: Callable[[], None] | None = None
+    # Decodes and encodes a micro-batch of indices ahead of the step, in video.num_workers DataLoader
+    # workers; compute_loss then receives what it returns instead of the indices.
+    prepare: Callable[[list[int]], object] | None = None
 
 
 def peak_memory_mb() -> float:
@@ -44,19 +49,15 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _sharding_plugins(config: TrainConfig) -> dict:
-    """FSDP / DeepSpeed ZeRO-3 from the config (``check_machine`` has verified CUDA is present).
-    Launch with ``accelerate launch`` or ``torchrun`` for several processes."""
-    if config.distributed == "fsdp":
-        from accelerate import FullyShardedDataParallelPlugin
+def learning_rate_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """``optim.lr_scheduler`` over the run's optimizer steps (transformers' ``get_scheduler``): linear
+    warm-up from 0 over ``optim.warmup_steps``, then constant, linear decay to 0 or cosine decay to 0
+    at ``total_steps``. Stepped once per optimizer step, whatever the number of processes."""
+    from transformers import get_scheduler
 
-        return {"fsdp_plugin": FullyShardedDataParallelPlugin(use_orig_params=True)}
-    if config.distributed == "deepspeed":
-        from accelerate import DeepSpeedPlugin
-
-        return {"deepspeed_plugin": DeepSpeedPlugin(zero_stage=3, gradient_accumulation_steps=(
-            config.optim.gradient_accumulation_steps))}
-    return {}
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[config.optim.lr_scheduler]
+    return get_scheduler(name, optimizer, num_warmup_steps=config.optim.warmup_steps,
+                         num_training_steps=config.total_steps)
 
 
 class Trainer:
@@ -75,18 +76,16 @@ class Trainer:
             gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
             mixed_precision=config.mixed_precision,
             cpu=not torch.cuda.is_available(),
-            **_sharding_plugins(config),
+            **sharding_plugins(config, model),
         )
         self._save_model = save_model
         parameters = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
             parameters, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
         )
-        warmup = config.optim.warmup_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
-        )
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        # not prepared: accelerate's scheduler wrapper steps once per process on each optimizer step
+        self.scheduler = learning_rate_scheduler(optimizer, config)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.step = 0
         self._writer = None
 
@@ -157,11 +156,15 @@ class Trainer:
                 stage.on_start()
             batch_size = stage.batch_size or self.config.optim.batch_size
             processes = self.accelerator.num_processes
-            batches = batch_indices(
-                stage.num_examples, batch_size, seed=self.config.seed + index,
+            make_batches = functools.partial(
+                batch_indices, stage.num_examples, batch_size, seed=self.config.seed + index,
                 start_batch=(self.step - stage_start) * accumulation * processes + self.accelerator.process_index,
                 stride=processes,
             )
+            if stage.prepare is None:
+                batches = make_batches()
+            else:
+                batches = prepared_batches(make_batches, stage.prepare, self.config.video.num_workers)
             self.model.train()
             while self.step < stage_end:
                 started = time.perf_counter()
@@ -173,7 +176,8 @@ class Trainer:
                         if self.accelerator.sync_gradients and self.config.optim.max_grad_norm > 0:
                             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.optim.max_grad_norm)
                         self.optimizer.step()
-                        self.scheduler.step()
+                        if self.accelerator.sync_gradients:
+                            self.scheduler.step()
                         self.optimizer.zero_grad()
                     losses.append(float(loss.detach()))
                     for key, value in metrics.items():
@@ -189,6 +193,7 @@ class Trainer:
                     "learning_rate": self.scheduler.get_last_lr()[0],
                     "steps_per_second": 1.0 / elapsed,
                     "samples_per_second": batch_size * accumulation * processes / elapsed,
+                    "processes": processes,
                     "peak_memory_mb": peak_memory_mb(),
                     **{f"{stage.name}/{key}": value for key, value in extra.items()},
                 }

@@ -12,17 +12,32 @@ REWARD_HEAD_FILE = "reward_head.pt"
 VIDEO_INPUT_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "mm_token_type_ids")
 
 
-def load_vlm(path: Path | str, gradient_checkpointing: bool = False):
-    """A local image-text-to-text model (Qwen2.5-VL by default) and its tokenizer, in float32."""
+def resolve_dtype(name: str = "auto", cuda_available: bool | None = None) -> torch.dtype:
+    """The torch dtype of a config's ``dtype``: ``auto`` is bfloat16 on a CUDA GPU that supports it,
+    float32 otherwise (bfloat16 on CPU runs, slowly, when asked for by name)."""
+    if name == "auto":
+        if cuda_available is None:
+            cuda_available = torch.cuda.is_available()
+        return torch.bfloat16 if cuda_available and torch.cuda.is_bf16_supported() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _enable_checkpointing(model: nn.Module) -> None:
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+
+
+def load_vlm(path: Path | str, gradient_checkpointing: bool = False, dtype: str = "auto"):
+    """A local image-text-to-text model (Qwen2.5-VL by default) in ``dtype`` (see :func:`resolve_dtype`)
+    and its tokenizer as saved with it."""
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=resolve_dtype(dtype))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
+        _enable_checkpointing(model)
     return model, tokenizer
 
 
@@ -42,15 +57,20 @@ def apply_lora(model: nn.Module, rank: int, trainable_token_indices: list[int] |
     return get_peft_model(model, lora)
 
 
-def load_lora_checkpoint(directory: Path, base_path: str, trainable: bool = True):
-    """A LoRA checkpoint on top of its base model (embeddings resized to the saved tokenizer)."""
+def load_lora_checkpoint(
+    directory: Path, base_path: str, trainable: bool = True, gradient_checkpointing: bool = False, dtype: str = "auto"
+):
+    """A LoRA checkpoint on top of its base model loaded in ``dtype`` (embeddings resized to the saved
+    tokenizer)."""
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
+    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=resolve_dtype(dtype))
     if len(tokenizer) > base.get_input_embeddings().num_embeddings:
         base.resize_token_embeddings(len(tokenizer))
+    if gradient_checkpointing:
+        _enable_checkpointing(base)
     return PeftModel.from_pretrained(base, directory, is_trainable=trainable), tokenizer
 
 
@@ -91,7 +111,8 @@ class DescoreModel(nn.Module):
         backbone = base_model(self.vlm).model
         hidden = backbone(**model_inputs(batch), use_cache=False).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        return self.head(hidden[rows, batch["reward_positions"]]).float()
+        # the head stays float32 whatever dtype the backbone was loaded in
+        return self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
 
     def save(self, directory: Path, tokenizer) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -100,15 +121,17 @@ class DescoreModel(nn.Module):
         torch.save(self.head.state_dict(), directory / REWARD_HEAD_FILE)
 
     @classmethod
-    def load(cls, directory: Path, base_path: str | None = None) -> tuple[DescoreModel, object]:
+    def load(
+        cls, directory: Path, base_path: str | None = None, gradient_checkpointing: bool = False, dtype: str = "auto"
+    ) -> tuple[DescoreModel, object]:
         """Load a saved DescoreModel; LoRA checkpoints need the ``base_path`` they were trained from."""
         directory = Path(directory)
         if (directory / "adapter_config.json").is_file():
             if not base_path:
                 raise ValueError(f"{directory} holds a LoRA adapter: pass the base model path it was trained from")
-            vlm, tokenizer = load_lora_checkpoint(directory, base_path)
+            vlm, tokenizer = load_lora_checkpoint(directory, base_path, True, gradient_checkpointing, dtype)
         else:
-            vlm, tokenizer = load_vlm(directory)
+            vlm, tokenizer = load_vlm(directory, gradient_checkpointing, dtype)
         head_state = torch.load(directory / REWARD_HEAD_FILE, map_location="cpu")
         model = cls(vlm, num_outputs=head_state["weight"].shape[0])
         model.head.load_state_dict(head_state)

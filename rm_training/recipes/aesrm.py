@@ -20,6 +20,7 @@ from rm_training.config import TrainConfig
 from rm_training.data import (
     ChatEncoder,
     DataError,
+    EncodedSequence,
     assistant_text,
     collate,
     prompt_messages,
@@ -67,16 +68,15 @@ def atomic_examples(rows: list[dict]) -> list[tuple[list[dict], str]]:
 def _load(config: TrainConfig, source: str | Path):
     source = Path(source)
     if (source / "adapter_config.json").is_file():
-        return load_lora_checkpoint(source, config.model_path)
-    model, tokenizer = load_vlm(source, config.optim.gradient_checkpointing)
+        return load_lora_checkpoint(source, config.model_path, True, config.optim.gradient_checkpointing, config.dtype)
+    model, tokenizer = load_vlm(source, config.optim.gradient_checkpointing, config.dtype)
     return apply_lora(model, config.lora_rank), tokenizer
 
 
 def build(config: TrainConfig, export: Export, source: str | Path):
     model, tokenizer = _load(config, source)
     geometry = VisionGeometry.from_model_config(base_model(model).config)
-    video = config.video
-    loader = VideoLoader(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels)
+    loader = VideoLoader.from_config(geometry, config.video)
     return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
 
 
@@ -127,12 +127,11 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         output = trainer.model(**model_inputs(batch), labels=batch["labels"], use_cache=False)
         return output.loss, {"target_tokens": float((batch["labels"] != -100).sum())}
 
-    def atomic_step(indices: list[int]):
-        return sft_loss([encoder.encode(atomic[i][0], completion=atomic[i][1]) for i in indices])
+    def atomic_sequences(indices: list[int]) -> list[EncodedSequence]:
+        return [encoder.encode(atomic[i][0], completion=atomic[i][1]) for i in indices]
 
-    def sft_step(indices: list[int]):
-        return sft_loss([encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"]))
-                         for i in indices])
+    def sft_sequences(indices: list[int]) -> list[EncodedSequence]:
+        return [encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"])) for i in indices]
 
     grpo_rows, grpo_encoder = grpo_prompts(config, encoder, rows)
     grpo = {}
@@ -173,8 +172,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         validation_rows = []
 
     stages = [
-        Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), atomic_step),
-        Stage("sft", config.stages.sft_steps, len(rows), sft_step),
+        Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), sft_loss, prepare=atomic_sequences),
+        Stage("sft", config.stages.sft_steps, len(rows), sft_loss, prepare=sft_sequences),
         Stage("grpo", config.stages.grpo_steps, len(grpo_rows), grpo_step, on_start=start_grpo),
     ]
     before = sft_set_loss(rows)

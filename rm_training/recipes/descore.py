@@ -114,16 +114,16 @@ def _outcomes(rows: list[dict]) -> torch.Tensor:
 
 def build(config: TrainConfig, export: Export, source: str | Path) -> tuple[DescoreModel, object, DescoreData]:
     if (Path(source) / "reward_head.pt").is_file():
-        model, tokenizer = DescoreModel.load(Path(source), base_path=config.model_path)
+        model, tokenizer = DescoreModel.load(Path(source), config.model_path, config.optim.gradient_checkpointing,
+                                             config.dtype)
         reward_id = tokenizer.convert_tokens_to_ids("[Reward]")
     else:
-        vlm, tokenizer = load_vlm(source, config.optim.gradient_checkpointing)
+        vlm, tokenizer = load_vlm(source, config.optim.gradient_checkpointing, config.dtype)
         reward_id = add_reward_token(vlm, tokenizer)
         # with LoRA the new [Reward] embedding row is still trained, and saved with the adapter
         model = DescoreModel(apply_lora(vlm, config.lora_rank, trainable_token_indices=[reward_id]))
     geometry = VisionGeometry.from_model_config(base_model(model.vlm).config)
-    video = config.video
-    loader = VideoLoader(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels)
+    loader = VideoLoader.from_config(geometry, config.video)
     encoder = ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
     return model, tokenizer, DescoreData(config, encoder, reward_id)
 
@@ -145,10 +145,14 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     trainer = Trainer(config, run, model, save)
     trainer.resume(checkpoint)
 
-    def compute_loss(indices: list[int]) -> tuple[torch.Tensor, dict]:
-        chosen_rows = [rows[i] for i in indices]
+    def prepare(indices: list[int]) -> tuple[list[int], list[EncodedSequence]]:
         sequences = [data.sequence(rows[i]["video_a"], _prompt(rows[i]), cots[i][0]) for i in indices]
         sequences += [data.sequence(rows[i]["video_b"], _prompt(rows[i]), cots[i][1]) for i in indices]
+        return indices, sequences
+
+    def compute_loss(prepared: tuple[list[int], list[EncodedSequence]]) -> tuple[torch.Tensor, dict]:
+        indices, sequences = prepared
+        chosen_rows = [rows[i] for i in indices]
         batch = data.batch(sequences, config.descore.cot_mask_ratio)
         rewards = trainer.model(batch)
         rewards_a, rewards_b = rewards[: len(indices)], rewards[len(indices):]
@@ -184,7 +188,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     except ValueError:
         validation_rows = []
     before = set_loss(rows)
-    result = trainer.fit([Stage("bt", config.stages.sft_steps, len(rows), compute_loss)])
+    result = trainer.fit([Stage("bt", config.stages.sft_steps, len(rows), compute_loss, prepare=prepare)])
     after = set_loss(rows)
     metrics = {
         "final_step": result["final_step"],

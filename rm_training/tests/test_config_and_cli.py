@@ -52,7 +52,7 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"mixed_precision": "bf16"}, "bf16"),
+        ({"dtype": "float16"}, "float16 needs a CUDA GPU"),
         ({"mixed_precision": "fp16"}, "fp16 needs a CUDA GPU"),
         ({"distributed": "fsdp"}, "fsdp needs CUDA"),
         ({"distributed": "deepspeed"}, "deepspeed needs CUDA"),

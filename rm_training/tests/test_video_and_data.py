@@ -1,10 +1,21 @@
+import functools
+import itertools
 import subprocess
 
 import numpy as np
 import pytest
 import torch
 
-from rm_training.data import ChatEncoder, DataError, batch_indices, collate, swap_videos, video_paths
+from rm_training.data import (
+    ChatEncoder,
+    DataError,
+    assistant_text,
+    batch_indices,
+    collate,
+    prepared_batches,
+    swap_videos,
+    video_paths,
+)
 from rm_training.export import open_export
 from rm_training.video import (
     VideoDecodeError,
@@ -132,7 +143,6 @@ def test_sft_rows_become_model_inputs_that_the_tiny_vlm_accepts(make_export, tin
     export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
     encoder = _encoder(export, tiny_model_path)
     rows = open_export(export).rows("train")
-    from rm_training.data import assistant_text
 
     sequences = [encoder.encode(row["messages"], completion=assistant_text(row["messages"])) for row in rows]
     batch = collate(sequences, encoder.tokenizer.pad_token_id, encoder.video_token_id)
@@ -209,3 +219,48 @@ def test_a_clip_larger_than_the_cache_is_packed_but_not_kept(clips):
     loader = VideoLoader(VisionGeometry(), fps=4, max_frames=4, min_pixels=784, max_pixels=56 * 56, cache_bytes=1000)
     assert loader.load(clips["good"][0]).grid_thw == (2, 4, 4)
     assert loader.cached_paths() == [] and loader.cached_bytes == 0
+
+
+def test_two_dataloader_workers_yield_the_batches_of_zero_workers(make_export, tiny_model_path):
+    """Five shuffled batches of two SFT rows (four clips each), encoded in this process and by two
+    worker processes: same order, same tokens, same pixel values and timestamps."""
+    export = make_export("cot-sft", sizes={"train": 5, "validation": 1, "test": 1})
+    encoder = _encoder(export, tiny_model_path)
+    rows = open_export(export).rows("train")
+
+    def prepare(indices: list[int]):
+        return indices, [encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"]))
+                         for i in indices]
+
+    make_batches = functools.partial(batch_indices, len(rows), 2, seed=7)
+    in_process = list(itertools.islice(prepared_batches(make_batches, prepare, num_workers=0), 5))
+    with_workers = list(itertools.islice(prepared_batches(make_batches, prepare, num_workers=2), 5))
+    assert [indices for indices, _ in with_workers] == [indices for indices, _ in in_process]
+    assert len({tuple(indices) for indices, _ in in_process}) > 1
+    for (_, expected), (_, got) in zip(in_process, with_workers, strict=True):
+        assert [s.input_ids for s in got] == [s.input_ids for s in expected]
+        assert [s.labels for s in got] == [s.labels for s in expected]
+        for expected_video, got_video in zip(
+            [v for s in expected for v in s.videos], [v for s in got for v in s.videos], strict=True
+        ):
+            assert torch.equal(got_video.pixel_values, expected_video.pixel_values)
+            assert got_video.timestamps == expected_video.timestamps
+
+
+def test_descore_trains_the_same_with_two_decoding_workers(make_export, tiny_model_path, tmp_path):
+    """Two BT steps, clips decoded in the step (video.num_workers=0) or ahead of it by two DataLoader
+    workers: the same batches reach the model, so the losses are the same."""
+    import json
+
+    from rm_training.cli import main
+
+    export = make_export("cot-sft", sizes={"train": 4, "validation": 1, "test": 1})
+    losses = {}
+    for workers in (0, 2):
+        run = tmp_path / f"workers{workers}"
+        assert main(["train", "--recipe", "descore", "--data", str(export), "--out", str(run),
+                     f"model_path={tiny_model_path}", "video.fps=4", "video.max_frames=4", "video.max_pixels=3136",
+                     "stages.sft_steps=2", f"video.num_workers={workers}"]) == 0
+        losses[workers] = json.loads((run / "train_metrics.json").read_text())["train_losses"]
+    assert len(losses[2]) == 2
+    assert losses[2] == pytest.approx(losses[0], rel=1e-5)

@@ -1,0 +1,58 @@
+"""The learning rate follows ``optim.lr_scheduler`` over the run's optimizer steps, once per step."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from rm_training.config import ConfigError, load_config
+from rm_training.loop import Stage, Trainer
+from rm_training.run_dir import RunDir
+
+
+def _learning_rates(tmp_path, scheduler: str, accumulation: int = 1) -> list[float]:
+    config = load_config(None, [f"optim.lr_scheduler={scheduler}", "optim.learning_rate=1e-3", "optim.warmup_steps=2",
+                                f"optim.gradient_accumulation_steps={accumulation}", "stages.sft_steps=10",
+                                "save_every=1000"], recipe="checklist-linear")
+    model = nn.Linear(2, 1)
+    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path: None)
+
+    def loss(indices: list[int]):
+        return trainer.model(torch.ones(len(indices), 2)).pow(2).mean(), {}
+
+    trainer.fit([Stage("sft", 10, 4, loss)])
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["learning_rate"] for line in lines]
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero_at_the_last_step(tmp_path):
+    """Peak 1e-3, warm-up 2, 10 steps. The rate logged after optimizer step k (k = 1..10) is the rate of
+    step k + 1: k / 2 * 1e-3 while k < 2, then (10 - k) / (10 - 2) * 1e-3:
+    0.5e-3, 1e-3, 0.875e-3, 0.75e-3, 0.625e-3, 0.5e-3, 0.375e-3, 0.25e-3, 0.125e-3, 0."""
+    expected = [0.5e-3, 1e-3, 0.875e-3, 0.75e-3, 0.625e-3, 0.5e-3, 0.375e-3, 0.25e-3, 0.125e-3, 0.0]
+    assert _learning_rates(tmp_path, "linear") == pytest.approx(expected, abs=1e-12)
+
+
+def test_cosine_schedule_follows_half_a_cosine_after_warm_up(tmp_path):
+    """After step k >= 2: 1e-3 * 0.5 * (1 + cos(pi * (k - 2) / 8)); k = 6 is the half-way point, 0.5e-3."""
+    rates = _learning_rates(tmp_path, "cosine")
+    assert rates[:2] == pytest.approx([0.5e-3, 1e-3])
+    for k in range(2, 11):
+        assert rates[k - 1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * (k - 2) / 8)), abs=1e-12)
+    assert rates[5] == pytest.approx(0.5e-3)
+
+
+def test_schedule_steps_once_per_optimizer_step_not_per_micro_batch(tmp_path):
+    """Four micro-batches per step change nothing: the same rates as above after each optimizer step."""
+    assert _learning_rates(tmp_path, "linear", accumulation=4)[:3] == pytest.approx([0.5e-3, 1e-3, 0.875e-3])
+
+
+def test_constant_schedule_keeps_the_peak_after_warm_up(tmp_path):
+    assert _learning_rates(tmp_path, "constant")[1:] == pytest.approx([1e-3] * 9)
+
+
+def test_unknown_scheduler_is_refused():
+    with pytest.raises(ConfigError, match="lr_scheduler"):
+        load_config(None, ["optim.lr_scheduler=step"], recipe="checklist-linear")

@@ -1,0 +1,46 @@
+"""Every VLM recipe in two CPU processes (DDP over gloo), GRPO sampling included: the DDP wrapper has no
+``generate`` and no ``config``, so sampling must unwrap it.
+
+``accelerate launch --cpu --num_processes 2`` starts ONE process (accelerate's simple launcher; several
+CPU processes need mpirun there). ``--multi_gpu --num_processes 2`` on a machine without CUDA starts two
+through torchrun, and ``Accelerator(cpu=True)`` joins them over gloo."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.batch_size=1",
+        "grpo.max_new_tokens=6", "grpo.num_generations=2", "save_every=1000"]
+
+
+def test_every_vlm_recipe_trains_and_samples_in_two_cpu_processes(make_export, tiny_model_path, tmp_path):
+    sizes = {"sizes": {"train": 4, "validation": 1, "test": 1}}
+    exports = {name: make_export(name, **sizes) for name in ("cot-sft", "aesrm-base-sft", "rl-prompts")}
+    runs = {
+        "descore": (exports["cot-sft"], ["stages.sft_steps=1"]),
+        "aesrm-base": (exports["aesrm-base-sft"], ["stages.atomic_steps=1", "stages.sft_steps=1",
+                                                   "stages.grpo_steps=1"]),
+        "aesrm-cot": (exports["cot-sft"], ["stages.sft_steps=1", "stages.grpo_steps=1", "lora_rank=4"]),
+        "rapo": (exports["rl-prompts"], ["stages.sft_steps=0", "stages.grpo_steps=1", "optim.batch_size=2"]),
+    }
+    argvs = [["train", "--recipe", recipe, "--data", str(export), "--out", str(tmp_path / recipe),
+              f"model_path={tiny_model_path}", *FAST, *extra] for recipe, (export, extra) in runs.items()]
+    (tmp_path / "runs.json").write_text(json.dumps(argvs))
+    driver = Path(__file__).with_name("two_process_driver.py")
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         str(driver), str(tmp_path / "runs.json")],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )
+    assert launched.returncode == 0, launched.stderr[-4000:]
+    for recipe, (_, extra) in runs.items():
+        logged = [json.loads(line) for line in (tmp_path / recipe / "metrics.jsonl").read_text().splitlines()]
+        steps = sum(int(item.split("=")[1]) for item in extra if item.startswith("stages."))
+        assert [entry["step"] for entry in logged] == list(range(1, steps + 1)), recipe
+        assert {entry["processes"] for entry in logged} == {2}, recipe
+    grpo_logged = [json.loads(line) for line in (tmp_path / "rapo" / "metrics.jsonl").read_text().splitlines()]
+    assert "grpo/reward_mean" in grpo_logged[-1]
