@@ -94,6 +94,12 @@ class ChatEncoder:
     """Renders Qwen-VL chats, tokenizes them and loads their videos from the export."""
 
     def __init__(self, tokenizer, export: Export, videos: VideoLoader, max_tokens: int):
+        if videos.geometry.model_type == "qwen3_vl":
+            raise DataError(
+                "Qwen3-VL prompts put a '<t seconds>' timestamp before each temporal patch of a video and take no "
+                "second_per_grid_ts; this encoder renders Qwen2-VL / Qwen2.5-VL prompts only (the video packer "
+                "supports Qwen3-VL's patch 16 and mean/std 0.5)"
+            )
         self.tokenizer = tokenizer
         self.export = export
         self.videos = videos

@@ -155,6 +155,15 @@ def test_sft_rows_become_model_inputs_that_the_tiny_vlm_accepts(make_export, tin
     assert torch.isfinite(output.loss)
 
 
+def test_a_qwen3_vl_model_is_refused_by_the_chat_encoder_with_the_reason(make_export, tiny_model_path):
+    from transformers import AutoTokenizer, Qwen3VLConfig
+
+    export = make_export("cot-sft", sizes={"train": 1, "validation": 1, "test": 1})
+    loader = VideoLoader(VisionGeometry.from_model_config(Qwen3VLConfig()), 4, 4, 1024, 64 * 64)
+    with pytest.raises(DataError, match="Qwen3-VL prompts put a '<t seconds>' timestamp"):
+        ChatEncoder(AutoTokenizer.from_pretrained(tiny_model_path), open_export(export), loader, 512)
+
+
 def test_a_prompt_longer_than_the_budget_is_a_data_error(make_export, tiny_model_path):
     export = make_export("cot-sft", sizes={"train": 1, "validation": 1, "test": 1})
     encoder = _encoder(export, tiny_model_path, max_tokens=20)
