@@ -258,6 +258,11 @@ class VideoLoader:
         self._cache: OrderedDict[str, PackedVideo] = OrderedDict()
         self._cached_bytes = 0
 
+    @classmethod
+    def from_config(cls, geometry: VisionGeometry, video) -> VideoLoader:
+        """From a :class:`rm_training.config.VideoConfig`."""
+        return cls(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels, video.cache_bytes)
+
     @property
     def cached_bytes(self) -> int:
         return self._cached_bytes
