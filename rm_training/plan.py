@@ -48,11 +48,14 @@ class PlanOptions:
     dtype: str = field(default="bf16", metadata=_help("weight and activation dtype: bf16 / fp16 / fp32"))
     lora_rank: int = field(default=0, metadata=_help("LoRA rank on q/k/v/o of the language model (0 = full)"))
     gradient_checkpointing: bool = field(default=True, metadata=_help("recompute each decoder layer in backward"))
-    optimizer_bytes: int = field(default=12, metadata=_help(
-        "AdamW bytes per trainable parameter: 8 = fp32 m and v; 12 = + fp32 master weights (mixed precision, "
+    optimizer_bytes: int = field(default=0, metadata=_help(
+        "AdamW bytes per trainable parameter: 0 = auto (8 with LoRA, 12 for full fine-tuning); 4 = bf16 m and v "
+        "(torch AdamW on bf16 weights); 8 = fp32 m and v; 12 = + fp32 master weights (mixed precision, "
         "DeepSpeed / FSDP); 16 = + an fp32 gradient accumulation buffer"))
     micro_batch: int = field(default=1, metadata=_help("pairs (descore, SFT) or prompts (GRPO) per GPU per step"))
-    text_tokens: int = field(default=1024, metadata=_help("text tokens of a training sequence (SFT, descore)"))
+    text_tokens: int = field(default=1024, metadata=_help(
+        "text tokens of an SFT / descore sequence besides the videos (default: the config's max_text_tokens less "
+        "the video tokens)"))
     prompt_text_tokens: int = field(default=512, metadata=_help("GRPO prompt text tokens besides the videos"))
     frames: int = field(default=16, metadata=_help("frames per video"))
     frame_pixels: int = field(default=448 * 448, metadata=_help("pixels per frame after resizing"))
@@ -74,7 +77,7 @@ class PlanOptions:
         _check(self.strategy != "none" or self.gpus == 1, "strategy=none runs on one GPU: set gpus=1 or a strategy")
         _check(self.dtype in DTYPE_BYTES, "dtype must be bf16, fp16 or fp32")
         _check(self.lora_rank >= 0, "lora_rank must be >= 0")
-        _check(self.optimizer_bytes in (8, 12, 16), "optimizer_bytes must be 8, 12 or 16")
+        _check(self.optimizer_bytes in (0, 4, 8, 12, 16), "optimizer_bytes must be 0 (auto), 4, 8, 12 or 16")
         _check(min(self.micro_batch, self.frames, self.group_size, self.completion_tokens) >= 1,
                "micro_batch, frames, group_size and completion_tokens must be >= 1")
         _check(min(self.text_tokens, self.prompt_text_tokens, self.update_sequences) >= 0,
@@ -83,6 +86,12 @@ class PlanOptions:
         _check(self.reference in ("auto", "none", "copy"), "reference must be auto, none or copy")
         _check(self.logit_chunk >= 1, "logit_chunk must be >= 1")
         _check(self.gpu_memory_gib > 0 and self.overhead_gib >= 0, "gpu_memory_gib > 0 and overhead_gib >= 0")
+
+    @property
+    def adam_bytes(self) -> int:
+        if self.optimizer_bytes:
+            return self.optimizer_bytes
+        return 8 if self.lora_rank else 12  # fp32 adapters need no master copy
 
     @property
     def shards(self) -> int:
@@ -209,6 +218,9 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         raise ConfigError("checklist-linear trains a logistic regression on CPU: there is no GPU memory to plan")
     path = Path(config_file) if config_file else CONFIG_DIR / f"{recipe}-qwen2.5-vl-7b.yaml"
     train = load_config(path, [], recipe=recipe, model_path="(not loaded by plan)")
+    # max_text_tokens caps the whole sequence, video placeholders included: the text is what is left
+    videos = 1 if recipe in ("descore", "rapo") else 2
+    visual = videos * math.ceil(train.video.max_frames / 2) * (train.video.max_pixels // 28**2)
     strategy = {"none": "none", "ddp": "ddp", "fsdp": "fsdp", "deepspeed": "zero3"}[train.distributed]
     defaults = {
         "strategy": strategy,
@@ -216,7 +228,7 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         "lora_rank": train.lora_rank,
         "gradient_checkpointing": train.optim.gradient_checkpointing,
         "micro_batch": train.optim.batch_size,
-        "text_tokens": train.max_text_tokens,
+        "text_tokens": max(train.max_text_tokens - visual, 0),
         "frames": train.video.max_frames,
         "frame_pixels": train.video.max_pixels,
         "group_size": train.grpo.num_generations,
@@ -301,7 +313,7 @@ def stage_budget(shape: ModelShape, options: PlanOptions, recipe: str, stage: st
 
     lines: dict[str, float] = {}
     lines["weights"] = (total * dtype_bytes + lora * 4) / shards
-    lines["optimizer states"] = trainable * options.optimizer_bytes / shards
+    lines["optimizer states"] = trainable * options.adam_bytes / shards
     gradient_copies = 2 if options.strategy == "ddp" else 1  # DDP's bucket copy (gradient_as_bucket_view off)
     lines["gradients"] = trainable * trainable_bytes * gradient_copies / shards
 
@@ -381,7 +393,7 @@ def format_plan(shape: ModelShape, options: PlanOptions, recipe: str, budgets: l
         f"{recipe}: {(vision + language) / 1e9:.2f} B parameters (vision {vision / 1e9:.2f} B, language "
         f"{language / 1e9:.2f} B), {tuning} ({trainable / 1e6:,.1f} M trainable)",
         f"{options.gpus} x GPU of {options.gpu_memory_gib:g} GiB, {options.strategy}, {options.dtype}, "
-        f"checkpointing {'on' if options.gradient_checkpointing else 'off'}, AdamW {options.optimizer_bytes} "
+        f"checkpointing {'on' if options.gradient_checkpointing else 'off'}, AdamW {options.adam_bytes} "
         f"bytes/param, micro-batch {options.micro_batch}, {options.frames} frames of {options.frame_pixels} px",
     ]
     for budget in budgets:

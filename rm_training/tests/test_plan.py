@@ -65,7 +65,8 @@ def test_7b_lora_descore_on_one_gpu_matches_the_hand_worked_budget():
     overhead = 2 GiB                                        =  2,147,483,648
     peak = 21,980,305,408 bytes = 20.47 GiB.
     """
-    options = PlanOptions(lora_rank=64, micro_batch=1, text_tokens=1024, frames=16, frame_pixels=448 * 448)
+    options = PlanOptions(lora_rank=64, optimizer_bytes=12, micro_batch=1, text_tokens=1024, frames=16,
+                          frame_pixels=448 * 448)
     budget = stage_budget(ModelShape.from_config(SEVEN_B), options, "descore", "descore")
     assert lora_parameters(ModelShape.from_config(SEVEN_B), 64) == 40_370_176
     assert budget.lines == {
@@ -141,7 +142,7 @@ def test_plan_command_json_reports_bytes_per_stage(capsys):
     [
         (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "gpus=two"], "gpus: expected an integer"),
         (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "shards=2"], "unknown config key(s): shards"),
-        (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "optimizer_bytes=10"], "must be 8, 12 or 16"),
+        (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "optimizer_bytes=10"], "4, 8, 12 or 16"),
         (["--recipe", "rapo", "--model-config", "no-such-model.json"], "does not exist"),
         (["--recipe", "checklist-linear", "--model-config", "qwen2.5-vl-7b"], "no GPU memory to plan"),
         (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "--stage", "sft"], "has no sft stage"),
