@@ -70,6 +70,8 @@ class VisionGeometry:
 class SampledFrames:
     frames: np.ndarray  # (T, H, W, 3) RGB uint8
     timestamps: tuple[float, ...]  # seconds from the start of the clip, one per frame
+    # frames per second of video, as qwen_vl_utils reports it (T / total frames * video fps)
+    sampled_fps: float
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def sample_frame_indices(
     wanted = min(max(total_frames / video_fps * fps, MIN_FRAMES), ceiling, total_frames)
     count = math.floor(wanted / temporal_patch_size) * temporal_patch_size
     if count < 1:
-        # A clip shorter than one temporal patch: its only frame(s); packing repeats the last.
-        return list(range(total_frames))
+        # Fewer frames than one temporal patch (a one-frame clip, max_frames 1): packing repeats the last.
+        count = max(1, min(max_frames, total_frames))
     return [int(index) for index in np.arange(0, total_frames, total_frames / count)[:count]]
 
 
@@ -180,6 +182,7 @@ def decode_frames(
     return SampledFrames(
         frames=resize_frames(native[: len(kept)], height, width),
         timestamps=tuple(index / video_fps for index in kept),
+        sampled_fps=len(kept) / total * video_fps,
     )
 
 
@@ -228,13 +231,6 @@ def pack_frames(
     )
 
 
-def sampled_fps(timestamps: tuple[float, ...], fallback: float) -> float:
-    """Frames per second of video between uniformly sampled frames."""
-    if len(timestamps) < 2 or timestamps[-1] <= timestamps[0]:
-        return fallback
-    return (len(timestamps) - 1) / (timestamps[-1] - timestamps[0])
-
-
 class VideoLoader:
     """Decodes and packs clips, keeping the most recently used ones up to ``cache_bytes`` of pixel
     values (clips repeat across pairs; evicts the least recently used). Each process, DataLoader
@@ -277,7 +273,7 @@ class VideoLoader:
         sampled = decode_frames(
             path, self.fps, self.max_frames, factor, self.min_pixels, self.max_pixels, self.geometry.temporal_patch_size
         )
-        return pack_frames(sampled.frames, self.geometry, sampled_fps(sampled.timestamps, self.fps), sampled.timestamps)
+        return pack_frames(sampled.frames, self.geometry, sampled.sampled_fps, sampled.timestamps)
 
     def load(self, path: Path | str) -> PackedVideo:
         key = str(path)

@@ -70,7 +70,7 @@ def test_frame_indices_follow_qwen2_vl_video_processor_sampling():
     300 frames at 30 fps, fps 2, max 16: 10 s * 2 = 20 -> 16; step 18.75 -> 0, 18, 37, ..., 281.
     100 frames at 10 fps, fps 2, max 16: 20 -> 16; step 6.25 -> ..., 93 (9.3 s).
     A 1 s clip (8 frames at 8 fps) at fps 1: 1 -> at least 4 frames, step 2.
-    max_frames 5 is floored to 4; a single-frame clip gives its one frame."""
+    max_frames 5 is floored to 4; a single-frame clip, or max_frames 1, gives one frame."""
     long_clip = sample_frame_indices(300, 30.0, 2.0, 16)
     assert len(long_clip) == 16
     assert long_clip[:3] == [0, 18, 37] and long_clip[-1] == 281
@@ -78,6 +78,7 @@ def test_frame_indices_follow_qwen2_vl_video_processor_sampling():
     assert sample_frame_indices(8, 8.0, 1.0, 16) == [0, 2, 4, 6]
     assert sample_frame_indices(100, 10.0, 2.0, 5) == [0, 25, 50, 75]
     assert sample_frame_indices(1, 8.0, 2.0, 16) == [0]
+    assert sample_frame_indices(100, 10.0, 2.0, 1) == [0]
 
 
 def test_frames_cover_the_whole_clip_and_the_last_comes_from_the_last_second(ten_second_clip):
@@ -91,13 +92,13 @@ def test_frames_cover_the_whole_clip_and_the_last_comes_from_the_last_second(ten
 
 
 def test_packed_clip_carries_its_sampled_timestamps(ten_second_clip):
-    """16 frames 0.625 s apart on average (93 frames / 10 fps over 15 gaps = 0.62 s): one temporal
-    patch of 2 frames covers 2 * 0.62 = 1.24 s."""
+    """16 of 100 frames at 10 fps: sampled at 16 / 100 * 10 = 1.6 fps (qwen_vl_utils' sample_fps), so
+    one temporal patch of 2 frames covers 2 / 1.6 = 1.25 s (Qwen2.5-VL's second_per_grid_ts)."""
     loader = VideoLoader(VisionGeometry(), fps=2, max_frames=16, min_pixels=784, max_pixels=56 * 56)
     packed = loader.load(ten_second_clip)
     assert packed.grid_thw == (8, 4, 4)
     assert packed.timestamps[0] == 0.0 and packed.timestamps[-1] == pytest.approx(9.3)
-    assert packed.second_per_grid == pytest.approx(2 * 9.3 / 15)
+    assert packed.second_per_grid == pytest.approx(1.25)
 
 
 def test_decoding_a_non_video_raises_a_decode_error(tmp_path):
