@@ -31,7 +31,20 @@ def test_model_loads_in_the_configured_dtype(tiny_model_path):
     assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
 
 
-def test_bf16_weights_with_autocast_train_on_cpu_and_the_checkpoint_round_trips(make_export, tiny_model_path, tmp_path):
+@pytest.fixture
+def fresh_accelerator_state():
+    """accelerate keeps one process-wide state, fixed by the first Accelerator (an earlier test's
+    mixed_precision=no); a run in another precision needs it cleared, as a new process would have it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_bf16_weights_with_autocast_train_on_cpu_and_the_checkpoint_round_trips(
+    make_export, tiny_model_path, tmp_path, fresh_accelerator_state
+):
     from rm_training.export import open_export
     from rm_training.recipes.aesrm import fit_session
     from rm_training.run_dir import RunDir
