@@ -109,3 +109,17 @@ def test_zero3_without_deepspeed_installed_is_a_clear_error(tiny_model_path, mon
     config = load_config(None, ["distributed=deepspeed"], recipe="descore", model_path=str(tiny_model_path))
     with pytest.raises(ConfigError, match="needs the deepspeed package"):
         sharding_plugins(config, torch.nn.Linear(1, 1))
+
+
+def test_gradient_checkpointing_with_lora_still_trains_the_adapters(tiny_model_path):
+    """Frozen embeddings give the checkpointed layers inputs without grad; non-reentrant checkpointing
+    still carries the gradient to the LoRA weights inside them."""
+    model, tokenizer = load_vlm(tiny_model_path, gradient_checkpointing=True)
+    assert model.is_activation_checkpointing
+    model = apply_lora(model, 4)
+    model.train()
+    input_ids = torch.tensor([tokenizer("Video A is better in visual aesthetics")["input_ids"]])
+    model(input_ids=input_ids, labels=input_ids, use_cache=False).loss.backward()
+    adapters = [p for name, p in model.named_parameters() if "lora_B" in name]
+    assert adapters and all(p.grad is not None for p in adapters)
+    assert any(float(p.grad.abs().sum()) > 0 for p in adapters)
