@@ -38,8 +38,9 @@ def unwrap_for_generation(model: nn.Module) -> Iterator[nn.Module]:
     generator.generate(...)``.
 
     DDP's wrapper has neither ``generate`` nor ``config``; FSDP and ZeRO-3 hold a shard of each
-    parameter, so generation first gathers them (``summon_full_params`` / ``GatheredParameters``, every
-    process must enter the block together) and frees them on exit.
+    parameter: ZeRO-3 gathers them all for the block (``GatheredParameters``), FSDP the root unit's
+    (``summon_full_params``, as TRL's GRPO trainer does); every process must enter the block together.
+    The FSDP and ZeRO-3 paths have not run in this repository's tests (no GPU): DDP has.
     """
     from accelerate.utils import extract_model_from_parallel
 
@@ -52,7 +53,9 @@ def unwrap_for_generation(model: nn.Module) -> Iterator[nn.Module]:
     if _is_fsdp(model):
         from torch.distributed.fsdp import FullyShardedDataParallel
 
-        with FullyShardedDataParallel.summon_full_params(model, writeback=False, recurse=True):
+        # the root unit only: the wrapped layers inside still gather their own shards in their forward
+        # (gathering them all here would make those forwards run inside summon_full_params, refused)
+        with FullyShardedDataParallel.summon_full_params(model, writeback=False, recurse=False):
             yield base_model(model.module)
         return
     yield base_model(extract_model_from_parallel(model))
