@@ -132,3 +132,31 @@ def test_a_reference_without_a_model_needs_a_lora_policy(tiny_model_path):
     model, tokenizer = load_vlm(tiny_model_path, dtype="float32")
     with pytest.raises(ValueError, match="LoRA"):
         Reference().logprobs(model, _text_batch(tokenizer, rows=1, length=8), 4)
+
+
+def test_rapo_run_makes_two_passes_over_each_rollout_in_two_mini_batches(make_export, tiny_model_path, tmp_path):
+    """2 prompts x K = 2 completions, 2 mini-batches accumulated into one optimizer step per pass, 2
+    passes: optimizer steps 1 and 2 share one rollout (update 0, then 1), step 3 samples a new one.
+    Step 1 runs on the sampling weights, so its ratios are exactly 1."""
+    import json
+
+    from rm_training.cli import main
+
+    export = make_export("rl-prompts", sizes={"train": 4, "validation": 1, "test": 1})
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", "rapo", "--data", str(export), "--out", str(run),
+                 f"model_path={tiny_model_path}", "video.fps=4", "video.max_frames=4", "video.max_pixels=3136",
+                 "optim.batch_size=2", "grpo.max_new_tokens=6", "grpo.num_generations=2", "stages.sft_steps=0",
+                 "stages.grpo_steps=3", "grpo.updates_per_rollout=2", "grpo.mini_batches=2",
+                 "optim.gradient_accumulation_steps=2"]) == 0
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["grpo/update"] for entry in logged] == [0.0, 1.0, 0.0]
+    assert logged[0]["grpo/ratio_min"] == 1.0 == logged[0]["grpo/ratio_max"]
+
+
+def test_more_mini_batches_than_completions_is_refused():
+    from rm_training.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="grpo.mini_batches"):
+        load_config(None, ["stages.sft_steps=0", "stages.grpo_steps=1", "optim.batch_size=2",
+                           "grpo.num_generations=2", "grpo.mini_batches=5"], recipe="rapo", model_path="m")
