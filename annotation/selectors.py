@@ -289,9 +289,12 @@ def _task_numbers() -> QuerySet:
 
 
 def assignment_task_number(*, assignment: Assignment) -> int:
-    return Assignment.objects.filter(
-        expert_id=assignment.expert_id, campaign_id=assignment.campaign_id, pk__lte=assignment.pk
-    ).count()
+    return (
+        Assignment.objects.filter(pk=assignment.pk)
+        .annotate(task_number=Subquery(_task_numbers()))
+        .values_list("task_number", flat=True)
+        .get()
+    )
 
 
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:

@@ -51,7 +51,8 @@ from django.utils.text import slugify
 from agreement import metrics
 from agreement.report import VERDICT_DOMAIN
 from annotation.checklist import ChecklistContradiction, QuestionSpec, checklist_apply_progressive
-from annotation.models import Campaign, CampaignMembership, Role
+from annotation.models import Campaign
+from annotation.selectors import CURATE, user_has_role
 from exports import formats
 from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
@@ -401,9 +402,9 @@ def _partial_folders_remove(snapshot: ExportSnapshot) -> None:
 
 def check_can_cancel(*, user, snapshot: ExportSnapshot) -> None:
     """Who made the export, the campaign's curators and staff may cancel it."""
-    if user.is_staff or (snapshot.created_by_id is not None and snapshot.created_by_id == user.pk):
+    if snapshot.created_by_id is not None and snapshot.created_by_id == user.pk:
         return
-    if CampaignMembership.objects.filter(campaign_id=snapshot.campaign_id, user=user, role=Role.CURATOR).exists():
+    if user_has_role(user=user, roles=CURATE, campaign_id=snapshot.campaign_id):  # staff too
         return
     raise PermissionDenied("Only who made this export, the campaign's curators and staff can cancel it.")
 
