@@ -1,7 +1,8 @@
 """AesLab settings.
 
-Every value has an embedded default so that `./run demo` works with nothing configured:
-SQLite, Celery tasks run eagerly in-process, media on local disk. Production sets the
+Every value has an embedded default so that the app works with nothing configured: SQLite, Celery tasks run
+eagerly in-process, media on local disk. `./run demo` adds a real Celery worker on kombu's filesystem broker
+(CELERY_BROKER_URL=filesystem://, no server needed). Production sets the
 environment (see docker-compose.yml): DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ...
 """
 
@@ -91,6 +92,16 @@ PLAYGROUND_URL = env.str("PLAYGROUND_URL", default="/playground/")
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's web process and its worker write to one SQLite file: write-ahead logging lets readers run beside
+    # the writer, IMMEDIATE transactions take the write lock up front (no upgrade deadlock), and a writer waits
+    # for the lock instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -177,6 +188,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # result store either (it retried for ~19 s when Redis was down).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2.0, "socket_timeout": 4.0}  # > the 1 s BRPOP of workers
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker of `./run demo`: messages are files in one folder that the web process writes and the
+    # worker reads (kombu's filesystem transport), so background work runs as in production with no server.
+    # Unlike Redis, a message is taken off the folder when a worker reads it: a worker killed mid-task loses it.
+    CELERY_BROKER_FOLDER = Path(env.str("CELERY_BROKER_FOLDER", default=str(BASE_DIR / ".demo" / "broker")))
+    for _folder in ("queue", "control"):
+        (CELERY_BROKER_FOLDER / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
+        "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
+    }
+    CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)  # results are never read
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 
