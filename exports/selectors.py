@@ -280,3 +280,41 @@ def pairs_for_export(
             )
             for row in rows
         ]
+
+
+GOLD_DESCRIPTIONS = {
+    "test": "kept for the test split (their prompt groups go to test)",
+    "split": "split like any other pair",
+    "exclude": "left out",
+}
+AWAITING_DESCRIPTIONS = {
+    "exclude": "left out until a curator adjudicates them",
+    "include": "exported with the experts' majority vote",
+}
+MEDIA_DESCRIPTIONS = {
+    "link": "proxy videos hard-linked into the folder (copied across file systems)",
+    "copy": "proxy videos copied into the folder",
+    "none": "no videos in the folder (rows still name media/<sha256>.mp4)",
+}
+
+
+def export_options_summary(*, options: dict) -> list[tuple[str, str]]:
+    """The snapshot's options as (label, plain-language value) rows, for people rather than for the builder.
+    Options this summary does not know yet are listed as they are, so none is ever hidden."""
+    known = {"split", "seed", "min_agreement", "swap_augment", "gold", "awaiting_adjudication", "media"}
+    split = options.get("split") or [0.8, 0.1, 0.1]
+    min_agreement = float(options.get("min_agreement", 0.0))
+    rows = [
+        ("Split (train / validation / test)", " / ".join(f"{float(share):.0%}" for share in split)
+         + f", by prompt, seed {options.get('seed', 0)}"),
+        ("Agreement", f"pairs whose experts agree at least {min_agreement:.2f} (adjudicated pairs always)"
+         if min_agreement > 0 else "every pair, whatever its agreement"),
+        ("Position swap", "each pair also exported with A and B swapped" if options.get("swap_augment")
+         else "no"),
+        ("Gold pairs", GOLD_DESCRIPTIONS.get(options.get("gold", "test"), str(options.get("gold")))),
+        ("Pairs awaiting adjudication", AWAITING_DESCRIPTIONS.get(options.get("awaiting_adjudication", "exclude"),
+                                                                  str(options.get("awaiting_adjudication")))),
+        ("Videos", MEDIA_DESCRIPTIONS.get(options.get("media", "link"), str(options.get("media")))),
+    ]
+    rows += [(key.replace("_", " ").capitalize(), str(value)) for key, value in options.items() if key not in known]
+    return rows

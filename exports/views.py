@@ -7,7 +7,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.selectors import EXPORT, check_role_somewhere
+from annotation.selectors import EXPORT, TRAIN, check_role_somewhere, user_has_role
 from exports.archive import tar_size, tar_stream
 from exports.forms import ExportForm
 from exports.models import ExportSnapshot
@@ -15,6 +15,7 @@ from exports.selectors import (
     access_campaign_for_export,
     access_snapshot,
     campaigns_for_export,
+    export_options_summary,
     snapshots_for,
 )
 from exports.services import ExportError, ExportNotCancellable, export_builds_check, export_cancel, export_request
@@ -51,7 +52,16 @@ def export_detail(request, snapshot_id: int):
     export_builds_check()
     snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
     template = "exports/_progress.html" if request.htmx else "exports/detail.html"
-    return render(request, template, {"snapshot": snapshot})
+    return render(request, template, _detail_context(request, snapshot))
+
+
+def _detail_context(request, snapshot: ExportSnapshot, **extra) -> dict:
+    return {
+        "snapshot": snapshot,
+        "options_summary": export_options_summary(options=snapshot.options or {}),
+        "can_train": user_has_role(user=request.user, roles=TRAIN, campaign_id=snapshot.campaign_id),
+        **extra,
+    }
 
 
 @login_required
@@ -61,7 +71,8 @@ def export_cancel_view(request, snapshot_id: int):
     try:
         export_cancel(snapshot=snapshot, user=request.user)
     except ExportNotCancellable as error:
-        return render(request, "exports/detail.html", {"snapshot": snapshot, "cancel_error": str(error)}, status=409)
+        context = _detail_context(request, snapshot, cancel_error=str(error))
+        return render(request, "exports/detail.html", context, status=409)
     return redirect("export-detail", snapshot_id=snapshot.pk)
 
 
