@@ -7,6 +7,7 @@ urlpatterns = [
     path("exports/<int:snapshot_id>/train/", views.snapshot_train, name="training-train"),
     path("training/jobs/<int:job_id>/", views.job_detail, name="training-job"),
     path("training/jobs/<int:job_id>/cancel/", views.job_cancel, name="training-job-cancel"),
+    path("training/jobs/<int:job_id>/curves/", views.job_curves, name="training-job-curves"),
     path("training/jobs/<int:job_id>/files/<path:name>", views.job_file, name="training-job-file"),
     path("training/models/", views.model_index, name="training-models"),
     path("training/models/compare/", views.model_compare, name="training-compare"),

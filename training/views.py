@@ -13,7 +13,7 @@ from exports.models import ExportSnapshot
 from training import selectors, services
 from training.forms import EvaluateForm, TrainForm
 from training.models import TrainingJob
-from training.plots import loss_curves_svg
+from training.plots import loss_curves_svg, training_curves_svg
 
 
 @login_required
@@ -61,6 +61,15 @@ def job_detail(request, job_id: int):
         ]
     template = "training/_job_progress.html" if request.htmx else "training/job.html"
     return render(request, template, context)
+
+
+@login_required
+def job_curves(request, job_id: int):
+    """The job's training curves (loss, reward, accuracy, learning rate from metrics.jsonl) as an SVG fragment; while
+    the job runs, the fragment asks for itself again every few seconds."""
+    job = selectors.access_job(user=request.user, job_id=job_id)
+    svg = training_curves_svg(records=selectors.job_metrics_records(job=job))
+    return render(request, "training/_job_curves.html", {"job": job, "svg": mark_safe(svg)})  # noqa: S308
 
 
 @login_required

@@ -68,10 +68,14 @@ def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_regis
 
     expect(page.locator("[data-step]")).to_have_text(re.compile(r"^\s*[1-6] / 6"), timeout=90_000)
     expect(page.locator("[data-loss]")).to_have_text(re.compile(r"\d\.\d{4}"))
+    expect(page.locator("[data-curves] svg")).to_contain_text("loss", timeout=30_000)
     screenshot(page, "training-job-progress.png")
     expect(page.locator("[data-job-status]")).to_have_text("Succeeded", timeout=120_000)
     expect(page.locator("[data-step]")).to_contain_text("6 / 6")
     expect(page.locator("[data-metrics]")).to_contain_text("VA")
+    curves = page.locator("[data-curves][data-status='succeeded'] svg")
+    expect(curves).to_contain_text("learning rate", timeout=30_000)
+    assert curves.locator("path[clip-path]").count() >= 2  # the loss and learning-rate lines are drawn
     screenshot(page, "training-job-succeeded.png")
 
     job = TrainingJob.objects.get()
