@@ -32,7 +32,8 @@ class EvaluateForm(forms.Form):
 
 
 class TrainForm(forms.Form):
-    """Recipe, base model and the key hyper-parameters, with defaults and help from rm_training's dataclasses."""
+    """Recipe, base model and the chosen recipe's key hyper-parameters, with defaults and help from rm_training's
+    dataclasses. The recipe comes from the submitted data, else from ``initial``."""
 
     recipe = forms.ChoiceField(choices=[(name, name) for name in RECIPES])
     model_path = forms.CharField(required=False, label="Base model", help_text="One of the declared model folders.")
@@ -41,16 +42,23 @@ class TrainForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="More overrides, one key=value per line."
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, refresh_url: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        if refresh_url:
+            # choosing another recipe reloads the form with that recipe's hyper-parameters
+            self.fields["recipe"].widget.attrs.update({
+                "hx-get": refresh_url, "hx-target": "[data-train-form]", "hx-select": "[data-train-form]",
+                "hx-swap": "outerHTML", "hx-trigger": "change",
+            })
         self.fields["model_path"].widget = forms.Select(
             choices=[("", "— none (checklist-linear) —")] + [(str(path), str(path)) for path in base_model_choices()]
         )
-        self.hyperparameters = key_hyperparameters()
+        self.chosen_recipe = self.data.get("recipe") or self.initial.get("recipe") or RECIPES[0]
+        self.hyperparameters = key_hyperparameters(recipe=self.chosen_recipe)
         for item in self.hyperparameters:
             field_class = FIELD_TYPES.get(item.kind, forms.CharField)
             self.fields[_field_key(item.name)] = field_class(
-                label=item.name, initial=item.default, help_text=item.help, required=True
+                label=item.name, initial=item.default, help_text=item.help, required=False
             )
 
     def clean_extra(self) -> dict[str, str]:
@@ -68,10 +76,11 @@ class TrainForm(forms.Form):
             raise forms.ValidationError(str(error)) from error
 
     def overrides(self) -> dict[str, str]:
-        """Only what differs from rm_training's defaults, so the job shows what was chosen."""
+        """Only what differs from rm_training's defaults, so the job shows what was chosen (a field left empty is
+        the default)."""
         chosen = {
             item.name: str(self.cleaned_data[_field_key(item.name)])
             for item in self.hyperparameters
-            if self.cleaned_data[_field_key(item.name)] != item.default
+            if self.cleaned_data[_field_key(item.name)] not in (None, "", item.default)
         }
         return {**chosen, **self.cleaned_data["extra"]}

@@ -14,22 +14,24 @@ from django.shortcuts import get_object_or_404
 from annotation.selectors import TRAIN, access_campaign, check_role_somewhere, user_has_role
 from exports.models import ExportSnapshot
 from exports.selectors import access_snapshot, snapshots_for
-from rm_training.config import TrainConfig
+from rm_training.config import RECIPE_FORMATS, RECIPES, TrainConfig
 from training.models import RegisteredModel, TrainingJob
 
-# The hyper-parameters the Train page shows; every other config field can still be set as key=value.
-KEY_HYPERPARAMETERS = (
+VLM_HYPERPARAMETERS = (
     "seed",
     "lora_rank",
     "optim.learning_rate",
     "optim.batch_size",
     "optim.gradient_accumulation_steps",
-    "stages.atomic_steps",
-    "stages.sft_steps",
-    "stages.grpo_steps",
-    "checklist.learning_rate",
-    "checklist.max_epochs",
 )
+# The hyper-parameters the Train form shows for each recipe; any other key goes in the form's free overrides.
+RECIPE_HYPERPARAMETERS = {
+    "checklist-linear": ("seed", "checklist.learning_rate", "checklist.max_epochs"),
+    "descore": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
+    "aesrm-base": (*VLM_HYPERPARAMETERS, "stages.atomic_steps", "stages.sft_steps", "stages.grpo_steps"),
+    "aesrm-cot": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
+    "rapo": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
+}
 WORKER_CHECK_CACHE_SECONDS = 10
 
 
@@ -129,8 +131,14 @@ def config_field(*, name: str) -> ConfigField:
     )
 
 
-def key_hyperparameters() -> list[ConfigField]:
-    return [config_field(name=name) for name in KEY_HYPERPARAMETERS]
+def key_hyperparameters(*, recipe: str) -> list[ConfigField]:
+    names = RECIPE_HYPERPARAMETERS.get(recipe, (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"))
+    return [config_field(name=name) for name in names]
+
+
+def recipe_for_snapshot(*, snapshot: ExportSnapshot) -> str:
+    """The recipe the Train form starts on: the first that reads the snapshot's format."""
+    return next((recipe for recipe in RECIPES if snapshot.format in RECIPE_FORMATS[recipe]), RECIPES[0])
 
 
 def training_queue() -> str:

@@ -27,7 +27,8 @@ def training_index(request):
 @login_required
 def snapshot_train(request, snapshot_id: int):
     snapshot = selectors.access_trainable_snapshot(user=request.user, snapshot_id=snapshot_id)
-    form = TrainForm(request.POST or None)
+    recipe = request.GET.get("recipe") or selectors.recipe_for_snapshot(snapshot=snapshot)
+    form = TrainForm(request.POST or None, initial={"recipe": recipe}, refresh_url=request.path)
     if request.method == "POST" and form.is_valid():
         try:
             job = services.training_job_request(

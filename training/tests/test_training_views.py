@@ -13,10 +13,25 @@ pytestmark = pytest.mark.django_db
 
 def test_train_page_shows_rm_training_defaults_with_their_help(client, ml_engineer, pairwise_snapshot, model_dir):
     client.force_login(ml_engineer)
-    page = client.get(reverse("training-train", args=[pairwise_snapshot.pk])).content.decode()
+    page = client.get(reverse("training-train", args=[pairwise_snapshot.pk]), {"recipe": "descore"}).content.decode()
     assert 'name="hp__optim__learning_rate"' in page and 'value="0.0001"' in page
     assert "AdamW peak learning rate" in page
     assert str(model_dir / "tiny") in page and "-Q gpu" in page
+
+
+def test_the_train_form_shows_only_the_chosen_recipes_hyperparameters(client, ml_engineer, pairwise_snapshot):
+    client.force_login(ml_engineer)
+    url = reverse("training-train", args=[pairwise_snapshot.pk])
+
+    first = client.get(url).context["form"]
+    aesrm = client.get(url, {"recipe": "aesrm-base"}).context["form"]
+
+    assert first.chosen_recipe == "checklist-linear"  # the first recipe that reads an aesrm-pairwise export
+    assert [name for name in first.fields if name.startswith("hp__")] == [
+        "hp__seed", "hp__checklist__learning_rate", "hp__checklist__max_epochs"]
+    assert "hp__stages__atomic_steps" in aesrm.fields and "hp__lora_rank" in aesrm.fields
+    assert "hp__checklist__max_epochs" not in aesrm.fields
+    assert first.fields["recipe"].widget.attrs["hx-get"] == url
 
 
 def test_wrong_format_from_the_form_is_shown_and_nothing_is_queued(client, ml_engineer, pairwise_snapshot, model_dir):
