@@ -252,3 +252,22 @@ def test_a_checklist_model_of_another_checklist_is_refused(checklist_campaign, t
 def test_video_score_options_are_checked_before_anything_is_built(export_campaign, export_format, options, message):
     with pytest.raises(ExportError, match=message):
         export_snapshot_create(campaign=export_campaign, export_format=export_format, options=options)
+
+
+def test_an_ml_engineer_asks_for_scored_videos_from_the_export_form(
+    client, ml_engineer, judged_campaign, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    client.force_login(ml_engineer)
+    form = {"campaign": judged_campaign.pk, "format": "rl-prompts", "split": "0.8/0.1/0.1", "seed": 0,
+            "min_agreement": 0, "gold": "test", "awaiting_adjudication": "exclude", "video_scores": "judgments"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("export-index"), form)
+
+    assert response.status_code == 302
+    snapshot = ExportSnapshot.objects.get()
+    assert snapshot.status == ExportSnapshot.Status.SUCCEEDED, snapshot.error
+    assert snapshot.options["video_scores"] == "judgments"
+    assert snapshot.manifest["video_scores"]["videos_scored"] == 20  # ten pairs of two new videos each
