@@ -381,6 +381,17 @@ RECIPE_DEFAULTS: dict[str, dict] = {
 }
 
 
+def recipe_default(recipe: str, dotted: str) -> Any:
+    """The default of field ``dotted`` (``optim.learning_rate``) in a run of ``recipe``: the recipe's own, else the
+    shared one."""
+    node: Any = RECIPE_DEFAULTS.get(recipe, {})
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return config_fields()[dotted].default
+        node = node[part]
+    return node
+
+
 def load_config(
     config_file: Path | str | None = None, overrides: list[str] | None = None, **values: Any
 ) -> TrainConfig:

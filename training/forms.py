@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from exports.models import ExportSnapshot
-from rm_training.config import RECIPES
+from rm_training.config import RECIPES, recipe_default
 from training.selectors import base_model_choices, key_hyperparameters
 from training.services import TrainingError, check_override_keys
 
@@ -68,10 +68,12 @@ class TrainForm(forms.Form):
             raise forms.ValidationError(str(error)) from error
 
     def overrides(self) -> dict[str, str]:
-        """Only what differs from rm_training's defaults, so the job shows what was chosen."""
+        """Only what differs from the chosen recipe's defaults in rm_training, so the job shows what was chosen. The
+        fields show the shared defaults: a recipe with its own (rapo) gets the value shown unless it equals its own."""
+        recipe = self.cleaned_data["recipe"]
         chosen = {
             item.name: str(self.cleaned_data[_field_key(item.name)])
             for item in self.hyperparameters
-            if self.cleaned_data[_field_key(item.name)] != item.default
+            if self.cleaned_data[_field_key(item.name)] != recipe_default(recipe, item.name)
         }
         return {**chosen, **self.cleaned_data["extra"]}
