@@ -240,6 +240,58 @@ def rl_prompt_rows(record: dict) -> list[dict]:
     ]
 
 
+# Single scored videos (Aes-R1's scoring prompt, seed 004 appendix B, for a video): the rating comes last, after
+# the reasoning, in the AesCoT critique's own format.
+SINGLE_SYSTEM_TEXT = (
+    "You are an aesthetic expert with a rigorous, detail-oriented approach to video aesthetics. You will be given "
+    "one video and the prompt it was generated from, and rate its overall aesthetic quality."
+)
+SINGLE_INSTRUCTION = (
+    "Rate the aesthetics of this video as a number between 0 and 1, rounded to two decimal places, 0 meaning very "
+    "poor and 1 excellent. First put all your reasoning inside one pair of <think></think> tags, then the rating "
+    "inside one pair of <answer></answer> tags, with nothing else outside them: <think>...</think><answer>...</answer>."
+)
+SINGLE_QUESTION = "What is your overall rating of the aesthetics of this video?"
+SINGLE_PROMPT_LEAD = "The video was generated from the prompt: "
+
+
+def single_video_prompt_messages(*, prompt: str, video: str) -> list[dict]:
+    """System + user turns for one video, in the shape and style of :func:`pair_prompt_messages`."""
+    return [
+        {"role": "system", "content": [{"type": "text", "text": SINGLE_SYSTEM_TEXT}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": SINGLE_PROMPT_LEAD + prompt + "\n" + SINGLE_INSTRUCTION},
+                {"type": "text", "text": "Video:"},
+                {"type": "video", "video": video},
+                {"type": "text", "text": SINGLE_QUESTION},
+            ],
+        },
+    ]
+
+
+def rl_single_video_row(*, sha256: str, prompt: str, score: float, critique: str | None = None) -> dict:
+    """An rl-prompts row of ``kind: "single"``: the video, its score in [0, 1] and, when an accepted AesCoT critique
+    of the video supports the score, that critique as the assistant turn (the cold-start SFT target; GRPO reads the
+    prompt turns only). ``pair_id`` is "video:<sha256>", one row per video."""
+    video = f"media/{sha256}.mp4"
+    messages = single_video_prompt_messages(prompt=prompt, video=video)
+    if critique is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": critique}]})
+    return {
+        "pair_id": f"video:{sha256}",
+        "kind": "single",
+        "messages": messages,
+        "video_a": None,
+        "video_b": None,
+        "video": video,
+        "labels": None,
+        "criteria": None,
+        "score": score,
+    }
+
+
 # --- preference-pairs ---------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@ from django import forms
 
 from exports.models import FORMATS
 from exports.services import AWAITING_RULES, GOLD_RULES, ExportError, export_split_parse
+from exports.video_scores import VIDEO_SCORE_SOURCES
 
 
 class ExportForm(forms.Form):
@@ -15,6 +16,12 @@ class ExportForm(forms.Form):
     awaiting_adjudication = forms.ChoiceField(
         choices=[(rule, rule) for rule in AWAITING_RULES], initial="exclude", label="Pairs awaiting adjudication"
     )
+    video_scores = forms.ChoiceField(
+        choices=[(source, source) for source in VIDEO_SCORE_SOURCES], initial="none", required=False,
+        label="Single-video scores (rl-prompts)",
+        help_text="judgments: Bradley-Terry over the pairs; checklist-model: a registered checklist-linear model",
+    )
+    video_score_model = forms.IntegerField(required=False, min_value=1, label="Checklist-linear model id")
 
     def __init__(self, *args, campaigns, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,7 +36,10 @@ class ExportForm(forms.Form):
 
     def options(self) -> dict:
         data = self.cleaned_data
-        return {
+        options = {
             key: data[key]
             for key in ("split", "seed", "min_agreement", "swap_augment", "gold", "awaiting_adjudication")
         }
+        if data.get("video_scores") not in (None, "", "none"):
+            options.update(video_scores=data["video_scores"], video_score_model=data.get("video_score_model"))
+        return options

@@ -57,6 +57,7 @@ from exports import formats
 from exports.models import FORMATS, ExportSnapshot
 from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
+from exports.video_scores import VIDEO_SCORE_SOURCES, VideoScoreError, video_scoring_for
 from pipelines.ingest import file_sha256
 from webapp.db import frozen_reads
 from webapp.queue import QueueUnavailable, enqueue, enqueue_on_commit
@@ -136,6 +137,16 @@ def _min_agreement_option(value) -> float:
     return float(value)
 
 
+def _video_score_model_option(value) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        raise ExportError(f"video_score_model must be the id of a registered model, got {value!r}")
+    return value
+
+
 def _swap_augment_option(value) -> bool:
     if not isinstance(value, bool):
         raise ExportError(f"swap_augment must be true or false, got {value!r}")
@@ -148,7 +159,9 @@ class ExportOptions:
     the test split; "split": like any pair; "exclude"). `awaiting_adjudication`: pairs a curator still has to
     adjudicate are left out ("exclude") or exported with the experts' vote ("include"). `media`: proxies are
     hard-linked when on the same filesystem ("link", copied otherwise), always copied ("copy"), or not put in
-    the folder at all ("none": rows still name media/<sha256>.mp4; for benchmarks)."""
+    the folder at all ("none": rows still name media/<sha256>.mp4; for benchmarks). `video_scores` (rl-prompts):
+    no single-video rows ("none"), or one per video scored from the pair judgments ("judgments") or by the
+    registered checklist-linear model `video_score_model` ("checklist-model"); see exports/video_scores.py."""
 
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -157,6 +170,8 @@ class ExportOptions:
     gold: str = "test"
     awaiting_adjudication: str = "exclude"
     media: str = "link"
+    video_scores: str = "none"
+    video_score_model: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ExportOptions:
@@ -172,23 +187,29 @@ class ExportOptions:
             gold=data.get("gold", cls.gold),
             awaiting_adjudication=data.get("awaiting_adjudication", cls.awaiting_adjudication),
             media=data.get("media", cls.media),
+            video_scores=data.get("video_scores", cls.video_scores),
+            video_score_model=_video_score_model_option(data.get("video_score_model", cls.video_score_model)),
         )
         for name, value, allowed in (
             ("gold", options.gold, GOLD_RULES),
             ("awaiting_adjudication", options.awaiting_adjudication, AWAITING_RULES),
             ("media", options.media, MEDIA_MODES),
+            ("video_scores", options.video_scores, VIDEO_SCORE_SOURCES),
         ):
             if value not in allowed:
                 raise ExportError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if (options.video_scores == "checklist-model") != (options.video_score_model is not None):
+            raise ExportError("video_score_model (a registered checklist-linear model) goes with, and only with, "
+                              "video_scores checklist-model")
         return options
 
     def as_filters(self) -> dict:
         values = asdict(self)
         values["split"] = list(self.split)
-        return {
-            key: values[key]
-            for key in ("min_agreement", "seed", "split", "swap_augment", "gold", "awaiting_adjudication", "media")
-        }
+        keys = ["min_agreement", "seed", "split", "swap_augment", "gold", "awaiting_adjudication", "media"]
+        if self.video_scores != "none":  # recorded when asked for, so manifests without single rows are unchanged
+            keys += ["video_scores", "video_score_model"]
+        return {key: values[key] for key in keys}
 
 
 def check_format(export_format: str) -> None:
@@ -230,6 +251,8 @@ def export_snapshot_create(
             f"position-swap augmentation does not apply to {export_format}; "
             f"it is for {', '.join(formats.SWAPPABLE_FORMATS)}"
         )
+    if checked.video_scores != "none" and export_format != "rl-prompts":
+        raise ExportError(f"video_scores (single-video rows) applies to rl-prompts only, not {export_format}")
     if export_format == "checklist-qa" and campaign.checklist_id is None:
         raise ExportError(f"campaign {campaign.name!r} has no checklist, so there is nothing for checklist-qa")
     if path is not None:
@@ -848,6 +871,12 @@ def _write_rows(
 
                 # pair id -> accepted critique text: the one part of an export held whole (texts of a few KB)
                 critiques = critiques_for_export(campaign=campaign)
+            try:
+                video_scoring = video_scoring_for(
+                    source=options.video_scores, model_id=options.video_score_model, campaign=campaign
+                )
+            except VideoScoreError as error:
+                raise ExportError(str(error)) from error
         excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
         tally = _AgreementTally(structure.dimension_codes)
         group_index: dict[str, int] = {}
@@ -883,6 +912,8 @@ def _write_rows(
                             continue
                         records = [record]
                         exported_pairs += 1
+                        if video_scoring is not None:
+                            video_scoring.add(pair, record)
                     group = (
                         records[0]["prompt_group"]
                         if records and "prompt_group" in records[0]
@@ -914,6 +945,11 @@ def _write_rows(
             + (f" ({reasons})" if reasons else "")
             + (" (no checklist answers)" if export_format == "checklist-qa" else "")
         )
+    if video_scoring is not None:
+        try:
+            video_scoring.finish()
+        except VideoScoreError as error:
+            raise ExportError(str(error)) from error
     groups = list(group_index)
     sizes_by_group = dict(zip(groups, group_sizes, strict=True))
     try:
@@ -965,6 +1001,9 @@ def _write_rows(
                 export_format, record, split=split, swap_augment=options.swap_augment
             ):
                 writers[file_name].write(row)
+            if video_scoring is not None:
+                for row in video_scoring.rows_for(record):
+                    writers[split].write(row)
             _count_labels(label_counts, export_format, record)
             for sha256, proxy in record["_media"]:
                 _place_media(folder, sha256, proxy, options.media)
@@ -993,7 +1032,7 @@ def _write_rows(
     sizes = {name: writers[name].count for name in SPLITS}
     if export_format == "preference-pairs":
         sizes["ties"] = writers["ties"].count
-    return {
+    manifest = {
         "format": export_format,
         "schema_version": SCHEMA_VERSION,
         "created_at": snapshot.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -1015,6 +1054,9 @@ def _write_rows(
             "prompt_groups": split_sizes(plan=plan, group_sizes=dict.fromkeys(groups, 1)),
         },
     }
+    if video_scoring is not None:
+        manifest["video_scores"] = video_scoring.summary()
+    return manifest
 
 
 def _label_counts_start(export_format: str, structure: CampaignStructure) -> dict:

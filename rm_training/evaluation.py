@@ -110,6 +110,35 @@ def pearson_spearman(predicted: list[float], target: list[float]) -> dict[str, f
     return {"plcc": plcc if math.isfinite(plcc) else None, "srcc": srcc if math.isfinite(srcc) else None}
 
 
+def unparsable_score_stand_in(target: float) -> float:
+    """The score an unreadable answer counts as: the end of [0, 1] farthest from the target (1.0 below
+    0.5, else 0.0), the worst answer the model could have given, so failing to answer never helps."""
+    return 1.0 if target < 0.5 else 0.0
+
+
+def score_correlations(predicted: list[float | None], targets: list[float]) -> dict:
+    """PLCC / SRCC of single-video scores, unreadable answers (``None``) counted, not dropped.
+
+    Each ``None`` is replaced by :func:`unparsable_score_stand_in` of its target before the
+    correlations; dropping those videos would score the model only where it answered and flatter it.
+    Returns ``plcc``, ``srcc`` (over every video), ``parse_failure_rate``, ``num_unparsable`` and, for
+    diagnosis only, ``plcc_parsed_only`` / ``srcc_parsed_only`` over the readable answers.
+    """
+    if len(predicted) != len(targets):
+        raise ValueError("predicted and targets must have the same length")
+    counted = [unparsable_score_stand_in(t) if p is None else p for p, t in zip(predicted, targets, strict=True)]
+    readable = [(p, t) for p, t in zip(predicted, targets, strict=True) if p is not None]
+    parsed_only = pearson_spearman([p for p, _ in readable], [t for _, t in readable])
+    failures = len(predicted) - len(readable)
+    return {
+        **pearson_spearman(counted, targets),
+        "parse_failure_rate": failures / len(predicted) if predicted else None,
+        "num_unparsable": failures,
+        "plcc_parsed_only": parsed_only["plcc"],
+        "srcc_parsed_only": parsed_only["srcc"],
+    }
+
+
 def calibration_bins(margins: list[float], gold: list[str], bins: int = 5) -> list[dict]:
     """Reliability table for decided pairs: ``P(A) = sigmoid(margin)`` binned in ``bins`` equal
     slices of [0, 1]; per non-empty bin the mean predicted P(A), the observed share of A wins and

@@ -55,9 +55,35 @@ def learning_rate_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfi
     at ``total_steps``. Stepped once per optimizer step, whatever the number of processes."""
     from transformers import get_scheduler
 
+    if config.optim.sft_learning_rate > 0 and config.stages.atomic_steps + config.stages.sft_steps > 0:
+        return cold_start_then_grpo_scheduler(optimizer, config)
     name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[config.optim.lr_scheduler]
     return get_scheduler(name, optimizer, num_warmup_steps=config.optim.warmup_steps,
                          num_training_steps=config.total_steps)
+
+
+def cold_start_then_grpo_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """Two learning rates in one run (seed 004 trains its cold start at 1e-5, then RAPO from 1e-6 with linear
+    decay): ``optim.sft_learning_rate`` over the atomic and SFT steps (after the linear warm-up of
+    ``optim.warmup_steps``), then ``optim.lr_scheduler`` from ``optim.learning_rate`` over the GRPO steps
+    (constant, linear decay to 0 or cosine decay to 0 at the last step)."""
+    cold_steps = config.stages.atomic_steps + config.stages.sft_steps
+    grpo_steps = max(config.stages.grpo_steps, 1)
+    cold_ratio = config.optim.sft_learning_rate / config.optim.learning_rate
+    warmup = config.optim.warmup_steps
+    shape = config.optim.lr_scheduler
+
+    def factor(step: int) -> float:
+        if step < cold_steps:
+            return cold_ratio * (step / warmup if step < warmup else 1.0)
+        progress = (step - cold_steps) / grpo_steps
+        if shape == "linear":
+            return max(0.0, 1.0 - progress)
+        if shape == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 class Trainer:

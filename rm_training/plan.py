@@ -237,8 +237,6 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
     }
     if recipe == "descore":
         stages = ["descore"]
-    elif recipe == "rapo":
-        stages = ["grpo"]
     else:
         stages = (["sft"] if train.stages.atomic_steps + train.stages.sft_steps > 0 else []) + (
             ["grpo"] if train.stages.grpo_steps > 0 else [])

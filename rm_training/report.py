@@ -89,15 +89,16 @@ def markdown_report(
     return "\n".join(lines) + "\n"
 
 
-def plot_scores(predicted: list[float], targets: list[float], path: Path) -> Path:
-    """Predicted against ground-truth scores (calibration at a glance)."""
+def plot_scores(predicted: list[float | None], targets: list[float], path: Path) -> Path:
+    """Predicted against ground-truth scores (calibration at a glance); unreadable answers (None) are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    readable = [(target, score) for score, target in zip(predicted, targets, strict=True) if score is not None]
     figure, axis = plt.subplots(figsize=(3.6, 3.6))
-    axis.scatter(targets, predicted, s=12)
+    axis.scatter([target for target, _ in readable], [score for _, score in readable], s=12)
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
     axis.set_xlabel("ground truth")
     axis.set_ylabel("predicted")

@@ -76,8 +76,8 @@ class TrainForm(forms.Form):
             raise forms.ValidationError(str(error)) from error
 
     def overrides(self) -> dict[str, str]:
-        """Only what differs from rm_training's defaults, so the job shows what was chosen (a field left empty is
-        the default)."""
+        """Only what differs from the chosen recipe's defaults in rm_training (which its fields show), so the job shows
+        what was chosen; a field left empty is the default."""
         chosen = {
             item.name: str(self.cleaned_data[_field_key(item.name)])
             for item in self.hyperparameters

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from annotation.selectors import TRAIN, access_campaign, check_role_somewhere, user_has_role
 from exports.models import ExportSnapshot
 from exports.selectors import access_snapshot, snapshots_for
-from rm_training.config import RECIPE_FORMATS, RECIPES, TrainConfig
+from rm_training.config import RECIPE_FORMATS, RECIPES, TrainConfig, recipe_default
 from training.models import RegisteredModel, TrainingJob
 
 VLM_HYPERPARAMETERS = (
@@ -118,14 +118,17 @@ class ConfigField:
     help: str
 
 
-def config_field(*, name: str) -> ConfigField:
-    """Default, type and help text of one rm_training config field, read from its dataclass."""
+def config_field(*, name: str, recipe: str | None = None) -> ConfigField:
+    """Default (``recipe``'s own where it has one), type and help text of one rm_training config field, read from its
+    dataclass."""
     owner: type = TrainConfig
     parts = name.split(".")
     for part in parts[:-1]:
         owner = typing.get_type_hints(owner)[part]
     item = next(field for field in dataclasses.fields(owner) if field.name == parts[-1])
     default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+    if recipe is not None:
+        default = recipe_default(recipe, name)
     return ConfigField(
         name=name, default=default, kind=typing.get_type_hints(owner)[parts[-1]], help=item.metadata.get("help", "")
     )
@@ -133,7 +136,7 @@ def config_field(*, name: str) -> ConfigField:
 
 def key_hyperparameters(*, recipe: str) -> list[ConfigField]:
     names = RECIPE_HYPERPARAMETERS.get(recipe, (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"))
-    return [config_field(name=name) for name in names]
+    return [config_field(name=name, recipe=recipe) for name in names]
 
 
 def recipe_for_snapshot(*, snapshot: ExportSnapshot) -> str:

@@ -48,6 +48,11 @@ def check_snapshot_for_recipe(*, snapshot: ExportSnapshot, recipe: str) -> None:
             f"Recipe {recipe} needs an export in format {' or '.join(formats)}; export #{snapshot.pk} is "
             f"{snapshot.format}."
         )
+    if recipe == "rapo" and not (snapshot.manifest or {}).get("video_scores"):
+        raise TrainingError(
+            f"Recipe rapo trains on scored single videos; export #{snapshot.pk} holds pair rows only. Export "
+            "rl-prompts with single-video scores (video_scores judgments or checklist-model)."
+        )
 
 
 def check_model_path(*, recipe: str, model_path: str) -> str:

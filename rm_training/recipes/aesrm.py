@@ -246,3 +246,12 @@ def predict(run: RunDir, export: Export, rows: list[dict]) -> list[dict]:
             prediction["predicted_criteria"] = criteria
         predictions.append(prediction)
     return predictions
+
+
+def sft_example_loss(model, sequences: list[EncodedSequence], pad_token_id: int,
+                     video_token_id: int) -> tuple[torch.Tensor, dict]:
+    """Next-token loss on the completion tokens of ``sequences`` (encoded with ``completion=``), right-padded:
+    the SFT step of every generative recipe (rapo's AesCoT cold start uses it as it is)."""
+    batch = collate(sequences, pad_token_id, video_token_id, "right")
+    output = model(**model_inputs(batch), labels=batch["labels"], use_cache=False)
+    return output.loss, {"target_tokens": float((batch["labels"] != -100).sum())}

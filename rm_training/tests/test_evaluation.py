@@ -8,7 +8,9 @@ from rm_training.evaluation import (
     pearson_spearman,
     per_criterion_accuracy,
     position_bias,
+    score_correlations,
     tie_calibrated_accuracy,
+    unparsable_score_stand_in,
 )
 
 
@@ -98,3 +100,26 @@ def test_a_dimension_the_model_does_not_score_is_reported_not_evaluated():
     metrics = evaluate_predictions(rows)
     assert metrics["dimensions"]["VP"] == {"not_evaluated": "the model gives no score for this dimension"}
     assert metrics["dimensions"]["VA"]["accuracy_without_ties"] == 1.0
+
+
+def test_unreadable_scores_count_as_the_far_end_of_the_scale_and_are_reported():
+    """Targets (0.9, 0.2, 0.4, 0.7); answers 0.8, unreadable, 0.3, 0.6. The unreadable one (target 0.2 < 0.5)
+    counts as 1.0, so the series is x = (0.8, 1.0, 0.3, 0.6).
+    PLCC: means 0.675 / 0.55; deviations x (0.125, 0.325, -0.375, -0.075), y (0.35, -0.35, -0.15, 0.15);
+    sum dx.dy = -0.025, sum dx^2 = 0.2675, sum dy^2 = 0.29 -> -0.025 / sqrt(0.077575) = -0.089759.
+    SRCC: ranks x (3, 4, 1, 2), y (4, 1, 2, 3); sum d^2 = 12 -> 1 - 6 * 12 / (4 * 15) = -0.2.
+    Dropping the unreadable answer would have given 1.0 for both (the three others are in order and
+    linear): that is what the parsed-only figures show."""
+    result = score_correlations([0.8, None, 0.3, 0.6], [0.9, 0.2, 0.4, 0.7])
+    assert result["plcc"] == pytest.approx(-0.089759, abs=1e-6)
+    assert result["srcc"] == pytest.approx(-0.2)
+    assert result["parse_failure_rate"] == 0.25
+    assert result["num_unparsable"] == 1
+    assert result["plcc_parsed_only"] == pytest.approx(1.0)
+    assert result["srcc_parsed_only"] == pytest.approx(1.0)
+
+
+def test_the_stand_in_for_an_unreadable_score_is_the_end_farthest_from_the_target():
+    assert unparsable_score_stand_in(0.2) == 1.0
+    assert unparsable_score_stand_in(0.5) == 0.0
+    assert unparsable_score_stand_in(0.9) == 0.0

@@ -56,3 +56,37 @@ def test_constant_schedule_keeps_the_peak_after_warm_up(tmp_path):
 def test_unknown_scheduler_is_refused():
     with pytest.raises(ConfigError, match="lr_scheduler"):
         load_config(None, ["optim.lr_scheduler=step"], recipe="checklist-linear")
+
+
+def test_cold_start_runs_at_its_own_rate_then_grpo_decays_linearly_from_the_grpo_rate(tmp_path):
+    """Seed 004's two rates: SFT at optim.sft_learning_rate (here 1e-2), then GRPO from optim.learning_rate (1e-3)
+    with linear decay to 0 over the GRPO steps. 2 SFT + 4 GRPO steps; the rate logged after step k is that of step
+    k + 1: k = 1 -> 1e-2 (second SFT step), then (4 - j) / 4 * 1e-3 for GRPO step j = 0..3, then 0:
+    1e-2, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3, 0."""
+    config = load_config(None, ["optim.lr_scheduler=linear", "optim.learning_rate=1e-3", "optim.sft_learning_rate=1e-2",
+                                "stages.sft_steps=2", "stages.grpo_steps=4", "save_every=1000"],
+                         recipe="checklist-linear")
+    model = nn.Linear(2, 1)
+    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path: None)
+    applied = []
+
+    def loss(indices: list[int]):
+        applied.append(trainer.optimizer.param_groups[0]["lr"])
+        return trainer.model(torch.ones(len(indices), 2)).pow(2).mean(), {}
+
+    trainer.fit([Stage("sft", 2, 4, loss), Stage("grpo", 4, 4, loss)])
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    logged = [json.loads(line)["learning_rate"] for line in lines]
+    assert applied == pytest.approx([1e-2, 1e-2, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3], abs=1e-12)
+    assert logged == pytest.approx([1e-2, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3, 0.0], abs=1e-12)
+
+
+def test_rapo_defaults_are_the_papers_rates():
+    """Seed 004, appendix C: RAPO from 1e-6 with linear decay, the cold start at 1e-5."""
+    config = load_config(None, ["stages.grpo_steps=1"], recipe="rapo", model_path="m")
+    assert (config.optim.learning_rate, config.optim.lr_scheduler, config.optim.sft_learning_rate) == (
+        1e-6, "linear", 1e-5)
+    assert (config.grpo.num_generations, config.grpo.epsilon_high, config.grpo.kl_beta, config.grpo.rapo_sigma) == (
+        4, 0.28, 0.01, 0.1)
+    assert load_config(None, ["optim.learning_rate=2e-6", "stages.grpo_steps=1"], recipe="rapo",
+                       model_path="m").optim.learning_rate == 2e-6

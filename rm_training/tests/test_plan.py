@@ -115,7 +115,7 @@ def test_lora_grpo_needs_no_reference_copy_and_logits_grow_with_the_completion_n
 
 def test_recipe_defaults_come_from_the_example_config_of_the_recipe():
     defaults, stages = recipe_defaults("rapo")
-    assert stages == ["grpo"]
+    assert stages == ["sft", "grpo"]  # the AesCoT cold start, then RAPO
     assert (defaults["group_size"], defaults["completion_tokens"], defaults["strategy"]) == (4, 1024, "zero3")
     assert plan_options(recipe_defaults("descore")[0], ["gpus=2"]).strategy == "ddp"
 
@@ -145,7 +145,7 @@ def test_plan_command_json_reports_bytes_per_stage(capsys):
         (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "optimizer_bytes=10"], "4, 8, 12 or 16"),
         (["--recipe", "rapo", "--model-config", "no-such-model.json"], "does not exist"),
         (["--recipe", "checklist-linear", "--model-config", "qwen2.5-vl-7b"], "no GPU memory to plan"),
-        (["--recipe", "rapo", "--model-config", "qwen2.5-vl-7b", "--stage", "sft"], "has no sft stage"),
+        (["--recipe", "descore", "--model-config", "qwen2.5-vl-7b", "--stage", "sft"], "has no sft stage"),
     ],
 )
 def test_plan_command_refuses_bad_input_with_a_message(capsys, arguments, message):

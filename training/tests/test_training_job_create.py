@@ -91,3 +91,13 @@ def test_run_task_is_routed_to_the_gpu_queue(settings):
 
     route = app.amqp.router.route({}, "training.tasks.training_job_run_task")
     assert route["queue"].name == settings.TRAINING_QUEUE == "gpu"
+
+
+def test_rapo_on_an_rl_prompts_export_without_scored_videos_is_refused(model_dir, tmp_path):
+    from training.tests.conftest import judged_campaign_make, snapshot_make
+
+    pairs_only = snapshot_make(campaign=judged_campaign_make(), export_format="rl-prompts", folder=tmp_path / "rl")
+    with pytest.raises(TrainingError, match="holds pair rows only"):
+        training_job_create(snapshot=pairs_only, recipe="rapo", model_path=str(model_dir / "tiny"),
+                            overrides={"stages.grpo_steps": "1"})
+    assert not TrainingJob.objects.exists()

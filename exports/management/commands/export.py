@@ -1,6 +1,6 @@
 """python manage.py export --campaign NAME --format FORMAT [--split 0.8/0.1/0.1] [--seed N] [--min-agreement X]
 [--swap-augment] [--gold test|split|exclude] [--awaiting-adjudication exclude|include] [--media link|copy|none]
---out DIR"""
+[--video-scores none|judgments|checklist-model [--video-score-model ID]] --out DIR"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from exports.models import FORMATS, ExportSnapshot
 from exports.services import AWAITING_RULES, GOLD_RULES, MEDIA_MODES, ExportError, export_build, export_snapshot_create
+from exports.video_scores import VIDEO_SCORE_SOURCES
 
 
 class Command(BaseCommand):
@@ -25,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--gold", choices=GOLD_RULES, default="test", help="Where gold pairs go.")
         parser.add_argument("--awaiting-adjudication", choices=AWAITING_RULES, default="exclude")
         parser.add_argument("--media", choices=MEDIA_MODES, default="link")
+        parser.add_argument(
+            "--video-scores", choices=VIDEO_SCORE_SOURCES, default="none",
+            help="rl-prompts: add one scored single-video row per video, scored from the pair judgments or by a "
+                 "registered checklist-linear model.",
+        )
+        parser.add_argument("--video-score-model", type=int, help="Registered checklist-linear model id.")
         parser.add_argument("--user", help="Username recorded as the snapshot's author.")
 
     def handle(self, *args, **options):
@@ -47,6 +54,8 @@ class Command(BaseCommand):
                     "gold": options["gold"],
                     "awaiting_adjudication": options["awaiting_adjudication"],
                     "media": options["media"],
+                    "video_scores": options["video_scores"],
+                    "video_score_model": options["video_score_model"],
                 },
             )
         except ExportError as error:
