@@ -149,6 +149,12 @@ class GRPOConfig:
     format_weight: float = field(default=1.0, metadata=_help("weight of the format reward"))
     accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
+    consistency_weight: float = field(
+        default=1.0,
+        metadata=_help("weight of the CoT consistency reward (aesrm-cot): share of dimensions whose verdict is "
+                       "the one the answer's own criteria and Severe flags imply (a severe flag on one video "
+                       "decides against it, else the criteria's majority)"),
+    )
     backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
     data: str = field(

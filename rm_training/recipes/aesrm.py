@@ -40,7 +40,12 @@ from rm_training.modeling import (
     model_inputs,
 )
 from rm_training.parsing import DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
-from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
+from rm_training.rewards import (
+    consistency_reward,
+    cot_process_reward,
+    dimension_accuracy_reward,
+    format_reward,
+)
 from rm_training.rubric import criterion_name
 from rm_training.run_dir import RunDir
 from rm_training.video import VideoLoader, VisionGeometry
@@ -91,13 +96,18 @@ def grpo_prompts(config: TrainConfig, encoder: ChatEncoder, rows: list[dict]) ->
     return pairs, ChatEncoder(encoder.tokenizer, export, encoder.videos, encoder.max_tokens)
 
 
-def rule_reward(text: str, row: dict, config: TrainConfig) -> float:
+def rule_reward(
+    text: str, row: dict, config: TrainConfig, dimension_criteria: dict[str, list[str]] | None = None
+) -> float:
+    """Weighted format + accuracy (labels with the row's severe flags applied) rewards, and for aesrm-cot the
+    process reward and the consistency reward (``dimension_criteria``: the rubric of the prompts' export)."""
     style = answer_style(config.recipe)
     weights = config.grpo
     reward = weights.format_weight * format_reward(text, style)
-    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style)
+    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style, row.get("severe"))
     if style == "cot":
         reward += weights.process_weight * cot_process_reward(text, row.get("criteria") or {})
+        reward += weights.consistency_weight * consistency_reward(text, dimension_criteria)
     return reward
 
 
@@ -134,6 +144,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return [encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"])) for i in indices]
 
     grpo_rows, grpo_encoder = grpo_prompts(config, encoder, rows)
+    grpo_rubric = grpo_encoder.export.criteria
     grpo = {}
 
     def new_rollout(indices: list[int]):
@@ -142,7 +153,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
         k = config.grpo.num_generations
         rewards = torch.tensor(
-            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config) for j in range(k)]
+            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric) for j in range(k)]
              for b, i in enumerate(indices)]
         )
         return rollout, rewards

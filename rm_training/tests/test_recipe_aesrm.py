@@ -27,15 +27,21 @@ def test_atomic_questions_come_from_criterion_labels(make_export):
     assert all(m["role"] != "assistant" for m in messages)
 
 
-def test_rule_reward_adds_format_accuracy_and_process_terms():
+def test_rule_reward_adds_format_accuracy_process_and_consistency_terms():
     """Labels all A, criteria VA1 = 1. CoT answer: format 1 + accuracy 1/3 (only VA right)
-    + process 1 (VA1 verdict 1 matches) = 2.333333 with unit weights."""
+    + process 1 (VA1 verdict 1 matches) + consistency 2/3 (VA 1 follows VA1; VF 0 follows no criterion;
+    VP -1 contradicts no criterion, which implies 0) = 3.0 with unit weights. With the row's severe flag on
+    Video A in VA the VA label becomes B: accuracy 0 -> 2.666667."""
     from rm_training.config import TrainConfig
 
     config = TrainConfig(recipe="aesrm-cot", model_path="m")
     text = ("<think>\nVA1 Shot composition: A: good. B: bad. Verdict: 1\n</think>\n"
             "<answer>VA: 1, VF: 0, VP: -1</answer>")
     row = {"labels": {"VA": "A", "VF": "A", "VP": "A"}, "criteria": {"VA1": 1}}
+    assert abs(rule_reward(text, row, config) - 3.0) < 1e-9
+    flagged = {**row, "severe": {"A": {"VA": True}, "B": {}}}
+    assert abs(rule_reward(text, flagged, config) - (2 + 2 / 3)) < 1e-9
+    config.grpo.consistency_weight = 0.0
     assert abs(rule_reward(text, row, config) - (2 + 1 / 3)) < 1e-9
     assert rule_reward("nonsense", row, config) == 0.0
 
