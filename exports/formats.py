@@ -209,6 +209,8 @@ def cot_sft_rows(record: dict) -> list[dict]:
             "swapped": False,
             "messages": messages,
             "severe": record["severe"],
+            "checklist_answers_a": checklist_answers(record, "A"),
+            "checklist_answers_b": checklist_answers(record, "B"),
         }
     ]
 
@@ -364,7 +366,6 @@ def arrow_schema(
             ]
         )
     if export_format in ("aesrm-base-sft", "cot-sft"):
-        atomic = [("checklist_answers_a", CHECKLIST_ANSWERS), ("checklist_answers_b", CHECKLIST_ANSWERS)]
         return pa.schema(
             [
                 ("pair_id", pa.string()),
@@ -375,7 +376,8 @@ def arrow_schema(
                 ("swapped", pa.bool_()),
                 ("messages", MESSAGES),
                 ("severe", _severe_type(dimensions)),
-                *(atomic if export_format == "aesrm-base-sft" else []),
+                ("checklist_answers_a", CHECKLIST_ANSWERS),
+                ("checklist_answers_b", CHECKLIST_ANSWERS),
             ]
         )
     if export_format == "rl-prompts":

@@ -118,7 +118,9 @@ class DescoreConfig:
 
 @dataclass
 class StagesConfig:
-    atomic_steps: int = field(default=0, metadata=_help("aesrm-base stage 1: atomic single-criterion SFT steps"))
+    atomic_steps: int = field(default=0, metadata=_help(
+        "aesrm stage 1: atomic SFT steps, yes/no questions about one video from the rows' checklist answers and "
+        "severe flags"))
     sft_steps: int = field(default=20, metadata=_help("cold-start SFT steps (descore: BT steps)"))
     grpo_steps: int = field(default=0, metadata=_help("GRPO steps after SFT (0 skips the stage)"))
 
