@@ -46,15 +46,18 @@ _CRITERION_BLOCK = re.compile(
     r"Verdict:\s*(?P<verdict>-1|0|1)\s*\Z",
     re.DOTALL,
 )
-_PAPER_CRITERION_BLOCK = re.compile(
-    r"\A(?P<code>[A-Z]{2}\d+)\s+(?P<name>[^:\n]*?)\s*:\s*"
-    r"(?:1\.\s*)?(?:the\s+prompt'?s\s+)?requirements?(?:\s+and\s+(?:the\s+corresponding\s+)?standards?)?\s*:"
-    r"\s*(?P<requirement>.*?)\s*"
-    r"(?:2\.\s*)?\b(?:video\s+)?(?-i:A)\s*:\s*(?P<a>.*?)\s*"
-    r"(?:3\.\s*)?\b(?:video\s+)?(?-i:B)\s*:\s*(?P<b>.*?)\s*"
-    r"(?:4\.\s*)?\bscore(?:\s*\(\s*A\s+relative\s+to\s+B\s*\))?\s*:\s*(?P<verdict>[+-]?1|0)(?![\d.])"
-    r"[\s,.;:\-]*(?P<justification>.*?)\s*\Z",
-    re.DOTALL | re.IGNORECASE,
+# The seed's four-part criterion block, read part by part (each marker is the first one after the previous part;
+# one regex with four lazy groups backtracks for minutes on garbage).
+_PAPER_HEADER = re.compile(r"\A(?P<code>[A-Z]{2}\d+)\s+(?P<name>[^:\n]*?)\s*:\s*")
+_PAPER_REQUIREMENT = re.compile(
+    r"(?:1\.\s*)?(?:the\s+prompt'?s\s+)?requirements?(?:\s+and\s+(?:the\s+corresponding\s+)?standards?)?\s*:\s*",
+    re.IGNORECASE,
+)
+_PAPER_VIDEO_A = re.compile(r"(?:\b2\.\s*)?\b(?:[Vv]ideo\s+)?A\s*:\s*")
+_PAPER_VIDEO_B = re.compile(r"(?:\b3\.\s*)?\b(?:[Vv]ideo\s+)?B\s*:\s*")
+_PAPER_SCORE = re.compile(
+    r"(?:\b4\.\s*)?\bscore(?:\s*\(\s*A\s+relative\s+to\s+B\s*\))?\s*:\s*(?P<verdict>[+-]?1|0)(?![\d.])[\s,.;:-]*",
+    re.IGNORECASE,
 )
 _SEVERE_LINE = re.compile(
     r"^[ \t]*Severe(?:[ \t]+violations?)?[ \t]*:[ \t]*A[ \t]*:[ \t]*(?P<a>none|[A-Z]{2}(?:[ \t]*,[ \t]*[A-Z]{2})*)"
@@ -200,6 +203,31 @@ def _split_severe_line(thought: str) -> tuple[str, dict[str, dict[str, bool]]]:
     return thought[: line.start()], {"A": _severe_codes(line.group("a")), "B": _severe_codes(line.group("b"))}
 
 
+def _paper_criterion_judgement(chunk: str) -> CriterionJudgement | None:
+    """The seed's template: ``CODE Name:``, ``1. Requirement and standard: ...``, ``2. Video A: ...``,
+    ``3. Video B: ...``, ``4. Score (A relative to B): v, justification`` (numbers and "Video" optional)."""
+    header = _PAPER_HEADER.match(chunk)
+    if header is None:
+        return None
+    requirement = _PAPER_REQUIREMENT.match(chunk, header.end())
+    if requirement is None:
+        return None
+    video_a = _PAPER_VIDEO_A.search(chunk, requirement.end())
+    video_b = _PAPER_VIDEO_B.search(chunk, video_a.end()) if video_a else None
+    score = _PAPER_SCORE.search(chunk, video_b.end()) if video_b else None
+    if score is None:
+        return None
+    return CriterionJudgement(
+        code=header.group("code"),
+        name=header.group("name").strip(),
+        text_a=chunk[video_a.end(): video_b.start()].strip(),
+        text_b=chunk[video_b.end(): score.start()].strip(),
+        verdict=int(score.group("verdict")),
+        requirement=chunk[requirement.end(): video_a.start()].strip(),
+        justification=chunk[score.end():].strip(),
+    )
+
+
 def _criterion_judgement(chunk: str, code: str) -> CriterionJudgement:
     """One criterion block, in our one-line form or in the seed's four-part template."""
     match = _CRITERION_BLOCK.match(chunk)
@@ -211,17 +239,9 @@ def _criterion_judgement(chunk: str, code: str) -> CriterionJudgement:
             text_b=match.group("b").strip(),
             verdict=int(match.group("verdict")),
         )
-    match = _PAPER_CRITERION_BLOCK.match(chunk)
-    if match is not None:
-        return CriterionJudgement(
-            code=match.group("code"),
-            name=match.group("name").strip(),
-            text_a=match.group("a").strip(),
-            text_b=match.group("b").strip(),
-            verdict=int(match.group("verdict")),
-            requirement=match.group("requirement").strip(),
-            justification=match.group("justification").strip(),
-        )
+    judgement = _paper_criterion_judgement(chunk)
+    if judgement is not None:
+        return judgement
     raise AnswerParseError(
         f"criterion block {code} is neither 'CODE Name: A: ... B: ... Verdict: v' nor the seed's "
         "'CODE Name: Requirement and standard: ... Video A: ... Video B: ... Score: v, justification'"

@@ -65,7 +65,7 @@ def severe_question(dimension: str) -> str:
 def atomic_examples(rows: list[dict]) -> list[tuple[list[dict], str]]:
     """(prompt messages, answer) for the atomic stage: yes/no questions about ONE video each.
 
-    From each video's checklist answers (``checklist_answers_a`` / ``_b`` of aesrm-base-sft rows: "Is the
+    From each video's checklist answers (``checklist_answers_a`` / ``_b`` of the SFT rows: "Is the
     camera stable?" -> "Yes"), and, in each dimension where a video of the pair carries a severe flag, whether
     each of the two videos has a severe violation there (one "Yes" and one "No" unless both are flagged).
     Each (video, question) is asked once, in row order.

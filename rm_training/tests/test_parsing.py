@@ -76,6 +76,9 @@ def test_base_answer_needs_a_sentence_and_one_answer_block():
         "<think>\nVA1 x: A: a. B: b. Verdict: 1\nSevere: A: XX; B: none\n</think><answer>VA: 1, VF: 1, VP: 1</answer>",
         "<think>\nVA1 x: 1. Requirement and standard: r 2. Video A: a 3. Video B: b 4. Score: 7\n</think>"
         "<answer>VA: 1, VF: 1, VP: 1</answer>",
+        # thousands of markers and no score: read part by part, this fails at once (no backtracking)
+        "<think>\nVA1 x: Requirement: " + "Video A: x Video B: y " * 2000
+        + "\n</think><answer>VA: 1, VF: 1, VP: 1</answer>",
     ],
 )
 def test_garbage_raises_a_parse_error_and_nothing_else(garbage):
