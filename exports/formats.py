@@ -10,6 +10,17 @@ from __future__ import annotations
 import pyarrow as pa
 
 from exports.models import FORMATS
+from rm_training.prompts import (  # noqa: F401  (the pair prompt's texts, re-exported for the app)
+    BASE_INSTRUCTION,
+    COT_INSTRUCTION,
+    PROMPT_LEAD,
+    QUESTION,
+    SYSTEM_TEXT,
+    generation_prompt,
+    pair_prompt_for_style,
+    pair_prompt_messages,
+)
+from rm_training.rubric import labels_with_severe
 
 LABEL_OF_VERDICT = {1: "A", -1: "B", 0: "tie"}
 FLIPPED_LABEL = {"A": "B", "B": "A", "tie": "tie"}
@@ -21,23 +32,6 @@ PAIR_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft", "rl-prompts", "pr
 # cot-sft is not swappable: its critique speaks of A and B in free text, which no rule can rewrite safely.
 SWAPPABLE_FORMATS = ("aesrm-pairwise", "aesrm-base-sft")
 
-SYSTEM_TEXT = (
-    "You are a seasoned film and television analyst with a rigorous, detail-oriented approach and deep "
-    "expertise in video aesthetics. You will be given two videos, Video A and Video B, generated from the same "
-    "prompt. Compare them in three dimensions: visual aesthetics (VA), visual fidelity (VF) and visual "
-    "plausibility (VP). For each dimension answer 1 if Video A is better, -1 if Video B is better and 0 if the "
-    "two are comparable. A severe violation in a dimension decides that dimension against the video that has it."
-)
-BASE_INSTRUCTION = (
-    "Output only one sentence as the final evaluation, covering the comparison between Video A and Video B "
-    "across all three dimensions, with no analysis or reasoning, then the verdicts as "
-    "<answer>VA: v, VF: v, VP: v</answer>."
-)
-COT_INSTRUCTION = (
-    "First reason inside <think></think>, one line per criterion: its code and name, what Video A does, what Video B "
-    "does, and 'Verdict: v'; then give the dimension verdicts as <answer>VA: v, VF: v, VP: v</answer>."
-)
-QUESTION = "Which video is better in visual aesthetics, visual fidelity and visual plausibility?"
 
 
 # --- Shared pieces ------------------------------------------------------------------------------------
@@ -88,48 +82,29 @@ def base_sentence(labels: dict[str, str]) -> str:
     return sentence[0].upper() + sentence[1:] + "."
 
 
-PROMPT_LEAD = "Both videos were generated from the prompt: "
-
-
-def pair_prompt_messages(*, prompt: str, video_a: str, video_b: str, instruction: str = "") -> list[dict]:
-    """System + user turns in the Qwen-VL chat-template shape."""
-    task = PROMPT_LEAD + prompt
-    if instruction:
-        task += "\n" + instruction
-    return [
-        {"role": "system", "content": [{"type": "text", "text": SYSTEM_TEXT}]},
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": task},
-                {"type": "text", "text": "Video A:"},
-                {"type": "video", "video": video_a},
-                {"type": "text", "text": "Video B:"},
-                {"type": "video", "video": video_b},
-                {"type": "text", "text": QUESTION},
-            ],
-        },
-    ]
-
-
 def prompt_of_messages(messages: list[dict]) -> str:
     """The generation prompt a pair prompt was built with (rows without a "prompt" key carry it only there)."""
-    for message in messages:
-        for part in message.get("content", []):
-            text = part.get("text", "") if isinstance(part, dict) else ""
-            if text.startswith(PROMPT_LEAD):
-                return text[len(PROMPT_LEAD):].split("\n", 1)[0].strip()
-    return ""
+    return generation_prompt(messages) or ""
 
 
-PROMPT_INSTRUCTIONS = {"aesrm-base-sft": BASE_INSTRUCTION, "cot-sft": COT_INSTRUCTION}
+# The answer style whose format instruction each pair format's prompt carries. rl-prompts pair rows carry the
+# AesRM-CoT prompt (GRPO with process rewards); the aesrm recipes rebuild it for their own style through the
+# same builder (rm_training.recipes.aesrm.grpo_prompt_messages).
+PROMPT_STYLES = {"aesrm-base-sft": "base", "cot-sft": "cot", "rl-prompts": "cot"}
 
 
 def pair_prompt_for_format(export_format: str, *, prompt: str, video_a: str, video_b: str) -> list[dict]:
     """The pair prompt exactly as rows of ``export_format`` carry it (a model trained on them is asked the same)."""
-    return pair_prompt_messages(
-        prompt=prompt, video_a=video_a, video_b=video_b, instruction=PROMPT_INSTRUCTIONS.get(export_format, "")
-    )
+    if export_format not in PROMPT_STYLES:
+        return pair_prompt_messages(prompt=prompt, video_a=video_a, video_b=video_b)
+    return pair_prompt_for_style(PROMPT_STYLES[export_format], prompt=prompt, video_a=video_a, video_b=video_b)
+
+
+def trained_labels(record: dict) -> dict[str, str]:
+    """The labels a model is taught for a pair: the consensus, with each dimension a severe flag on one video
+    decides set against that video (rm_training.rubric.labels_with_severe, the rule the GRPO rewards use)."""
+    verdicts = labels_with_severe(record["labels"], record["severe"])
+    return {code: LABEL_OF_VERDICT[verdict] for code, verdict in verdicts.items()}
 
 
 def record_swapped(record: dict) -> dict:
@@ -175,13 +150,28 @@ def pairwise_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
 # --- aesrm-base-sft -----------------------------------------------------------------------------------
 
 
+def checklist_answers(record: dict, side: str) -> list[dict]:
+    """One video's consensus checklist answers with their question texts (record["_checklist_questions"]), for
+    the atomic stage's single-video questions: ``[{"question_id", "question", "answer": "yes"|"no"}]`` in
+    question order; not-applicable and unanswered questions are left out."""
+    answers = record[f"checklist_{side.lower()}"] or {}
+    questions = record.get("_checklist_questions") or {}
+    return [
+        {"question_id": int(question_id), "question": questions[question_id], "answer": "yes" if value else "no"}
+        for question_id, value in answers.items()
+        if value is not None and question_id in questions
+    ]
+
+
+
 def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
     rows = []
     for item in _with_augmentation(record, swap_augment):
         messages = pair_prompt_for_format(
             "aesrm-base-sft", prompt=item["prompt"], video_a=item["video_a"], video_b=item["video_b"]
         )
-        answer = base_sentence(item["labels"]) + " " + answer_tag(item["labels"])
+        taught = trained_labels(item)
+        answer = base_sentence(taught) + " " + answer_tag(taught)
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         rows.append(
             {
@@ -192,6 +182,9 @@ def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
                 "criteria": item["criteria"],
                 "swapped": item["swapped"],
                 "messages": messages,
+                "severe": item["severe"],
+                "checklist_answers_a": checklist_answers(item, "A"),
+                "checklist_answers_b": checklist_answers(item, "B"),
             }
         )
     return rows
@@ -215,6 +208,9 @@ def cot_sft_rows(record: dict) -> list[dict]:
             "criteria": record["criteria"],
             "swapped": False,
             "messages": messages,
+            "severe": record["severe"],
+            "checklist_answers_a": checklist_answers(record, "A"),
+            "checklist_answers_b": checklist_answers(record, "B"),
         }
     ]
 
@@ -227,8 +223,8 @@ def rl_prompt_rows(record: dict) -> list[dict]:
         {
             "pair_id": record["pair_id"],
             "kind": "pair",
-            "messages": pair_prompt_messages(
-                prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"]
+            "messages": pair_prompt_for_format(
+                "rl-prompts", prompt=record["prompt"], video_a=record["video_a"], video_b=record["video_b"]
             ),
             "video_a": record["video_a"],
             "video_b": record["video_b"],
@@ -236,6 +232,7 @@ def rl_prompt_rows(record: dict) -> list[dict]:
             "labels": record["labels"],
             "criteria": record["criteria"],
             "score": None,
+            "severe": record["severe"],
         }
     ]
 
@@ -289,6 +286,7 @@ def rl_single_video_row(*, sha256: str, prompt: str, score: float, critique: str
         "labels": None,
         "criteria": None,
         "score": score,
+        "severe": None,
     }
 
 
@@ -375,6 +373,9 @@ def rows_for_record(export_format: str, record: dict, *, split: str, swap_augmen
 
 _PART = pa.struct([("type", pa.string()), ("text", pa.string()), ("video", pa.string())])
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.list_(_PART))]))
+CHECKLIST_ANSWERS = pa.list_(
+    pa.struct([("question_id", pa.int64()), ("question", pa.string()), ("answer", pa.string())])
+)
 
 
 def _labels_type(dimensions: list[str]) -> pa.DataType:
@@ -383,6 +384,11 @@ def _labels_type(dimensions: list[str]) -> pa.DataType:
 
 def _criteria_type(criteria: list[str]) -> pa.DataType:
     return pa.struct([(code, pa.int64()) for code in criteria])
+
+
+def _severe_type(dimensions: list[str]) -> pa.DataType:
+    flags = pa.struct([(code, pa.bool_()) for code in dimensions])
+    return pa.struct([("A", flags), ("B", flags)])
 
 
 def arrow_schema(
@@ -422,6 +428,9 @@ def arrow_schema(
                 ("criteria", verdicts),
                 ("swapped", pa.bool_()),
                 ("messages", MESSAGES),
+                ("severe", _severe_type(dimensions)),
+                ("checklist_answers_a", CHECKLIST_ANSWERS),
+                ("checklist_answers_b", CHECKLIST_ANSWERS),
             ]
         )
     if export_format == "rl-prompts":
@@ -436,6 +445,7 @@ def arrow_schema(
                 ("labels", labels),
                 ("criteria", verdicts),
                 ("score", pa.float64()),
+                ("severe", _severe_type(dimensions)),
             ]
         )
     if export_format == "preference-pairs" and file == "ties":

@@ -699,6 +699,9 @@ def _pair_record(
         "swapped": False,
         "_dimension_agreement": shares,
         "_media": [[pair.video_a["sha256"], pair.video_a["proxy"]], [pair.video_b["sha256"], pair.video_b["proxy"]]],
+        "_checklist_questions": {
+            str(question["id"]): question["text"].replace("[[prompt]]", pair.prompt) for question in structure.questions
+        },
     }
     return record, None
 

@@ -124,7 +124,9 @@ class DescoreConfig:
 
 @dataclass
 class StagesConfig:
-    atomic_steps: int = field(default=0, metadata=_help("aesrm-base stage 1: atomic single-criterion SFT steps"))
+    atomic_steps: int = field(default=0, metadata=_help(
+        "aesrm stage 1: atomic SFT steps, yes/no questions about one video from the rows' checklist answers and "
+        "severe flags"))
     sft_steps: int = field(default=20, metadata=_help("cold-start SFT steps (descore: BT steps)"))
     grpo_steps: int = field(default=0, metadata=_help("GRPO steps after SFT (0 skips the stage)"))
 
@@ -155,6 +157,12 @@ class GRPOConfig:
     format_weight: float = field(default=1.0, metadata=_help("weight of the format reward"))
     accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
+    consistency_weight: float = field(
+        default=1.0,
+        metadata=_help("weight of the CoT consistency reward (aesrm-cot): share of dimensions whose verdict is "
+                       "the one the answer's own criteria and Severe flags imply (a severe flag on one video "
+                       "decides against it, else the criteria's majority)"),
+    )
     backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
     data: str = field(

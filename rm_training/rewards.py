@@ -12,6 +12,7 @@ from rm_training.parsing import (
     AnswerParseError,
     parse_answer,
 )
+from rm_training.rubric import dimension_of_criterion, dimension_verdict_from_criteria, labels_with_severe
 
 
 def rapo_rank_reward(
@@ -91,16 +92,21 @@ def format_reward(text: object, style: str) -> float:
     return 1.0
 
 
-def dimension_accuracy_reward(text: object, labels: dict[str, object], style: str) -> float:
+def dimension_accuracy_reward(
+    text: object, labels: dict[str, object], style: str, severe: dict | None = None
+) -> float:
     """Share of the three dimension verdicts equal to the labels; 0.0 for an unparsable answer.
 
-    ``labels`` maps VA/VF/VP to "A"/"B"/"tie" (export strings) or +1/-1/0.
+    ``labels`` maps VA/VF/VP to "A"/"B"/"tie" (export strings) or +1/-1/0. ``severe`` (an export row's
+    severe flags) decides the dimensions it flags on one video only, by :func:`rubric.labels_with_severe`.
     """
     try:
         parsed = parse_answer(text, style)
     except AnswerParseError:
         return 0.0
     expected = _labels_as_verdicts(labels)
+    if severe:
+        expected = labels_with_severe(expected, severe)
     return sum(parsed.dimensions[d] == expected[d] for d in DIMENSIONS) / len(DIMENSIONS)
 
 
@@ -119,6 +125,32 @@ def cot_process_reward(text: object, criteria: dict[str, int]) -> float:
         1 for code, label in criteria.items() if code in parsed.criteria and parsed.criteria[code].verdict == int(label)
     )
     return correct / len(criteria)
+
+
+def consistency_reward(text: object, dimension_criteria: dict[str, list[str]] | None = None) -> float:
+    """Share of the three dimensions whose verdict in a CoT answer is the one the answer's own criterion
+    verdicts and ``Severe:`` flags imply (:func:`rubric.dimension_verdict_from_criteria`: a severe flag on one
+    video decides against it, else the criteria's majority); 0.0 for an unparsable answer.
+
+    ``dimension_criteria``: dimension code -> criterion codes (the manifest's rubric); without it a criterion
+    belongs to the dimension its code's letters name.
+    """
+    try:
+        parsed = parse_answer(text, "cot")
+    except AnswerParseError:
+        return 0.0
+    criteria: dict[str, list[int]] = {dimension: [] for dimension in DIMENSIONS}
+    for code, judgement in parsed.criteria.items():
+        criteria.setdefault(dimension_of_criterion(code, dimension_criteria), []).append(judgement.verdict)
+    consistent = 0
+    for dimension in DIMENSIONS:
+        implied = dimension_verdict_from_criteria(
+            criteria[dimension],
+            severe_a=bool(parsed.severe["A"].get(dimension)),
+            severe_b=bool(parsed.severe["B"].get(dimension)),
+        )
+        consistent += parsed.dimensions[dimension] == implied
+    return consistent / len(DIMENSIONS)
 
 
 def parse_score(text: object) -> float | None:

@@ -22,3 +22,65 @@ CRITERION_NAMES = {
 
 def criterion_name(code: str) -> str:
     return CRITERION_NAMES.get(code, code)
+
+
+# --- The dimension rule (seed 000's scoring and severe-violation rules, RUBRIC.md) -----------------------
+#
+# A dimension verdict (+1 Video A better, -1 Video B better, 0 comparable) follows the majority of its
+# criterion verdicts (the sign of their sum: more criteria for A than for B -> +1), unless a severe violation
+# decides it: a severe flag on one video only decides the dimension against that video. Flags on both videos
+# cancel out and the criteria decide (the seed's rule is cut off there; see the README's AesRM decisions).
+
+
+def severe_decision(*, severe_a: bool, severe_b: bool) -> int | None:
+    """-1 when only Video A has a severe violation, +1 when only Video B has one, else None (no decision)."""
+    if severe_a and not severe_b:
+        return -1
+    if severe_b and not severe_a:
+        return 1
+    return None
+
+
+def dimension_verdict_from_criteria(criteria: list[int], *, severe_a: bool = False, severe_b: bool = False) -> int:
+    """The verdict a dimension's criterion verdicts and severe flags imply (the rule above)."""
+    decided = severe_decision(severe_a=severe_a, severe_b=severe_b)
+    if decided is not None:
+        return decided
+    total = sum(int(verdict) for verdict in criteria)
+    return (total > 0) - (total < 0)
+
+
+def severe_flags(severe: dict | None, dimension: str) -> tuple[bool, bool]:
+    """(Video A flagged, Video B flagged) in ``dimension`` from an export row's ``severe``
+    (``{"A": {"VP": true}, "B": {...}}``; missing or null means no flag)."""
+    severe = severe or {}
+    return bool((severe.get("A") or {}).get(dimension)), bool((severe.get("B") or {}).get(dimension))
+
+
+def dimension_verdict_with_severe(verdict: int, *, severe_a: bool, severe_b: bool) -> int:
+    """The experts' dimension verdict unless a severe violation decides the dimension."""
+    decided = severe_decision(severe_a=severe_a, severe_b=severe_b)
+    return int(verdict) if decided is None else decided
+
+
+LABEL_VERDICTS = {"A": 1, "B": -1, "tie": 0}
+
+
+def labels_with_severe(labels: dict, severe: dict | None) -> dict[str, int]:
+    """The verdict per dimension a model is trained towards: an export row's ``labels`` ("A"/"B"/"tie" or
+    +1/-1/0, the experts' consensus) with each dimension a severe flag decides set by the rule above."""
+    verdicts = {}
+    for dimension, label in labels.items():
+        verdict = LABEL_VERDICTS[label] if isinstance(label, str) else int(label)
+        severe_a, severe_b = severe_flags(severe, dimension)
+        verdicts[dimension] = dimension_verdict_with_severe(verdict, severe_a=severe_a, severe_b=severe_b)
+    return verdicts
+
+
+def dimension_of_criterion(code: str, dimension_criteria: dict[str, list[str]] | None = None) -> str:
+    """The dimension a criterion belongs to: from the rubric's mapping when given, else the code's letters
+    ("VP3" -> "VP")."""
+    for dimension, codes in (dimension_criteria or {}).items():
+        if code in codes:
+            return dimension
+    return code.rstrip("0123456789")

@@ -61,5 +61,8 @@ def test_cot_sft_rows_carry_the_accepted_critique_as_the_assistant_turn(critique
             "criteria",
             "swapped",
             "messages",
+            "severe",
+            "checklist_answers_a",
+            "checklist_answers_b",
         ]
         assert sum(loaded[split].num_rows for split in ("train", "validation", "test")) == 10

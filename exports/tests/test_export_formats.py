@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 DIMENSIONS = ["VA", "VF", "VP"]
 COLUMNS = {
     "aesrm-pairwise": list(formats.PAIRWISE_KEYS),
-    "aesrm-base-sft": ["pair_id", "video_a", "video_b", "labels", "criteria", "swapped", "messages"],
-    "rl-prompts": ["pair_id", "kind", "messages", "video_a", "video_b", "video", "labels", "criteria", "score"],
+    "aesrm-base-sft": ["pair_id", "video_a", "video_b", "labels", "criteria", "swapped", "messages", "severe",
+                       "checklist_answers_a", "checklist_answers_b"],
+    "rl-prompts": ["pair_id", "kind", "messages", "video_a", "video_b", "video", "labels", "criteria", "score",
+                   "severe"],
     "preference-pairs": ["pair_id", "dimension", "prompt", "chosen", "rejected", "chosen_is_a", "agreement"],
     "checklist-qa": list(formats.CHECKLIST_QA_KEYS),
 }

@@ -1,11 +1,12 @@
 """aesrm-base and aesrm-cot (seed 000): a VLM judges a video pair on VA / VF / VP.
 
 Stages (one global step count, see :mod:`rm_training.loop`):
-1. ``atomic`` (aesrm-base): single-criterion SFT; the question "which video is better on
-   <criterion>?" is answered "Video A" / "Video B" / "Comparable" from the criterion labels.
+1. ``atomic``: atomic concepts, yes/no questions about ONE video ("Is the camera stable?"), from each
+   video's checklist answers and severe-violation flags in the export rows (:func:`atomic_examples`).
 2. ``sft``: cold-start SFT on the export's assistant turns (short answer or full critique).
-3. ``grpo`` (optional): K sampled answers per prompt; rewards = format + per-dimension accuracy
-   (+ CoT process reward for aesrm-cot), group-normalised advantages, clipped objective with
+3. ``grpo`` (optional): K sampled answers per prompt; rewards = format + per-dimension accuracy against the
+   labels with the severe rule applied (+ CoT process and consistency rewards for aesrm-cot),
+   group-normalised advantages, clipped objective with
    asymmetric clip over ``grpo.updates_per_rollout`` passes per rollout, and a KL penalty to the base
    model (``model_path``; with LoRA the adapter disabled), see :mod:`rm_training.grpo`.
 """
@@ -24,7 +25,6 @@ from rm_training.data import (
     assistant_text,
     collate,
     prompt_messages,
-    replace_question,
     swap_videos,
     video_paths,
 )
@@ -39,29 +39,55 @@ from rm_training.modeling import (
     load_vlm,
     model_inputs,
 )
-from rm_training.parsing import DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
-from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
-from rm_training.rubric import criterion_name
+from rm_training.parsing import DIMENSION_NAMES, DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
+from rm_training.prompts import generation_prompt, pair_prompt_for_style, video_question_messages
+from rm_training.rewards import (
+    consistency_reward,
+    cot_process_reward,
+    dimension_accuracy_reward,
+    format_reward,
+)
+from rm_training.rubric import severe_flags
 from rm_training.run_dir import RunDir
 from rm_training.video import VideoLoader, VisionGeometry
 
-ATOMIC_ANSWERS = {1: "Video A", -1: "Video B", 0: "Comparable"}
+ATOMIC_ANSWERS = {True: "Yes", False: "No"}
 
 
 def answer_style(recipe: str) -> str:
     return "cot" if recipe == "aesrm-cot" else "base"
 
 
+def severe_question(dimension: str) -> str:
+    return f"Does this video have a severe violation in {DIMENSION_NAMES.get(dimension, dimension)}?"
+
+
 def atomic_examples(rows: list[dict]) -> list[tuple[list[dict], str]]:
-    """(prompt messages, answer) for every labelled criterion of every row."""
-    examples = []
+    """(prompt messages, answer) for the atomic stage: yes/no questions about ONE video each.
+
+    From each video's checklist answers (``checklist_answers_a`` / ``_b`` of the SFT rows: "Is the
+    camera stable?" -> "Yes"), and, in each dimension where a video of the pair carries a severe flag, whether
+    each of the two videos has a severe violation there (one "Yes" and one "No" unless both are flagged).
+    Each (video, question) is asked once, in row order.
+    """
+    examples: list[tuple[list[dict], str]] = []
+    asked: set[tuple[str, str]] = set()
+
+    def ask(video: str, question: str, answer: bool) -> None:
+        if (video, question) not in asked:
+            asked.add((video, question))
+            examples.append((video_question_messages(video=video, question=question), ATOMIC_ANSWERS[answer]))
+
     for row in rows:
-        for code, verdict in sorted((row.get("criteria") or {}).items()):
-            question = (
-                f"Compare Video A and Video B on {code} {criterion_name(code)} only. "
-                "Which video is better? Answer Video A, Video B or Comparable."
-            )
-            examples.append((replace_question(row["messages"], question), ATOMIC_ANSWERS[int(verdict)]))
+        for side in ("a", "b"):
+            for item in row.get(f"checklist_answers_{side}") or []:
+                ask(row[f"video_{side}"], item["question"], item["answer"] == "yes")
+        severe = row.get("severe") or {}
+        flagged = sorted({code for flags in severe.values() for code, on in (flags or {}).items() if on})
+        for dimension in flagged:
+            severe_a, severe_b = severe_flags(severe, dimension)
+            ask(row["video_a"], severe_question(dimension), severe_a)
+            ask(row["video_b"], severe_question(dimension), severe_b)
     return examples
 
 
@@ -80,24 +106,44 @@ def build(config: TrainConfig, export: Export, source: str | Path):
     return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
 
 
+def grpo_prompt_messages(row: dict, style: str) -> list[dict]:
+    """An rl-prompts pair row's prompt rebuilt by the pair prompt builder (:mod:`rm_training.prompts`) with the
+    answer-format instruction of ``style``: the prompt the SFT row of the same pair and style carries."""
+    prompt = generation_prompt(row["messages"])
+    if prompt is None:
+        raise DataError(f"rl-prompts row {row.get('pair_id')} does not name its generation prompt")
+    return pair_prompt_for_style(style, prompt=prompt, video_a=row["video_a"], video_b=row["video_b"])
+
+
 def grpo_prompts(config: TrainConfig, encoder: ChatEncoder, rows: list[dict]) -> tuple[list[dict], ChatEncoder]:
-    """GRPO prompts: pair rows of ``grpo.data`` (an rl-prompts export) when set, else the SFT rows."""
+    """GRPO prompts: pair rows of ``grpo.data`` (an rl-prompts export) when set, asked in the recipe's answer
+    style; else the SFT rows."""
     if not config.grpo.data or not config.stages.grpo_steps:
         return rows, encoder
     export = open_export(config.grpo.data, ("rl-prompts",))
-    pairs = [row for row in export.rows("train") if row.get("kind") == "pair" and row.get("labels")]
+    style = answer_style(config.recipe)
+    pairs = [
+        {**row, "messages": grpo_prompt_messages(row, style)}
+        for row in export.rows("train")
+        if row.get("kind") == "pair" and row.get("labels")
+    ]
     if not pairs:
         raise DataError(f"{config.grpo.data} has no pair rows with labels for GRPO")
     return pairs, ChatEncoder(encoder.tokenizer, export, encoder.videos, encoder.max_tokens)
 
 
-def rule_reward(text: str, row: dict, config: TrainConfig) -> float:
+def rule_reward(
+    text: str, row: dict, config: TrainConfig, dimension_criteria: dict[str, list[str]] | None = None
+) -> float:
+    """Weighted format + accuracy (labels with the row's severe flags applied) rewards, and for aesrm-cot the
+    process reward and the consistency reward (``dimension_criteria``: the rubric of the prompts' export)."""
     style = answer_style(config.recipe)
     weights = config.grpo
     reward = weights.format_weight * format_reward(text, style)
-    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style)
+    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style, row.get("severe"))
     if style == "cot":
         reward += weights.process_weight * cot_process_reward(text, row.get("criteria") or {})
+        reward += weights.consistency_weight * consistency_reward(text, dimension_criteria)
     return reward
 
 
@@ -113,6 +159,11 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     for row in rows:
         assistant_text(row["messages"])  # fail early on rows without a target
     atomic = atomic_examples(rows) if config.stages.atomic_steps else []
+    if config.stages.atomic_steps and not atomic:
+        raise DataError(
+            "the atomic stage found no single-video question: the export's rows carry no checklist answers "
+            "(checklist_answers_a/_b) and no severe flags; set stages.atomic_steps=0"
+        )
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
     def save(module, path: Path) -> None:
@@ -134,6 +185,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return [encoder.encode(rows[i]["messages"], completion=assistant_text(rows[i]["messages"])) for i in indices]
 
     grpo_rows, grpo_encoder = grpo_prompts(config, encoder, rows)
+    grpo_rubric = grpo_encoder.export.criteria
     grpo = {}
 
     def new_rollout(indices: list[int]):
@@ -142,7 +194,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
         k = config.grpo.num_generations
         rewards = torch.tensor(
-            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config) for j in range(k)]
+            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric) for j in range(k)]
              for b, i in enumerate(indices)]
         )
         return rollout, rewards

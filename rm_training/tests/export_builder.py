@@ -15,6 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rm_training.prompts import pair_prompt_for_style
+
 GOOD_SOURCES = ("testsrc2=size=64x64:rate=8", "mandelbrot=size=64x64:rate=8")
 BAD_SOURCES = ("color=c=gray:size=64x64:rate=8", "color=c=0x202020:size=64x64:rate=8")
 RUBRIC = {
@@ -66,6 +68,13 @@ def _base_answer(verdicts: dict[str, int]) -> str:
         "Video A underperforms Video B in all three dimensions."
     )
     return sentence + " <answer>" + ", ".join(f"{d}: {v}" for d, v in verdicts.items()) + "</answer>"
+
+
+def _checklist_answers(good: bool) -> list[dict]:
+    """The per-video checklist answers of aesrm-base-sft rows: the good clip says yes to q1 and q2."""
+    answer = "yes" if good else "no"
+    return [{"question_id": 1, "question": "Is the camera stable?", "answer": answer},
+            {"question_id": 2, "question": "Is the video sharp?", "answer": answer}]
 
 
 def _messages(video_a: str, video_b: str, assistant: str | None) -> list[dict]:
@@ -123,7 +132,8 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
                 rows.append({
                     "pair_id": f"{split}-{index}", "kind": "pair", "video_a": video_a, "video_b": video_b,
                     "video": None, "labels": labels, "criteria": criteria, "score": None,
-                    "messages": _messages(video_a, video_b, None),
+                    "messages": pair_prompt_for_style("cot", prompt="a cinematic shot", video_a=video_a,
+                                                      video_b=video_b),
                 })
                 continue
             if export_format == "rl-prompts":
@@ -153,6 +163,9 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
                 row["messages"] = _messages(video_a, video_b, _critique(a_good, criteria, verdicts))
             elif export_format == "aesrm-base-sft":
                 row["messages"] = _messages(video_a, video_b, _base_answer(verdicts))
+                row["severe"] = {"A": {d: False for d in labels}, "B": {d: False for d in labels}}
+                row["checklist_answers_a"] = _checklist_answers(a_good)
+                row["checklist_answers_b"] = _checklist_answers(not a_good and not tie)
             else:
                 raise ValueError(export_format)
             rows.append(row)

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from rm_training.cli import main
@@ -17,25 +18,83 @@ def _train(recipe, export, run, model_path, *extra):
                  f"model_path={model_path}", *FAST, *extra])
 
 
-def test_atomic_questions_come_from_criterion_labels(make_export):
-    row = open_export(make_export("aesrm-base-sft", sizes={"train": 1, "validation": 1, "test": 1})).rows("train")[0]
-    examples = atomic_examples([row])
-    assert len(examples) == 4  # VA1, VA2, VF1, VP1
-    messages, answer = examples[0]
-    assert "VA1 Shot composition only" in messages[-1]["content"][-1]["text"]
-    assert answer == "Video A"  # the first training row has the good clip as A
-    assert all(m["role"] != "assistant" for m in messages)
+def _asked(messages: list[dict]) -> tuple[list[str], str]:
+    """(videos in the prompt, the question text) of an atomic prompt."""
+    parts = [part for message in messages for part in message["content"]]
+    return [part["video"] for part in parts if part["type"] == "video"], parts[-1]["text"]
 
 
-def test_rule_reward_adds_format_accuracy_and_process_terms():
+def test_atomic_examples_ask_yes_no_questions_about_one_video_each():
+    """A hand-made aesrm-base-sft row: a.mp4 is stable but not sharp, b.mp4 sharp; Video A has a severe
+    violation in VP. Expected, in order: a's two checklist answers, b's one, then VP's severe question for
+    each video (yes for a, no for b). The criterion labels (pair facts) are not asked again, and the second
+    row, the same pair swapped, asks nothing new."""
+    row = {
+        "video_a": "a.mp4", "video_b": "b.mp4", "labels": {"VA": "A", "VF": "B", "VP": "B"},
+        "criteria": {"VA1": 1, "VF1": -1, "VP1": 0},
+        "severe": {"A": {"VA": False, "VF": False, "VP": True}, "B": {"VA": False, "VF": False, "VP": False}},
+        "checklist_answers_a": [{"question_id": 1, "question": "Is the camera stable?", "answer": "yes"},
+                                {"question_id": 2, "question": "Is the video sharp?", "answer": "no"}],
+        "checklist_answers_b": [{"question_id": 2, "question": "Is the video sharp?", "answer": "yes"}],
+    }
+    swapped = {**row, "video_a": "b.mp4", "video_b": "a.mp4",
+               "severe": {"A": row["severe"]["B"], "B": row["severe"]["A"]},
+               "checklist_answers_a": row["checklist_answers_b"], "checklist_answers_b": row["checklist_answers_a"]}
+    examples = atomic_examples([row, swapped])
+    asked = [(*_asked(messages), answer) for messages, answer in examples]
+    assert asked == [
+        (["a.mp4"], "Is the camera stable? Answer Yes or No.", "Yes"),
+        (["a.mp4"], "Is the video sharp? Answer Yes or No.", "No"),
+        (["b.mp4"], "Is the video sharp? Answer Yes or No.", "Yes"),
+        (["a.mp4"], "Does this video have a severe violation in visual plausibility? Answer Yes or No.", "Yes"),
+        (["b.mp4"], "Does this video have a severe violation in visual plausibility? Answer Yes or No.", "No"),
+    ]
+    assert all([m["role"] for m in messages] == ["system", "user"] for messages, _ in examples)
+
+
+def test_a_grpo_prompt_from_rl_prompts_is_the_sft_prompt_of_the_same_pair():
+    """rl-prompts pair rows carry the AesRM-CoT prompt; asked in the Base style the same pair gets exactly the
+    aesrm-base-sft row's prompt, and in the CoT style the cot-sft row's (one builder for both)."""
+    from rm_training.data import prompt_messages
+    from rm_training.prompts import pair_prompt_for_style
+    from rm_training.recipes.aesrm import grpo_prompt_messages
+
+    pair = {"prompt": "a red kite over dunes", "video_a": "media/a.mp4", "video_b": "media/b.mp4"}
+    rl_row = {"pair_id": "p1", "kind": "pair", "video_a": pair["video_a"], "video_b": pair["video_b"],
+              "messages": pair_prompt_for_style("cot", **pair)}
+    for style in ("base", "cot"):
+        sft_messages = pair_prompt_for_style(style, **pair) + [
+            {"role": "assistant", "content": [{"type": "text", "text": "answer"}]}
+        ]
+        assert grpo_prompt_messages(rl_row, style) == prompt_messages(sft_messages)
+    assert "Output only one sentence" in grpo_prompt_messages(rl_row, "base")[1]["content"][0]["text"]
+
+
+def test_a_grpo_prompt_row_without_its_generation_prompt_is_refused():
+    from rm_training.data import DataError
+    from rm_training.recipes.aesrm import grpo_prompt_messages
+
+    row = {"pair_id": "p1", "video_a": "a", "video_b": "b",
+           "messages": [{"role": "user", "content": [{"type": "text", "text": "Compare."}]}]}
+    with pytest.raises(DataError, match="generation prompt"):
+        grpo_prompt_messages(row, "cot")
+
+
+def test_rule_reward_adds_format_accuracy_process_and_consistency_terms():
     """Labels all A, criteria VA1 = 1. CoT answer: format 1 + accuracy 1/3 (only VA right)
-    + process 1 (VA1 verdict 1 matches) = 2.333333 with unit weights."""
+    + process 1 (VA1 verdict 1 matches) + consistency 2/3 (VA 1 follows VA1; VF 0 follows no criterion;
+    VP -1 contradicts no criterion, which implies 0) = 3.0 with unit weights. With the row's severe flag on
+    Video A in VA the VA label becomes B: accuracy 0 -> 2.666667."""
     from rm_training.config import TrainConfig
 
     config = TrainConfig(recipe="aesrm-cot", model_path="m")
     text = ("<think>\nVA1 Shot composition: A: good. B: bad. Verdict: 1\n</think>\n"
             "<answer>VA: 1, VF: 0, VP: -1</answer>")
     row = {"labels": {"VA": "A", "VF": "A", "VP": "A"}, "criteria": {"VA1": 1}}
+    assert abs(rule_reward(text, row, config) - 3.0) < 1e-9
+    flagged = {**row, "severe": {"A": {"VA": True}, "B": {}}}
+    assert abs(rule_reward(text, flagged, config) - (2 + 2 / 3)) < 1e-9
+    config.grpo.consistency_weight = 0.0
     assert abs(rule_reward(text, row, config) - (2 + 1 / 3)) < 1e-9
     assert rule_reward("nonsense", row, config) == 0.0
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rm_training.rewards import (
+    consistency_reward,
     cot_process_reward,
     dimension_accuracy_reward,
     format_reward,
@@ -101,3 +102,60 @@ def test_rank_reward_ignores_samples_without_a_score():
     assert reward.flatten().tolist() == pytest.approx([0.917249, 0.0, 0.917249, 0.917249, 0.0, 0.0], abs=1e-6)
     total = rapo_reward(predicted, torch.tensor([0.9, 0.1, 0.5]), valid=valid)
     assert total[0, 1].item() == 0.0 and total[2].tolist() == [0.0, 0.0]
+
+
+def _cot(criteria: str, answer: str, severe: str = "") -> str:
+    return f"<think>\n{criteria}\n{severe}</think>\n<answer>{answer}</answer>"
+
+
+VA_FOR_A = "VA1 Shot composition: A: centred. B: tilted. Verdict: 1\nVA2 Colour: A: muddy. B: clean. Verdict: 0"
+VF_FOR_B = "VF1 Clarity: A: soft. B: crisp. Verdict: -1"
+VP_FOR_A = "VP1 Physical plausibility: A: fine. B: floating cup. Verdict: 1"
+ALL_CRITERIA = "\n".join([VA_FOR_A, VF_FOR_B, VP_FOR_A])
+
+
+def test_consistency_reward_is_1_when_every_dimension_follows_its_criteria():
+    """VA criteria (1, 0) -> 1, VF (-1) -> -1, VP (1) -> 1; the answer says 1, -1, 1: 3/3."""
+    assert consistency_reward(_cot(ALL_CRITERIA, "VA: 1, VF: -1, VP: 1")) == 1.0
+
+
+def test_consistency_reward_counts_dimensions_that_contradict_their_criteria():
+    """Same criteria; the answer says VA -1 (criteria imply 1) and VP 0 (imply 1): only VF agrees -> 1/3.
+    An unparsable answer earns 0; a Base answer (no criteria) is not a CoT answer."""
+    assert consistency_reward(_cot(ALL_CRITERIA, "VA: -1, VF: -1, VP: 0")) == pytest.approx(1 / 3)
+    assert consistency_reward("<think>VA1</think><answer>VA: 1, VF: 1, VP: 1</answer>") == 0.0
+    assert consistency_reward("Video A wins. <answer>VA: 1, VF: 1, VP: 1</answer>") == 0.0
+
+
+def test_consistency_reward_lets_a_stated_severe_violation_decide_its_dimension():
+    """VP's criterion favours A, but the answer flags a severe violation on A in VP: VP must be -1.
+    Answer VP -1 -> 3/3; answer VP 1 (the criteria's majority, ignoring the flag) -> 2/3. Flags on both videos
+    cancel, so VP follows its criterion (1) again."""
+    severe_on_a = "Severe: A: VP; B: none\n"
+    assert consistency_reward(_cot(ALL_CRITERIA, "VA: 1, VF: -1, VP: -1", severe_on_a)) == 1.0
+    assert consistency_reward(_cot(ALL_CRITERIA, "VA: 1, VF: -1, VP: 1", severe_on_a)) == pytest.approx(2 / 3)
+    both = "Severe: A: VP; B: VP\n"
+    assert consistency_reward(_cot(ALL_CRITERIA, "VA: 1, VF: -1, VP: 1", both)) == 1.0
+
+
+def test_consistency_reward_groups_criteria_by_the_manifests_rubric():
+    """With a rubric that puts VP1 under VF: VF criteria (-1, 1) -> 0 and VP has none -> 0. The answer
+    1, 0, 0 then agrees everywhere; by the codes' letters it would not (VF -1, VP 1) -> 1/3."""
+    rubric = {"VA": ["VA1", "VA2"], "VF": ["VF1", "VP1"], "VP": []}
+    text = _cot(ALL_CRITERIA, "VA: 1, VF: 0, VP: 0")
+    assert consistency_reward(text, rubric) == 1.0
+    assert consistency_reward(text) == pytest.approx(1 / 3)
+
+
+def test_accuracy_reward_honours_the_rows_severe_flags():
+    """Labels A, B, A but Video A has a severe violation in VP, so VP's label is B (-1). The answer
+    1, -1, 0 gets VA and VF right: 2/3 either way for VP 0; the answer 1, -1, -1 is fully right only with
+    the flags applied (3/3, against 2/3 without them)."""
+    labels = {"VA": "A", "VF": "B", "VP": "A"}
+    severe = {"A": {"VP": True}, "B": {}}
+    right = "Fine. <answer>VA: 1, VF: -1, VP: -1</answer>"
+    assert dimension_accuracy_reward(right, labels, "base", severe) == 1.0
+    assert dimension_accuracy_reward(right, labels, "base") == pytest.approx(2 / 3)
+    assert dimension_accuracy_reward("Fine. <answer>VA: 1, VF: -1, VP: 0</answer>", labels, "base", severe) == (
+        pytest.approx(2 / 3)
+    )
