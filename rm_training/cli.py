@@ -154,7 +154,7 @@ def command_mpo_select(args: argparse.Namespace) -> dict:
     if config.recipe != "checklist-linear":
         raise ConfigError(f"mpo-select needs a checklist-linear run, {run.path} is {config.recipe}")
     export = open_export(args.data, RECIPE_FORMATS["checklist-linear"])
-    pairs = select_pairs(run, export, args.split, config.checklist.mpo_min_margin)
+    pairs = select_pairs(run, export, args.split, config.checklist.mpo_total_threshold)
     output = Path(args.output) if args.output else run.path / f"mpo_pairs_{args.split}.jsonl"
     with output.open("w") as handle:
         for pair in pairs:

@@ -172,16 +172,34 @@ class GRPOConfig:
 
 @dataclass
 class ChecklistConfig:
-    learning_rate: float = field(default=0.5, metadata=_help("Algorithm 1 step size"))
-    batch_size: int = field(default=1, metadata=_help("pairs per update (1 = the paper's per-pair SGD)"))
-    max_epochs: int = field(default=200, metadata=_help("upper bound on passes over the pairs"))
-    tolerance: float = field(default=1e-4, metadata=_help("stop when ||w - w_old|| <= tolerance after an epoch"))
-    mpo_min_margin: float = field(default=0.0, metadata=_help("mpo-select: strict margin required in one dimension"))
+    solver: str = field(
+        default="newton",
+        metadata=_help("Algorithm 1's step: newton (full-batch projected Newton, converges, seed-free) or sgd "
+                       "(the paper's per-pair SGD at learning_rate)", choices=("newton", "sgd")),
+    )
+    learning_rate: float = field(default=0.005, metadata=_help("sgd solver: step size (unused by newton)"))
+    batch_size: int = field(default=1, metadata=_help("sgd solver: pairs per update (1 = the paper's per-pair SGD)"))
+    l2: float = field(
+        default=1e-4,
+        metadata=_help("newton solver: l2/2 * ||w||^2 added to the mean log-loss; keeps the weights finite when the "
+                       "pairs are separable (0 = the paper's unpenalised loss)"),
+    )
+    max_epochs: int = field(default=200, metadata=_help("upper bound on Algorithm 1 iterations"))
+    tolerance: float = field(
+        default=1e-6, metadata=_help("stop when ||w - w_old|| <= tolerance after an iteration (0: run max_epochs)")
+    )
+    mpo_total_threshold: float = field(
+        default=0.6,
+        metadata=_help("mpo-select: the dominating video's total reward must exceed the other's by at least this "
+                       "(the paper's MPO ablation uses 0.6)"),
+    )
 
     def __post_init__(self):
+        _check(self.solver in ("newton", "sgd"), "checklist.solver must be newton or sgd")
         _check(self.learning_rate > 0, "checklist.learning_rate must be > 0")
         _check(self.batch_size >= 1 and self.max_epochs >= 1, "checklist.batch_size and max_epochs must be >= 1")
-        _check(self.tolerance >= 0 and self.mpo_min_margin >= 0, "checklist.tolerance and mpo_min_margin >= 0")
+        _check(self.tolerance >= 0 and self.l2 >= 0, "checklist.tolerance and checklist.l2 must be >= 0")
+        _check(self.mpo_total_threshold >= 0, "checklist.mpo_total_threshold must be >= 0")
 
 
 @dataclass

@@ -22,3 +22,22 @@ CRITERION_NAMES = {
 
 def criterion_name(code: str) -> str:
     return CRITERION_NAMES.get(code, code)
+
+
+def overall_label(labels: dict[str, str], severe: dict[str, dict[str, bool]] | None = None) -> str:
+    """The overall preference of a pair, "A", "B" or "tie": the side that wins more dimensions, unless it lost a
+    dimension in which it has a severe violation (then "tie"); equal counts are a tie.
+
+    ``labels``: dimension code -> "A" / "B" / "tie"; ``severe``: {"A": {code: bool}, "B": {...}} as the export rows
+    carry it (None: no flags). The export's preference-pairs overall rows and checklist-linear use this one rule."""
+    wins = {"A": 0, "B": 0}
+    for label in labels.values():
+        if label in wins:
+            wins[label] += 1
+    if wins["A"] == wins["B"]:
+        return "tie"
+    winner = "A" if wins["A"] > wins["B"] else "B"
+    loser = "B" if winner == "A" else "A"
+    flags = (severe or {}).get(winner) or {}
+    lost_to_severe = any(label == loser and flags.get(code) for code, label in labels.items())
+    return "tie" if lost_to_severe else winner

@@ -23,6 +23,14 @@ RUBRIC = {
     "dimensions": {"VA": ["VA1", "VA2"], "VF": ["VF1"], "VP": ["VP1"]},
 }
 CRITERION_NAMES = {"VA1": "Shot composition", "VA2": "Colour harmony", "VF1": "Clarity", "VP1": "Physical plausibility"}
+# The manifest's checklist questions (docs/export-formats.md): only the good clips say yes to 1 and 2; 3 is unanswered.
+CHECKLIST_QUESTIONS = [
+    {"id": 1, "dimension": "Quality", "sub_dimension": "Clear", "level": 1, "text": "Is it clear?"},
+    {"id": 2, "dimension": "Dynamic", "sub_dimension": "Object motion dynamic", "level": 1,
+     "text": "Is the object's motion not static?"},
+    {"id": 3, "dimension": "Physics", "sub_dimension": "Physics law", "level": 1,
+     "text": "Is the video content part of the physical world in \u201c[[prompt]]\u201d?"},
+]
 SYSTEM_TEXT = "You are a seasoned film and television analyst."
 QUESTION = "Which video is better in visual aesthetics, visual fidelity and visual plausibility?"
 
@@ -166,7 +174,7 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
     manifest = {
         "format": export_format, "schema_version": 1, "created_at": "2026-11-22T10:00:00Z",
         "created_by": "test", "code_version": "test", "campaign": "demo", "rubric": RUBRIC,
-        "checklist": {"slug": "visionreward-video", "version": 1},
+        "checklist": {"slug": "visionreward-video", "version": 1, "questions": CHECKLIST_QUESTIONS},
         "filters": {"min_agreement": 0.0, "seed": seed, "split": [0.8, 0.1, 0.1], "swap_augment": False},
         "splits": sizes, "label_counts": label_counts, "files": files, "agreement": {},
     }
