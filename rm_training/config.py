@@ -16,15 +16,16 @@ from typing import Any
 
 import yaml
 
-RECIPES = ("checklist-linear", "descore", "aesrm-base", "aesrm-cot", "rapo")
+RECIPES = ("checklist-linear", "checklist-vlm", "descore", "aesrm-base", "aesrm-cot", "rapo")
 RECIPE_FORMATS: dict[str, tuple[str, ...]] = {
     "checklist-linear": ("aesrm-pairwise",),
+    "checklist-vlm": ("checklist-qa",),
     "descore": ("cot-sft", "aesrm-pairwise"),
     "aesrm-base": ("aesrm-base-sft",),
     "aesrm-cot": ("cot-sft",),
     "rapo": ("rl-prompts",),
 }
-VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot", "rapo")
+VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot", "rapo", "checklist-vlm")
 
 
 class ConfigError(ValueError):
@@ -203,6 +204,23 @@ class ChecklistConfig:
 
 
 @dataclass
+class ChecklistVLMConfig:
+    linear_run: str = field(
+        default="",
+        metadata=_help("checklist-linear run folder whose weights turn this model's answers into rewards (copied "
+                       "into the run); empty: the model answers the checklist only"),
+    )
+    balance: str = field(
+        default="resample",
+        metadata=_help("resample: each question's yes and no rows drawn equally often (the minority repeated); "
+                       "none: the rows as exported", choices=("resample", "none")),
+    )
+
+    def __post_init__(self):
+        _check(self.balance in ("resample", "none"), "checklist_vlm.balance must be resample or none")
+
+
+@dataclass
 class TrainConfig:
     recipe: str = field(default="checklist-linear", metadata=_launcher_help("recipe to run", choices=RECIPES))
     data: str = field(default="", metadata=_launcher_help("export folder (EXPORT_DIR)"))
@@ -229,6 +247,9 @@ class TrainConfig:
     descore: DescoreConfig = field(default_factory=DescoreConfig, metadata=_help("descore recipe"))
     grpo: GRPOConfig = field(default_factory=GRPOConfig, metadata=_help("GRPO stage"))
     checklist: ChecklistConfig = field(default_factory=ChecklistConfig, metadata=_help("checklist-linear recipe"))
+    checklist_vlm: ChecklistVLMConfig = field(
+        default_factory=ChecklistVLMConfig, metadata=_help("checklist-vlm recipe")
+    )
 
     def __post_init__(self):
         _check(self.recipe in RECIPES, f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
@@ -249,6 +270,9 @@ class TrainConfig:
             _check(self.optim.batch_size >= 2, "rapo's rank reward compares videos: optim.batch_size must be >= 2")
         _check(self.grpo.mini_batches <= self.optim.batch_size * self.grpo.num_generations,
                "grpo.mini_batches must be <= optim.batch_size * grpo.num_generations (the completions of a rollout)")
+        if self.recipe == "checklist-vlm":
+            _check(self.stages.atomic_steps == 0 and self.stages.grpo_steps == 0 and self.stages.sft_steps > 0,
+                   "checklist-vlm trains only yes/no SFT: set stages.atomic_steps=0, grpo_steps=0, sft_steps > 0")
         if self.recipe == "descore":
             _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
                    "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")

@@ -180,3 +180,47 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root
+
+
+def build_checklist_qa_export(root: Path, clips: dict[str, list[Path]], splits: tuple[str, ...] = ("train", "test"),
+                              prompt: str = "a cinematic shot") -> Path:
+    """A checklist-qa export (docs/export-formats.md): every clip in every split, questions 1 and 2 answered "yes"
+    by the good clips and "no" by the bad ones (balanced per question); question 3 is not applicable (no row)."""
+    media = root / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    relative = {}
+    for path in [*clips["good"], *clips["bad"]]:
+        digest = _sha256(path)
+        (media / f"{digest}.mp4").write_bytes(path.read_bytes())
+        relative[path] = digest
+    counts: dict[str, dict[str, int]] = {}
+    for split in splits:
+        rows = []
+        for kind in ("good", "bad"):
+            for path in clips[kind]:
+                for question in CHECKLIST_QUESTIONS[:2]:
+                    answer = "yes" if kind == "good" else "no"
+                    counts.setdefault(question["dimension"], {"yes": 0, "no": 0})[answer] += 1
+                    rows.append({
+                        "video": f"media/{relative[path]}.mp4", "video_id": relative[path],
+                        "question_id": question["id"], "dimension": question["dimension"],
+                        "sub_dimension": question["sub_dimension"],
+                        "question": question["text"].replace("[[prompt]]", prompt), "answer": answer, "split": split,
+                    })
+        jsonl = root / f"{split}.jsonl"
+        jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        pq.write_table(pa.Table.from_pylist(rows), root / f"{split}.parquet")
+        files[f"{split}.jsonl"], files[f"{split}.parquet"] = _sha256(jsonl), _sha256(root / f"{split}.parquet")
+    for path in media.iterdir():
+        files[f"media/{path.name}"] = _sha256(path)
+    manifest = {
+        "format": "checklist-qa", "schema_version": 1, "created_at": "2026-11-22T10:00:00Z",
+        "created_by": "test", "code_version": "test", "campaign": "demo", "rubric": RUBRIC,
+        "checklist": {"slug": "visionreward-video", "version": 1, "questions": CHECKLIST_QUESTIONS},
+        "filters": {"min_agreement": 0.0, "seed": 0, "split": [0.8, 0.1, 0.1], "swap_augment": False},
+        "splits": {split: 4 * len(clips["good"]) for split in splits}, "label_counts": counts, "files": files,
+        "agreement": {},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
