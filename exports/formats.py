@@ -20,7 +20,7 @@ from rm_training.prompts import (  # noqa: F401  (the pair prompt's texts, re-ex
     pair_prompt_for_style,
     pair_prompt_messages,
 )
-from rm_training.rubric import labels_with_severe
+from rm_training.rubric import labels_with_severe, overall_label
 
 LABEL_OF_VERDICT = {1: "A", -1: "B", 0: "tie"}
 FLIPPED_LABEL = {"A": "B", "B": "A", "tie": "tie"}
@@ -294,18 +294,8 @@ def rl_single_video_row(*, sha256: str, prompt: str, score: float, critique: str
 
 
 def overall_winner(labels: dict[str, str], severe: dict[str, dict[str, bool]]) -> str:
-    """ "A", "B" or "tie": the side that wins more dimensions, unless it lost a dimension in which it has a
-    severe violation (then "tie"); equal counts are a tie."""
-    wins = {"A": 0, "B": 0}
-    for label in labels.values():
-        if label in wins:
-            wins[label] += 1
-    if wins["A"] == wins["B"]:
-        return "tie"
-    winner = "A" if wins["A"] > wins["B"] else "B"
-    loser = FLIPPED_LABEL[winner]
-    lost_to_severe = any(label == loser and severe[winner].get(code) for code, label in labels.items())
-    return "tie" if lost_to_severe else winner
+    """ "A", "B" or "tie" by the one overall rule of ``rm_training.rubric.overall_label`` (severe flags included)."""
+    return overall_label(labels, severe)
 
 
 def preference_rows(record: dict, *, split: str) -> list[tuple[str, dict]]:
@@ -347,6 +337,20 @@ CHECKLIST_QA_KEYS = ("video", "video_id", "question_id", "dimension", "sub_dimen
 
 def checklist_qa_row(record: dict, *, split: str) -> dict:
     return {**{key: record[key] for key in CHECKLIST_QA_KEYS if key != "split"}, "split": split}
+
+
+MANIFEST_QUESTION_KEYS = ("id", "dimension", "sub_dimension", "level", "text")
+
+
+def checklist_manifest_entry(*, slug: str, version: int, questions: list[dict]) -> dict:
+    """The manifest's ``checklist``: slug, version and every question (id, dimension, sub_dimension, level, text
+    with ``[[prompt]]`` kept), so a checklist model knows each question's dimension (VisionReward eq. 6) and can
+    ask the questions of a new video."""
+    return {
+        "slug": slug,
+        "version": version,
+        "questions": [{key: question[key] for key in MANIFEST_QUESTION_KEYS} for question in questions],
+    }
 
 
 # --- Dispatch -----------------------------------------------------------------------------------------

@@ -1043,7 +1043,9 @@ def _write_rows(
         "code_version": code_version(),
         "campaign": campaign.name,
         "rubric": {"slug": rubric.slug, "version": rubric.version, "dimensions": structure.dimensions},
-        "checklist": {"slug": checklist.slug, "version": checklist.version} if checklist else None,
+        "checklist": formats.checklist_manifest_entry(
+            slug=checklist.slug, version=checklist.version, questions=structure.questions
+        ) if checklist else None,
         "filters": options.as_filters(),
         "splits": sizes,
         "label_counts": label_counts,

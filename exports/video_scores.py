@@ -208,12 +208,13 @@ def video_scoring_for(*, source: str, model_id: int | None, campaign) -> VideoSc
     weights_path = Path(model.run_dir) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise VideoScoreError(f"model {model.name!r} has no {WEIGHTS_FILE} in {model.run_dir}")
-    loaded = ChecklistRewardModel.load(weights_path)
-    if "overall" not in loaded.weights:
-        raise VideoScoreError(f"model {model.name!r} has no overall weights")
+    try:
+        loaded = ChecklistRewardModel.load(weights_path)
+    except ValueError as error:
+        raise VideoScoreError(f"model {model.name!r}: {error}") from error
     return VideoScoring(
         source=source,
         critiques=critiques,
-        checklist_weights=(loaded.question_ids, loaded.weights["overall"]),
+        checklist_weights=(loaded.question_ids, loaded.weights),
         model_summary={"id": model.pk, "name": model.name, "run_dir": model.run_dir},
     )

@@ -107,6 +107,8 @@ def command_eval(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(module, "evaluate_scores"):
         return _eval_scores(module, run, export, args.split, out)
+    if hasattr(module, "evaluate_answers"):
+        return _eval_answers(module, run, export, args.split, out)
     # swap-augmentation rows repeat a pair with A/B exchanged; eval swaps every pair itself
     rows = [row for row in export.rows(args.split) if not row.get("swapped")]
     predictions = module.predict(run, export, rows)
@@ -127,6 +129,17 @@ def command_eval(args: argparse.Namespace) -> dict:
     (out / "report.md").write_text(markdown_report(metrics, title, plot_name, calibration_name))
     summary = run.read_json("metrics.json") or {}
     summary[f"eval_{args.split}"] = metrics
+    run.write_json("metrics.json", summary)
+    return metrics
+
+
+def _eval_answers(module, run: RunDir, export, split: str, out: Path) -> dict:
+    """Checklist answers on single videos (checklist-qa rows): answer accuracies into metrics.json."""
+    metrics = module.evaluate_answers(run, export, export.rows(split))
+    metrics.update({"split": split, "data_manifest_sha256": export.manifest_sha256(), "recipe": run.config().recipe})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    summary = run.read_json("metrics.json") or {}
+    summary[f"eval_{split}"] = metrics
     run.write_json("metrics.json", summary)
     return metrics
 
@@ -154,7 +167,7 @@ def command_mpo_select(args: argparse.Namespace) -> dict:
     if config.recipe != "checklist-linear":
         raise ConfigError(f"mpo-select needs a checklist-linear run, {run.path} is {config.recipe}")
     export = open_export(args.data, RECIPE_FORMATS["checklist-linear"])
-    pairs = select_pairs(run, export, args.split, config.checklist.mpo_min_margin)
+    pairs = select_pairs(run, export, args.split, config.checklist.mpo_total_threshold)
     output = Path(args.output) if args.output else run.path / f"mpo_pairs_{args.split}.jsonl"
     with output.open("w") as handle:
         for pair in pairs:

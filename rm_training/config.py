@@ -16,15 +16,16 @@ from typing import Any
 
 import yaml
 
-RECIPES = ("checklist-linear", "descore", "aesrm-base", "aesrm-cot", "rapo")
+RECIPES = ("checklist-linear", "checklist-vlm", "descore", "aesrm-base", "aesrm-cot", "rapo")
 RECIPE_FORMATS: dict[str, tuple[str, ...]] = {
     "checklist-linear": ("aesrm-pairwise",),
+    "checklist-vlm": ("checklist-qa",),
     "descore": ("cot-sft", "aesrm-pairwise"),
     "aesrm-base": ("aesrm-base-sft",),
     "aesrm-cot": ("cot-sft",),
     "rapo": ("rl-prompts",),
 }
-VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot", "rapo")
+VLM_RECIPES = ("descore", "aesrm-base", "aesrm-cot", "rapo", "checklist-vlm")
 
 
 class ConfigError(ValueError):
@@ -186,16 +187,51 @@ class GRPOConfig:
 
 @dataclass
 class ChecklistConfig:
-    learning_rate: float = field(default=0.5, metadata=_help("Algorithm 1 step size"))
-    batch_size: int = field(default=1, metadata=_help("pairs per update (1 = the paper's per-pair SGD)"))
-    max_epochs: int = field(default=200, metadata=_help("upper bound on passes over the pairs"))
-    tolerance: float = field(default=1e-4, metadata=_help("stop when ||w - w_old|| <= tolerance after an epoch"))
-    mpo_min_margin: float = field(default=0.0, metadata=_help("mpo-select: strict margin required in one dimension"))
+    solver: str = field(
+        default="newton",
+        metadata=_help("Algorithm 1's step: newton (full-batch projected Newton, converges, seed-free) or sgd "
+                       "(the paper's per-pair SGD at learning_rate)", choices=("newton", "sgd")),
+    )
+    learning_rate: float = field(default=0.005, metadata=_help("sgd solver: step size (unused by newton)"))
+    batch_size: int = field(default=1, metadata=_help("sgd solver: pairs per update (1 = the paper's per-pair SGD)"))
+    l2: float = field(
+        default=1e-4,
+        metadata=_help("newton solver: l2/2 * ||w||^2 added to the mean log-loss; keeps the weights finite when the "
+                       "pairs are separable (0 = the paper's unpenalised loss)"),
+    )
+    max_epochs: int = field(default=200, metadata=_help("upper bound on Algorithm 1 iterations"))
+    tolerance: float = field(
+        default=1e-6, metadata=_help("stop when ||w - w_old|| <= tolerance after an iteration (0: run max_epochs)")
+    )
+    mpo_total_threshold: float = field(
+        default=0.6,
+        metadata=_help("mpo-select: the dominating video's total reward must exceed the other's by at least this "
+                       "(the paper's MPO ablation uses 0.6)"),
+    )
 
     def __post_init__(self):
+        _check(self.solver in ("newton", "sgd"), "checklist.solver must be newton or sgd")
         _check(self.learning_rate > 0, "checklist.learning_rate must be > 0")
         _check(self.batch_size >= 1 and self.max_epochs >= 1, "checklist.batch_size and max_epochs must be >= 1")
-        _check(self.tolerance >= 0 and self.mpo_min_margin >= 0, "checklist.tolerance and mpo_min_margin >= 0")
+        _check(self.tolerance >= 0 and self.l2 >= 0, "checklist.tolerance and checklist.l2 must be >= 0")
+        _check(self.mpo_total_threshold >= 0, "checklist.mpo_total_threshold must be >= 0")
+
+
+@dataclass
+class ChecklistVLMConfig:
+    linear_run: str = field(
+        default="",
+        metadata=_help("checklist-linear run folder whose weights turn this model's answers into rewards (copied "
+                       "into the run); empty: the model answers the checklist only"),
+    )
+    balance: str = field(
+        default="resample",
+        metadata=_help("resample: each question's yes and no rows drawn equally often (the minority repeated); "
+                       "none: the rows as exported", choices=("resample", "none")),
+    )
+
+    def __post_init__(self):
+        _check(self.balance in ("resample", "none"), "checklist_vlm.balance must be resample or none")
 
 
 @dataclass
@@ -225,6 +261,9 @@ class TrainConfig:
     descore: DescoreConfig = field(default_factory=DescoreConfig, metadata=_help("descore recipe"))
     grpo: GRPOConfig = field(default_factory=GRPOConfig, metadata=_help("GRPO stage"))
     checklist: ChecklistConfig = field(default_factory=ChecklistConfig, metadata=_help("checklist-linear recipe"))
+    checklist_vlm: ChecklistVLMConfig = field(
+        default_factory=ChecklistVLMConfig, metadata=_help("checklist-vlm recipe")
+    )
 
     def __post_init__(self):
         _check(self.recipe in RECIPES, f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
@@ -245,6 +284,9 @@ class TrainConfig:
             _check(self.optim.batch_size >= 2, "rapo's rank reward compares videos: optim.batch_size must be >= 2")
         _check(self.grpo.mini_batches <= self.optim.batch_size * self.grpo.num_generations,
                "grpo.mini_batches must be <= optim.batch_size * grpo.num_generations (the completions of a rollout)")
+        if self.recipe == "checklist-vlm":
+            _check(self.stages.atomic_steps == 0 and self.stages.grpo_steps == 0 and self.stages.sft_steps > 0,
+                   "checklist-vlm trains only yes/no SFT: set stages.atomic_steps=0, grpo_steps=0, sft_steps > 0")
         if self.recipe == "descore":
             _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
                    "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")

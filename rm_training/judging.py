@@ -18,9 +18,9 @@ from rm_training.evaluation import verdict_from_margin
 from rm_training.export import Export
 from rm_training.parsing import DIMENSIONS, LABEL_TO_VERDICT, CriterionJudgement, ParsedAnswer
 from rm_training.run_dir import RunDir
-from rm_training.scoring import ChecklistScorer, DescoreScorer, LocalMedia
+from rm_training.scoring import ChecklistScorer, ChecklistVideoScorer, DescoreScorer, LocalMedia
 
-PAIR_RECIPES = ("aesrm-base", "aesrm-cot", "descore", "checklist-linear")
+PAIR_RECIPES = ("aesrm-base", "aesrm-cot", "descore", "checklist-linear", "checklist-vlm")
 
 
 class JudgeInputError(ValueError):
@@ -109,6 +109,7 @@ class PairJudge:
             "aesrm-cot": GenerativePairJudge,
             "descore": DescorePairJudge,
             "checklist-linear": ChecklistPairJudge,
+            "checklist-vlm": ChecklistVideoPairJudge,
         }
         if recipe not in judges:
             raise ConfigError(
@@ -179,6 +180,14 @@ class DescorePairJudge(PairJudge):
         )
 
 
+def _checklist_judgement(recipe: str, rewards_a: dict[str, float], rewards_b: dict[str, float],
+                         notes: tuple[str, ...]) -> PairJudgement:
+    """Verdicts per checklist dimension (eq. 6) and "overall" (eq. 4) from the two videos' rewards."""
+    answer = _margin_answer({d: rewards_a[d] - rewards_b[d] for d in rewards_a if d in rewards_b}, {})
+    return PairJudgement(recipe=recipe, original=answer, swapped=answer, rewards_a=rewards_a, rewards_b=rewards_b,
+                         notes=notes)
+
+
 class ChecklistPairJudge(PairJudge):
     """VisionReward's linear reward over the experts' checklist answers of each video."""
 
@@ -191,12 +200,28 @@ class ChecklistPairJudge(PairJudge):
         if pair.checklist_a is None or pair.checklist_b is None:
             raise JudgeInputError(
                 "checklist-linear models score the experts' checklist answers of each video; "
-                "pick a pair from an export, uploaded videos have no answers"
+                "pick a pair from an export, or use a checklist-vlm model for uploaded videos"
             )
-        rewards_a, rewards_b = self.scorer.rewards(pair.checklist_a), self.scorer.rewards(pair.checklist_b)
-        margins = {d: rewards_a[d] - rewards_b[d] for d in DIMENSIONS if d in rewards_a and d in rewards_b}
-        answer = _margin_answer(margins, {})
-        return PairJudgement(
-            recipe=self.recipe, original=answer, swapped=answer, rewards_a=rewards_a, rewards_b=rewards_b,
-            notes=("a linear checklist reward is symmetric, so the swapped order gives the same verdicts",),
+        return _checklist_judgement(
+            self.recipe, self.scorer.rewards(pair.checklist_a), self.scorer.rewards(pair.checklist_b),
+            ("a linear checklist reward is symmetric, so the swapped order gives the same verdicts",),
+        )
+
+
+class ChecklistVideoPairJudge(PairJudge):
+    """A checklist-vlm model answers each video's checklist; its checklist-linear weights score the answers."""
+
+    recipe = "checklist-vlm"
+
+    def __init__(self, run: RunDir):
+        self.scorer = ChecklistVideoScorer(run)
+
+    def judge(self, pair: PairInput) -> PairJudgement:
+        assessed_a = self.scorer.assess(pair.video_a, pair.prompt)
+        assessed_b = self.scorer.assess(pair.video_b, pair.prompt)
+        yes_a, yes_b = sum(assessed_a.answers.values()), sum(assessed_b.answers.values())
+        return _checklist_judgement(
+            self.recipe, assessed_a.rewards, assessed_b.rewards,
+            (f"the model answered yes to {yes_a} of {len(assessed_a.answers)} checklist questions for video A and "
+             f"{yes_b} for video B; each video is scored on its own, so the swapped order gives the same verdicts",),
         )

@@ -219,7 +219,7 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
     path = Path(config_file) if config_file else CONFIG_DIR / f"{recipe}-qwen2.5-vl-7b.yaml"
     train = load_config(path, [], recipe=recipe, model_path="(not loaded by plan)")
     # max_text_tokens caps the whole sequence, video placeholders included: the text is what is left
-    videos = 1 if recipe in ("descore", "rapo") else 2
+    videos = 1 if recipe in ("descore", "rapo", "checklist-vlm") else 2
     visual = videos * math.ceil(train.video.max_frames / 2) * (train.video.max_pixels // 28**2)
     strategy = {"none": "none", "ddp": "ddp", "fsdp": "fsdp", "deepspeed": "zero3"}[train.distributed]
     defaults = {
@@ -296,7 +296,7 @@ def stage_budget(shape: ModelShape, options: PlanOptions, recipe: str, stage: st
     # peft keeps adapters in fp32 when the base is bf16; trainable = the adapters, or everything
     trainable = lora if options.lora_rank else total
     trainable_bytes = 4 if options.lora_rank else dtype_bytes
-    videos = 1 if recipe in ("descore", "rapo") else 2
+    videos = 1 if recipe in ("descore", "rapo", "checklist-vlm") else 2
     visual = videos * visual_tokens_per_video(shape, options)
     notes = []
 

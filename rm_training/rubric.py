@@ -64,6 +64,7 @@ def dimension_verdict_with_severe(verdict: int, *, severe_a: bool, severe_b: boo
 
 
 LABEL_VERDICTS = {"A": 1, "B": -1, "tie": 0}
+LABEL_OF_VERDICT = {1: "A", -1: "B", 0: "tie"}
 
 
 def labels_with_severe(labels: dict, severe: dict | None) -> dict[str, int]:
@@ -84,3 +85,25 @@ def dimension_of_criterion(code: str, dimension_criteria: dict[str, list[str]] |
         if code in codes:
             return dimension
     return code.rstrip("0123456789")
+
+
+def overall_label(labels: dict[str, str], severe: dict[str, dict[str, bool]] | None = None) -> str:
+    """The overall preference of a pair, "A", "B" or "tie". Each dimension's label is first set by the dimension
+    rule above (a severe violation on one video decides that dimension against it); then the side that wins more
+    dimensions wins, unless it lost a dimension in which it has a severe violation (then "tie"); equal counts are a
+    tie.
+
+    ``labels``: dimension code -> "A" / "B" / "tie"; ``severe``: {"A": {code: bool}, "B": {...}} as the export rows
+    carry it (None: no flags). The export's preference-pairs overall rows and checklist-linear use this one rule."""
+    labels = {code: LABEL_OF_VERDICT[verdict] for code, verdict in labels_with_severe(labels, severe).items()}
+    wins = {"A": 0, "B": 0}
+    for label in labels.values():
+        if label in wins:
+            wins[label] += 1
+    if wins["A"] == wins["B"]:
+        return "tie"
+    winner = "A" if wins["A"] > wins["B"] else "B"
+    loser = "B" if winner == "A" else "A"
+    flags = (severe or {}).get(winner) or {}
+    lost_to_severe = any(label == loser and flags.get(code) for code, label in labels.items())
+    return "tie" if lost_to_severe else winner

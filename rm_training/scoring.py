@@ -3,7 +3,9 @@
 ``DescoreScorer.from_run(RUN_DIR).rewards("clip.mp4", prompt="...")`` gives the per-dimension
 rewards of one video (think-then-score: the model writes its CoT first when
 ``descore.eval_cot_tokens`` > 0). ``ChecklistScorer`` scores checklist answers with the weights of a
-checklist-linear run.
+checklist-linear run; ``ChecklistVideoScorer.from_run(CHECKLIST_VLM_RUN).rewards("clip.mp4", prompt=...)`` first
+has a checklist-vlm run answer the checklist of the video, then scores the answers with the checklist-linear weights
+that run was trained to feed (VisionReward's per-dimension rewards of a new video).
 """
 
 from __future__ import annotations
@@ -71,5 +73,41 @@ class ChecklistScorer:
         return cls(RunDir(run_dir))
 
     def rewards(self, checklist: dict) -> dict[str, float]:
-        """``checklist``: question id -> 1 / 0 / None (as in the export's ``checklist_a``)."""
+        """``checklist``: question id -> 1 / 0 / None (as in the export's ``checklist_a``); the reward of every
+        checklist dimension (eq. 6) and ``"overall"`` (eq. 4)."""
         return self.model.score(checklist)
+
+
+@dataclass(frozen=True)
+class ChecklistAssessment:
+    answers: dict[str, int]  # question id -> 1 yes / 0 no
+    yes_probabilities: dict[str, float]
+    rewards: dict[str, float]  # checklist dimension -> R(dim) (eq. 6), and "overall" -> R (eq. 4)
+
+
+class ChecklistVideoScorer:
+    """A checklist-vlm run answers the checklist of a video; the checklist-linear weights it was trained with
+    (``checklist_vlm.linear_run``, copied into the run) score the answers."""
+
+    def __init__(self, run: RunDir):
+        from rm_training.recipes.checklist_vlm import LINEAR_WEIGHTS_FILE, ChecklistAnswerer
+
+        config = run.config()
+        if config.recipe != "checklist-vlm":
+            raise ConfigError(f"{run.path} is a {config.recipe} run, not checklist-vlm")
+        weights = run.path / LINEAR_WEIGHTS_FILE
+        if not weights.is_file():
+            raise ConfigError(f"{run.path} was trained without checklist_vlm.linear_run: its answers have no weights")
+        self.model = ChecklistRewardModel.load(weights)
+        self.answerer = ChecklistAnswerer(run, LocalMedia())
+
+    @classmethod
+    def from_run(cls, run_dir: Path | str) -> ChecklistVideoScorer:
+        return cls(RunDir(run_dir))
+
+    def assess(self, video: Path | str, prompt: str | None = None) -> ChecklistAssessment:
+        answers, probabilities = self.answerer.answer_checklist(str(video), prompt or "")
+        return ChecklistAssessment(answers, probabilities, self.model.score(answers))
+
+    def rewards(self, video: Path | str, prompt: str | None = None) -> dict[str, float]:
+        return self.assess(video, prompt).rewards

@@ -99,7 +99,8 @@ def _held_out(model: PlaygroundModel) -> tuple[Export | None, list[dict]]:
         rows = export.rows("test")
     except ExportError:
         return None, []
-    return export, [row for row in rows if not row.get("swapped")]
+    # a checklist-qa export (checklist-vlm) holds single videos: no test pairs, uploads only
+    return export, [row for row in rows if row.get("video_a") and not row.get("swapped")]
 
 
 def _prompt_of(row: dict) -> str:

@@ -95,14 +95,21 @@ class ModelCatalog:
         return found
 
 
+def _dimension_title(dimension: str) -> str:
+    """"VA Visual aesthetics" for a rubric dimension; a checklist model's own dimensions as they are named."""
+    if dimension in DIMENSION_NAMES:
+        return f"{dimension} {DIMENSION_NAMES[dimension]}"
+    return "Overall (total reward)" if dimension == "overall" else dimension
+
+
 def _verdict_rows(judgement: PairJudgement, experts: judging.ExpertLabels | None) -> list[list]:
+    """One row per dimension the model gives a verdict in: the rubric's VA / VF / VP, or a checklist model's
+    dimensions and its overall reward."""
     rows = []
     consistent = judgement.swap_consistent()
-    for dimension, name in DIMENSION_NAMES.items():
-        if dimension not in judgement.original.verdicts:
-            continue
+    for dimension in judgement.original.verdicts:
         rows.append([
-            f"{dimension} {name}",
+            _dimension_title(dimension),
             VERDICT_WORDS[judgement.original.verdicts[dimension]],
             VERDICT_WORDS[judgement.swapped.verdicts[dimension]],
             "yes" if consistent[dimension] else "no (position bias)",

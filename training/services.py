@@ -12,7 +12,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from exports.models import ExportSnapshot
-from rm_training.checklist_linear import CHECKLIST_TARGETS
 from rm_training.config import (
     RECIPE_FORMATS,
     RECIPES,
@@ -102,7 +101,7 @@ def check_overrides(*, recipe: str, model_path: str, overrides: dict[str, str]) 
         raise TrainingError(f"Invalid hyper-parameters: {error}") from error
     if recipe in VLM_RECIPES:
         return config.total_steps  # one metrics line per optimizer step
-    return len(CHECKLIST_TARGETS) * config.checklist.max_epochs  # checklist-linear: epochs of its four fits
+    return config.checklist.max_epochs  # checklist-linear: Algorithm 1 iterations of its one fit
 
 
 # --- Creating jobs ------------------------------------------------------------------------------------

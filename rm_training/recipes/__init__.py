@@ -9,6 +9,7 @@ from types import ModuleType
 
 _MODULES = {
     "checklist-linear": "rm_training.recipes.checklist_linear",
+    "checklist-vlm": "rm_training.recipes.checklist_vlm",
     "descore": "rm_training.recipes.descore",
     "aesrm-base": "rm_training.recipes.aesrm",
     "aesrm-cot": "rm_training.recipes.aesrm",

@@ -25,6 +25,14 @@ RUBRIC = {
     "dimensions": {"VA": ["VA1", "VA2"], "VF": ["VF1"], "VP": ["VP1"]},
 }
 CRITERION_NAMES = {"VA1": "Shot composition", "VA2": "Colour harmony", "VF1": "Clarity", "VP1": "Physical plausibility"}
+# The manifest's checklist questions (docs/export-formats.md): only the good clips say yes to 1 and 2; 3 is unanswered.
+CHECKLIST_QUESTIONS = [
+    {"id": 1, "dimension": "Quality", "sub_dimension": "Clear", "level": 1, "text": "Is it clear?"},
+    {"id": 2, "dimension": "Dynamic", "sub_dimension": "Object motion dynamic", "level": 1,
+     "text": "Is the object's motion not static?"},
+    {"id": 3, "dimension": "Physics", "sub_dimension": "Physics law", "level": 1,
+     "text": "Is the video content part of the physical world in \u201c[[prompt]]\u201d?"},
+]
 SYSTEM_TEXT = "You are a seasoned film and television analyst."
 QUESTION = "Which video is better in visual aesthetics, visual fidelity and visual plausibility?"
 
@@ -179,9 +187,53 @@ def build_export(root: Path, export_format: str, clips: dict[str, list[Path]],
     manifest = {
         "format": export_format, "schema_version": 1, "created_at": "2026-11-22T10:00:00Z",
         "created_by": "test", "code_version": "test", "campaign": "demo", "rubric": RUBRIC,
-        "checklist": {"slug": "visionreward-video", "version": 1},
+        "checklist": {"slug": "visionreward-video", "version": 1, "questions": CHECKLIST_QUESTIONS},
         "filters": {"min_agreement": 0.0, "seed": seed, "split": [0.8, 0.1, 0.1], "swap_augment": False},
         "splits": sizes, "label_counts": label_counts, "files": files, "agreement": {},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+def build_checklist_qa_export(root: Path, clips: dict[str, list[Path]], splits: tuple[str, ...] = ("train", "test"),
+                              prompt: str = "a cinematic shot") -> Path:
+    """A checklist-qa export (docs/export-formats.md): every clip in every split, questions 1 and 2 answered "yes"
+    by the good clips and "no" by the bad ones (balanced per question); question 3 is not applicable (no row)."""
+    media = root / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    relative = {}
+    for path in [*clips["good"], *clips["bad"]]:
+        digest = _sha256(path)
+        (media / f"{digest}.mp4").write_bytes(path.read_bytes())
+        relative[path] = digest
+    counts: dict[str, dict[str, int]] = {}
+    for split in splits:
+        rows = []
+        for kind in ("good", "bad"):
+            for path in clips[kind]:
+                for question in CHECKLIST_QUESTIONS[:2]:
+                    answer = "yes" if kind == "good" else "no"
+                    counts.setdefault(question["dimension"], {"yes": 0, "no": 0})[answer] += 1
+                    rows.append({
+                        "video": f"media/{relative[path]}.mp4", "video_id": relative[path],
+                        "question_id": question["id"], "dimension": question["dimension"],
+                        "sub_dimension": question["sub_dimension"],
+                        "question": question["text"].replace("[[prompt]]", prompt), "answer": answer, "split": split,
+                    })
+        jsonl = root / f"{split}.jsonl"
+        jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        pq.write_table(pa.Table.from_pylist(rows), root / f"{split}.parquet")
+        files[f"{split}.jsonl"], files[f"{split}.parquet"] = _sha256(jsonl), _sha256(root / f"{split}.parquet")
+    for path in media.iterdir():
+        files[f"media/{path.name}"] = _sha256(path)
+    manifest = {
+        "format": "checklist-qa", "schema_version": 1, "created_at": "2026-11-22T10:00:00Z",
+        "created_by": "test", "code_version": "test", "campaign": "demo", "rubric": RUBRIC,
+        "checklist": {"slug": "visionreward-video", "version": 1, "questions": CHECKLIST_QUESTIONS},
+        "filters": {"min_agreement": 0.0, "seed": 0, "split": [0.8, 0.1, 0.1], "swap_augment": False},
+        "splits": {split: 4 * len(clips["good"]) for split in splits}, "label_counts": counts, "files": files,
+        "agreement": {},
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root

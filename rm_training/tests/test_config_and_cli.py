@@ -124,4 +124,4 @@ def test_python_dash_m_entry_point_trains(make_export, tmp_path):
         cwd=root, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["train_accuracy"]["VA"] == 1.0
+    assert json.loads(result.stdout)["train_accuracy"]["overall"] == 1.0

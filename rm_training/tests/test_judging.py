@@ -89,8 +89,11 @@ def test_checklist_linear_scores_checklists_and_refuses_pairs_without_them(make_
 
     judgement = judge.judge(pair)
 
-    overall = judgement.rewards_a["VA"] - judgement.rewards_b["VA"]
-    assert judgement.original.verdicts["VA"] == (1 if overall > 0 else -1 if overall < 0 else 0)
+    # verdicts per checklist dimension (eq. 6) and overall (eq. 4), from the two videos' rewards
+    assert set(judgement.original.verdicts) == {"Quality", "Dynamic", "Physics", "overall"}
+    for dimension, verdict in judgement.original.verdicts.items():
+        margin = judgement.rewards_a[dimension] - judgement.rewards_b[dimension]
+        assert verdict == (1 if margin > 0 else -1 if margin < 0 else 0)
     with pytest.raises(JudgeInputError, match="checklist answers"):
         judge.judge(PairInput(video_a=pair.video_a, video_b=pair.video_b))
 

@@ -26,4 +26,5 @@ def test_a_descore_scorer_refuses_another_recipe(make_export, tmp_path):
     with pytest.raises(ConfigError, match="not descore"):
         DescoreScorer.from_run(tmp_path / "run")
     scores = ChecklistScorer.from_run(tmp_path / "run").rewards({"1": 1, "2": 1})
-    assert scores["VA"] > ChecklistScorer.from_run(tmp_path / "run").rewards({"1": 0})["VA"]
+    assert scores["overall"] == pytest.approx(scores["Quality"] + scores["Dynamic"] + scores["Physics"])
+    assert scores["Quality"] > ChecklistScorer.from_run(tmp_path / "run").rewards({"1": 0})["Quality"]

@@ -21,7 +21,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from rm_training.cli import main as rm_training_main
-from rm_training.tests.export_builder import build_export, make_clips
+from rm_training.tests.export_builder import build_checklist_qa_export, build_export, make_clips
 from training.playground import SOURCE_HELD_OUT, SOURCE_UPLOAD
 from training.services import registered_model_delete
 from training.tests.conftest import TINY_VIDEO
@@ -130,29 +130,42 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_playground_command_serves_a_descore_run_folder(tiny_model, tmp_path):
-    export = build_export(tmp_path / "export", "aesrm-pairwise", make_clips(tmp_path / "clips"),
-                          sizes={"train": 4, "validation": 1, "test": 2})
-    run = tmp_path / "run"
-    arguments = ["--recipe", "descore", "--data", str(export), "--out", str(run), f"model_path={tiny_model}"]
-    assert rm_training_main(["train", *arguments, "stages.sft_steps=1", "descore.eval_cot_tokens=0", *TINY_VIDEO]) == 0
+def _serve_run_folder(run: Path, tmp_path: Path):
+    """``manage.py playground --model RUN`` on a free port: (process, url) once it serves."""
     port = _free_port()
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
     server = subprocess.Popen(
         [sys.executable, "manage.py", "playground", "--model", str(run), "--port", str(port)],
         cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    try:
-        def serving():
-            assert server.poll() is None, server.stdout.read()
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/config").status_code == 200
-            except httpx.TransportError:
-                return False
 
-        wait_until(serving, timeout=90, message="manage.py playground to serve")
+    def serving():
+        assert server.poll() is None, server.stdout.read()
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/config").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        # a ceiling, not a wait: the app imports torch, transformers and gradio, slow on a loaded machine
+        wait_until(serving, timeout=180, message="manage.py playground to serve")
+    except BaseException:
+        server.terminate()
+        server.wait(timeout=20)
+        raise
+    return server, f"http://127.0.0.1:{port}"
+
+
+def test_the_playground_command_serves_a_descore_run_folder(tiny_model, tmp_path):
+    export = build_export(tmp_path / "export", "aesrm-pairwise", make_clips(tmp_path / "clips"),
+                          sizes={"train": 4, "validation": 1, "test": 2})
+    run = tmp_path / "run"
+    arguments = ["--recipe", "descore", "--data", str(export), "--out", str(run), f"model_path={tiny_model}"]
+    assert rm_training_main(["train", *arguments, "stages.sft_steps=1", "descore.eval_cot_tokens=0", *TINY_VIDEO]) == 0
+    server, url = _serve_run_folder(run, tmp_path)
+    try:
         pair_id = str(json.loads((export / "test.jsonl").read_text().splitlines()[0])["pair_id"])
-        *_, summary = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+        *_, summary = Client(f"{url}/", verbose=False).predict(
             f"run:{run.resolve()}", SOURCE_HELD_OUT, pair_id, None, None, "", api_name="/judge"
         )
     finally:
@@ -163,6 +176,40 @@ def test_the_playground_command_serves_a_descore_run_folder(tiny_model, tmp_path
         margin = summary["rewards_a"][dimension] - summary["rewards_b"][dimension]
         assert summary["a_shown_first"]["margins"][dimension] == pytest.approx(margin)
     assert summary["expert_labels"]["dimensions"]  # the run's own export gave the test pair its labels
+
+
+def test_the_playground_scores_uploaded_videos_with_a_checklist_vlm_and_its_linear_weights(tiny_model, tmp_path):
+    """VisionReward on new videos: the checklist-vlm run answers each uploaded video's checklist, the
+    checklist-linear run it was trained with scores the answers per checklist dimension (eq. 6) and overall."""
+    clips = make_clips(tmp_path / "clips")
+    pairwise = build_export(tmp_path / "pairwise", "aesrm-pairwise", clips, sizes={"train": 8, "validation": 1,
+                                                                                  "test": 1})
+    linear, vlm = tmp_path / "linear", tmp_path / "vlm"
+    assert rm_training_main(["train", "--recipe", "checklist-linear", "--data", str(pairwise), "--out",
+                             str(linear)]) == 0
+    questions = build_checklist_qa_export(tmp_path / "qa", clips)
+    assert rm_training_main(["train", "--recipe", "checklist-vlm", "--data", str(questions), "--out", str(vlm),
+                             f"model_path={tiny_model}", "stages.sft_steps=1", f"checklist_vlm.linear_run={linear}",
+                             *TINY_VIDEO]) == 0
+    server, url = _serve_run_folder(vlm, tmp_path)
+    try:
+        *_, summary = Client(f"{url}/", verbose=False).predict(
+            f"run:{vlm.resolve()}", SOURCE_UPLOAD, None, handle_file(str(clips["good"][0])),
+            handle_file(str(clips["bad"][0])), "a cinematic shot", api_name="/judge",
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert summary["recipe"] == "checklist-vlm" and summary["expert_labels"] is None
+    dimensions = {"Quality", "Dynamic", "Physics", "overall"}
+    assert set(summary["rewards_a"]) == set(summary["rewards_b"]) == set(summary["verdicts"]) == dimensions
+    for dimension in dimensions:
+        margin = summary["rewards_a"][dimension] - summary["rewards_b"][dimension]
+        assert summary["a_shown_first"]["margins"][dimension] == pytest.approx(margin)
+    assert summary["rewards_a"]["overall"] == pytest.approx(
+        sum(summary["rewards_a"][d] for d in ("Quality", "Dynamic", "Physics"))
+    )
+    assert "checklist questions for video A" in summary["notes"][0]
 
 
 @pytest.fixture

@@ -48,3 +48,19 @@ def test_a_model_without_a_critique_still_lists_the_experts_criteria():
                               swapped=OrderAnswer(verdicts={"VA": 1}))
     assert _criteria_rows(judgement.original, EXPERTS)[0] == ["VA1 Shot composition", "—", "", "", "A better"]
     assert _criteria_rows(judgement.original, None) == []
+
+
+def test_a_checklist_model_shows_one_row_per_checklist_dimension_and_the_overall_reward():
+    """Rewards A: Quality 1.5, Dynamic 0.2, overall 1.7; B: Quality 0.5, Dynamic 0.2, overall 0.7. Margins +1, 0, +1:
+    A better in Quality and overall, comparable in Dynamic; checklist dimensions have no experts' label."""
+    rewards_a, rewards_b = {"Quality": 1.5, "Dynamic": 0.2, "overall": 1.7}, {"Quality": 0.5, "Dynamic": 0.2,
+                                                                               "overall": 0.7}
+    answer = OrderAnswer(verdicts={"Quality": 1, "Dynamic": 0, "overall": 1},
+                         margins={"Quality": 1.0, "Dynamic": 0.0, "overall": 1.0})
+    judgement = PairJudgement(recipe="checklist-vlm", original=answer, swapped=answer, rewards_a=rewards_a,
+                              rewards_b=rewards_b)
+    assert _verdict_rows(judgement, None) == [
+        ["Quality", "A better", "A better", "yes", "—", 1.5, 0.5],
+        ["Dynamic", "comparable", "comparable", "yes", "—", 0.2, 0.2],
+        ["Overall (total reward)", "A better", "A better", "yes", "—", 1.7, 0.7],
+    ]

@@ -22,7 +22,7 @@ def test_checklist_linear_job_is_queued_with_only_changed_hyperparameters_as_ove
     assert job.status == TrainingJob.Status.QUEUED
     assert job.overrides == {"checklist.max_epochs": "5"}
     assert job.run_dir.endswith(f"training-runs/runs/job-{job.pk}")
-    assert job.total_steps == 4 * 5  # checklist-linear: four fits of at most max_epochs each
+    assert job.total_steps == 5  # checklist-linear: one fit of at most max_epochs iterations
 
 
 def test_export_of_the_wrong_format_for_the_recipe_is_refused_before_queueing(pairwise_snapshot, model_dir):

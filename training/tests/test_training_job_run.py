@@ -37,8 +37,8 @@ def test_successful_run_is_registered_once_and_can_be_evaluated_on_another_snaps
     job = training_job_run(job_id=job.pk)
     assert job.status == TrainingJob.Status.SUCCEEDED, job.error
     assert set(job.metrics["dimensions"]) == {"VA", "VF", "VP"}
-    # checklist-linear's progress: epochs of its four fits (VA, VF, VP, overall), 200 at most each by default
-    assert job.total_steps == 4 * 200 and job.step == job.total_steps and job.loss is not None
+    # checklist-linear's progress: iterations of its one fit on the overall preference, 200 at most by default
+    assert job.total_steps == 200 and job.step == job.total_steps and job.loss is not None
     # run folders (checkpoints, logs) live beside the media folder, which every signed-in user can read
     assert not Path(job.run_dir).is_relative_to(settings.MEDIA_ROOT)
     model = RegisteredModel.objects.get(job=job)
