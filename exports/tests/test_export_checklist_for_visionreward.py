@@ -15,11 +15,12 @@ from rm_training.checklist_linear import pair_label, question_dimensions_of
 SEVERE_CASES = [
     # (labels, severe) with the overall label worked out by hand
     ({"VA": "A", "VF": "A", "VP": "B"}, {"A": {"VP": True}, "B": {}}, "tie"),  # A lost VP to its own severe flaw
-    ({"VA": "A", "VF": "A", "VP": "B"}, {"A": {"VA": True}, "B": {}}, "A"),  # A's flaw is in a dimension A won
+    # A's flaw decides VA against A (the dimension rule: a severe violation decides its dimension), so B wins VA, VP
+    ({"VA": "A", "VF": "A", "VP": "B"}, {"A": {"VA": True}, "B": {}}, "B"),
     ({"VA": "A", "VF": "A", "VP": "B"}, {"A": {}, "B": {"VP": True}}, "A"),  # the loser's flag decides nothing
     ({"VA": "B", "VF": "B", "VP": "A"}, {"A": {}, "B": {"VP": True}}, "tie"),
     ({"VA": "A", "VF": "tie", "VP": "B"}, {"A": {}, "B": {}}, "tie"),
-    ({"VA": "A", "VF": "tie", "VP": "tie"}, {"A": {"VF": True}, "B": {}}, "A"),  # a tie is not a lost dimension
+    ({"VA": "A", "VF": "tie", "VP": "tie"}, {"A": {"VF": True}, "B": {}}, "tie"),  # A's flaw gives VF to B: 1-1
 ]
 
 

@@ -200,14 +200,15 @@ def test_weights_saved_before_eq_6_load_as_their_overall_fit(tmp_path):
 
 def test_the_overall_preference_of_a_row_honours_severe_flags():
     """A wins VA and VF, B wins VP: A overall, unless A has a severe violation in VP (the dimension it lost),
-    which makes the pair a tie overall; a severe flag of A in a dimension A won changes nothing."""
+    which makes the pair a tie overall; a severe flag of A in VA decides VA against A (a severe violation decides
+    its dimension, RUBRIC.md), so B wins VA and VP."""
     labels = {"VA": "A", "VF": "A", "VP": "B"}
     clean = {"A": {"VA": False, "VF": False, "VP": False}, "B": {"VA": False, "VF": False, "VP": False}}
     lost_to_severe = {"A": {"VA": False, "VF": False, "VP": True}, "B": clean["B"]}
     severe_where_won = {"A": {"VA": True, "VF": False, "VP": False}, "B": clean["B"]}
     assert pair_label(_row("x", {}, {}, labels, clean)) == "A"
     assert pair_label(_row("x", {}, {}, labels, lost_to_severe)) == "tie"
-    assert pair_label(_row("x", {}, {}, labels, severe_where_won)) == "A"
+    assert pair_label(_row("x", {}, {}, labels, severe_where_won)) == "B"
     assert pair_label(_row("x", {}, {}, {"VA": "A", "VF": "tie", "VP": "B"}, clean)) == "tie"
     assert overall_label(labels) == "A"  # rows without flags
 
