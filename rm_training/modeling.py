@@ -97,6 +97,13 @@ def add_reward_token(model: nn.Module, tokenizer) -> int:
     return token_id
 
 
+def _zero_touching(parameters) -> torch.Tensor | float:
+    """0, computed from the trainable ``parameters``: DDP expects a gradient for every trainable parameter at
+    each step, and the reward pass never reaches the LM head nor the language-model pass the reward head."""
+    trainable = [parameter for parameter in parameters if parameter.requires_grad]
+    return 0.0 * sum(parameter.sum() for parameter in trainable) if trainable else 0.0
+
+
 class DescoreModel(nn.Module):
     """Think-then-score (seed 001): the hidden state of the appended ``[Reward]`` token goes through
     a linear regression head, one reward per dimension (VA, VF, VP)."""
@@ -116,13 +123,15 @@ class DescoreModel(nn.Module):
         if batch is None:
             output = self.vlm(**language_model_inputs)
             if output.loss is not None:
-                # DDP expects a gradient for every trainable parameter each step: the unused head joins at weight 0
-                output.loss = output.loss + 0.0 * sum(parameter.sum() for parameter in self.head.parameters())
+                output.loss = output.loss + _zero_touching(self.head.parameters())
             return output
         hidden = base_model(self.vlm).model(**self.backbone_inputs(batch), use_cache=False).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         # the head stays float32 whatever dtype the backbone was loaded in
-        return self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
+        rewards = self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
+        if torch.is_grad_enabled():
+            rewards = rewards + _zero_touching(base_model(self.vlm).get_output_embeddings().parameters())
+        return rewards
 
     def backbone_inputs(self, batch: dict) -> dict:
         """The backbone's inputs for ``batch``. Tokens marked in ``batch["hidden_tokens"]`` (a sequence's hidden

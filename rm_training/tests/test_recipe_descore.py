@@ -6,8 +6,9 @@ import torch
 
 from rm_training.cli import main
 from rm_training.config import ConfigError, load_config
-from rm_training.data import IGNORE_INDEX, DataError, EncodedSequence
+from rm_training.data import IGNORE_INDEX, DataError, EncodedSequence, collate
 from rm_training.export import open_export
+from rm_training.modeling import model_inputs
 from rm_training.recipes.descore import (
     DescoreModel,
     build,
@@ -187,6 +188,28 @@ def test_a_hidden_reasoning_keeps_the_reward_token_in_place_and_is_invisible_to_
         rewards_shown, rewards_hidden = model(shown), model(hidden)
     assert not torch.allclose(rewards_shown[0], rewards_shown[1])
     assert torch.allclose(rewards_hidden[0], rewards_hidden[1], atol=1e-6)
+
+
+def test_both_passes_give_every_trainable_parameter_a_gradient(make_export, tiny_model_path):
+    """DDP fails at the next step when a trainable parameter got no gradient: the reward pass never reaches the
+    LM head and the reasoning SFT pass never reaches the reward head, so each touches the other at weight 0."""
+    export = open_export(make_export("cot-sft", sizes={"train": 1, "validation": 1, "test": 1}))
+    model, tokenizer, data = build(_config(tiny_model_path), export, tiny_model_path)
+    row = export.rows("train")[0]
+    cot = per_video_cots(row)[0]
+    lm_head = model.vlm.get_output_embeddings().weight
+    assert lm_head.data_ptr() != model.vlm.get_input_embeddings().weight.data_ptr()  # untied, as in Qwen2.5-VL-7B
+
+    model(data.batch([data.sequence(row["video_a"], None, cot)])).sum().backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
+    assert torch.count_nonzero(lm_head.grad) == 0
+
+    model.zero_grad(set_to_none=True)
+    batch = collate([data.reasoning_example(row["video_a"], None, cot)], tokenizer.pad_token_id,
+                    data.encoder.video_token_id)
+    model(**model_inputs(batch), labels=batch["labels"]).loss.backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
+    assert torch.count_nonzero(model.head.weight.grad) == 0
 
 
 def test_reasoning_rewards_are_the_bt_probability_of_the_label_against_every_other_reasoning(tiny_model_path):
