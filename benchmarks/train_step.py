@@ -100,7 +100,7 @@ def measure_descore(work: Path, model: Path, args) -> dict:
 
     # one pre-built batch (CoT masking drawn once) for both loops: the timed step is forward,
     # loss, backward and optimizer step, with no collation inside
-    fixed_batch = data.batch(sequences, config.descore.cot_mask_ratio)
+    fixed_batch = data.batch(sequences, config.descore.cot_mask_probability)
 
     def compute_loss(_indices):
         rewards = trainer.model(fixed_batch)

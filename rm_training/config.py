@@ -113,14 +113,26 @@ class VideoConfig:
 class DescoreConfig:
     ties: bool = field(default=False, metadata=_help("use the Rao-Kupper BT-with-ties loss (else ties are skipped)"))
     tie_log_theta: float = field(default=0.5, metadata=_help("Rao-Kupper log(theta) > 0"))
-    cot_mask_ratio: float = field(default=0.3, metadata=_help("share of CoT tokens hidden from attention in training"))
-    use_cot: bool = field(default=True, metadata=_help("score the critique text (think-then-score)"))
-    eval_cot_tokens: int = field(default=128, metadata=_help("eval: CoT tokens the model writes before scoring"))
+    cot_mask_probability: float = field(
+        default=0.3,
+        metadata=_help("BT stage: probability that a sequence's whole reasoning is hidden from the [Reward] token, "
+                       "so the head also learns to score from the video alone"),
+    )
+    use_cot: bool = field(default=True, metadata=_help("score the reasoning (think-then-score); false: video only"))
+    eval_cot_tokens: int = field(
+        default=128, metadata=_help("validation and eval: reasoning tokens the model writes (greedy) before scoring"),
+    )
+    rl_bt_weight: float = field(
+        default=1.0,
+        metadata=_help("dual RL stage (stages.grpo_steps): weight of the BT loss on the head, added to the GRPO loss "
+                       "on the reasoning"),
+    )
 
     def __post_init__(self):
         _check(self.tie_log_theta > 0, "descore.tie_log_theta must be > 0")
-        _check(0 <= self.cot_mask_ratio < 1, "descore.cot_mask_ratio must be in [0, 1)")
+        _check(0 <= self.cot_mask_probability < 1, "descore.cot_mask_probability must be in [0, 1)")
         _check(self.eval_cot_tokens >= 0, "descore.eval_cot_tokens must be >= 0")
+        _check(self.rl_bt_weight >= 0, "descore.rl_bt_weight must be >= 0")
 
 
 @dataclass
@@ -128,12 +140,20 @@ class StagesConfig:
     atomic_steps: int = field(default=0, metadata=_help(
         "aesrm stage 1: atomic SFT steps, yes/no questions about one video from the rows' checklist answers and "
         "severe flags"))
-    sft_steps: int = field(default=20, metadata=_help("cold-start SFT steps (descore: BT steps)"))
-    grpo_steps: int = field(default=0, metadata=_help("GRPO steps after SFT (0 skips the stage)"))
+    reasoning_steps: int = field(
+        default=0,
+        metadata=_help("descore stage 1: SFT steps teaching the model to write each video's reasoning "
+                       "(cot-sft export)"),
+    )
+    sft_steps: int = field(default=20, metadata=_help("cold-start SFT steps (descore: BT steps on the [Reward] head)"))
+    grpo_steps: int = field(
+        default=0, metadata=_help("GRPO steps after SFT (descore: dual-objective RL; 0 skips the stage)"),
+    )
 
     def __post_init__(self):
-        _check(min(self.atomic_steps, self.sft_steps, self.grpo_steps) >= 0, "stages.*_steps must be >= 0")
-        _check(self.atomic_steps + self.sft_steps + self.grpo_steps > 0, "stages: at least one step in total")
+        steps = (self.atomic_steps, self.reasoning_steps, self.sft_steps, self.grpo_steps)
+        _check(min(steps) >= 0, "stages.*_steps must be >= 0")
+        _check(sum(steps) > 0, "stages: at least one step in total")
 
 
 @dataclass
@@ -288,12 +308,16 @@ class TrainConfig:
             _check(self.stages.atomic_steps == 0 and self.stages.grpo_steps == 0 and self.stages.sft_steps > 0,
                    "checklist-vlm trains only yes/no SFT: set stages.atomic_steps=0, grpo_steps=0, sft_steps > 0")
         if self.recipe == "descore":
-            _check(self.stages.grpo_steps == 0 and self.stages.atomic_steps == 0,
-                   "descore trains only the discriminative stage here: set stages.atomic_steps=0, grpo_steps=0")
+            _check(self.stages.atomic_steps == 0, "descore has no atomic stage: set stages.atomic_steps=0")
+            _check(self.descore.use_cot or self.stages.reasoning_steps + self.stages.grpo_steps == 0,
+                   "descore.use_cot=false scores the video alone: the reasoning stages need stages.reasoning_steps=0 "
+                   "and stages.grpo_steps=0")
+        else:
+            _check(self.stages.reasoning_steps == 0, "stages.reasoning_steps is descore's stage 1 only")
 
     @property
     def total_steps(self) -> int:
-        return self.stages.atomic_steps + self.stages.sft_steps + self.stages.grpo_steps
+        return self.stages.atomic_steps + self.stages.reasoning_steps + self.stages.sft_steps + self.stages.grpo_steps
 
 
 # --- building from YAML and overrides ---------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -95,6 +97,13 @@ def add_reward_token(model: nn.Module, tokenizer) -> int:
     return token_id
 
 
+def _zero_touching(parameters) -> torch.Tensor | float:
+    """0, computed from the trainable ``parameters``: DDP expects a gradient for every trainable parameter at
+    each step, and the reward pass never reaches the LM head nor the language-model pass the reward head."""
+    trainable = [parameter for parameter in parameters if parameter.requires_grad]
+    return 0.0 * sum(parameter.sum() for parameter in trainable) if trainable else 0.0
+
+
 class DescoreModel(nn.Module):
     """Think-then-score (seed 001): the hidden state of the appended ``[Reward]`` token goes through
     a linear regression head, one reward per dimension (VA, VF, VP)."""
@@ -107,12 +116,49 @@ class DescoreModel(nn.Module):
         nn.init.normal_(self.head.weight, std=1.0 / hidden**0.5)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        backbone = base_model(self.vlm).model
-        hidden = backbone(**model_inputs(batch), use_cache=False).last_hidden_state
+    def forward(self, batch: dict | None = None, **language_model_inputs):
+        """The rewards ``(rows, num_outputs)`` of a ``batch`` (``DescoreData.batch``); called with the VLM's own
+        keyword arguments instead, the VLM's output (reasoning SFT loss, GRPO log-probs). Both go through this
+        forward so that a DDP / FSDP wrapper around the model sees every pass."""
+        if batch is None:
+            output = self.vlm(**language_model_inputs)
+            if output.loss is not None:
+                output.loss = output.loss + _zero_touching(self.head.parameters())
+            return output
+        hidden = base_model(self.vlm).model(**self.backbone_inputs(batch), use_cache=False).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         # the head stays float32 whatever dtype the backbone was loaded in
-        return self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
+        rewards = self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
+        if torch.is_grad_enabled():
+            rewards = rewards + _zero_touching(base_model(self.vlm).get_output_embeddings().parameters())
+        return rewards
+
+    def backbone_inputs(self, batch: dict) -> dict:
+        """The backbone's inputs for ``batch``. Tokens marked in ``batch["hidden_tokens"]`` (a sequence's hidden
+        reasoning) leave the attention mask, while the rotary positions stay those of the whole sequence: Qwen-VL
+        otherwise numbers only attended tokens, and the ``[Reward]`` token would move with what is hidden."""
+        inputs = model_inputs(batch)
+        hidden_tokens = batch.get("hidden_tokens")
+        if hidden_tokens is None or not bool(hidden_tokens.any()):
+            return inputs
+        if "video_grid_thw" in inputs:
+            inputs["position_ids"], _ = base_model(self.vlm).model.get_rope_index(
+                inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+                second_per_grid_ts=inputs.get("second_per_grid_ts"), attention_mask=inputs["attention_mask"],
+            )
+        inputs["attention_mask"] = inputs["attention_mask"] * (1 - hidden_tokens.to(inputs["attention_mask"].dtype))
+        return inputs
+
+    def get_base_model(self) -> nn.Module:
+        """The transformers VLM inside (named as peft names it), so that GRPO sampling finds ``generate`` under
+        the head: ``base_model(descore_model)`` is the VLM."""
+        return base_model(self.vlm)
+
+    @contextlib.contextmanager
+    def disable_adapter(self) -> Iterator[None]:
+        """The LoRA adapter switched off (the frozen reference of the GRPO KL penalty, without a second copy)."""
+        with self.vlm.disable_adapter():
+            yield
 
     def save(self, directory: Path, tokenizer) -> None:
         directory.mkdir(parents=True, exist_ok=True)
