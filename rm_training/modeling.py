@@ -114,11 +114,15 @@ class DescoreModel(nn.Module):
         # the head stays float32 whatever dtype the backbone was loaded in
         return self.head(hidden[rows, batch["reward_positions"]].to(self.head.weight.dtype)).float()
 
-    def save(self, directory: Path, tokenizer) -> None:
+    def save(self, directory: Path, tokenizer, state_dict: dict | None = None) -> None:
+        """Save the backbone (or its adapter), tokenizer and head; ``state_dict`` is this model's full state
+        dict when its own parameters are shards (FSDP, ZeRO-3 gather it on every process first)."""
+        state_dict = self.state_dict() if state_dict is None else state_dict
         directory.mkdir(parents=True, exist_ok=True)
-        self.vlm.save_pretrained(directory)
+        vlm_state = {name.removeprefix("vlm."): value for name, value in state_dict.items() if name.startswith("vlm.")}
+        self.vlm.save_pretrained(directory, state_dict=vlm_state)
         tokenizer.save_pretrained(directory)
-        torch.save(self.head.state_dict(), directory / REWARD_HEAD_FILE)
+        torch.save({"weight": state_dict["head.weight"], "bias": state_dict["head.bias"]}, directory / REWARD_HEAD_FILE)
 
     @classmethod
     def load(

@@ -115,8 +115,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     atomic = atomic_examples(rows) if config.stages.atomic_steps else []
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
-    def save(module, path: Path) -> None:
-        module.save_pretrained(path)
+    def save(module, path: Path, state_dict: dict) -> None:
+        module.save_pretrained(path, state_dict=state_dict)  # peft keeps the adapter's entries only
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)

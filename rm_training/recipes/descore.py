@@ -139,8 +139,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     rows = export.rows("train")
     cots = [per_video_cots(row) for row in rows]
 
-    def save(module: DescoreModel, path: Path) -> None:
-        module.save(path, tokenizer)
+    def save(module: DescoreModel, path: Path, state_dict: dict) -> None:
+        module.save(path, tokenizer, state_dict)
 
     trainer = Trainer(config, run, model, save)
     trainer.resume(checkpoint)

@@ -42,8 +42,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     if len(rows) < 2:
         raise DataError("rapo needs at least two scored single-video rows (kind 'single' with a score)")
 
-    def save(module, path: Path) -> None:
-        module.save_pretrained(path)
+    def save(module, path: Path, state_dict: dict) -> None:
+        module.save_pretrained(path, state_dict=state_dict)  # peft keeps the adapter's entries only
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)
