@@ -74,6 +74,31 @@ def load_lora_checkpoint(
     return PeftModel.from_pretrained(base, directory, is_trainable=trainable), tokenizer
 
 
+def save_pretrained_state(module: nn.Module, directory: Path, state_dict: dict) -> None:
+    """``module.save_pretrained(directory, state_dict=state_dict)`` (a LoRA model writes its adapter only),
+    for a ``module`` whose own parameters may be shards: ``state_dict`` is the gathered full one.
+
+    peft (0.21) picks an adapter's entries of a state dict by the names of its LoRA layers, taken from
+    ``named_modules()``; inside FSDP (version 1) those names carry each wrapped layer's
+    ``_fsdp_wrapped_module.`` (peft removes it only at the start of a name), so the gathered state dict,
+    whose names have none, matched nothing and the adapter file came out empty. peft is shown the
+    names without it."""
+    if not hasattr(module, "peft_config"):
+        module.save_pretrained(directory, state_dict=state_dict)
+        return
+    named_modules = module.named_modules
+
+    def names_without_fsdp(*args, **kwargs):
+        for name, child in named_modules(*args, **kwargs):
+            yield name.replace("_fsdp_wrapped_module.", ""), child
+
+    module.named_modules = names_without_fsdp
+    try:
+        module.save_pretrained(directory, state_dict=state_dict)
+    finally:
+        del module.named_modules
+
+
 def base_model(model: nn.Module) -> nn.Module:
     """The transformers model under a peft wrapper (or the model itself)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -120,7 +145,7 @@ class DescoreModel(nn.Module):
         state_dict = self.state_dict() if state_dict is None else state_dict
         directory.mkdir(parents=True, exist_ok=True)
         vlm_state = {name.removeprefix("vlm."): value for name, value in state_dict.items() if name.startswith("vlm.")}
-        self.vlm.save_pretrained(directory, state_dict=vlm_state)
+        save_pretrained_state(self.vlm, directory, vlm_state)
         tokenizer.save_pretrained(directory)
         torch.save({"weight": state_dict["head.weight"], "bias": state_dict["head.bias"]}, directory / REWARD_HEAD_FILE)
 

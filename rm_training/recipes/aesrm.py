@@ -38,6 +38,7 @@ from rm_training.modeling import (
     load_lora_checkpoint,
     load_vlm,
     model_inputs,
+    save_pretrained_state,
 )
 from rm_training.parsing import DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
 from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
@@ -116,7 +117,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
     def save(module, path: Path, state_dict: dict) -> None:
-        module.save_pretrained(path, state_dict=state_dict)  # peft keeps the adapter's entries only
+        save_pretrained_state(module, path, state_dict)
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)

@@ -170,8 +170,9 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
             return {"loss": None, "pair_accuracy": None}
         trainer.model.eval()
         chosen_cots = [per_video_cots(row) for row in chosen]
+        # through the prepared model: under FSDP the unwrapped one holds shards of the root's weights
         rewards = score_videos(
-            trainer.unwrapped, data,
+            trainer.model, data,
             [(r["video_a"], _prompt(r), c[0]) for r, c in zip(chosen, chosen_cots, strict=True)]
             + [(r["video_b"], _prompt(r), c[1]) for r, c in zip(chosen, chosen_cots, strict=True)],
         )

@@ -17,7 +17,7 @@ from rm_training.evaluation import pearson_spearman
 from rm_training.export import Export
 from rm_training.grpo import GRPOUpdates, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
-from rm_training.modeling import base_model, generation_options, model_inputs
+from rm_training.modeling import base_model, generation_options, model_inputs, save_pretrained_state
 from rm_training.recipes.aesrm import build
 from rm_training.rewards import parse_score, rapo_reward
 from rm_training.run_dir import RunDir
@@ -43,7 +43,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
         raise DataError("rapo needs at least two scored single-video rows (kind 'single' with a score)")
 
     def save(module, path: Path, state_dict: dict) -> None:
-        module.save_pretrained(path, state_dict=state_dict)  # peft keeps the adapter's entries only
+        save_pretrained_state(module, path, state_dict)
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)
