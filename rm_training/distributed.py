@@ -180,11 +180,11 @@ def gathered_state_dict(accelerator, model: nn.Module) -> dict:
     return accelerator.get_state_dict(model)
 
 
-def _state_dict_options(accelerator, strict: bool = True):
+def _gather_options(accelerator):
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
     # gathered onto the main process's CPU memory on a GPU; on CPU the offload is what segfaults (above)
-    return StateDictOptions(full_state_dict=True, cpu_offload=accelerator.device.type != "cpu", strict=strict)
+    return StateDictOptions(full_state_dict=True, cpu_offload=accelerator.device.type != "cpu")
 
 
 def save_optimizer_state(accelerator, model: nn.Module, optimizer, directory) -> None:
@@ -205,7 +205,7 @@ def save_optimizer_state(accelerator, model: nn.Module, optimizer, directory) ->
         model.save_checkpoint(str(directory), tag=DEEPSPEED_CHECKPOINT_TAG, save_latest=False)
         return
     # torch's distributed checkpoint sees through FSDP and DDP wrappers: names are the unwrapped model's
-    state = get_optimizer_state_dict(model, _torch_optimizer(optimizer), options=_state_dict_options(accelerator))
+    state = get_optimizer_state_dict(model, _torch_optimizer(optimizer), options=_gather_options(accelerator))
     if accelerator.is_main_process:
         torch.save(state, directory / OPTIMIZER_FILE)
 
@@ -216,7 +216,7 @@ def load_optimizer_state(accelerator, model: nn.Module, optimizer, directory) ->
     from pathlib import Path
 
     import torch
-    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     directory = Path(directory)
     if _is_deepspeed(model):
@@ -225,10 +225,10 @@ def load_optimizer_state(accelerator, model: nn.Module, optimizer, directory) ->
                               load_optimizer_states=True, load_lr_scheduler_states=False)
         return
     state = torch.load(directory / OPTIMIZER_FILE, map_location="cpu", weights_only=False)
-    # not strict: a trainable parameter no loss has reached yet (a DescoreModel's unused LM head) has no
-    # Adam state, and gets none back, as with torch's own Optimizer.load_state_dict
+    # every process read the whole state; each keeps its shard. Not strict: a trainable parameter no loss
+    # has reached yet (a DescoreModel's unused LM head) has no Adam state to restore
     set_optimizer_state_dict(model, _torch_optimizer(optimizer), state,
-                             options=_state_dict_options(accelerator, strict=False))
+                             options=StateDictOptions(full_state_dict=True, strict=False))
 
 
 def _is_deepspeed(model: nn.Module) -> bool:

@@ -223,3 +223,23 @@ def test_under_zero2_the_reference_is_held_whole():
     policy = deepspeed_zero3_config(_zero3_run_config())
     policy["zero_optimization"]["stage"] = 2
     assert deepspeed_reference_config(policy, hidden_size=64)["zero_optimization"]["stage"] == 0
+
+
+def test_the_schedule_sets_the_learning_rate_of_the_adamw_that_accelerate_and_deepspeed_wrap(tmp_path):
+    """Our scheduler is not handed to ``prepare``: accelerate gives DeepSpeed only DeepSpeed's own scheduler
+    classes and would wrap ours in its AcceleratedScheduler, which steps once per process. It is bound
+    to the torch AdamW itself, the optimizer accelerate wraps (and the ZeRO optimizer steps under
+    DeepSpeed). Linear, no warm-up, 10 steps, peak 1e-3: after one step 9 / 10 * 1e-3."""
+    from accelerate.scheduler import AcceleratedScheduler
+
+    from rm_training.loop import Trainer
+    from rm_training.run_dir import RunDir
+
+    config = load_config(None, ["optim.lr_scheduler=linear", "optim.learning_rate=1e-3", "optim.warmup_steps=0",
+                                "stages.sft_steps=10"], recipe="checklist-linear")
+    trainer = Trainer(config, RunDir(tmp_path / "run"), torch.nn.Linear(2, 1), lambda module, path, state_dict: None)
+    assert not isinstance(trainer.scheduler, AcceleratedScheduler)
+    assert trainer.scheduler.optimizer is trainer.optimizer.optimizer
+    trainer.optimizer.step()  # no gradients: nothing moves, but the order is the loop's
+    trainer.scheduler.step()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.9e-3, abs=1e-15)
