@@ -96,7 +96,7 @@ def measure_descore(work: Path, model: Path, args) -> dict:
     sequences = [data.sequence(r["video_a"], None, c[0]) for r, c in zip(rows, cots, strict=True)]
     sequences += [data.sequence(r["video_b"], None, c[1]) for r, c in zip(rows, cots, strict=True)]
     outcomes = torch.tensor([[1 if row["labels"][d] == "A" else -1 for d in ("VA", "VF", "VP")] for row in rows])
-    trainer = Trainer(config, RunDir(out), model_, lambda module, path: None)
+    trainer = Trainer(config, RunDir(out), model_, lambda module, path, state_dict: None)
 
     # one pre-built batch (CoT masking drawn once) for both loops: the timed step is forward,
     # loss, backward and optimizer step, with no collation inside

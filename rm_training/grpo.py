@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rm_training.config import GRPOConfig, TrainConfig
-from rm_training.distributed import unwrap_for_generation
+from rm_training.distributed import prepare_reference, unwrap_for_generation
 from rm_training.losses import grpo_clipped_loss, grpo_group_advantages, selective_log_softmax
 from rm_training.modeling import (
     VIDEO_INPUT_KEYS,
@@ -164,8 +164,9 @@ def load_reference_model(model_path: str, dtype: str = "auto") -> nn.Module:
 
 def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
     """The reference of a run's GRPO stage (None without a KL penalty): the base model of
-    ``config.model_path`` either way, through the LoRA adapter disabled or a frozen copy prepared by
-    the trainer's accelerator (evaluation mode: no DDP wrapper, no optimizer)."""
+    ``config.model_path`` either way, through the LoRA adapter disabled or a frozen copy placed like the
+    policy by :func:`rm_training.distributed.prepare_reference` (sharded under FSDP and ZeRO-3; no DDP
+    wrapper, no optimizer). Every process must call it."""
     from peft import PeftModel
 
     if config.grpo.kl_beta == 0:
@@ -173,7 +174,7 @@ def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
     if isinstance(trainer.unwrapped, PeftModel):
         return Reference()
     model = load_reference_model(config.model_path, config.dtype)
-    return Reference(trainer.accelerator.prepare_model(model, evaluation_mode=True))
+    return Reference(prepare_reference(trainer.accelerator, model))
 
 
 RolloutFactory = Callable[[list[int]], tuple[Rollout, torch.Tensor]]

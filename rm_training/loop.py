@@ -24,7 +24,12 @@ from tqdm.auto import tqdm
 
 from rm_training.config import TrainConfig
 from rm_training.data import batch_indices, prepared_batches
-from rm_training.distributed import sharding_plugins
+from rm_training.distributed import (
+    gathered_state_dict,
+    load_optimizer_state,
+    save_optimizer_state,
+    sharding_plugins,
+)
 from rm_training.run_dir import RunDir
 
 LossFunction = Callable[[list[int]], tuple[torch.Tensor, dict]]
@@ -92,7 +97,7 @@ class Trainer:
         config: TrainConfig,
         run: RunDir,
         model: nn.Module,
-        save_model: Callable[[nn.Module, Path], None],
+        save_model: Callable[[nn.Module, Path, dict], None],
     ):
         from accelerate import Accelerator
 
@@ -109,7 +114,10 @@ class Trainer:
         optimizer = torch.optim.AdamW(
             parameters, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
         )
-        # not prepared: accelerate's scheduler wrapper steps once per process on each optimizer step
+        # not prepared: accelerate's scheduler wrapper steps once per process on each optimizer step.
+        # Under DeepSpeed too (accelerate hands the engine only DeepSpeed's own scheduler classes and would
+        # wrap this one the same way): it sets the learning rate in this AdamW's parameter groups, which
+        # the ZeRO optimizer steps, and the loop steps it once per optimizer step.
         self.scheduler = learning_rate_scheduler(optimizer, config)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.step = 0
@@ -122,11 +130,16 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, stage: str) -> Path:
+        """Every process calls this: under FSDP / ZeRO-3 the weights and the optimizer state are gathered
+        from all of them (the main process writes)."""
         path = self.run.checkpoint_path(self.step)
         if self.accelerator.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
-            self._save_model(self.unwrapped, path)
-            torch.save(self.optimizer.state_dict(), path / "optimizer.pt")
+        self.accelerator.wait_for_everyone()
+        state_dict = gathered_state_dict(self.accelerator, self.model)
+        save_optimizer_state(self.accelerator, self.model, self.optimizer, path)
+        if self.accelerator.is_main_process:
+            self._save_model(self.unwrapped, path, state_dict)
             torch.save(self.scheduler.state_dict(), path / "scheduler.pt")
             # sampling (CoT masking, GRPO generations) continues the same random stream on resume
             torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, path / "rng.pt")
@@ -141,7 +154,7 @@ class Trainer:
         built its model from the same checkpoint); return the step."""
         if checkpoint is None:
             return 0
-        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu"))
+        load_optimizer_state(self.accelerator, self.model, self.optimizer, checkpoint)
         self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", map_location="cpu"))
         self.step = json.loads((checkpoint / "state.json").read_text())["step"]
         if (checkpoint / "rng.pt").is_file():

@@ -76,6 +76,31 @@ def load_lora_checkpoint(
     return PeftModel.from_pretrained(base, directory, is_trainable=trainable), tokenizer
 
 
+def save_pretrained_state(module: nn.Module, directory: Path, state_dict: dict) -> None:
+    """``module.save_pretrained(directory, state_dict=state_dict)`` (a LoRA model writes its adapter only),
+    for a ``module`` whose own parameters may be shards: ``state_dict`` is the gathered full one.
+
+    peft (0.21) picks an adapter's entries of a state dict by the names of its LoRA layers, taken from
+    ``named_modules()``; inside FSDP (version 1) those names carry each wrapped layer's
+    ``_fsdp_wrapped_module.`` (peft removes it only at the start of a name), so the gathered state dict,
+    whose names have none, matched nothing and the adapter file came out empty. peft is shown the
+    names without it."""
+    if not hasattr(module, "peft_config"):
+        module.save_pretrained(directory, state_dict=state_dict)
+        return
+    named_modules = module.named_modules
+
+    def names_without_fsdp(*args, **kwargs):
+        for name, child in named_modules(*args, **kwargs):
+            yield name.replace("_fsdp_wrapped_module.", ""), child
+
+    module.named_modules = names_without_fsdp
+    try:
+        module.save_pretrained(directory, state_dict=state_dict)
+    finally:
+        del module.named_modules
+
+
 def base_model(model: nn.Module) -> nn.Module:
     """The transformers model under a peft wrapper (or the model itself)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -160,11 +185,15 @@ class DescoreModel(nn.Module):
         with self.vlm.disable_adapter():
             yield
 
-    def save(self, directory: Path, tokenizer) -> None:
+    def save(self, directory: Path, tokenizer, state_dict: dict | None = None) -> None:
+        """Save the backbone (or its adapter), tokenizer and head; ``state_dict`` is this model's full state
+        dict when its own parameters are shards (FSDP, ZeRO-3 gather it on every process first)."""
+        state_dict = self.state_dict() if state_dict is None else state_dict
         directory.mkdir(parents=True, exist_ok=True)
-        self.vlm.save_pretrained(directory)
+        vlm_state = {name.removeprefix("vlm."): value for name, value in state_dict.items() if name.startswith("vlm.")}
+        save_pretrained_state(self.vlm, directory, vlm_state)
         tokenizer.save_pretrained(directory)
-        torch.save(self.head.state_dict(), directory / REWARD_HEAD_FILE)
+        torch.save({"weight": state_dict["head.weight"], "bias": state_dict["head.bias"]}, directory / REWARD_HEAD_FILE)
 
     @classmethod
     def load(

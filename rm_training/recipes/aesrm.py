@@ -38,6 +38,7 @@ from rm_training.modeling import (
     load_lora_checkpoint,
     load_vlm,
     model_inputs,
+    save_pretrained_state,
 )
 from rm_training.parsing import DIMENSION_NAMES, DIMENSIONS, AnswerParseError, ParsedAnswer, parse_answer
 from rm_training.prompts import generation_prompt, pair_prompt_for_style, video_question_messages
@@ -166,8 +167,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         )
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
-    def save(module, path: Path) -> None:
-        module.save_pretrained(path)
+    def save(module, path: Path, state_dict: dict) -> None:
+        save_pretrained_state(module, path, state_dict)
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)

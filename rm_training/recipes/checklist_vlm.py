@@ -23,7 +23,7 @@ from rm_training.config import ConfigError, TrainConfig
 from rm_training.data import DataError, collate
 from rm_training.export import Export
 from rm_training.loop import Stage, Trainer
-from rm_training.modeling import model_inputs
+from rm_training.modeling import model_inputs, save_pretrained_state
 from rm_training.recipes.aesrm import build
 from rm_training.run_dir import RunDir
 
@@ -117,8 +117,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     model, tokenizer, encoder = build(config, export, checkpoint or config.model_path)
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
-    def save(module, path: Path) -> None:
-        module.save_pretrained(path)
+    def save(module, path: Path, state_dict: dict) -> None:
+        save_pretrained_state(module, path, state_dict)
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)

@@ -244,8 +244,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
                         "this export has none: set stages.reasoning_steps=0")
     pad, video_id = tokenizer.pad_token_id, data.encoder.video_token_id
 
-    def save(module: DescoreModel, path: Path) -> None:
-        module.save(path, tokenizer)
+    def save(module: DescoreModel, path: Path, state_dict: dict) -> None:
+        module.save(path, tokenizer, state_dict)
 
     trainer = Trainer(config, run, model, save)
     trainer.resume(checkpoint)
@@ -332,9 +332,13 @@ def _pair_metrics(trainer: Trainer, data: DescoreData, rows: list[dict], cots: l
                   config: TrainConfig) -> dict:
     if not rows:
         return {"loss": None, "pair_accuracy": None}
-    rewards = score_videos(trainer.unwrapped, data,
+    # through the prepared model: under FSDP the unwrapped one holds shards of the root's weights
+    was_training = trainer.model.training
+    trainer.model.eval()
+    rewards = score_videos(trainer.model, data,
                            [(r["video_a"], _prompt(r), c[0]) for r, c in zip(rows, cots, strict=True)]
                            + [(r["video_b"], _prompt(r), c[1]) for r, c in zip(rows, cots, strict=True)])
+    trainer.model.train(was_training)
     outcomes = _outcomes(rows)
     rewards_a, rewards_b = rewards[: len(rows)], rewards[len(rows):]
     return {"loss": float(pairwise_loss(rewards_a, rewards_b, outcomes, config)),

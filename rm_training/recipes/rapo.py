@@ -22,7 +22,7 @@ from rm_training.evaluation import score_correlations
 from rm_training.export import Export
 from rm_training.grpo import GRPOUpdates, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
-from rm_training.modeling import base_model, generation_options, model_inputs
+from rm_training.modeling import base_model, generation_options, model_inputs, save_pretrained_state
 from rm_training.recipes.aesrm import build, sft_example_loss
 from rm_training.rewards import parse_score, rapo_reward
 from rm_training.run_dir import RunDir
@@ -93,8 +93,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
                         "export rl-prompts from a campaign with accepted AesCoT critiques of scored videos, "
                         "or set stages.sft_steps=0")
 
-    def save(module, path: Path) -> None:
-        module.save_pretrained(path)
+    def save(module, path: Path, state_dict: dict) -> None:
+        save_pretrained_state(module, path, state_dict)
         tokenizer.save_pretrained(path)
 
     trainer = Trainer(config, run, model, save)

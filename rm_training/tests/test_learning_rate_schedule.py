@@ -17,7 +17,7 @@ def _learning_rates(tmp_path, scheduler: str, accumulation: int = 1) -> list[flo
                                 f"optim.gradient_accumulation_steps={accumulation}", "stages.sft_steps=10",
                                 "save_every=1000"], recipe="checklist-linear")
     model = nn.Linear(2, 1)
-    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path: None)
+    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path, state_dict: None)
 
     def loss(indices: list[int]):
         return trainer.model(torch.ones(len(indices), 2)).pow(2).mean(), {}
@@ -67,7 +67,7 @@ def test_cold_start_runs_at_its_own_rate_then_grpo_decays_linearly_from_the_grpo
                                 "stages.sft_steps=2", "stages.grpo_steps=4", "save_every=1000"],
                          recipe="checklist-linear")
     model = nn.Linear(2, 1)
-    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path: None)
+    trainer = Trainer(config, RunDir(tmp_path / "run"), model, lambda module, path, state_dict: None)
     applied = []
 
     def loss(indices: list[int]):
