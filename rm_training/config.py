@@ -149,7 +149,22 @@ class GRPOConfig:
     format_weight: float = field(default=1.0, metadata=_help("weight of the format reward"))
     accuracy_weight: float = field(default=1.0, metadata=_help("weight of the per-dimension accuracy reward"))
     process_weight: float = field(default=1.0, metadata=_help("weight of the CoT process reward (aesrm-cot)"))
-    backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
+    backend: str = field(
+        default="transformers",
+        metadata=_help("generation backend: transformers (generate on the policy; CPU and GPU) or vllm (a vLLM engine "
+                       "colocated on each GPU, sent the policy's weights after every optimizer step)",
+                       choices=("transformers", "vllm")),
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3,
+        metadata=_help("grpo.backend=vllm: share of each GPU's memory the colocated vLLM engine reserves for its "
+                       "weights and KV cache; training gets the rest"),
+    )
+    vllm_max_model_len: int = field(
+        default=0,
+        metadata=_help("grpo.backend=vllm: longest prompt + completion vLLM reserves KV cache for "
+                       "(0: max_text_tokens + grpo.max_new_tokens)"),
+    )
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
     data: str = field(
         default="",
@@ -167,6 +182,8 @@ class GRPOConfig:
         _check(self.updates_per_rollout >= 1, "grpo.updates_per_rollout must be >= 1")
         _check(self.mini_batches >= 1, "grpo.mini_batches must be >= 1")
         _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")
+        _check(0 < self.vllm_gpu_memory_utilization < 1, "grpo.vllm_gpu_memory_utilization must be in (0, 1)")
+        _check(self.vllm_max_model_len >= 0, "grpo.vllm_max_model_len must be >= 0")
         _check(self.rapo_sigma > 0, "grpo.rapo_sigma must be > 0")
 
 
@@ -431,9 +448,7 @@ def check_machine(config: TrainConfig, cuda_available: bool | None = None) -> No
         torch.cuda.is_bf16_supported()
     ):
         raise ConfigError("bf16 (mixed_precision or dtype) but this GPU does not support bf16 (use fp16 or no)")
-    if config.grpo.backend == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError("grpo.backend=vllm but vllm is not installed")
-        raise ConfigError("grpo.backend=vllm is not wired yet in rm_training; use grpo.backend=transformers")
+    if config.grpo.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("grpo.backend=vllm but vllm is not installed (install it on the GPU host)")
     if config.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise ConfigError("distributed=deepspeed but deepspeed is not installed")

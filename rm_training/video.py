@@ -293,3 +293,21 @@ class VideoLoader:
             self._cached_bytes -= evicted.num_bytes
         self._cache[key] = packed
         self._cached_bytes += size
+
+
+def unpack_frames(pixel_values: torch.Tensor, grid_thw: tuple[int, int, int], geometry: VisionGeometry) -> np.ndarray:
+    """The RGB uint8 frames ``(T, H, W, 3)`` a :func:`pack_frames` output was made from: the inverse
+    patch order and normalisation, rounded back to bytes (exact for frames packed from uint8, float32
+    rounding is far below half a grey level). A frame count padded to the temporal patch comes back
+    with its repeated last frame. For engines that take raw frames (vLLM's ``multi_modal_data``)."""
+    grid_t, grid_h, grid_w = (int(side) for side in grid_thw)
+    temporal, patch, merge = geometry.temporal_patch_size, geometry.patch_size, geometry.merge_size
+    patches = pixel_values.float().reshape(
+        1, grid_t, grid_h // merge, grid_w // merge, merge, merge, 3, temporal, patch, patch
+    )
+    # the inverse of pack_frames' permute(0, 1, 4, 7, 5, 8, 3, 2, 6, 9)
+    video = patches.permute(0, 1, 7, 6, 2, 4, 8, 3, 5, 9).reshape(grid_t * temporal, 3, grid_h * patch, grid_w * patch)
+    mean = torch.tensor(geometry.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(geometry.image_std).view(1, 3, 1, 1)
+    rescaled = (video * std + mean) * 255.0
+    return rescaled.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

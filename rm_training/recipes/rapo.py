@@ -15,7 +15,8 @@ from rm_training.config import TrainConfig
 from rm_training.data import DataError, collate, prompt_messages
 from rm_training.evaluation import pearson_spearman
 from rm_training.export import Export
-from rm_training.grpo import GRPOUpdates, reference_for_run, sample
+from rm_training.generation import generator_for_run
+from rm_training.grpo import GRPOUpdates, PromptBatch, encode_prompt_batch, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import base_model, generation_options, model_inputs
 from rm_training.recipes.aesrm import build
@@ -50,21 +51,26 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     trainer.resume(checkpoint)
     grpo = {}
 
-    def new_rollout(indices: list[int]):
-        prompts = [encoder.encode(prompt_messages(rows[i]["messages"])) for i in indices]
-        batch = collate(prompts, tokenizer.pad_token_id, encoder.video_token_id, "left")
-        rollout = sample(trainer.model, batch, tokenizer, config.grpo, videos_per_row=1)
-        rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in indices],
+    def prompt_batch(indices: list[int]) -> PromptBatch:
+        return encode_prompt_batch(encoder, rows, indices)
+
+    def new_rollout(prompts: PromptBatch):
+        rollout = sample(trainer.model, prompts.batch, tokenizer, config.grpo, prompts.videos_per_row,
+                         grpo["generator"])
+        rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in prompts.indices],
                                 config.grpo.num_generations, config.grpo.rapo_sigma)
         return rollout, rewards
 
     def start() -> None:
+        grpo["generator"] = generator_for_run(config, trainer, tokenizer, encoder.videos.geometry,
+                                              videos_per_prompt=1)
         grpo["updates"] = GRPOUpdates(trainer.model, config.grpo, reference_for_run(config, trainer), new_rollout)
 
-    def grpo_step(indices: list[int]):
-        return grpo["updates"](indices)
+    def grpo_step(prompts: PromptBatch):
+        return grpo["updates"](prompts)
 
-    result = trainer.fit([Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start)])
+    result = trainer.fit([Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start,
+                                prepare=prompt_batch)])
     metrics = {"final_step": result["final_step"], "train_losses": result["losses"]}
     run.write_json("train_metrics.json", metrics)
     return metrics
