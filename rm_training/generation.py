@@ -177,7 +177,8 @@ class VLLMGenerator:
                 optimizer_steps: Callable[[], int], process_index: int = 0, local_process_index: int = 0,
                 num_processes: int = 1) -> VLLMGenerator:
         """The colocated engine of one training process (``tensor_parallel_size`` 1: each GPU samples
-        its own prompts), reserving ``grpo.vllm_gpu_memory_utilization`` of the GPU."""
+        its own prompts), reserving ``grpo.vllm_gpu_memory_utilization`` of the GPU, in the dtype the
+        policy was loaded in."""
         if not cuda_available():
             raise ConfigError("grpo.backend=vllm needs a CUDA GPU; use grpo.backend=transformers on CPU")
         try:
@@ -191,7 +192,7 @@ class VLLMGenerator:
         os.environ["WORLD_SIZE"] = str(num_processes)
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(free_port()))
-        dtype = str(resolve_dtype(config.dtype, cuda_available=True)).removeprefix("torch.")
+        dtype = str(resolve_dtype(config.dtype)).removeprefix("torch.")
         llm = LLM(
             model=config.model_path,
             dtype=dtype,
