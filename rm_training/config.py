@@ -82,8 +82,15 @@ class OptimConfig:
 class VideoConfig:
     fps: float = field(default=2.0, metadata=_help("frames sampled per second of video"))
     max_frames: int = field(default=16, metadata=_help("upper bound on sampled frames per video"))
-    max_pixels: int = field(default=448 * 448, metadata=_help("pixel budget per frame (height x width)"))
-    min_pixels: int = field(default=56 * 56, metadata=_help("smallest frame area after resizing"))
+    max_pixels: int | None = field(
+        default=None,
+        metadata=_help("pixel budget per frame (height x width); unset: the model folder's processor config "
+                       "(video_preprocessor_config.json, else preprocessor_config.json), else 448 x 448"),
+    )
+    min_pixels: int | None = field(
+        default=None,
+        metadata=_help("smallest frame area after resizing; unset: the model folder's processor config, else 56 x 56"),
+    )
     cache_bytes: int = field(
         default=2 * 1024**3,
         metadata=_help("packed clips kept in memory per process (least recently used evicted first); 0 keeps none"),
@@ -96,8 +103,14 @@ class VideoConfig:
     def __post_init__(self):
         _check(self.fps > 0, "video.fps must be > 0")
         _check(self.max_frames >= 1, "video.max_frames must be >= 1")
-        _check(self.min_pixels >= 28 * 28, "video.min_pixels must be >= 784 (one 28x28 merged patch)")
-        _check(self.max_pixels >= self.min_pixels, "video.max_pixels must be >= video.min_pixels")
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            _check(value is None or (isinstance(value, int) and not isinstance(value, bool)),
+                   f"video.{name} must be an integer (or unset: the model's processor config)")
+        _check(self.min_pixels is None or self.min_pixels >= 28 * 28,
+               "video.min_pixels must be >= 784 (one 28x28 merged patch)")
+        _check(None in (self.min_pixels, self.max_pixels) or self.max_pixels >= self.min_pixels,
+               "video.max_pixels must be >= video.min_pixels")
         _check(self.cache_bytes >= 0, "video.cache_bytes must be >= 0")
         _check(self.num_workers >= 0, "video.num_workers must be >= 0")
 

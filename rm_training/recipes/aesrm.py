@@ -44,7 +44,7 @@ from rm_training.parsing import DIMENSIONS, AnswerParseError, ParsedAnswer, pars
 from rm_training.rewards import cot_process_reward, dimension_accuracy_reward, format_reward
 from rm_training.rubric import criterion_name
 from rm_training.run_dir import RunDir
-from rm_training.video import VideoLoader, VisionGeometry
+from rm_training.video import VideoLoader
 
 ATOMIC_ANSWERS = {1: "Video A", -1: "Video B", 0: "Comparable"}
 
@@ -76,8 +76,7 @@ def _load(config: TrainConfig, source: str | Path):
 
 def build(config: TrainConfig, export: Export, source: str | Path):
     model, tokenizer = _load(config, source)
-    geometry = VisionGeometry.from_model_config(base_model(model).config)
-    loader = VideoLoader.from_config(geometry, config.video)
+    loader = VideoLoader.for_model(base_model(model).config, config.model_path, config.video)
     return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
 
 
