@@ -4,8 +4,11 @@ Run through ``benchmarks/gpu_check.sh`` (which checks the Python it runs on firs
 shape it runs a few steps of ``descore`` and of ``aesrm-cot`` GRPO, with LoRA and full fine-tuning,
 through ``python -m rm_training train`` in a child process each, and a plain ``transformers.Trainer``
 on the same model and a batch of the same shape as the descore step (two sequences of one video and
-the text, causal-LM loss). It prints step time, samples/s and peak GPU memory beside what
-``python -m rm_training plan`` predicts for that case; cases the plan says do not fit are skipped.
+the text, causal-LM loss), and TRL's ``GRPOTrainer`` on the same model with the frames given as images
+(when trl and datasets are installed); ``aesrm-cot+vllm`` is the aesrm-cot GRPO case with
+``grpo.backend=vllm`` (when vllm is installed; never in the dry run). It prints step time, samples/s
+and peak GPU memory beside what ``python -m rm_training plan`` predicts for that case (plus the vLLM
+engine's share of the GPU); cases the plan says do not fit are skipped.
 
 Checkpoint writing is not measured: the children replace ``Trainer.save_checkpoint`` by a no-op (a
 full 7B checkpoint with optimizer states is ~100 GB). ``--dry-run`` does the same with the tiny
@@ -15,6 +18,7 @@ model on CPU, one step each, so that every code path here runs without a GPU.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -28,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 SHAPES = ("qwen2.5-vl-3b", "qwen2.5-vl-7b")
 LORA_RANK = 64
+VLLM_GPU_SHARE = 0.3  # grpo.vllm_gpu_memory_utilization's default, held by the vLLM engine beside training
 
 
 def make_clips(directory: Path, side: int, seconds: int) -> dict[str, list[Path]]:
@@ -111,7 +116,9 @@ def predicted_peak_gib(shape: str | None, recipe: str, lora: bool, args, gpu_gib
     )
     model_shape = ModelShape.from_config(read_model_config(MODELS_DIR / f"{shape}.json"))
     stage = "descore" if recipe in ("descore", "hf-trainer") else "grpo"
-    return stage_budget(model_shape, options, "aesrm-cot" if stage == "grpo" else "descore", stage).peak / GIB
+    vllm_share = VLLM_GPU_SHARE * gpu_gib if recipe.endswith("+vllm") else 0.0
+    budget = stage_budget(model_shape, options, "aesrm-cot" if stage == "grpo" else "descore", stage)
+    return budget.peak / GIB + vllm_share
 
 
 # --- children: one case each, so that peak memory is the case's own ---------------------------------
@@ -123,9 +130,11 @@ def child_train(args) -> dict:
 
     loop.Trainer.save_checkpoint = lambda self, stage: None
     steps = args.warmup + args.steps
-    recipe = args.case.split(":")[0]
+    recipe, _, backend = args.case.split(":")[0].partition("+")
     stages = ["stages.sft_steps=" + str(steps)] if recipe == "descore" else [
         "stages.sft_steps=0", f"stages.grpo_steps={steps}", "grpo.kl_beta=0.01"]
+    if backend:
+        stages.append(f"grpo.backend={backend}")
     out = Path(args.work) / f"run-{args.case.replace(':', '-')}"
     code = cli.main(["train", "--recipe", recipe, "--data", str(Path(args.work) / "export"), "--out", str(out),
                      f"model_path={args.model}", *case_overrides(args, args.case.endswith("lora")), *stages])
@@ -161,7 +170,9 @@ def child_hf_trainer(args) -> dict:
     grid = [(args.frames + 1) // 2, side // 14, side // 14]
     visual = grid[0] * grid[1] * grid[2] // 4
     ids = tokenizer.convert_tokens_to_ids
-    text = torch.randint(0, len(tokenizer) - 16, (args.text_tokens,)).tolist()
+    # no added token in the text: a <|video_pad|> there would not match the video's features
+    plain = [index for index in range(len(tokenizer)) if index not in set(tokenizer.get_added_vocab().values())]
+    text = [plain[i] for i in torch.randint(0, len(plain), (args.text_tokens,)).tolist()]
     row = [ids("<|vision_start|>")] + [ids("<|video_pad|>")] * visual + [ids("<|vision_end|>")] + text
     input_ids = torch.tensor([row, row])
     batch = {
@@ -206,12 +217,104 @@ def child_hf_trainer(args) -> dict:
     return {"step_seconds": step, "samples_per_second": 1 / step, "peak_memory_mb": peak_memory_mb()}
 
 
+# A Qwen chat template with image parts: the random models carry the tiny tokenizer, which has none.
+IMAGE_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def image_processor_for(tokenizer, frame_pixels: int):
+    """A Qwen2.5-VL processor (frames as images at ``frame_pixels``) around the model's tokenizer.
+
+    transformers checks the processor's video-processor class, and looking it up needs torchvision: on
+    a machine without it (the CPU dry run) that one class check is skipped, nothing else."""
+    from transformers import Qwen2_5_VLProcessor, processing_utils
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    if importlib.util.find_spec("torchvision") is None:
+        processing_utils.ProcessorMixin.check_argument_for_proper_class = lambda self, name, argument: None
+    images = Qwen2VLImageProcessorPil(min_pixels=frame_pixels, max_pixels=frame_pixels)
+    return Qwen2_5_VLProcessor(image_processor=images, tokenizer=tokenizer, chat_template=IMAGE_CHAT_TEMPLATE)
+
+
+def missing_for_trl() -> str:
+    """The TRL baseline's packages this Python lacks ("" when it has them): optional, unlike the rest."""
+    return ", ".join(name for name in ("trl", "datasets") if importlib.util.find_spec(name) is None)
+
+
+def child_trl_grpo(args) -> dict:
+    """TRL's GRPOTrainer on the same model: one prompt per step with the frames of two clips given as
+    images (an image is not merged in time as a video's frame pairs are: twice the visual tokens of
+    the aesrm-cot prompt), K = --generations completions of --new-tokens, KL 0.01, generate on the
+    policy (no vLLM), checkpointing, LoRA or full. samples/s counts completions, as for aesrm-cot."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rm_training.loop import peak_memory_mb
+
+    cuda = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    processor = image_processor_for(tokenizer, args.frame_pixels)
+    side = int(args.frame_pixels**0.5) // 28 * 28
+    noise = np.random.default_rng(0)
+    frames = [Image.fromarray(noise.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(2 * args.frames)]
+    question = " ".join(["Compare the two videos on every criterion."] * max(1, args.text_tokens // 8))
+    prompt = [{"role": "user", "content": [*({"type": "image"} for _ in frames), {"type": "text", "text": question}]}]
+    dataset = Dataset.from_list([{"prompt": prompt, "images": frames}] * 8)
+
+    def length_reward(completions, **_):
+        return [float(len(str(completion))) for completion in completions]
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.times: list[float] = []
+            self.start = 0.0
+
+        def on_step_begin(self, *_, **__):
+            if cuda:
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *_, **__):
+            if cuda:
+                torch.cuda.synchronize()
+            self.times.append(time.perf_counter() - self.start)
+
+    lora = args.case.endswith("lora")
+    peft_config = None
+    if lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK,
+                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    arguments = GRPOConfig(
+        output_dir=str(Path(args.work) / f"trl-{args.case.replace(':', '-')}"), max_steps=args.warmup + args.steps,
+        per_device_train_batch_size=args.generations, num_generations=args.generations,
+        max_completion_length=args.new_tokens, learning_rate=1e-5, beta=0.01, gradient_checkpointing=True,
+        bf16=cuda, use_cpu=not cuda, save_strategy="no", report_to=[], logging_strategy="no", disable_tqdm=True,
+    )
+    model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.bfloat16 if cuda else torch.float32)
+    timer = Timer()
+    GRPOTrainer(model=model, reward_funcs=length_reward, args=arguments, train_dataset=dataset,
+                processing_class=processor, peft_config=peft_config, callbacks=[timer]).train()
+    step = statistics.median(timer.times[args.warmup:])
+    return {"step_seconds": step, "samples_per_second": args.generations / step, "peak_memory_mb": peak_memory_mb()}
+
+
 # --- the parent -------------------------------------------------------------------------------
 
 
 def cases() -> list[str]:
     names = []
-    for recipe in ("descore", "aesrm-cot", "hf-trainer"):
+    for recipe in ("descore", "aesrm-cot", "aesrm-cot+vllm", "hf-trainer", "trl-grpo"):
         names += [f"{recipe}:lora", f"{recipe}:full"]
     return names
 
@@ -236,6 +339,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="tiny model on CPU, one step per case")
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=SHAPES)
+    parser.add_argument("--cases", nargs="+", choices=cases(), help="run only these cases (default: all)")
     parser.add_argument("--budget-seconds", type=float, default=440, help="stop starting cases after this")
     parser.add_argument("--steps", type=int, default=2, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=1)
@@ -251,7 +355,8 @@ def main() -> None:
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        child = child_hf_trainer if args.case.startswith("hf-trainer") else child_train
+        children = {"hf-trainer": child_hf_trainer, "trl-grpo": child_trl_grpo}
+        child = children.get(args.case.split(":")[0], child_train)
         print(json.dumps(child(args)))
         return
     import torch
@@ -279,29 +384,36 @@ def main() -> None:
         for shape in [None] if args.dry_run else args.shapes:
             model = save_random_model(work / (shape or "tiny"), shape, "cuda" if cuda else "cpu")
             print(f"\n{shape or 'tiny'} (random weights, built in {time.monotonic() - started:.0f} s so far)")
-            print(f"  {'case':<18}{'step s':>9}{'samples/s':>11}{'peak GiB':>10}{'plan GiB':>10}")
-            for case in cases():
+            print(f"  {'case':<20}{'step s':>9}{'samples/s':>11}{'peak GiB':>10}{'plan GiB':>10}")
+            for case in args.cases or cases():
                 recipe, tuning = case.split(":")
                 plan = predicted_peak_gib(shape, recipe, tuning == "lora", args, gpu_gib)
                 left = args.budget_seconds - (time.monotonic() - started)
                 if plan is not None and plan > gpu_gib:
-                    print(f"  {case:<18} skipped: the plan says {plan:.1f} GiB > {gpu_gib:.1f} GiB")
+                    print(f"  {case:<20} skipped: the plan says {plan:.1f} GiB > {gpu_gib:.1f} GiB")
                     continue
                 if left < 20:
-                    print(f"  {case:<18} skipped: time budget spent")
+                    print(f"  {case:<20} skipped: time budget spent")
+                    continue
+                if recipe == "trl-grpo" and missing_for_trl():
+                    print(f"  {case:<20} skipped: {missing_for_trl()} not installed")
+                    continue
+                if recipe.endswith("+vllm") and (args.dry_run or importlib.util.find_spec("vllm") is None):
+                    print(f"  {case:<20} skipped: {'no GPU (dry run)' if args.dry_run else 'vllm not installed'}")
                     continue
                 result = run_case(case, model, work, args, left)
                 if "error" in result:
-                    print(f"  {case:<18} FAILED: {result['error']}")
+                    print(f"  {case:<20} FAILED: {result['error']}")
                     continue
                 planned = f"{plan:10.1f}" if plan is not None else f"{'-':>10}"
-                print(f"  {case:<18}{result['step_seconds']:9.3f}{result['samples_per_second']:11.2f}"
+                print(f"  {case:<20}{result['step_seconds']:9.3f}{result['samples_per_second']:11.2f}"
                       f"{result['peak_memory_mb'] / 1024:10.2f}{planned}")
             if shape:
                 subprocess.run(["rm", "-rf", str(work / shape)], check=False)  # free the disk for the next shape
     print(f"\ntotal {time.monotonic() - started:.0f} s; descore samples are pairs, aesrm-cot samples are "
           "completions; hf-trainer: transformers.Trainer, causal-LM loss on the descore step's shape "
-          "(its plan column is the descore figure)")
+          "(its plan column is the descore figure); trl-grpo: TRL's GRPOTrainer, the frames as images (twice "
+          "aesrm-cot's visual tokens), K completions per step (its plan column is aesrm-cot's)")
 
 
 if __name__ == "__main__":

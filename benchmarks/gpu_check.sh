@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-size GPU check of rm_training (issue 13): random-weight Qwen2.5-VL-3B and -7B in bf16, a few steps
-# of descore and aesrm-cot GRPO with and without LoRA, against a plain transformers.Trainer, beside the
-# memory plan. Under 8 minutes on one H200; nothing is downloaded.
+# of descore and aesrm-cot GRPO with and without LoRA, against a plain transformers.Trainer and TRL's
+# GRPOTrainer (frames as images; skipped without trl), beside the memory plan. Under 8 minutes on one
+# H200; nothing is downloaded.
 #
 #   benchmarks/gpu_check.sh                  # on the GPU machine (its own python3, or PYTHON=...)
 #   benchmarks/gpu_check.sh --dry-run        # tiny model on CPU: exercises every code path here
@@ -36,6 +37,9 @@ if not problems:
             problems.append(f"no CUDA GPU visible to torch {torch.__version__} (use --dry-run on CPU)")
         elif not torch.cuda.is_bf16_supported():
             problems.append("this GPU has no bf16 support")
+missing = [name for name in ("trl", "datasets") if importlib.util.find_spec(name) is None]
+if missing:
+    print(f"gpu_check: {', '.join(missing)} not installed: the TRL GRPOTrainer baseline will be skipped", file=sys.stderr)
 if problems:
     print("gpu_check: cannot run here:\n  " + "\n  ".join(problems), file=sys.stderr)
     sys.exit(2)

@@ -61,7 +61,7 @@ def main() -> None:
             packed = loader.pack(path)
             times.append(time.perf_counter() - started)
         print(f"clip: {args.seconds:g} s of 1280x720 at 30 fps; video.fps={video.fps:g}, "
-              f"max_frames={video.max_frames}, max_pixels={video.max_pixels}")
+              f"max_frames={video.max_frames}, max_pixels={loader.max_pixels}")
         print(f"sampled frames at {', '.join(f'{t:.1f}' for t in packed.timestamps)} s")
         print(f"decode + pack: median {statistics.median(times):.2f} s per clip (best {min(times):.2f} s)")
         size = packed.num_bytes

@@ -89,8 +89,15 @@ class OptimConfig:
 class VideoConfig:
     fps: float = field(default=2.0, metadata=_help("frames sampled per second of video"))
     max_frames: int = field(default=16, metadata=_help("upper bound on sampled frames per video"))
-    max_pixels: int = field(default=448 * 448, metadata=_help("pixel budget per frame (height x width)"))
-    min_pixels: int = field(default=56 * 56, metadata=_help("smallest frame area after resizing"))
+    max_pixels: int | None = field(
+        default=None,
+        metadata=_help("pixel budget per frame (height x width); unset: the model folder's processor config "
+                       "(video_preprocessor_config.json, else preprocessor_config.json), else 448 x 448"),
+    )
+    min_pixels: int | None = field(
+        default=None,
+        metadata=_help("smallest frame area after resizing; unset: the model folder's processor config, else 56 x 56"),
+    )
     cache_bytes: int = field(
         default=2 * 1024**3,
         metadata=_help("packed clips kept in memory per process (least recently used evicted first); 0 keeps none"),
@@ -103,8 +110,14 @@ class VideoConfig:
     def __post_init__(self):
         _check(self.fps > 0, "video.fps must be > 0")
         _check(self.max_frames >= 1, "video.max_frames must be >= 1")
-        _check(self.min_pixels >= 28 * 28, "video.min_pixels must be >= 784 (one 28x28 merged patch)")
-        _check(self.max_pixels >= self.min_pixels, "video.max_pixels must be >= video.min_pixels")
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            _check(value is None or (isinstance(value, int) and not isinstance(value, bool)),
+                   f"video.{name} must be an integer (or unset: the model's processor config)")
+        _check(self.min_pixels is None or self.min_pixels >= 28 * 28,
+               "video.min_pixels must be >= 784 (one 28x28 merged patch)")
+        _check(None in (self.min_pixels, self.max_pixels) or self.max_pixels >= self.min_pixels,
+               "video.max_pixels must be >= video.min_pixels")
         _check(self.cache_bytes >= 0, "video.cache_bytes must be >= 0")
         _check(self.num_workers >= 0, "video.num_workers must be >= 0")
 
@@ -184,7 +197,22 @@ class GRPOConfig:
                        "the one the answer's own criteria and Severe flags imply (a severe flag on one video "
                        "decides against it, else the criteria's majority)"),
     )
-    backend: str = field(default="transformers", metadata=_help("generation backend", choices=("transformers", "vllm")))
+    backend: str = field(
+        default="transformers",
+        metadata=_help("generation backend: transformers (generate on the policy; CPU and GPU) or vllm (a vLLM engine "
+                       "colocated on each GPU, sent the policy's weights after every optimizer step)",
+                       choices=("transformers", "vllm")),
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3,
+        metadata=_help("grpo.backend=vllm: share of each GPU's memory the colocated vLLM engine reserves for its "
+                       "weights and KV cache; training gets the rest"),
+    )
+    vllm_max_model_len: int = field(
+        default=0,
+        metadata=_help("grpo.backend=vllm: longest prompt + completion vLLM reserves KV cache for "
+                       "(0: max_text_tokens + grpo.max_new_tokens)"),
+    )
     rapo_sigma: float = field(default=0.1, metadata=_help("rapo: sigma of the Gaussian absolute-error reward"))
     data: str = field(
         default="",
@@ -202,6 +230,8 @@ class GRPOConfig:
         _check(self.updates_per_rollout >= 1, "grpo.updates_per_rollout must be >= 1")
         _check(self.mini_batches >= 1, "grpo.mini_batches must be >= 1")
         _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")
+        _check(0 < self.vllm_gpu_memory_utilization < 1, "grpo.vllm_gpu_memory_utilization must be in (0, 1)")
+        _check(self.vllm_max_model_len >= 0, "grpo.vllm_max_model_len must be >= 0")
         _check(self.rapo_sigma > 0, "grpo.rapo_sigma must be > 0")
 
 
@@ -536,9 +566,7 @@ def check_machine(config: TrainConfig, cuda_available: bool | None = None) -> No
         torch.cuda.is_bf16_supported()
     ):
         raise ConfigError("bf16 (mixed_precision or dtype) but this GPU does not support bf16 (use fp16 or no)")
-    if config.grpo.backend == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError("grpo.backend=vllm but vllm is not installed")
-        raise ConfigError("grpo.backend=vllm is not wired yet in rm_training; use grpo.backend=transformers")
+    if config.grpo.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("grpo.backend=vllm but vllm is not installed (install it on the GPU host)")
     if config.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise ConfigError("distributed=deepspeed but deepspeed is not installed")

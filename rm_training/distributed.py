@@ -306,3 +306,30 @@ def prepare_reference(accelerator, model: nn.Module) -> nn.Module:
         engine.eval()
         return engine
     return accelerator.prepare_model(model, evaluation_mode=True)
+
+
+@contextlib.contextmanager
+def full_parameters(model: nn.Module) -> Iterator[nn.Module]:
+    """The module under ``model``'s DDP / FSDP / DeepSpeed wrapper (a peft model stays a peft model) with
+    every parameter whole while the block runs, for copying the weights out (vLLM's weight sync).
+
+    Unlike :func:`unwrap_for_generation`, FSDP gathers every unit (``recurse=True``): the block reads
+    the parameters, it runs no forward. Changes made in the block (a LoRA merge) are not written back
+    under FSDP / ZeRO-3, so undo them in the block for the unsharded case. Every process must enter it
+    together; the FSDP and ZeRO-3 paths have not run here (no GPU).
+    """
+    from accelerate.utils import extract_model_from_parallel
+
+    if _is_zero3(model):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+            yield extract_model_from_parallel(model)
+        return
+    if _is_fsdp(model):
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        with FullyShardedDataParallel.summon_full_params(model, writeback=False, recurse=True):
+            yield model.module
+        return
+    yield extract_model_from_parallel(model)

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from rm_training.config import GRPOConfig, TrainConfig
-from rm_training.distributed import prepare_reference, unwrap_for_generation
+from rm_training.data import ChatEncoder, collate, prompt_messages
+from rm_training.distributed import prepare_reference
+from rm_training.generation import CompletionGenerator, TransformersGenerator
 from rm_training.losses import grpo_clipped_loss, grpo_group_advantages, selective_log_softmax
 from rm_training.modeling import (
     VIDEO_INPUT_KEYS,
+    base_model,
     generation_options,
     load_vlm,
     model_inputs,
@@ -52,6 +56,24 @@ def repeat_batch(batch: dict, times: int, videos_per_row: int) -> dict:
     return repeated
 
 
+@dataclass
+class PromptBatch:
+    """A GRPO micro-batch's prompts, encoded and collated (left-padded) ahead of the step, in
+    ``video.num_workers`` DataLoader workers (the stage's ``prepare``)."""
+
+    indices: list[int]  # of the rows the prompts come from
+    batch: dict
+    videos_per_row: int
+
+
+def encode_prompt_batch(encoder: ChatEncoder, rows: list[dict], indices: list[int]) -> PromptBatch:
+    """The prompts (the messages without the assistant turn) of ``rows[i]`` for each of ``indices``,
+    their videos decoded and packed."""
+    prompts = [encoder.encode(prompt_messages(rows[index]["messages"])) for index in indices]
+    batch = collate(prompts, encoder.tokenizer.pad_token_id, encoder.video_token_id, "left")
+    return PromptBatch(indices=list(indices), batch=batch, videos_per_row=len(prompts[0].videos))
+
+
 def completion_mask_after(generated: torch.Tensor, prompt_length: int, eos_token_id: int) -> torch.Tensor:
     """1 on generated tokens up to and including the first eos, 0 on the prompt and after eos."""
     completion = generated[:, prompt_length:]
@@ -63,21 +85,25 @@ def completion_mask_after(generated: torch.Tensor, prompt_length: int, eos_token
 
 
 @torch.no_grad()
-def sample(policy: nn.Module, prompt_batch: dict, tokenizer, options: GRPOConfig, videos_per_row: int) -> Rollout:
-    """K sampled completions per prompt (``prompt_batch`` must be left-padded)."""
+def sample(policy: nn.Module, prompt_batch: dict, tokenizer, options: GRPOConfig, videos_per_row: int,
+           generator: CompletionGenerator | None = None) -> Rollout:
+    """K sampled completions per prompt (``prompt_batch`` must be left-padded), by ``generator``
+    (:mod:`rm_training.generation`; default: ``generate`` on the policy itself)."""
+    from accelerate.utils import extract_model_from_parallel
+
     expanded = repeat_batch(prompt_batch, options.num_generations, videos_per_row)
-    generate_options = generation_options(tokenizer)
-    eos = generate_options["eos_token_id"]
-    was_training = policy.training
-    policy.eval()
-    # DDP / FSDP / ZeRO-3 wrappers have no generate: unwrap (and gather sharded weights) first
-    with unwrap_for_generation(policy) as generator:
-        generated = generator.generate(
-            **model_inputs(expanded), do_sample=True, temperature=options.temperature,
-            max_new_tokens=options.max_new_tokens, **generate_options,
-        )
-        video_token_id = generator.config.video_token_id
-    policy.train(was_training)
+    generator = generator or TransformersGenerator(tokenizer)
+    completions = generator.generate(policy, expanded, videos_per_row, options)
+    video_token_id = base_model(extract_model_from_parallel(policy)).config.video_token_id
+    return rollout_from_completions(expanded, completions, tokenizer, video_token_id, videos_per_row)
+
+
+def rollout_from_completions(expanded: dict, completions: torch.Tensor, tokenizer, video_token_id: int,
+                             videos_per_row: int) -> Rollout:
+    """The rollout of one completion per row of ``expanded``: ``completions`` are ``(rows, length)``
+    ids padded on the right after each eos, as ``generate`` returns them after the prompt."""
+    eos = generation_options(tokenizer)["eos_token_id"]
+    generated = torch.cat([expanded["input_ids"], completions.to(expanded["input_ids"].device)], dim=1)
     prompt_length = expanded["input_ids"].shape[1]
     completion_mask = completion_mask_after(generated, prompt_length, eos)
     attention = torch.cat([expanded["attention_mask"], completion_mask[:, prompt_length:]], dim=1)
@@ -177,7 +203,8 @@ def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
     return Reference(prepare_reference(trainer.accelerator, model))
 
 
-RolloutFactory = Callable[[list[int]], tuple[Rollout, torch.Tensor]]
+# called with a micro-batch as the stage hands it over: a PromptBatch in the recipes, prepared ahead
+RolloutFactory = Callable[[Any], tuple[Rollout, torch.Tensor]]
 
 
 class GRPOUpdates:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rm_training.config import ConfigError, load_config, parse_overrides
 from rm_training.config import _build as build_config
+from rm_training.video import DEFAULT_MAX_PIXELS
 
 GIB = 2**30
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -220,7 +221,9 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
     train = load_config(path, [], recipe=recipe, model_path="(not loaded by plan)")
     # max_text_tokens caps the whole sequence, video placeholders included: the text is what is left
     videos = 1 if recipe in ("descore", "rapo", "checklist-vlm") else 2
-    visual = videos * math.ceil(train.video.max_frames / 2) * (train.video.max_pixels // 28**2)
+    # an unset budget is the model folder's at run time, not read here: the default stands in for it
+    frame_pixels = train.video.max_pixels or DEFAULT_MAX_PIXELS
+    visual = videos * math.ceil(train.video.max_frames / 2) * (frame_pixels // 28**2)
     strategy = {"none": "none", "ddp": "ddp", "fsdp": "fsdp", "deepspeed": "zero3"}[train.distributed]
     defaults = {
         "strategy": strategy,
@@ -230,7 +233,7 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         "micro_batch": train.optim.batch_size,
         "text_tokens": max(train.max_text_tokens - visual, 0),
         "frames": train.video.max_frames,
-        "frame_pixels": train.video.max_pixels,
+        "frame_pixels": frame_pixels,
         "group_size": train.grpo.num_generations,
         "completion_tokens": train.grpo.max_new_tokens,
         "reference": "auto" if train.grpo.kl_beta > 0 else "none",

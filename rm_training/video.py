@@ -15,6 +15,8 @@ transformers' own numpy/PIL ``Qwen2VLImageProcessorPil`` frame by frame.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +29,12 @@ OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # Qwen3-VL's processors normalise with IMAGENET_STANDARD_MEAN / STD.
 HALF = (0.5, 0.5, 0.5)
+# The pixel budget per frame when neither the run config nor the model folder sets one.
+DEFAULT_MIN_PIXELS, DEFAULT_MAX_PIXELS = 56 * 56, 448 * 448
+# Read in this order, the later winning: the video processor's own settings over the image processor's
+# (which transformers' video processor falls back to when a model folder has no video config).
+PROCESSOR_CONFIG_FILES = ("preprocessor_config.json", "video_preprocessor_config.json")
+GEOMETRY_SETTINGS = ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std")
 # Qwen2VLVideoProcessor.min_frames: a clip shorter than 2 s at fps 2 still gets 4 frames.
 MIN_FRAMES = 4
 SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
@@ -64,6 +72,38 @@ class VisionGeometry:
             image_std=normalisation or OPENAI_CLIP_STD,
             model_type=model_type,
         )
+
+
+    def with_processor_settings(self, settings: dict) -> VisionGeometry:
+        """This geometry with the values a model folder's processor config sets (:func:`processor_settings`)."""
+        return dataclasses.replace(
+            self,
+            patch_size=int(settings.get("patch_size", self.patch_size)),
+            temporal_patch_size=int(settings.get("temporal_patch_size", self.temporal_patch_size)),
+            merge_size=int(settings.get("merge_size", self.merge_size)),
+            image_mean=tuple(float(value) for value in settings.get("image_mean", self.image_mean)),
+            image_std=tuple(float(value) for value in settings.get("image_std", self.image_std)),
+        )
+
+
+def processor_settings(model_dir: Path | str) -> dict:
+    """The video processing values saved with a model, only those found: ``patch_size``,
+    ``temporal_patch_size``, ``merge_size``, ``image_mean``, ``image_std``, ``min_pixels``,
+    ``max_pixels``, from ``video_preprocessor_config.json`` over ``preprocessor_config.json``. Qwen-VL
+    processors keep the pixel budget as ``min_pixels`` / ``max_pixels`` (hub files) or as pixel counts
+    in ``size`` (``shortest_edge`` / ``longest_edge``, as transformers 5 saves them)."""
+    found: dict = {}
+    for name in PROCESSOR_CONFIG_FILES:
+        path = Path(model_dir) / name
+        if not path.is_file():
+            continue
+        values = json.loads(path.read_text())
+        found.update({key: values[key] for key in GEOMETRY_SETTINGS if key in values})
+        size = values.get("size") or {}
+        budget = {"min_pixels": values.get("min_pixels", size.get("shortest_edge")),
+                  "max_pixels": values.get("max_pixels", size.get("longest_edge"))}
+        found.update({key: int(value) for key, value in budget.items() if value is not None})
+    return found
 
 
 @dataclass(frozen=True)
@@ -255,9 +295,26 @@ class VideoLoader:
         self._cached_bytes = 0
 
     @classmethod
-    def from_config(cls, geometry: VisionGeometry, video) -> VideoLoader:
-        """From a :class:`rm_training.config.VideoConfig`."""
-        return cls(geometry, video.fps, video.max_frames, video.min_pixels, video.max_pixels, video.cache_bytes)
+    def from_config(cls, geometry: VisionGeometry, video, processor: dict | None = None) -> VideoLoader:
+        """From a :class:`rm_training.config.VideoConfig`; an unset pixel budget comes from ``processor``
+        (:func:`processor_settings`), else ``DEFAULT_MIN_PIXELS`` / ``DEFAULT_MAX_PIXELS``."""
+        processor = processor or {}
+        min_pixels = video.min_pixels if video.min_pixels is not None else processor.get("min_pixels",
+                                                                                          DEFAULT_MIN_PIXELS)
+        max_pixels = video.max_pixels if video.max_pixels is not None else processor.get("max_pixels",
+                                                                                          DEFAULT_MAX_PIXELS)
+        if min_pixels > max_pixels:
+            raise ValueError(f"frame pixel budget: min_pixels {min_pixels} > max_pixels {max_pixels} (set "
+                             "video.min_pixels / video.max_pixels; unset ones come from the model's processor config)")
+        return cls(geometry, video.fps, video.max_frames, min_pixels, max_pixels, video.cache_bytes)
+
+    @classmethod
+    def for_model(cls, model_config, model_dir: Path | str, video) -> VideoLoader:
+        """The loader of a run: the geometry of ``model_config`` with the processor settings saved in
+        ``model_dir`` (the base model folder) over it, the run's ``video`` config over both."""
+        settings = processor_settings(model_dir)
+        geometry = VisionGeometry.from_model_config(model_config).with_processor_settings(settings)
+        return cls.from_config(geometry, video, settings)
 
     @property
     def cached_bytes(self) -> int:
@@ -293,3 +350,21 @@ class VideoLoader:
             self._cached_bytes -= evicted.num_bytes
         self._cache[key] = packed
         self._cached_bytes += size
+
+
+def unpack_frames(pixel_values: torch.Tensor, grid_thw: tuple[int, int, int], geometry: VisionGeometry) -> np.ndarray:
+    """The RGB uint8 frames ``(T, H, W, 3)`` a :func:`pack_frames` output was made from: the inverse
+    patch order and normalisation, rounded back to bytes (exact for frames packed from uint8, float32
+    rounding is far below half a grey level). A frame count padded to the temporal patch comes back
+    with its repeated last frame. For engines that take raw frames (vLLM's ``multi_modal_data``)."""
+    grid_t, grid_h, grid_w = (int(side) for side in grid_thw)
+    temporal, patch, merge = geometry.temporal_patch_size, geometry.patch_size, geometry.merge_size
+    patches = pixel_values.float().reshape(
+        1, grid_t, grid_h // merge, grid_w // merge, merge, merge, 3, temporal, patch, patch
+    )
+    # the inverse of pack_frames' permute(0, 1, 4, 7, 5, 8, 3, 2, 6, 9)
+    video = patches.permute(0, 1, 7, 6, 2, 4, 8, 3, 5, 9).reshape(grid_t * temporal, 3, grid_h * patch, grid_w * patch)
+    mean = torch.tensor(geometry.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(geometry.image_std).view(1, 3, 1, 1)
+    rescaled = (video * std + mean) * 255.0
+    return rescaled.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

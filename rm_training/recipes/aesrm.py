@@ -29,7 +29,8 @@ from rm_training.data import (
     video_paths,
 )
 from rm_training.export import Export, open_export
-from rm_training.grpo import GRPOUpdates, reference_for_run, sample
+from rm_training.generation import generator_for_run
+from rm_training.grpo import GRPOUpdates, PromptBatch, encode_prompt_batch, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import (
     apply_lora,
@@ -50,7 +51,7 @@ from rm_training.rewards import (
 )
 from rm_training.rubric import severe_flags
 from rm_training.run_dir import RunDir
-from rm_training.video import VideoLoader, VisionGeometry
+from rm_training.video import VideoLoader
 
 ATOMIC_ANSWERS = {True: "Yes", False: "No"}
 
@@ -102,8 +103,7 @@ def _load(config: TrainConfig, source: str | Path):
 
 def build(config: TrainConfig, export: Export, source: str | Path):
     model, tokenizer = _load(config, source)
-    geometry = VisionGeometry.from_model_config(base_model(model).config)
-    loader = VideoLoader.from_config(geometry, config.video)
+    loader = VideoLoader.for_model(base_model(model).config, config.model_path, config.video)
     return model, tokenizer, ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
 
 
@@ -189,22 +189,26 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     grpo_rubric = grpo_encoder.export.criteria
     grpo = {}
 
-    def new_rollout(indices: list[int]):
-        prompts = [grpo_encoder.encode(prompt_messages(grpo_rows[i]["messages"])) for i in indices]
-        videos_per_row = len(prompts[0].videos)
-        rollout = sample(trainer.model, collate(prompts, pad, video_id, "left"), tokenizer, config.grpo, videos_per_row)
+    def grpo_prompt_batch(indices: list[int]) -> PromptBatch:
+        return encode_prompt_batch(grpo_encoder, grpo_rows, indices)
+
+    def new_rollout(prompts: PromptBatch):
+        rollout = sample(trainer.model, prompts.batch, tokenizer, config.grpo, prompts.videos_per_row,
+                         grpo["generator"])
         k = config.grpo.num_generations
         rewards = torch.tensor(
             [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric) for j in range(k)]
-             for b, i in enumerate(indices)]
+             for b, i in enumerate(prompts.indices)]
         )
         return rollout, rewards
 
     def start_grpo() -> None:
+        grpo["generator"] = generator_for_run(config, trainer, tokenizer, encoder.videos.geometry,
+                                              videos_per_prompt=2)
         grpo["updates"] = GRPOUpdates(trainer.model, config.grpo, reference_for_run(config, trainer), new_rollout)
 
-    def grpo_step(indices: list[int]):
-        return grpo["updates"](indices)
+    def grpo_step(prompts: PromptBatch):
+        return grpo["updates"](prompts)
 
     @torch.no_grad()
     def sft_set_loss(chosen: list[dict]) -> float | None:
@@ -227,7 +231,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
     stages = [
         Stage("atomic", config.stages.atomic_steps, max(1, len(atomic)), sft_loss, prepare=atomic_sequences),
         Stage("sft", config.stages.sft_steps, len(rows), sft_loss, prepare=sft_sequences),
-        Stage("grpo", config.stages.grpo_steps, len(grpo_rows), grpo_step, on_start=start_grpo),
+        Stage("grpo", config.stages.grpo_steps, len(grpo_rows), grpo_step, on_start=start_grpo,
+              prepare=grpo_prompt_batch),
     ]
     before = sft_set_loss(rows)
     result = trainer.fit(stages)

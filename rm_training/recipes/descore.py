@@ -43,7 +43,7 @@ from rm_training.modeling import (
 )
 from rm_training.parsing import DIMENSIONS, LABEL_TO_VERDICT, AnswerParseError, parse_cot_answer
 from rm_training.run_dir import RunDir
-from rm_training.video import VideoLoader, VisionGeometry
+from rm_training.video import VideoLoader
 
 SYSTEM_TEXT = (
     "You are an expert in video aesthetics. Judge the video's visual aesthetics, visual fidelity and "
@@ -199,8 +199,7 @@ def build(config: TrainConfig, export: Export, source: str | Path) -> tuple[Desc
         reward_id = add_reward_token(vlm, tokenizer)
         # with LoRA the new [Reward] embedding row is still trained, and saved with the adapter
         model = DescoreModel(apply_lora(vlm, config.lora_rank, trainable_token_indices=[reward_id]))
-    geometry = VisionGeometry.from_model_config(base_model(model.vlm).config)
-    loader = VideoLoader.from_config(geometry, config.video)
+    loader = VideoLoader.for_model(base_model(model.vlm).config, config.model_path, config.video)
     encoder = ChatEncoder(tokenizer, export, loader, config.max_text_tokens)
     return model, tokenizer, DescoreData(config, encoder, reward_id)
 

@@ -20,7 +20,8 @@ from rm_training.config import TrainConfig
 from rm_training.data import DataError, EncodedSequence, assistant_text, collate, prompt_messages
 from rm_training.evaluation import score_correlations
 from rm_training.export import Export
-from rm_training.grpo import GRPOUpdates, reference_for_run, sample
+from rm_training.generation import generator_for_run
+from rm_training.grpo import GRPOUpdates, PromptBatch, encode_prompt_batch, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.modeling import base_model, generation_options, model_inputs, save_pretrained_state
 from rm_training.recipes.aesrm import build, sft_example_loss
@@ -109,23 +110,27 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     def sft_loss(sequences: list[EncodedSequence]):
         return sft_example_loss(trainer.model, sequences, pad, video_id)
 
-    def new_rollout(indices: list[int]):
-        prompts = [encoder.encode(prompt_messages(rows[i]["messages"])) for i in indices]
-        batch = collate(prompts, pad, video_id, "left")
-        rollout = sample(trainer.model, batch, tokenizer, config.grpo, videos_per_row=1)
-        rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in indices],
+    def prompt_batch(indices: list[int]) -> PromptBatch:
+        return encode_prompt_batch(encoder, rows, indices)
+
+    def new_rollout(prompts: PromptBatch):
+        rollout = sample(trainer.model, prompts.batch, tokenizer, config.grpo, prompts.videos_per_row,
+                         grpo["generator"])
+        rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in prompts.indices],
                                 config.grpo.num_generations, config.grpo.rapo_sigma, trainer.accelerator)
         return rollout, rewards
 
     def start() -> None:
+        grpo["generator"] = generator_for_run(config, trainer, tokenizer, encoder.videos.geometry,
+                                              videos_per_prompt=1)
         grpo["updates"] = GRPOUpdates(trainer.model, config.grpo, reference_for_run(config, trainer), new_rollout)
 
-    def grpo_step(indices: list[int]):
-        return grpo["updates"](indices)
+    def grpo_step(prompts: PromptBatch):
+        return grpo["updates"](prompts)
 
     result = trainer.fit([
         Stage("sft", config.stages.sft_steps, max(1, len(critiques)), sft_loss, prepare=sft_sequences),
-        Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start),
+        Stage("grpo", config.stages.grpo_steps, len(rows), grpo_step, on_start=start, prepare=prompt_batch),
     ])
     metrics = {"final_step": result["final_step"], "train_losses": result["losses"],
                "cold_start_rows": len(critiques), "grpo_rows": len(rows)}
