@@ -184,7 +184,7 @@ def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assig
     Anyone else gets a 404, so assignment ids reveal nothing."""
     assignment = (
         Assignment.objects.select_related(
-            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert"
+            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert", "flag"
         )
         .filter(pk=assignment_id)
         .first()

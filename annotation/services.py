@@ -246,8 +246,9 @@ def pair_flag(*, assignment: Assignment, reason: str, text: str = "") -> PairFla
     """Record (or replace) the expert's flag on the assignment's pair and skip it. A flag is no judgment: it
     creates no PairJudgment, so agreement, consensus and exports never count it."""
     campaign_check_open(campaign_id=assignment.campaign_id, action="pairs can no longer be flagged.")
-    flag = PairFlag.objects.filter(assignment=assignment).first() or PairFlag(
-        assignment=assignment, pair_id=assignment.pair_id, expert_id=assignment.expert_id
+    # By id: an unsaved flag built from the assignment object would sit in its `flag` cache if validation fails.
+    flag = PairFlag.objects.filter(assignment_id=assignment.pk).first() or PairFlag(
+        assignment_id=assignment.pk, pair_id=assignment.pair_id, expert_id=assignment.expert_id
     )
     flag.reason = reason
     flag.text = text.strip()
