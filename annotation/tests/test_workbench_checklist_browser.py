@@ -113,6 +113,14 @@ def test_the_full_checklist_is_one_column_that_scrolls_inside_its_panel(workbenc
     assert _active_question(page)["position"] == 3
     assert _active_row_is_seen_in_the_box(page)
     assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+    # Beside the form, the player's controls wrap rather than run past its panel (Restart and Flip stay reachable).
+    clipped = page.evaluate(
+        """() => { const panel = document.querySelector('.wb-media').getBoundingClientRect();
+            return [...document.querySelectorAll('.pp-controls > *')]
+                .filter(control => control.getBoundingClientRect().right > panel.right + 1)
+                .map(control => control.textContent.trim()); }"""
+    )
+    assert clipped == []
     screenshot(page, f"workbench-checklist-{width}.png")
 
 
