@@ -286,6 +286,9 @@ class Assignment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     time_spent_seconds = models.FloatField(default=0.0)
+    skipped_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the expert last skipped it: it waits behind their new pairs."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "expert"], name="assignment_unique_expert_pair")]
@@ -414,3 +417,31 @@ class ChecklistAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.video}: {self.question} -> {self.answer}"
+
+
+class PairFlag(models.Model):
+    """An expert's report that a pair cannot be judged as it is. Never a judgment: agreement, consensus and
+    exports read PairJudgment only. Curators of the campaign see flags in its flag queue."""
+
+    class Reason(models.TextChoices):
+        BROKEN_VIDEO = "broken_video", "Broken video"
+        IDENTICAL_VIDEOS = "identical_videos", "Identical videos"
+        OFFENSIVE_CONTENT = "offensive_content", "Offensive content"
+        OTHER = "other", "Other"
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="flag")
+    pair = models.ForeignKey(VideoPair, on_delete=models.CASCADE, related_name="flags")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_flags")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    text = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.pair} by {self.expert}"
+
+    def clean(self) -> None:
+        if self.reason == self.Reason.OTHER and not self.text.strip():
+            raise ValidationError({"text": "Say what is wrong with the pair."})

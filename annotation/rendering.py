@@ -53,8 +53,8 @@ def _radio_group(*, field: str, choices: tuple, read_only: bool, slots: list, fo
     return mark_safe("".join(radios))
 
 
-def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> str:
-    question_id, _dimension, sub_dimension, level, gated_by, text = question
+def _question_row(question: tuple, side: str, read_only: bool, slots: list, help_text: str) -> str:
+    question_id, _dimension, sub_dimension, _option, level, gated_by, text = question
     choices = _radio_group(
         field=f"checklist-{side}-{question_id}",
         choices=ANSWER_CHOICES,
@@ -65,34 +65,71 @@ def _question_row(question: tuple, side: str, read_only: bool, slots: list) -> s
     gated = format_html(' data-gated-by="{}"', gated_by) if gated_by else ""
     return format_html(
         '<div class="cl-row" tabindex="0" data-row="checklist" data-question="{}" data-group="{}|{}" '
-        'data-level="{}"{}><span class="cl-text">{}</span><span class="wb-choices">{}</span></div>',
+        'data-level="{}" data-help="{}"{}><span class="cl-text">{}</span><span class="wb-choices">{}</span></div>',
         question_id,
         side,
         sub_dimension,
         level,
+        help_text,
         gated,
         text,
         choices,
     )
 
 
+def checklist_question_help(*, question: tuple, levels: int, gate_text: str | None) -> str:
+    """What the definition box says about a checklist question: where it sits in the checklist, which option of
+    its sub-dimension it asks about, and the progressive rule that answering it applies."""
+    _question_id, dimension, sub_dimension, option, level, _gated_by, _text = question
+    place = dimension if sub_dimension == dimension else f"{dimension} › {sub_dimension}"
+    parts = [f"{place}: option “{option}”, level {level} of {levels}."]
+    if levels > 1:
+        parts.append("Yes also answers its weaker options yes; no answers its stronger options no.")
+    if gate_text:
+        parts.append(f"Not applicable when “{gate_text}” is answered no.")
+    return " ".join(parts)
+
+
+def _dimension_section(dimension: str, groups: list[tuple[str, list[str]]]) -> str:
+    """A dimension's heading and its sub-dimensions; a sub-dimension named like its dimension gets no title of its
+    own (VisionReward's Alignment, Composition and Safety would read "Alignment Alignment")."""
+    body = []
+    for sub_dimension, rows in groups:
+        title = "" if sub_dimension == dimension else format_html('<div class="cl-group-title">{}</div>', sub_dimension)
+        body.append(
+            format_html(
+                '<div class="cl-group" data-sub-dimension="{}">{}{}</div>',
+                sub_dimension,
+                title,
+                mark_safe("".join(rows)),
+            )
+        )
+    return format_html(
+        '<section class="cl-dimension" data-dimension="{}"><h3 class="cl-dimension-title">{}</h3>{}</section>',
+        dimension,
+        dimension,
+        mark_safe("".join(body)),
+    )
+
+
 @lru_cache(maxsize=512)
 def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) -> tuple[tuple, tuple]:
     slots: list[tuple] = []
-    groups: dict[tuple[str, str], list[str]] = {}
+    levels: dict[str, int] = {}
+    texts: dict[int, str] = {}
+    for question_id, _dimension, sub_dimension, _option, _level, _gated_by, text in questions:
+        levels[sub_dimension] = levels.get(sub_dimension, 0) + 1
+        texts[question_id] = text.replace("[[prompt]]", prompt)
+    dimensions: dict[str, dict[str, list[str]]] = {}
     for question in questions:
-        question_id, dimension, sub_dimension, level, gated_by, text = question
-        rendered = (question_id, dimension, sub_dimension, level, gated_by, text.replace("[[prompt]]", prompt))
-        groups.setdefault((dimension, sub_dimension), []).append(_question_row(rendered, side, read_only, slots))
-    body = "".join(
-        format_html(
-            '<div class="cl-group"><div class="cl-group-title"><span class="muted">{}</span> {}</div>{}</div>',
-            dimension,
-            sub_dimension,
-            mark_safe("".join(rows)),
+        question_id, dimension, sub_dimension, option, level, gated_by, _text = question
+        rendered = (question_id, dimension, sub_dimension, option, level, gated_by, texts[question_id])
+        help_text = checklist_question_help(
+            question=rendered, levels=levels[sub_dimension], gate_text=texts.get(gated_by) if gated_by else None
         )
-        for (dimension, sub_dimension), rows in groups.items()
-    )
+        row = _question_row(rendered, side, read_only, slots, help_text)
+        dimensions.setdefault(dimension, {}).setdefault(sub_dimension, []).append(row)
+    body = "".join(_dimension_section(dimension, list(groups.items())) for dimension, groups in dimensions.items())
     html = format_html(
         '<div class="wb-checklist-side" data-checklist-side="{}"{}>{}</div>',
         side,
@@ -103,8 +140,11 @@ def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) ->
 
 
 def checklist_side_html(*, questions: list, side: str, values: dict, prompt: str, read_only: bool) -> SafeString:
-    """The checklist of one video (`side` "left" or "right"), radios checked from `values` (field -> answer)."""
-    key = tuple((q.id, q.dimension, q.sub_dimension, q.level, q.not_applicable_when_id, q.text) for q in questions)
+    """The checklist of one video (`side` "left" or "right"), radios checked from `values` (field -> answer): one
+    column, grouped by dimension, then sub-dimension, in checklist order."""
+    key = tuple(
+        (q.id, q.dimension, q.sub_dimension, q.option, q.level, q.not_applicable_when_id, q.text) for q in questions
+    )
     parts, slots = _side_skeleton(key, prompt, side, read_only)
     return _fill(parts, slots, values=values)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -17,6 +18,7 @@ from annotation.models import (
     ChecklistAnswer,
     ChecklistQuestion,
     Dimension,
+    PairFlag,
     PairJudgment,
     Role,
     Video,
@@ -101,11 +103,63 @@ def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int
 
 
 def assignment_open_for(*, expert, campaign_ids: list[int]) -> Assignment | None:
+    """The expert's oldest open assignment they have not skipped."""
     return (
-        Assignment.objects.filter(expert=expert, status=Assignment.Status.ASSIGNED, campaign_id__in=campaign_ids)
+        Assignment.objects.filter(
+            expert=expert, status=Assignment.Status.ASSIGNED, campaign_id__in=campaign_ids, skipped_at__isnull=True
+        )
         .order_by("created_at")
         .first()
     )
+
+
+def assignment_skipped_for(*, expert, campaign_ids: list[int]) -> Assignment | None:
+    """The open assignment the expert skipped longest ago: what they get back once no new pair is waiting."""
+    return (
+        Assignment.objects.filter(
+            expert=expert, status=Assignment.Status.ASSIGNED, campaign_id__in=campaign_ids, skipped_at__isnull=False
+        )
+        .order_by("skipped_at", "id")
+        .first()
+    )
+
+
+def assignment_progress(*, assignment: Assignment) -> dict:
+    """Where the expert stands in the assignment's campaign: this is pair `position` of `total` (their assignments
+    there plus the ready pairs still open to them), and `minutes_left` for the `remaining` pairs (this one
+    included) at their pace, the median active time of their submitted judgments there (None before the first)."""
+    rows = list(
+        Assignment.objects.filter(campaign_id=assignment.campaign_id, expert_id=assignment.expert_id).values_list(
+            "status", "time_spent_seconds"
+        )
+    )
+    ready = Video.Status.READY
+    still_open = (
+        VideoPair.objects.filter(
+            campaign_id=assignment.campaign_id,
+            assigned_count__lt=assignment.campaign.overlap,
+            video_a__status=ready,
+            video_b__status=ready,
+        )
+        .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert_id=assignment.expert_id)))
+        .count()
+    )
+    seconds = sorted(spent for status, spent in rows if status == Assignment.Status.SUBMITTED and spent > 0)
+    done = sum(status == Assignment.Status.SUBMITTED for status, _ in rows)
+    total = len(rows) + still_open
+    submitted = assignment.status == Assignment.Status.SUBMITTED
+    remaining = total - done
+    minutes_left = None
+    if seconds:
+        middle = len(seconds) // 2
+        pace = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
+        minutes_left = math.ceil(remaining * pace / 60)
+    return {
+        "position": done if submitted else done + 1,
+        "total": total,
+        "remaining": remaining,
+        "minutes_left": minutes_left,
+    }
 
 
 def pair_candidates_for(*, expert, campaign_ids: list[int], limit: int = 20) -> list[int]:
@@ -130,7 +184,7 @@ def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assig
     Anyone else gets a 404, so assignment ids reveal nothing."""
     assignment = (
         Assignment.objects.select_related(
-            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert"
+            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert", "flag"
         )
         .filter(pk=assignment_id)
         .first()
@@ -305,3 +359,8 @@ def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
         .annotate(task_number=Subquery(_task_numbers()))
         .order_by("-submitted_at", "-created_at")[:limit]
     )
+
+
+def pair_flags_for(*, campaign: Campaign) -> QuerySet[PairFlag]:
+    """The campaign's flagged pairs, newest first, for its curators' flag queue."""
+    return PairFlag.objects.filter(pair__campaign=campaign).select_related("pair", "expert", "assignment")

@@ -23,6 +23,7 @@ from annotation.models import (
     ChecklistQuestion,
     Criterion,
     Dimension,
+    PairFlag,
     PairJudgment,
     PairJudgmentRevision,
     Role,
@@ -224,7 +225,38 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
         if not skipped_locked:
             break
         time.sleep(0.01 * (attempt + 1))
+    skipped = selectors.assignment_skipped_for(
+        expert=expert, campaign_ids=selectors.expert_campaign_ids(expert=expert, campaign=campaign)
+    )
+    if skipped is not None:
+        return skipped
     raise NoPairAvailable("No pair is waiting for you right now.")
+
+
+def assignment_skip(*, assignment: Assignment) -> None:
+    """Put an open assignment at the end of its expert's queue: new pairs first, then skipped ones, oldest skip
+    first. It keeps its slot of the pair, so nothing is lost and no other expert takes it meanwhile."""
+    if assignment.status != Assignment.Status.ASSIGNED:
+        raise ValidationError("A submitted judgment cannot be skipped.")
+    Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ASSIGNED).update(skipped_at=timezone.now())
+
+
+@transaction.atomic
+def pair_flag(*, assignment: Assignment, reason: str, text: str = "") -> PairFlag:
+    """Record (or replace) the expert's flag on the assignment's pair and skip it. A flag is no judgment: it
+    creates no PairJudgment, so agreement, consensus and exports never count it."""
+    campaign_check_open(campaign_id=assignment.campaign_id, action="pairs can no longer be flagged.")
+    # By id: an unsaved flag built from the assignment object would sit in its `flag` cache if validation fails.
+    flag = PairFlag.objects.filter(assignment_id=assignment.pk).first() or PairFlag(
+        assignment_id=assignment.pk, pair_id=assignment.pair_id, expert_id=assignment.expert_id
+    )
+    flag.reason = reason
+    flag.text = text.strip()
+    flag.full_clean()
+    flag.save()
+    if assignment.status == Assignment.Status.ASSIGNED:
+        assignment_skip(assignment=assignment)
+    return flag
 
 
 def assignment_start(*, assignment: Assignment) -> None:

@@ -9,5 +9,8 @@ urlpatterns = [
     path("work/assignments/<int:assignment_id>/", views.workbench, name="workbench"),
     path("work/assignments/<int:assignment_id>/draft/", views.draft_save, name="draft-save"),
     path("work/assignments/<int:assignment_id>/submit/", views.judgment_submit, name="judgment-submit"),
+    path("work/assignments/<int:assignment_id>/skip/", views.assignment_skip, name="assignment-skip"),
+    path("work/assignments/<int:assignment_id>/flag/", views.pair_flag, name="pair-flag"),
+    path("campaigns/<int:campaign_id>/flags/", views.pair_flag_queue, name="pair-flag-queue"),
     path("", include("pipelines.urls")),
 ]

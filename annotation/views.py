@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
-from annotation.models import Campaign, CampaignMembership, Role, Video
+from annotation.models import Campaign, CampaignMembership, PairFlag, Role, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
 
 
@@ -63,7 +63,9 @@ def _assignment_label(assignment, *, read_only: bool) -> str:
     return f"Task {selectors.assignment_task_number(assignment=assignment)}"
 
 
-def _workbench_render(request, assignment, *, values: dict | None = None, status=200, missing=(), error=None):
+def _workbench_render(
+    request, assignment, *, values: dict | None = None, status=200, missing=(), error=None, flag_values=None
+):
     """The workbench page. `values` are the form's field values; by default the draft or the saved judgment."""
     campaign = assignment.campaign
     judgment = selectors.judgment_for(assignment=assignment)
@@ -90,6 +92,10 @@ def _workbench_render(request, assignment, *, values: dict | None = None, status
     }
     context = {
         "assignment": assignment,
+        "progress": None if read_only else selectors.assignment_progress(assignment=assignment),
+        "flag": getattr(assignment, "flag", None) if not read_only else None,
+        "flag_reasons": PairFlag.Reason.choices,
+        "flag_values": flag_values or {},
         "label": _assignment_label(assignment, read_only=read_only),
         "values": values,
         "left": left,
@@ -178,6 +184,60 @@ def judgment_submit(request, assignment_id: int):
         messages.info(request, str(nothing))
         return redirect("home")
     return redirect(reverse("workbench", kwargs={"assignment_id": following.pk}))
+
+
+def _next_pair_redirect(request):
+    try:
+        following = services.assignment_next_for(expert=request.user)
+    except services.NoPairAvailable as nothing:
+        messages.info(request, str(nothing))
+        return redirect("home")
+    return redirect(reverse("workbench", kwargs={"assignment_id": following.pk}))
+
+
+@login_required
+@require_POST
+def assignment_skip(request, assignment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    try:
+        services.assignment_skip(assignment=assignment)
+    except ValidationError as invalid:
+        return _workbench_render(request, assignment, status=400, error="; ".join(invalid.messages))
+    messages.info(
+        request, f"{_assignment_label(assignment, read_only=False)} skipped: it comes back after your new pairs."
+    )
+    return _next_pair_redirect(request)
+
+
+@login_required
+@require_POST
+def pair_flag(request, assignment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    reason, text = request.POST.get("reason", ""), request.POST.get("text", "")
+    try:
+        services.pair_flag(assignment=assignment, reason=reason, text=text)
+    except services.CampaignLocked as locked:
+        return _workbench_render(request, assignment, status=409, error=str(locked))
+    except ValidationError as invalid:
+        return _workbench_render(
+            request,
+            assignment,
+            status=400,
+            error="Flag not saved: " + "; ".join(invalid.messages),
+            flag_values={"reason": reason, "text": text},
+        )
+    label = _assignment_label(assignment, read_only=False)
+    messages.success(request, f"{label} flagged for the curators; it is not counted as a judgment.")
+    return _next_pair_redirect(request)
+
+
+@login_required
+def pair_flag_queue(request, campaign_id: int):
+    campaign = selectors.access_campaign(
+        user=request.user, campaign_id=campaign_id, roles=selectors.CURATE, action="see its flagged pairs"
+    )
+    flags = selectors.pair_flags_for(campaign=campaign)
+    return render(request, "annotation/flag_queue.html", {"campaign": campaign, "flags": flags})
 
 
 @login_required

@@ -385,7 +385,8 @@ def video_process(*, video_id: int) -> Video | None:
         try:
             with local_path(video.file, folder=workdir) as source:
                 proxy_transcode(source, proxy_file, has_audio=video.has_audio, name=video.original_name)
-                poster_extract(proxy_file, poster_file, at_seconds=min(1.0, video.duration_seconds / 2))
+                # Frame 1: the player shows the poster until the first seek or play, while it reads "frame 1".
+                poster_extract(proxy_file, poster_file, at_seconds=0)
             proxy_probe = video_probe(proxy_file, name=f"proxy of {video.original_name}", check_limits=False)
             if proxy_probe.codec != "h264":
                 raise MediaProcessingError(f"proxy came out as {proxy_probe.codec}, not h264")

@@ -134,10 +134,11 @@
       this.activeRow = null;
       this.timeInput = this.form.querySelector('input[name="time_spent_seconds"]');
       this.submitting = false;
+      this.cursorKey = "aeslab-workbench-cursor-" + root.dataset.assignmentId;
       this.checklist.applyGates();
       this.bind();
       this.updateChecklistProgress();
-      this.focusRow(this.rows()[0]);
+      this.restoreCursor();
       if (!this.readOnly) this.startClock();
     }
 
@@ -158,10 +159,66 @@
       const panel = this.form.querySelector("[data-definition]");
       if (panel) {
         const parts = definition ? Array.from(definition.childNodes).map((node) => node.textContent.trim()) : [];
+        if (row.dataset.help) parts.push(row.dataset.help);
         panel.textContent = parts.filter(Boolean).join(" — ");
       }
       row.focus({ preventScroll: true });
-      row.scrollIntoView({ block: "nearest" });
+      this.keepInView(row);
+      this.saveCursor(row);
+    }
+
+    keepInView(row) {
+      /* A checklist row is scrolled into view inside its panel only (below the sticky dimension title), so the
+         page does not jump while the expert walks the 64 questions with j and k. */
+      const box = row.closest(".wb-checklist-side");
+      if (!box) {
+        row.scrollIntoView({ block: "nearest" });
+        return;
+      }
+      const boxRect = box.getBoundingClientRect();
+      const rowRect = row.getBoundingClientRect();
+      const title = row.closest(".cl-dimension").querySelector(".cl-dimension-title");
+      const covered = title ? title.getBoundingClientRect().height : 0;
+      if (rowRect.top < boxRect.top + covered) {
+        box.scrollTop -= Math.ceil(boxRect.top + covered - rowRect.top);
+      } else if (rowRect.bottom > boxRect.bottom) {
+        box.scrollTop += Math.ceil(rowRect.bottom - boxRect.bottom);
+      }
+      const shown = row.getBoundingClientRect();
+      if (shown.top < 0 || shown.bottom > window.innerHeight) {
+        // The panel itself is partly off screen: scroll the page just enough (the row is in the panel's view now).
+        row.scrollIntoView({ block: "nearest" });
+      }
+    }
+
+    saveCursor(row) {
+      /* Where the expert was, per assignment, so that a reload returns there. */
+      const cursor = row.classList.contains("cl-row")
+        ? { mode: "checklist", side: row.closest("[data-checklist-side]").dataset.checklistSide, question: row.dataset.question }
+        : { mode: "verdict", code: row.dataset.code };
+      try {
+        localStorage.setItem(this.cursorKey, JSON.stringify(cursor));
+      } catch (error) {
+        // Storage full or disabled: the cursor simply starts at the top next time.
+      }
+    }
+
+    restoreCursor() {
+      let cursor = null;
+      try {
+        cursor = JSON.parse(localStorage.getItem(this.cursorKey) || "null");
+      } catch (error) {
+        cursor = null;
+      }
+      let row = null;
+      if (cursor && cursor.mode === "checklist" && this.root.querySelector(".wb-checklist")) {
+        this.mode = "checklist";
+        this.showChecklistSide(cursor.side === "right" ? "right" : "left");
+        row = this.rows().find((candidate) => candidate.dataset.question === String(cursor.question));
+      } else if (cursor && cursor.mode === "verdict") {
+        row = this.rows().find((candidate) => candidate.dataset.code === cursor.code);
+      }
+      this.focusRow(row || this.rows()[0]);
     }
 
     move(delta) {

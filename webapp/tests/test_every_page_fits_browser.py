@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Assignment, Campaign
-from annotation.services import assignment_create, campaign_create, campaign_member_add, pair_judgment_submit
+from annotation.services import (
+    assignment_create,
+    campaign_create,
+    campaign_member_add,
+    pair_flag,
+    pair_judgment_submit,
+)
 from annotation.tests.conftest import render_clip, screenshot
 from annotation.tests.factories import all_checklist_yes, all_verdicts
 from exports.services import export_request
@@ -53,6 +59,7 @@ def site(clips, expert, curator, ml_engineer):
         checklist=all_checklist_yes(spring, judged),
     )
     open_assignment = assignment_create(pair=again, expert=expert, swapped=True)
+    pair_flag(assignment=open_assignment, reason="other", text="the right video stutters")  # its panel shows open
     # An export needs enough prompt groups for three splits: ten more pairs, judged, in a third campaign.
     autumn = campaign_create(name="autumn", overlap=1)
     Campaign.objects.filter(pk=autumn.pk).update(checklist=None)  # verdicts only
@@ -90,6 +97,7 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("agreement", "/agreement/", 200),
             ("agreement-dashboard", f"/campaigns/{spring}/agreement/", 200),
             ("adjudication-queue", f"/campaigns/{spring}/adjudication/", 200),
+            ("flag-queue", f"/campaigns/{spring}/flags/", 200),
             ("pair-review", f"/campaigns/{spring}/adjudication/{site['judged'].pk}/", 200),
             ("pair-review-unjudged", f"/campaigns/{summer}/adjudication/{site['elsewhere'].pk}/", 200),
             ("upload", f"/campaigns/{summer}/upload/", 200),
