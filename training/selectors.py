@@ -26,11 +26,12 @@ VLM_HYPERPARAMETERS = (
 )
 # The hyper-parameters the Train form shows for each recipe; any other key goes in the form's free overrides.
 RECIPE_HYPERPARAMETERS = {
-    "checklist-linear": ("seed", "checklist.learning_rate", "checklist.max_epochs"),
-    "descore": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
+    "checklist-linear": ("seed", "checklist.solver", "checklist.l2", "checklist.max_epochs", "checklist.tolerance"),
     "aesrm-base": (*VLM_HYPERPARAMETERS, "stages.atomic_steps", "stages.sft_steps", "stages.grpo_steps"),
     "aesrm-cot": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
     "rapo": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "stages.grpo_steps"),
+    "checklist-vlm": (*VLM_HYPERPARAMETERS, "stages.sft_steps", "checklist_vlm.linear_run"),
+    "descore": (*VLM_HYPERPARAMETERS, "stages.reasoning_steps", "stages.sft_steps", "stages.grpo_steps"),
 }
 WORKER_CHECK_CACHE_SECONDS = 10
 

@@ -25,9 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from rm_training.config import TrainConfig
 from rm_training.data import ChatEncoder, DataError, EncodedSequence, assistant_text, collate
+from rm_training.distributed import unwrap_for_generation
 from rm_training.export import Export
 from rm_training.grpo import GRPOUpdates, Reference, load_reference_model, sample
 from rm_training.loop import Stage, Trainer
@@ -354,20 +356,22 @@ def teacher_reasoning_metrics(trainer: Trainer, data: DescoreData, rows: list[di
 @torch.no_grad()
 def own_reasoning_metrics(trainer: Trainer, data: DescoreData, rows: list[dict], config: TrainConfig) -> dict:
     """BT loss and pair accuracy of ``rows`` scored on the reasoning the model writes itself (validation)."""
-    model = trainer.unwrapped
-    cots = [tuple(written_reasoning(model, data, row[key], _prompt(row)) for key in ("video_a", "video_b"))
-            for row in rows]
+    # every process writes together: under FSDP / ZeRO-3 the weights are gathered for generation
+    with unwrap_for_generation(trainer.model) as vlm:
+        cots = [tuple(written_reasoning(vlm, data, row[key], _prompt(row)) for key in ("video_a", "video_b"))
+                for row in rows]
     return _pair_metrics(trainer, data, rows, cots, config)
 
 
 @torch.no_grad()
-def generate_cot(model: DescoreModel, data: DescoreData, video: str, prompt: str | None, max_new_tokens: int) -> str:
+def generate_cot(model: nn.Module, data: DescoreData, video: str, prompt: str | None, max_new_tokens: int) -> str:
+    """Greedy reasoning for one video, written by ``model``: a DescoreModel or the VLM under it."""
     encoder = data.encoder
     sequence = encoder.encode(video_messages(video, prompt))
     batch = collate([sequence], encoder.tokenizer.pad_token_id, encoder.video_token_id, "left")
     was_training = model.training
     model.eval()
-    generated = base_model(model.vlm).generate(
+    generated = base_model(getattr(model, "vlm", model)).generate(
         **model_inputs(batch), max_new_tokens=max_new_tokens, do_sample=False,
         **generation_options(encoder.tokenizer),
     )
@@ -375,7 +379,7 @@ def generate_cot(model: DescoreModel, data: DescoreData, video: str, prompt: str
     return encoder.tokenizer.decode(generated[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-def written_reasoning(model: DescoreModel, data: DescoreData, video: str, prompt: str | None) -> str:
+def written_reasoning(model: nn.Module, data: DescoreData, video: str, prompt: str | None) -> str:
     """The reasoning the model writes for a video before it is scored ("" when the run scores without one)."""
     options = data.config.descore
     if not options.use_cot or options.eval_cot_tokens == 0:

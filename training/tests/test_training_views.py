@@ -28,7 +28,8 @@ def test_the_train_form_shows_only_the_chosen_recipes_hyperparameters(client, ml
 
     assert first.chosen_recipe == "checklist-linear"  # the first recipe that reads an aesrm-pairwise export
     assert [name for name in first.fields if name.startswith("hp__")] == [
-        "hp__seed", "hp__checklist__learning_rate", "hp__checklist__max_epochs"]
+        "hp__seed", "hp__checklist__solver", "hp__checklist__l2", "hp__checklist__max_epochs",
+        "hp__checklist__tolerance"]
     assert "hp__stages__atomic_steps" in aesrm.fields and "hp__lora_rank" in aesrm.fields
     assert "hp__checklist__max_epochs" not in aesrm.fields
     assert first.fields["recipe"].widget.attrs["hx-get"] == url
