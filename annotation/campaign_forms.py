@@ -26,7 +26,7 @@ class CampaignCreateForm(forms.Form):
     guidelines = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8}),
-        help_text="Markdown: what experts should know before judging. You can change it later.",
+        help_text="Markdown: what experts should know before judging. You can change it on the campaign page.",
     )
 
     def clean_name(self) -> str:
@@ -34,6 +34,14 @@ class CampaignCreateForm(forms.Form):
         if Campaign.objects.filter(name=name).exists():
             raise forms.ValidationError("A campaign with this name exists already.")
         return name
+
+
+class GuidelinesForm(forms.Form):
+    guidelines = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown: what experts should know before judging.",
+    )
 
 
 class MemberAddForm(forms.Form):

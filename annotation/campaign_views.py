@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
-from annotation.campaign_forms import CampaignCreateForm, ManifestUploadForm, MemberAddForm
+from annotation.campaign_forms import CampaignCreateForm, GuidelinesForm, ManifestUploadForm, MemberAddForm
 from annotation.models import Campaign
 from pipelines.ingest import PairRejected, manifest_import_uploaded
 from pipelines.media import VideoRejected
@@ -58,6 +58,7 @@ def _campaign_page(request, campaign: Campaign, *, member_form=None, manifest_fo
         "pair_count": campaign.pairs.count(),
         "member_form": member_form or MemberAddForm(),
         "manifest_form": manifest_form or ManifestUploadForm(),
+        "guidelines_form": GuidelinesForm(initial={"guidelines": campaign.guidelines}),
         "report": report,
         "max_mb": round(settings.VIDEO_MAX_BYTES / 1e6),
     }
@@ -144,6 +145,17 @@ def campaign_manifest_upload(request, campaign_id: int):
             messages.error(request, error)
         return redirect("home")
     return _campaign_page(request, campaign, manifest_form=form, report=report, status=400)
+
+
+@login_required
+@require_POST
+def campaign_guidelines_save(request, campaign_id: int):
+    campaign = _curated_campaign(request, campaign_id, "write its guidelines")
+    form = GuidelinesForm(request.POST)
+    if form.is_valid():
+        services.campaign_guidelines_set(campaign=campaign, guidelines=form.cleaned_data["guidelines"])
+        messages.success(request, f"Guidelines of {campaign.name} saved.")
+    return redirect("campaign-detail", campaign_id=campaign.pk)
 
 
 @login_required

@@ -124,6 +124,13 @@ def campaign_create(
     return campaign
 
 
+def campaign_guidelines_set(*, campaign: Campaign, guidelines: str) -> None:
+    """Replace the campaign's guidelines (Markdown source, stored as written)."""
+    campaign.guidelines = guidelines
+    campaign.full_clean(validate_unique=False, validate_constraints=False)
+    campaign.save(update_fields=["guidelines"])
+
+
 def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembership:
     """Give `user` the role in this campaign only: rights are per campaign (annotation.selectors, Rights)."""
     membership, _ = CampaignMembership.objects.get_or_create(campaign=campaign, user=user, role=Role(role))

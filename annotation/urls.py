@@ -20,8 +20,11 @@ urlpatterns = [
         campaign_views.campaign_member_remove,
         name="campaign-member-remove",
     ),
+    path("campaigns/<int:campaign_id>/manifest/", campaign_views.campaign_manifest_upload, name="campaign-manifest"),
     path(
-        "campaigns/<int:campaign_id>/manifest/", campaign_views.campaign_manifest_upload, name="campaign-manifest"
+        "campaigns/<int:campaign_id>/guidelines/",
+        campaign_views.campaign_guidelines_save,
+        name="campaign-guidelines",
     ),
     path("campaigns/<int:campaign_id>/lock/confirm/", campaign_views.campaign_lock_confirm, name="campaign-lock"),
     path("", include("pipelines.urls")),

@@ -218,3 +218,27 @@ def test_two_uploaded_videos_with_one_name_are_refused_before_anything_is_stored
         response.status_code == 400 and "two uploaded videos share a file name: calm.mp4" in response.content.decode()
     )
     assert not VideoPair.objects.filter(external_id="m1").exists()
+
+
+def test_curators_rewrite_the_guidelines_and_experts_may_not(client, curator, expert, x):
+    client.force_login(expert)
+    assert client.post(reverse("campaign-guidelines", args=[x.pk]), {"guidelines": "# mine"}).status_code == 403
+    client.force_login(curator)
+
+    client.post(reverse("campaign-guidelines", args=[x.pk]), {"guidelines": "# Motion\n\nJudge *motion* first."})
+
+    x.refresh_from_db()
+    assert x.guidelines == "# Motion\n\nJudge *motion* first."
+    assert "Judge *motion* first." in client.get(reverse("campaign-detail", args=[x.pk])).content.decode()
+
+
+def test_an_uploaded_pair_brings_a_curator_back_to_the_campaign_page(client, curator, x, two_clips):
+    client.force_login(curator)
+
+    response = client.post(
+        reverse("pair-upload", args=[x.pk]),
+        {"prompt": "a calm sea", "video_a": _upload(two_clips[0]), "video_b": _upload(two_clips[1])},
+    )
+
+    assert response.status_code == 302 and response.url == reverse("campaign-detail", args=[x.pk])
+    assert VideoPair.objects.filter(campaign=x, prompt="a calm sea").count() == 1
