@@ -16,7 +16,7 @@ from django.urls import reverse
 from agreement.tests.factories import campaign_make, expert_make, judge
 from annotation.models import Assignment, Campaign, CampaignMembership, PairJudgment, VideoPair
 from annotation.selectors import campaign_expert_throughput
-from annotation.services import assignment_create, checklist_default, pair_flag
+from annotation.services import assignment_create, checklist_default, pair_flag, rubric_default
 from annotation.tests.conftest import render_clip
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +29,7 @@ def x(curator, ml_engineer, expert):
 
 def _create(client, **fields):
     form = {"name": "rubric only", "overlap": 2, "agreement_threshold": 0.7, "guidelines": "# Judge motion first"}
-    form["rubric"] = Campaign.objects.get(name="x").rubric_id
-    form["checklist"] = ""
+    form["rubric"], form["checklist"] = rubric_default().pk, ""
     form.update(fields)
     return client.post(reverse("campaign-new"), form)
 
@@ -47,6 +46,16 @@ def test_a_curator_creates_a_rubric_only_campaign_and_becomes_its_curator(client
     assert list(created.memberships.values_list("user__username", "role")) == [(curator.username, "curator")]
 
 
+def test_staff_create_campaigns_without_curating_any(client, admin_user):
+    client.force_login(admin_user)
+    assert "data-new-campaign" in client.get(reverse("home")).content.decode()
+
+    response = _create(client, name="by staff")
+
+    assert response.status_code == 302
+    assert Campaign.objects.get(name="by staff").memberships.get().user == admin_user
+
+
 def test_the_form_starts_from_the_default_checklist_and_offers_none(client, curator, x):
     client.force_login(curator)
 
@@ -61,6 +70,7 @@ def test_experts_and_ml_engineers_may_not_create_campaigns(client, expert, ml_en
         client.force_login(user)
         assert client.get(reverse("campaign-new")).status_code == 403
         assert _create(client, name=f"by {user.username}").status_code == 403
+        assert "data-new-campaign" not in client.get(reverse("home")).content.decode()
     assert not Campaign.objects.filter(name__startswith="by ").exists()
 
 
