@@ -157,12 +157,15 @@ def campaign_member_remove(*, campaign: Campaign, user_id: int, role: str) -> No
         raise ValidationError("A campaign keeps at least one curator: add another before removing this one.")
     removed, _ = memberships.filter(user_id=user_id).delete()
     if removed and role == Role.EXPERT:
-        open_assignments = Assignment.objects.filter(
-            campaign=campaign, expert_id=user_id, status=Assignment.Status.ASSIGNED, flag__isnull=True
+        # Locked, so a submit in flight finishes first and its assignment, no longer open, is kept.
+        released = list(
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(campaign=campaign, expert_id=user_id, status=Assignment.Status.ASSIGNED, flag__isnull=True)
+            .values_list("pk", "pair_id")
         )
-        for assignment in open_assignments.select_related("pair"):
-            VideoPair.objects.filter(pk=assignment.pair_id).update(assigned_count=F("assigned_count") - 1)
-            assignment.delete()
+        Assignment.objects.filter(pk__in=[pk for pk, _ in released]).delete()
+        for _, pair_id in released:
+            VideoPair.objects.filter(pk=pair_id).update(assigned_count=F("assigned_count") - 1)
 
 
 def user_ensure(*, username: str, password: str, is_superuser: bool = False):
