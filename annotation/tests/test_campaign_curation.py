@@ -252,3 +252,17 @@ def test_an_uploaded_pair_brings_a_curator_back_to_the_campaign_page(client, cur
 
     assert response.status_code == 302 and response.url == reverse("campaign-detail", args=[x.pk])
     assert VideoPair.objects.filter(campaign=x, prompt="a calm sea").count() == 1
+
+
+def test_a_manifest_alone_may_name_videos_inside_the_import_roots(client, curator, x, two_clips, settings):
+    settings.IMPORT_ROOTS = [str(two_clips[0].parent)]
+    line = {"pair_id": "r1", "prompt": "a calm sea", "video_a": str(two_clips[0]), "video_b": str(two_clips[1])}
+    client.force_login(curator)
+
+    response = client.post(
+        reverse("campaign-manifest", args=[x.pk]),
+        {"manifest": SimpleUploadedFile("pairs.jsonl", json.dumps(line).encode())},
+    )
+
+    assert response.status_code == 302
+    assert VideoPair.objects.filter(campaign=x, external_id="r1").exists()
