@@ -107,6 +107,10 @@ def _checklist_by_video(*, pair: VideoPair, checklist) -> dict[int, dict[int, st
         return {}
     if not isinstance(checklist, dict) or not set(checklist) <= {"A", "B"}:
         raise ImportLineError('"checklist" must be {"A": {question: "yes"|"no"|"na"}, "B": {...}}.')
+    if pair.campaign.checklist_id is None and any(checklist.values()):
+        raise ImportLineError(
+            f'campaign {pair.campaign.name} has no checklist: leave "checklist" out (rubric verdicts only).'
+        )
     questions = dict(
         ChecklistQuestion.objects.filter(checklist_id=pair.campaign.checklist_id).values_list("text", "id")
     )

@@ -219,6 +219,9 @@ class Campaign(models.Model):
     agreement_threshold = models.FloatField(
         default=0.6, help_text="Pairs whose consensus is backed by a smaller share of raters go to adjudication."
     )
+    guidelines = models.TextField(
+        blank=True, help_text="What experts should know before judging, as Markdown source, written by its curators."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns")
     created_by = models.ForeignKey(

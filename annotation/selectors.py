@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -364,3 +365,69 @@ def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
 def pair_flags_for(*, campaign: Campaign) -> QuerySet[PairFlag]:
     """The campaign's flagged pairs, newest first, for its curators' flag queue."""
     return PairFlag.objects.filter(pair__campaign=campaign).select_related("pair", "expert", "assignment")
+
+
+# --- Curating a campaign ------------------------------------------------------------------------------
+
+
+def user_may_create_campaign(*, user) -> bool:
+    """Staff, or a curator of some campaign: curating is already their job, and a new campaign makes them its
+    curator. Experts and ML engineers ask a curator or staff."""
+    return user_has_role(user=user, roles=CURATE)
+
+
+def check_may_create_campaign(*, user) -> None:
+    if not user_may_create_campaign(user=user):
+        raise PermissionDenied("Only staff or a curator of a campaign can create a campaign.")
+
+
+def campaign_members(*, campaign: Campaign) -> QuerySet[CampaignMembership]:
+    """The campaign's memberships, by role then username."""
+    return (
+        CampaignMembership.objects.filter(campaign=campaign).select_related("user").order_by("role", "user__username")
+    )
+
+
+def campaign_expert_throughput(*, campaign: Campaign) -> list[dict]:
+    """One row per expert of the campaign, by username: `judgments` submitted, `open` assignments, `flags` raised,
+    `median_seconds` of active time per submitted pair (None before the first) and `last_activity` (their latest
+    assignment handed out, submit or flag; None if they never started)."""
+    experts = campaign_members(campaign=campaign).filter(role=Role.EXPERT)
+    rows = {
+        membership.user_id: {
+            "expert": membership.user,
+            "judgments": 0,
+            "open": 0,
+            "flags": 0,
+            "seconds": [],
+            "last_activity": None,
+        }
+        for membership in experts
+    }
+
+    def touch(row: dict, moment) -> None:
+        if moment is not None and (row["last_activity"] is None or moment > row["last_activity"]):
+            row["last_activity"] = moment
+
+    assignments = Assignment.objects.filter(campaign=campaign, expert_id__in=list(rows)).values_list(
+        "expert_id", "status", "time_spent_seconds", "created_at", "submitted_at"
+    )
+    for expert_id, status, seconds, created_at, submitted_at in assignments:
+        row = rows[expert_id]
+        if status == Assignment.Status.SUBMITTED:
+            row["judgments"] += 1
+            row["seconds"].append(seconds)
+        else:
+            row["open"] += 1
+        touch(row, submitted_at or created_at)
+    for expert_id, created_at in PairFlag.objects.filter(pair__campaign=campaign, expert_id__in=list(rows)).values_list(
+        "expert_id", "created_at"
+    ):
+        rows[expert_id]["flags"] += 1
+        touch(rows[expert_id], created_at)
+    result = []
+    for row in rows.values():
+        seconds = row.pop("seconds")
+        row["median_seconds"] = statistics.median(seconds) if seconds else None
+        result.append(row)
+    return result

@@ -89,33 +89,83 @@ def checklist_default() -> Checklist:
     return Checklist.objects.get(slug=data["slug"], version=data["version"])
 
 
+DEFAULT_CHECKLIST = "default"
+
+
 @transaction.atomic
 def campaign_create(
     *,
     name: str,
     rubric: Rubric | None = None,
-    checklist: Checklist | None = None,
+    checklist: Checklist | None | str = DEFAULT_CHECKLIST,
     overlap: int = 3,
+    agreement_threshold: float | None = None,
     description: str = "",
+    guidelines: str = "",
     created_by=None,
 ) -> Campaign:
+    """A new active campaign. `checklist=None` makes a rubric-only campaign (verdicts, no checklist answers); by
+    default it gets the default checklist. Its creator, when given, becomes its curator."""
     campaign = Campaign(
         name=name,
         rubric=rubric or rubric_default(),
-        checklist=checklist if checklist is not None else checklist_default(),
+        checklist=checklist_default() if checklist == DEFAULT_CHECKLIST else checklist,
         overlap=overlap,
         description=description,
+        guidelines=guidelines,
         created_by=created_by,
     )
+    if agreement_threshold is not None:
+        campaign.agreement_threshold = agreement_threshold
     campaign.full_clean()
     campaign.save()
+    if created_by is not None:
+        campaign_member_add(campaign=campaign, user=created_by, role=Role.CURATOR)
     return campaign
+
+
+def campaign_guidelines_set(*, campaign: Campaign, guidelines: str) -> None:
+    """Replace the campaign's guidelines (Markdown source, stored as written)."""
+    campaign.guidelines = guidelines
+    campaign.full_clean(validate_unique=False, validate_constraints=False)
+    campaign.save(update_fields=["guidelines"])
 
 
 def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembership:
     """Give `user` the role in this campaign only: rights are per campaign (annotation.selectors, Rights)."""
     membership, _ = CampaignMembership.objects.get_or_create(campaign=campaign, user=user, role=Role(role))
     return membership
+
+
+def campaign_member_add_by_username(*, campaign: Campaign, username: str, role: str) -> CampaignMembership:
+    """campaign_member_add for a username typed by a curator; ValidationError naming the field if it is unknown."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    user = get_user_model().objects.filter(username=username.strip(), is_active=True).first()
+    if user is None:
+        raise ValidationError({"username": f"No active user is called {username.strip()!r}."})
+    return campaign_member_add(campaign=campaign, user=user, role=role)
+
+
+@transaction.atomic
+def campaign_member_remove(*, campaign: Campaign, user_id: int, role: str) -> None:
+    """Take the role in this campaign away. The last curator stays, so someone can still run the campaign; an
+    expert's submitted judgments stay too (they are the campaign's data), only their open unflagged pairs are released
+    for other experts (a flagged one stays, so the curators' flag queue keeps it)."""
+    memberships = CampaignMembership.objects.select_for_update().filter(campaign=campaign, role=role)
+    if role == Role.CURATOR and [m.user_id for m in memberships] == [user_id]:
+        raise ValidationError("A campaign keeps at least one curator: add another before removing this one.")
+    removed, _ = memberships.filter(user_id=user_id).delete()
+    if removed and role == Role.EXPERT:
+        # Locked, so a submit in flight finishes first and its assignment, no longer open, is kept.
+        released = list(
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(campaign=campaign, expert_id=user_id, status=Assignment.Status.ASSIGNED, flag__isnull=True)
+            .values_list("pk", "pair_id")
+        )
+        Assignment.objects.filter(pk__in=[pk for pk, _ in released]).delete()
+        for _, pair_id in released:
+            VideoPair.objects.filter(pk=pair_id).update(assigned_count=F("assigned_count") - 1)
 
 
 def user_ensure(*, username: str, password: str, is_superuser: bool = False):

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from annotation import views
+from annotation import campaign_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,5 +12,20 @@ urlpatterns = [
     path("work/assignments/<int:assignment_id>/skip/", views.assignment_skip, name="assignment-skip"),
     path("work/assignments/<int:assignment_id>/flag/", views.pair_flag, name="pair-flag"),
     path("campaigns/<int:campaign_id>/flags/", views.pair_flag_queue, name="pair-flag-queue"),
+    path("campaigns/new/", campaign_views.campaign_new, name="campaign-new"),
+    path("campaigns/<int:campaign_id>/", campaign_views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:campaign_id>/members/add/", campaign_views.campaign_member_add, name="campaign-member-add"),
+    path(
+        "campaigns/<int:campaign_id>/members/remove/",
+        campaign_views.campaign_member_remove,
+        name="campaign-member-remove",
+    ),
+    path("campaigns/<int:campaign_id>/manifest/", campaign_views.campaign_manifest_upload, name="campaign-manifest"),
+    path(
+        "campaigns/<int:campaign_id>/guidelines/",
+        campaign_views.campaign_guidelines_save,
+        name="campaign-guidelines",
+    ),
+    path("campaigns/<int:campaign_id>/lock/confirm/", campaign_views.campaign_lock_confirm, name="campaign-lock"),
     path("", include("pipelines.urls")),
 ]

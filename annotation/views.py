@@ -30,6 +30,7 @@ def home(request):
     context = {
         "campaigns": campaigns,
         "is_expert": is_expert,
+        "can_create_campaign": selectors.user_may_create_campaign(user=user),
         "progress": selectors.campaign_progress_for(expert=user) if is_expert else [],
         "recent": selectors.assignments_recent_for(expert=user) if is_expert else [],
     }

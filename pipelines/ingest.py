@@ -471,3 +471,36 @@ def pair_ingest_uploaded(
             video_a=IncomingVideo(path=paths[0], original_name=Path(video_a.name).name, source_model=source_a),
             video_b=IncomingVideo(path=paths[1], original_name=Path(video_b.name).name, source_model=source_b),
         )
+
+
+def manifest_import_uploaded(
+    *, campaign: Campaign, manifest: UploadedFile, videos: list[UploadedFile] = ()
+) -> ImportReport:
+    """manifest_import for a manifest uploaded from the browser with the videos it names: the videos are saved
+    under their file names beside the manifest, so a line's "video_a": "dusk.mp4" finds the uploaded dusk.mp4;
+    paths inside IMPORT_ROOTS need no upload. Each line is imported whole or not at all (see manifest_import)."""
+    names = [Path(video.name).name for video in videos]
+    hidden = sorted(name for name in names if name.startswith("."))
+    if hidden:
+        raise PairRejected(f"video file names may not start with a dot: {', '.join(hidden)}")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise PairRejected(f"two uploaded videos share a file name: {', '.join(duplicates)}")
+    for uploaded in videos:
+        if uploaded.size > settings.VIDEO_MAX_BYTES:
+            raise VideoRejected(
+                uploaded.name,
+                f"file is {uploaded.size / 1e6:.1f} MB, over the limit of {settings.VIDEO_MAX_BYTES / 1e6:.1f} MB",
+            )
+    with work_folder("manifest") as workdir:
+        folder = workdir / "upload"
+        folder.mkdir()
+        # A leading dot keeps the manifest's own name clear of any video's (hidden names are refused below).
+        manifest_path = folder / ".manifest.jsonl"
+        uploads = [(manifest_path, manifest)]
+        uploads += [(folder / name, video) for name, video in zip(names, videos, strict=True)]
+        for path, uploaded in uploads:
+            with open(path, "wb") as handle:
+                for chunk in uploaded.chunks():
+                    handle.write(chunk)
+        return manifest_import(manifest_path=manifest_path, campaign=campaign)

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
-from annotation.selectors import INGEST, access_campaign
+from annotation.selectors import CURATE, INGEST, access_campaign, user_has_role
 from pipelines.forms import PairUploadForm
 from pipelines.ingest import PairRejected, pair_ingest_uploaded
 from pipelines.media import VideoRejected
@@ -34,6 +34,8 @@ def pair_upload(request, campaign_id: int):
         else:
             verb = "added" if created else "was already in the campaign"
             messages.success(request, f"Pair {pair.external_id} {verb}; its videos are being processed.")
+            if user_has_role(user=request.user, roles=CURATE, campaign_id=campaign.pk):
+                return redirect("campaign-detail", campaign_id=campaign.pk)
             return redirect("home")
     context = {
         "campaign": campaign,

@@ -11,7 +11,8 @@ class Command(BaseCommand):
         "Import judgments made elsewhere from JSONL, one line per expert per pair: "
         '{"pair_id", "annotator", "criteria": {"VA1": 1, ...}, "dimensions": {"VA": -1, ...}, '
         '"checklist": {"A": {question id or text: "yes"|"no"|"na"}, "B": {...}}}. Verdicts are canonical (+1 = video A '
-        "better). Expert accounts are created as needed. Idempotent; each line is imported whole or not at all."
+        'better). A campaign without a checklist takes lines without "checklist" (rubric verdicts only, e.g. AesRM '
+        "judgments). Expert accounts are created as needed. Idempotent; each line is imported whole or not at all."
     )
 
     def add_arguments(self, parser):

@@ -1,0 +1,72 @@
+"""Forms of the curators' campaign pages: create a campaign, add a member, add pairs from a manifest."""
+
+from __future__ import annotations
+
+from django import forms
+
+from annotation.models import Campaign, Checklist, Role, Rubric
+
+
+class CampaignCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    rubric = forms.ModelChoiceField(queryset=Rubric.objects.order_by("slug", "-version"), empty_label=None)
+    checklist = forms.ModelChoiceField(
+        queryset=Checklist.objects.order_by("slug", "-version"),
+        required=False,
+        empty_label="None: rubric verdicts only",
+        help_text="The per-video yes/no questions experts answer besides the rubric, or none.",
+    )
+    overlap = forms.IntegerField(min_value=1, initial=3, help_text="How many different experts judge each pair.")
+    agreement_threshold = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.6,
+        help_text="Pairs whose consensus is backed by a smaller share of raters go to adjudication.",
+    )
+    guidelines = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown: what experts should know before judging. You can change it on the campaign page.",
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if Campaign.objects.filter(name=name).exists():
+            raise forms.ValidationError("A campaign with this name exists already.")
+        return name
+
+
+class GuidelinesForm(forms.Form):
+    guidelines = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown: what experts should know before judging.",
+    )
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class MultipleVideoInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleVideoField(forms.FileField):
+    widget = MultipleVideoInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleVideoField, self).clean(file, initial) for file in files]
+
+
+class ManifestUploadForm(forms.Form):
+    manifest = forms.FileField(
+        help_text="JSONL, one pair per line: prompt, video_a, video_b, optional pair_id, source_a, source_b."
+    )
+    videos = MultipleVideoField(
+        required=False,
+        widget=MultipleVideoInput(attrs={"accept": "video/*"}),
+        help_text="The videos the manifest names by file name; paths inside the server's IMPORT_ROOTS need none.",
+    )
