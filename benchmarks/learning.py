@@ -87,6 +87,25 @@ def _data_build(out: Path, args: argparse.Namespace) -> None:
                            seed=args.seed)
 
 
+def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_recipe):
+    """RAPO on the rl-prompts export's scored single-video rows (PLCC / SRCC on the test split), when the app
+    writes any; else a row saying why it did not run."""
+    from rm_training.experiment import RecipeResult
+
+    rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines() if line.strip()]
+    if not any(row.get("kind") == "single" and row.get("score") is not None for row in rows):
+        return RecipeResult("rapo", "rapo", run, 0.0, 0.0,
+                            notes={"not run": "no scored single-video rows in rl-prompts"})
+    result = run_recipe("rapo", "rapo", data, run, [
+        f"model_path={model}", *VIDEO, "save_every=100000", "keep_checkpoints=1", "optim.batch_size=2",
+        "optim.learning_rate=1e-3", f"stages.sft_steps={args.steps}", f"stages.grpo_steps={args.grpo_steps}",
+        "grpo.num_generations=4", "grpo.max_new_tokens=80",
+    ])
+    metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    result.notes.update({key: metrics.get(key) for key in ("plcc", "srcc", "parse_failure_rate")})
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder for clips, exports, runs, table and plot")
@@ -96,6 +115,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="optimizer steps of descore and of the cold start")
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="run only these runs (names as in the table), e.g. checklist-linear")
     parser.add_argument("--reuse-data", action="store_true",
                         help="train on the exports an earlier run left under --out (skips clips, ingest and export)")
     args = parser.parse_args()
@@ -123,6 +143,8 @@ def main() -> None:
 
     results, grpo_rewards = [], []
     for name, recipe, export_format, overrides, continues in recipe_runs(model, args.steps, args.grpo_steps):
+        if args.only and name not in args.only:
+            continue
         run = out / "runs" / name
         result = run_recipe(name, recipe, exports[export_format], run, overrides,
                             continue_from=out / "runs" / continues if continues else None, evaluate=not continues)
@@ -140,6 +162,8 @@ def main() -> None:
         results.append(result)
         print(f"{name}: trained in {result.train_seconds:.0f} s, evaluated in {result.eval_seconds:.0f} s", flush=True)
 
+    if not args.only or "rapo" in args.only:
+        results.append(_rapo(exports["rl-prompts"], out / "runs" / "rapo", model, args, run_recipe))
     table = learning_table(results)
     learning_plot(results, out / "learning.png", grpo_rewards)
     (out / "learning.md").write_text(table)
