@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=15)
     parser.add_argument("--degradations", type=int, default=5, help="degraded versions per scene (1 clean + these)")
     parser.add_argument("--noise", type=float, default=0.1, help="probability an expert's verdict is replaced")
-    parser.add_argument("--steps", type=int, default=60, help="optimizer steps of descore and of the cold start")
+    parser.add_argument("--steps", type=int, default=160, help="optimizer steps of descore and of the cold start")
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="run only these runs (names as in the table), e.g. checklist-linear")
