@@ -1,0 +1,205 @@
+"""Does a recipe learn? Train and evaluate runs through the public command line and read what they wrote:
+per-dimension accuracy on held-out pairs with a bootstrap 95% interval, the checklist model's recovery of
+planted weights, the GRPO reward curve and the share of answers in the expected format.
+
+Used by ``benchmarks/learning.py`` and its smaller test; recipes are driven only by
+``python -m rm_training train/eval`` arguments (``key=value`` overrides), so the experiment runs
+unchanged whatever the recipes do inside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rm_training.cli import main as rm_training_main
+from rm_training.parsing import DIMENSIONS
+
+CHANCE = 0.5  # a scorer that ignores the videos is right half of the time on decided pairs (A/B drawn by a coin)
+
+
+@dataclass
+class RecipeResult:
+    name: str  # row label, e.g. "descore"
+    recipe: str
+    run: Path
+    train_seconds: float
+    eval_seconds: float
+    accuracy: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)  # dim -> (acc, low, high, n)
+    notes: dict[str, float | str | None] = field(default_factory=dict)
+
+
+def run_recipe(
+    name: str, recipe: str, data: Path, run: Path, overrides: list[str], *, split: str = "test",
+    continue_from: Path | None = None, evaluate: bool = True,
+) -> RecipeResult:
+    """``train`` then (unless ``evaluate`` is false) ``eval`` on ``split``; raises when either exits with an
+    error. ``continue_from``: a run folder copied to ``run`` first, so ``train`` resumes from its last
+    checkpoint (later stages only)."""
+    if continue_from is not None:
+        shutil.copytree(continue_from, run, ignore=shutil.ignore_patterns("eval"))
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # the command's JSON summary; the run folder keeps it all
+        status = rm_training_main(["train", "--recipe", recipe, "--data", str(data), "--out", str(run), *overrides])
+    if status != 0:
+        raise RuntimeError(f"{name}: train exited with {status}")
+    trained = time.perf_counter()
+    if not evaluate:
+        return RecipeResult(name, recipe, run, trained - started, 0.0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = rm_training_main(["eval", "--run", str(run), "--data", str(data), "--split", split])
+    if status != 0:
+        raise RuntimeError(f"{name}: eval exited with {status}")
+    result = RecipeResult(name, recipe, run, trained - started, time.perf_counter() - trained)
+    predictions = run / "eval" / split / "predictions.jsonl"
+    if predictions.is_file():
+        rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
+        result.accuracy = {d: bootstrap_accuracy(rows, d) for d in DIMENSIONS if all(d in r["margins"] for r in rows)}
+    return result
+
+
+def decided_outcomes(rows: list[dict], dimension: str) -> np.ndarray:
+    """1 where the prediction's margin picks the gold side, 0 where it does not (a zero margin is wrong),
+    over the rows whose gold label on ``dimension`` is not a tie."""
+    outcomes = []
+    for row in rows:
+        gold = row["labels"][dimension]
+        if gold == "tie":
+            continue
+        margin = float(row["margins"][dimension])
+        outcomes.append(1.0 if (margin > 0 and gold == "A") or (margin < 0 and gold == "B") else 0.0)
+    return np.asarray(outcomes)
+
+
+def bootstrap_accuracy(
+    rows: list[dict], dimension: str, *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float, int]:
+    """(accuracy, 2.5th and 97.5th percentile of the accuracy over pairs resampled with replacement, pairs)."""
+    outcomes = decided_outcomes(rows, dimension)
+    if outcomes.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    rng = np.random.default_rng(seed)
+    means = outcomes[rng.integers(0, outcomes.size, size=(resamples, outcomes.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(outcomes.mean()), float(low), float(high), int(outcomes.size)
+
+
+def weight_recovery(learned: list[float], planted: list[float]) -> dict[str, float]:
+    """Pearson correlation of learned and planted weights, and the largest absolute error once the learned
+    vector is scaled onto the planted one by least squares (the scale of a logistic fit is not w*'s)."""
+    learned_vector, planted_vector = np.asarray(learned, dtype=float), np.asarray(planted, dtype=float)
+    if np.std(learned_vector) == 0 or np.std(planted_vector) == 0:
+        return {"correlation": math.nan, "max_error": math.nan, "scale": math.nan}
+    scale = float(learned_vector @ planted_vector / (learned_vector @ learned_vector))
+    return {
+        "correlation": float(np.corrcoef(learned_vector, planted_vector)[0, 1]),
+        "max_error": float(np.max(np.abs(scale * learned_vector - planted_vector))),
+        "scale": scale,
+    }
+
+
+def checklist_recovery(weights_file: Path, planted_file: Path) -> dict[str, dict[str, float]]:
+    """Recovery per fitted vector of a checklist-linear run: a dimension's vector against w* on that
+    dimension's questions (0 elsewhere), ``overall`` (or a single vector) against the whole w*."""
+    fitted = json.loads(Path(weights_file).read_text())
+    planted = json.loads(Path(planted_file).read_text())
+    question_ids = [str(q) for q in fitted["question_ids"]]
+    vectors = fitted["weights"] if isinstance(fitted["weights"], dict) else {"overall": fitted["weights"]}
+    recovery = {}
+    for name, vector in vectors.items():
+        target = [
+            planted["weights"][q] if name not in DIMENSIONS or planted["dimensions"][q] == name else 0.0
+            for q in question_ids
+        ]
+        recovery[name] = weight_recovery(vector, target)
+    return recovery
+
+
+def stage_metric(run: Path, key: str) -> list[float]:
+    """Values of ``key`` (e.g. ``grpo/reward_mean``) per logged step of a run, in step order."""
+    values = []
+    for line in (Path(run) / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        record = record.get("metrics", record)
+        if key in record and record[key] is not None:
+            values.append(float(record[key]))
+    return values
+
+
+def first_and_last_mean(values: list[float], share: float = 0.25) -> tuple[float, float]:
+    """Mean of the first and of the last ``share`` of a series (at least one value each)."""
+    if not values:
+        return math.nan, math.nan
+    count = max(1, int(len(values) * share))
+    return float(np.mean(values[:count])), float(np.mean(values[-count:]))
+
+
+def parsed_share(run: Path, split: str = "test") -> float:
+    """Share of a generative run's greedy eval answers (original A/B order) that parse in the recipe's format:
+    the format reward averaged over the held-out pairs."""
+    rows = [json.loads(line) for line in (Path(run) / "eval" / split / "predictions.jsonl").read_text().splitlines()]
+    if not rows:
+        return math.nan
+    return 1 - sum(row.get("text_parse_error") is not None for row in rows) / len(rows)
+
+
+def _cell(value: tuple[float, float, float, int] | None) -> str:
+    if value is None or value[3] == 0:
+        return "-"
+    accuracy, low, high, count = value
+    return f"{accuracy:.2f} [{low:.2f}, {high:.2f}] n={count}"
+
+
+def learning_table(results: list[RecipeResult]) -> str:
+    """Markdown: one row per run, per-dimension held-out accuracy with its 95% bootstrap interval."""
+    lines = ["| run | " + " | ".join(DIMENSIONS) + " | train s | notes |", "|---|" + "---|" * (len(DIMENSIONS) + 2)]
+    lines.append("| chance | " + " | ".join(f"{CHANCE:.2f}" for _ in DIMENSIONS) + " | | |")
+    for result in results:
+        notes = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.notes.items())
+        cells = " | ".join(_cell(result.accuracy.get(d)) for d in DIMENSIONS)
+        lines.append(f"| {result.name} | {cells} | {result.train_seconds:.0f} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def learning_plot(results: list[RecipeResult], path: Path, grpo_rewards: list[float] | None = None) -> None:
+    """Per-dimension accuracy with 95% intervals per run against chance; the GRPO reward per step beside."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if grpo_rewards else 1
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    axis = axes[0][0]
+    width = 0.8 / max(1, len(results))
+    for index, result in enumerate(results):
+        xs, ys, errors = [], [], [[], []]
+        for position, dimension in enumerate(DIMENSIONS):
+            value = result.accuracy.get(dimension)
+            if value is None or value[3] == 0:
+                continue
+            xs.append(position + (index - (len(results) - 1) / 2) * width)
+            ys.append(value[0])
+            errors[0].append(value[0] - value[1])
+            errors[1].append(value[2] - value[0])
+        axis.bar(xs, ys, width, yerr=errors, capsize=3, label=result.name)
+    axis.axhline(CHANCE, color="black", linestyle="--", linewidth=1, label="chance")
+    axis.set_xticks(range(len(DIMENSIONS)), DIMENSIONS)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("held-out accuracy (decided pairs, 95% CI)")
+    axis.legend(fontsize=7)
+    if grpo_rewards:
+        axes[0][1].plot(range(1, len(grpo_rewards) + 1), grpo_rewards)
+        axes[0][1].set_xlabel("GRPO step")
+        axes[0][1].set_ylabel("mean reward (format + accuracy)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,75 @@
+"""The learning experiment's measurements, against values worked out by hand."""
+
+import json
+import math
+
+import pytest
+
+from rm_training.experiment import (
+    RecipeResult,
+    bootstrap_accuracy,
+    checklist_recovery,
+    decided_outcomes,
+    first_and_last_mean,
+    learning_table,
+    weight_recovery,
+)
+
+
+def _row(label: str, margin: float) -> dict:
+    return {"labels": {"VA": label}, "margins": {"VA": margin}}
+
+
+def test_decided_outcomes_skip_gold_ties_and_count_a_zero_margin_as_wrong():
+    rows = [_row("A", 0.3), _row("B", 0.3), _row("B", -2.0), _row("tie", 1.0), _row("A", 0.0)]
+    assert decided_outcomes(rows, "VA").tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_bootstrap_interval_holds_the_accuracy_and_collapses_when_every_pair_agrees():
+    rows = [_row("A", 1.0)] * 3 + [_row("A", -1.0)]
+    accuracy, low, high, count = bootstrap_accuracy(rows, "VA", resamples=500)
+    assert (accuracy, count) == (0.75, 4)
+    # resampling 4 outcomes can only give k/4; the 2.5th and 97.5th percentiles of Binomial(4, 3/4) / 4
+    # are 1/4 (P(k <= 1) = 0.0508) ... 1 (P(k = 4) = 0.316): the interval must contain 0.75 within [0.25, 1]
+    assert 0.25 <= low <= accuracy <= high <= 1.0
+    assert bootstrap_accuracy([_row("B", -1.0)] * 5, "VA")[:3] == (1.0, 1.0, 1.0)
+    assert math.isnan(bootstrap_accuracy([_row("tie", 1.0)], "VA")[0])
+
+
+def test_weight_recovery_scales_the_learned_vector_onto_the_planted_one():
+    """learned (1, 2, 0), planted (2, 4, 1): scale = (2 + 8) / (1 + 4) = 2, scaled (2, 4, 0), max error 1.
+    Correlation: learned centred (0, 1, -1), planted centred (-1/3, 5/3, -4/3):
+    (0 + 5/3 + 4/3) / (sqrt(2) * sqrt(1/9 + 25/9 + 16/9)) = 3 / (sqrt(2) * sqrt(42) / 3) = 9 / sqrt(84)."""
+    figures = weight_recovery([1.0, 2.0, 0.0], [2.0, 4.0, 1.0])
+    assert figures["scale"] == pytest.approx(2.0)
+    assert figures["max_error"] == pytest.approx(1.0)
+    assert figures["correlation"] == pytest.approx(9 / math.sqrt(84))
+
+
+def test_checklist_recovery_compares_a_dimension_with_its_own_planted_questions_only(tmp_path):
+    fitted = tmp_path / "weights.json"
+    fitted.write_text(json.dumps({"question_ids": ["1", "2", "3"],
+                                  "weights": {"VA": [1.0, 0.0, 0.0], "overall": [1.0, 2.0, 0.0]}}))
+    planted = tmp_path / "planted.json"
+    planted.write_text(json.dumps({"weights": {"1": 0.5, "2": 1.0, "3": 0.0},
+                                   "dimensions": {"1": "VA", "2": "VF", "3": None}}))
+    recovery = checklist_recovery(fitted, planted)
+    # VA against (0.5, 0, 0): the same direction, scale 0.5, no error
+    assert recovery["VA"]["correlation"] == pytest.approx(1.0)
+    assert recovery["VA"]["max_error"] == pytest.approx(0.0)
+    # overall against (0.5, 1, 0): (1, 2, 0) scaled by 0.5
+    assert recovery["overall"]["correlation"] == pytest.approx(1.0)
+    assert recovery["overall"]["scale"] == pytest.approx(0.5)
+
+
+def test_first_and_last_quarter_means_of_a_reward_curve():
+    assert first_and_last_mean([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4]) == pytest.approx((0.1, 1.3))
+    assert first_and_last_mean([0.5]) == (0.5, 0.5)
+
+
+def test_learning_table_prints_accuracy_with_its_interval_beside_chance(tmp_path):
+    result = RecipeResult("descore", "descore", tmp_path, train_seconds=12.0, eval_seconds=1.0,
+                          accuracy={"VA": (0.75, 0.5, 1.0, 20)}, notes={"format share": 1.0})
+    table = learning_table([result])
+    assert "| chance | 0.50 | 0.50 | 0.50 |" in table
+    assert "| descore | 0.75 [0.50, 1.00] n=20 | - | - | 12 | format share 1.00 |" in table

@@ -1,0 +1,80 @@
+"""The app's side of the "do the models learn" experiment: a campaign of generated pairs judged by
+simulated experts (fixtures/learning_data.py), built through the app's own services (manifest ingest,
+judgments import, export snapshots), and the planted checklist weights keyed by the export's question
+ids. `benchmarks/learning.py` and `training/tests/test_models_learn.py` use it; the training itself
+goes through rm_training's command line (rm_training/experiment.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from agreement.services import judgments_import
+from annotation.models import Campaign
+from annotation.services import campaign_create
+from exports.services import export_build, export_snapshot_create
+from fixtures.learning_data import LearningClips, PlantedChecklist, learning_judgments
+from pipelines.ingest import manifest_import
+
+SIMULATED_EXPERTS = ("learning-expert-1", "learning-expert-2", "learning-expert-3")
+PLANTED_FILE = "planted_checklist.json"
+
+
+@dataclass(frozen=True)
+class LearningData:
+    campaign: Campaign
+    exports: dict[str, Path]  # format -> export folder
+    planted_path: Path  # {"weights": {question id: w*}, "dimensions": {question id: VA | VF | VP | null}}
+
+
+def learning_campaign_build(
+    *, clips: LearningClips, planted: PlantedChecklist, name: str, noise: float, seed: int = 0,
+    experts: tuple[str, ...] = SIMULATED_EXPERTS,
+) -> Campaign:
+    """Ingest the clips' manifest into a new campaign and import the simulated experts' judgments.
+    Proxies are made after commit: run it where on-commit callbacks execute (autocommit, or a test's
+    django_capture_on_commit_callbacks(execute=True)) with an eager or running Celery."""
+    campaign = campaign_create(name=name, overlap=len(experts),
+                               description="Generated pairs judged by simulated experts (known preferences, noise).")
+    report = manifest_import(manifest_path=clips.manifest_path, campaign=campaign)
+    if report.errors or report.created != len(clips.expected):
+        raise RuntimeError(
+            f"manifest import: {report.created} of {len(clips.expected)} pairs created, errors {report.errors[:3]}"
+        )
+    records = learning_judgments(clips, planted, experts=list(experts), noise=noise, seed=seed)
+    imported = judgments_import(campaign=campaign, lines=[json.dumps(record) for record in records])
+    if imported.errors:
+        raise RuntimeError(f"judgments import: {imported.errors[:3]}")
+    return campaign
+
+
+def planted_by_question_id(campaign: Campaign, planted: PlantedChecklist) -> dict:
+    """The planted weights and dimensions keyed as the export keys checklist answers (question ids)."""
+    questions = campaign.checklist.questions.values_list("id", "text")
+    return {
+        "weights": {str(qid): planted.weights[text] for qid, text in questions},
+        "dimensions": {str(qid): planted.dimension_of(text) for qid, text in questions},
+    }
+
+
+def learning_exports_build(
+    *, campaign: Campaign, planted: PlantedChecklist, out_dir: Path, formats: tuple[str, ...],
+    split: tuple[float, float, float], seed: int = 0,
+) -> LearningData:
+    """One export snapshot per format under `out_dir` (split by prompt, so test scenes are unseen in
+    training), and the planted weights beside them."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exports = {}
+    for export_format in formats:
+        folder = out_dir / export_format
+        snapshot = export_snapshot_create(campaign=campaign, export_format=export_format,
+                                          options={"split": list(split), "seed": seed}, path=folder)
+        snapshot = export_build(snapshot_id=snapshot.pk)
+        if snapshot.status != "succeeded":
+            raise RuntimeError(f"{export_format} export failed: {snapshot.error}")
+        exports[export_format] = folder
+    planted_path = out_dir / PLANTED_FILE
+    planted_path.write_text(json.dumps(planted_by_question_id(campaign, planted), indent=1))
+    return LearningData(campaign=campaign, exports=exports, planted_path=planted_path)
