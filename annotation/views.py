@@ -40,12 +40,7 @@ def home(request):
 @login_required
 @require_POST
 def assignment_next(request):
-    try:
-        assignment = services.assignment_next_for(expert=request.user)
-    except services.NoPairAvailable as nothing:
-        messages.info(request, str(nothing))
-        return redirect("home")
-    return redirect("workbench", assignment_id=assignment.pk)
+    return _next_pair_redirect(request)
 
 
 def _judgment_form(assignment, data) -> JudgmentForm:

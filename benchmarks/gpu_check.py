@@ -182,20 +182,7 @@ def child_hf_trainer(args) -> dict:
         "mm_token_type_ids": (input_ids == ids("<|video_pad|>")).int() * 2,
     }
 
-    class Timer(TrainerCallback):
-        def __init__(self):
-            self.times: list[float] = []
-            self.start = 0.0
-
-        def on_step_begin(self, *_, **__):
-            if cuda:
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *_, **__):
-            if cuda:
-                torch.cuda.synchronize()
-            self.times.append(time.perf_counter() - self.start)
+    Timer = step_timer_class(TrainerCallback, cuda)
 
     class Repeat(torch.utils.data.Dataset):
         def __len__(self):
@@ -225,6 +212,28 @@ IMAGE_CHAT_TEMPLATE = (
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+def step_timer_class(callback_base, cuda: bool):
+    """A transformers TrainerCallback that records each optimizer step's wall time (GPU work finished)."""
+    import torch
+
+    class StepTimer(callback_base):
+        def __init__(self):
+            self.times: list[float] = []
+            self.start = 0.0
+
+        def on_step_begin(self, *_, **__):
+            if cuda:
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *_, **__):
+            if cuda:
+                torch.cuda.synchronize()
+            self.times.append(time.perf_counter() - self.start)
+
+    return StepTimer
 
 
 def image_processor_for(tokenizer, frame_pixels: int):
@@ -273,20 +282,7 @@ def child_trl_grpo(args) -> dict:
     def length_reward(completions, **_):
         return [float(len(str(completion))) for completion in completions]
 
-    class Timer(TrainerCallback):
-        def __init__(self):
-            self.times: list[float] = []
-            self.start = 0.0
-
-        def on_step_begin(self, *_, **__):
-            if cuda:
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *_, **__):
-            if cuda:
-                torch.cuda.synchronize()
-            self.times.append(time.perf_counter() - self.start)
+    Timer = step_timer_class(TrainerCallback, cuda)
 
     lora = args.case.endswith("lora")
     peft_config = None
