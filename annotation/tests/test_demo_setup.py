@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from annotation.models import Campaign, PairJudgmentRevision
+from annotation.models import Campaign, ChecklistQuestion, PairJudgmentRevision
 from annotation.services import campaign_lock
 from training.judging import held_out_pair, held_out_pair_choices, pair_judge, registry_models
 from training.models import RegisteredModel
@@ -41,5 +41,8 @@ def test_demo_setup_builds_campaigns_users_and_a_model_the_playground_can_use_an
     model = registry_models(queryset=RegisteredModel.objects.all())[0]
     pair_id = held_out_pair_choices(model)[0][1]
     judgement = pair_judge(model, held_out_pair(model, pair_id))
-    assert set(judgement.original.verdicts) == {"VA", "VF", "VP"} and judgement.rewards_a
+    # VisionReward eq. 6: one verdict per checklist dimension (the sum over its own questions) and the overall one
+    checklist = Campaign.objects.get(name="demo-judged").checklist
+    dimensions = set(ChecklistQuestion.objects.filter(checklist=checklist).values_list("dimension", flat=True))
+    assert set(judgement.original.verdicts) == dimensions | {"overall"} and judgement.rewards_a
 

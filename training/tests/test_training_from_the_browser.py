@@ -60,6 +60,8 @@ def test_engineer_launches_a_tiny_model_run_watches_it_and_finds_it_in_the_regis
     page.click("nav >> text=Training")
     page.click(f"[data-train='{snapshot.pk}']")
     page.select_option("select[name=recipe]", "aesrm-base")
+    # choosing a recipe reloads the form through htmx: fill the reloaded one, once htmx has swapped it in
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     expect(page.locator("[data-train-form]")).to_have_attribute("data-recipe", "aesrm-base")
     expect(page.locator("input[name=hp__checklist__max_epochs]")).to_have_count(0)
     page.select_option("select[name=model_path]", str(model))
