@@ -225,6 +225,11 @@ def load_optimizer_state(accelerator, model: nn.Module, optimizer, directory) ->
                               load_optimizer_states=True, load_lr_scheduler_states=False)
         return
     state = torch.load(directory / OPTIMIZER_FILE, map_location="cpu", weights_only=False)
+    if any(isinstance(key, int) for key in state.get("state", {})):
+        # written before checkpoints were gathered by name: torch's own optimizer.state_dict(), keyed by parameter
+        # position, which only the same unsharded model and optimizer can take back
+        _torch_optimizer(optimizer).load_state_dict(state)
+        return
     # every process read the whole state; each keeps its shard. Not strict: a trainable parameter no loss
     # has reached yet (a DescoreModel's unused LM head) has no Adam state to restore
     set_optimizer_state_dict(model, _torch_optimizer(optimizer), state,

@@ -166,6 +166,29 @@ def test_without_sharding_the_state_dict_and_optimizer_state_round_trip(tiny_mod
         assert torch.equal(optimizer.optimizer.state[parameter]["exp_avg_sq"], fresh.state[parameter]["exp_avg_sq"])
 
 
+def test_an_optimizer_state_written_before_name_keyed_checkpoints_still_resumes(tiny_model_path, tmp_path):
+    """Runs checkpointed by the earlier code hold torch's own ``optimizer.state_dict()`` (keyed by position):
+    resuming one must not fail with ``KeyError: 'state.0.step'``."""
+    from accelerate import Accelerator
+
+    model, _ = load_vlm(tiny_model_path)
+    accelerator = Accelerator(cpu=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    prepared, optimizer = accelerator.prepare(model, optimizer)
+    input_ids = torch.tensor([[30, 31, 32, 33]])
+    prepared(input_ids=input_ids, labels=input_ids).loss.backward()
+    optimizer.step()
+    torch.save(optimizer.optimizer.state_dict(), tmp_path / "optimizer.pt")
+    fresh = torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+    load_optimizer_state(accelerator, prepared, fresh, tmp_path)
+
+    stepped = [parameter for parameter in model.parameters() if parameter in optimizer.optimizer.state]
+    assert stepped
+    for parameter in stepped:
+        assert torch.equal(optimizer.optimizer.state[parameter]["exp_avg"], fresh.state[parameter]["exp_avg"])
+
+
 def test_without_sharding_the_reference_is_frozen_and_unwrapped(tiny_model_path):
     from accelerate import Accelerator
 
