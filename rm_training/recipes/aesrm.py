@@ -101,6 +101,19 @@ def _load(config: TrainConfig, source: str | Path):
     return apply_lora(model, config.lora_rank), tokenizer
 
 
+def resumed_trainer(config: TrainConfig, run: RunDir, model, tokenizer, checkpoint: Path | None) -> Trainer:
+    """The loop for a generative VLM recipe: checkpoints are save_pretrained folders (model or adapter, gathered
+    under sharding) with the tokenizer beside them; resumed from ``checkpoint`` when there is one."""
+
+    def save(module, path: Path, state_dict: dict) -> None:
+        save_pretrained_state(module, path, state_dict)
+        tokenizer.save_pretrained(path)
+
+    trainer = Trainer(config, run, model, save)
+    trainer.resume(checkpoint)
+    return trainer
+
+
 def build(config: TrainConfig, export: Export, source: str | Path):
     model, tokenizer = _load(config, source)
     loader = VideoLoader.for_model(base_model(model).config, config.model_path, config.video)
@@ -167,12 +180,7 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         )
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
-    def save(module, path: Path, state_dict: dict) -> None:
-        save_pretrained_state(module, path, state_dict)
-        tokenizer.save_pretrained(path)
-
-    trainer = Trainer(config, run, model, save)
-    trainer.resume(checkpoint)
+    trainer = resumed_trainer(config, run, model, tokenizer, checkpoint)
 
     def sft_loss(sequences) -> tuple[torch.Tensor, dict]:
         batch = collate(sequences, pad, video_id, "right")

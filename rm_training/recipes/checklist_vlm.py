@@ -22,9 +22,9 @@ from rm_training.checklist_linear import ChecklistRewardModel
 from rm_training.config import ConfigError, TrainConfig
 from rm_training.data import DataError, collate
 from rm_training.export import Export
-from rm_training.loop import Stage, Trainer
-from rm_training.modeling import model_inputs, save_pretrained_state
-from rm_training.recipes.aesrm import build
+from rm_training.loop import Stage
+from rm_training.modeling import model_inputs
+from rm_training.recipes.aesrm import build, resumed_trainer
 from rm_training.run_dir import RunDir
 
 SYSTEM_TEXT = "You check one generated video against one yes/no question about its quality."
@@ -117,12 +117,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     model, tokenizer, encoder = build(config, export, checkpoint or config.model_path)
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
 
-    def save(module, path: Path, state_dict: dict) -> None:
-        save_pretrained_state(module, path, state_dict)
-        tokenizer.save_pretrained(path)
-
-    trainer = Trainer(config, run, model, save)
-    trainer.resume(checkpoint)
+    trainer = resumed_trainer(config, run, model, tokenizer, checkpoint)
 
     def sequences(indices: list[int]):
         chosen = [rows[examples[i]] for i in indices]

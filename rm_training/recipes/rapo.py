@@ -12,8 +12,6 @@ Evaluation reports PLCC / SRCC of greedy scores, an unreadable answer counted at
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from rm_training.config import TrainConfig
@@ -22,9 +20,9 @@ from rm_training.evaluation import score_correlations
 from rm_training.export import Export
 from rm_training.generation import generator_for_run
 from rm_training.grpo import GRPOUpdates, PromptBatch, encode_prompt_batch, reference_for_run, sample
-from rm_training.loop import Stage, Trainer
-from rm_training.modeling import base_model, generation_options, model_inputs, save_pretrained_state
-from rm_training.recipes.aesrm import build, sft_example_loss
+from rm_training.loop import Stage
+from rm_training.modeling import base_model, generation_options, model_inputs
+from rm_training.recipes.aesrm import build, resumed_trainer, sft_example_loss
 from rm_training.rewards import parse_score, rapo_reward
 from rm_training.run_dir import RunDir
 
@@ -94,12 +92,7 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
                         "export rl-prompts from a campaign with accepted AesCoT critiques of scored videos, "
                         "or set stages.sft_steps=0")
 
-    def save(module, path: Path, state_dict: dict) -> None:
-        save_pretrained_state(module, path, state_dict)
-        tokenizer.save_pretrained(path)
-
-    trainer = Trainer(config, run, model, save)
-    trainer.resume(checkpoint)
+    trainer = resumed_trainer(config, run, model, tokenizer, checkpoint)
     pad, video_id = tokenizer.pad_token_id, encoder.video_token_id
     grpo = {}
 
