@@ -19,6 +19,7 @@ from pipelines.ingest import manifest_import
 
 SIMULATED_EXPERTS = ("learning-expert-1", "learning-expert-2", "learning-expert-3")
 PLANTED_FILE = "planted_checklist.json"
+FORMAT_OPTIONS = {"rl-prompts": {"video_scores": "judgments"}}
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,16 @@ def learning_exports_build(
     split: tuple[float, float, float], seed: int = 0,
 ) -> LearningData:
     """One export snapshot per format under `out_dir` (split by prompt, so test scenes are unseen in
-    training), and the planted weights beside them."""
+    training), and the planted weights beside them. rl-prompts also gets its single-video rows, each video
+    scored by a Bradley-Terry fit of the judgments (RAPO trains on them)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     exports = {}
     for export_format in formats:
         folder = out_dir / export_format
-        snapshot = export_snapshot_create(campaign=campaign, export_format=export_format,
-                                          options={"split": list(split), "seed": seed}, path=folder)
+        options = {"split": list(split), "seed": seed, **FORMAT_OPTIONS.get(export_format, {})}
+        snapshot = export_snapshot_create(campaign=campaign, export_format=export_format, options=options,
+                                          path=folder)
         snapshot = export_build(snapshot_id=snapshot.pk)
         if snapshot.status != "succeeded":
             raise RuntimeError(f"{export_format} export failed: {snapshot.error}")
