@@ -6,7 +6,7 @@ from django import forms
 
 from annotation.models import Campaign
 from distillation import services
-from distillation.models import Critique, DistillationJob, Endpoint
+from distillation.models import Critique, DistillationJob, Endpoint, base_url_validate
 from distillation.selectors import FILTER_VERDICTS
 
 
@@ -82,7 +82,8 @@ class EndpointForm(forms.ModelForm):
         required=False,
         label="API key",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted. Leave blank to keep the current key; vLLM without --api-key needs none.",
+        help_text="Stored encrypted, shown back only as its last four characters. A vLLM server started without "
+        "an API key needs none.",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored key")
 
@@ -120,10 +121,8 @@ class EndpointForm(forms.ModelForm):
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise forms.ValidationError("Give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1.")
-        if parts.path.rstrip("/").endswith("/chat/completions"):
+        base_url_validate(url)
+        if urlsplit(url).path.rstrip("/").endswith("/chat/completions"):
             raise forms.ValidationError("Give the base URL (ending in /v1), not the /chat/completions route.")
         return url.rstrip("/")
 

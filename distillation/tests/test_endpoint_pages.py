@@ -69,6 +69,8 @@ def test_a_blank_key_keeps_the_stored_one_a_new_one_replaces_it_and_remove_clear
     [
         ("ftp://models.example.com/v1", "Give an http:// or https:// URL"),
         ("127.0.0.1:8000/v1", "Give an http:// or https:// URL"),
+        ("http:///v1", "Give an http:// or https:// URL"),
+        ("http://gpu1:eighty/v1", "This URL cannot be read"),
         ("http://127.0.0.1:8000/v1/chat/completions", "not the /chat/completions route"),
     ],
 )
@@ -79,6 +81,19 @@ def test_a_base_url_that_is_not_an_http_root_is_refused_next_to_the_field(client
     page = response.content.decode()
     assert message in page and 'data-field="base_url"' in page
     assert KEY not in page  # the password field is not rendered back
+
+
+@pytest.mark.parametrize("base_url", ["http://vllm:8000/v1", "http://gpu1.lan:8000/v1", "https://api.openai.com/v1"])
+def test_a_compose_service_or_a_lan_host_without_a_dot_is_a_valid_base_url(client, curator, campaign, base_url):
+    client.force_login(curator)
+    assert client.post(reverse("distillation-endpoint-add"), _form(base_url=base_url)).status_code == 302
+    assert Endpoint.objects.get().base_url == base_url
+
+
+def test_a_trailing_slash_is_dropped_from_the_base_url(client, curator, campaign):
+    client.force_login(curator)
+    client.post(reverse("distillation-endpoint-add"), _form(base_url="http://vllm:8000/v1/"))
+    assert Endpoint.objects.get().base_url == "http://vllm:8000/v1"
 
 
 def test_a_refused_edit_leaves_the_saved_endpoint_unchanged(client, curator, campaign, endpoint):
