@@ -49,6 +49,8 @@ def test_a_curator_adds_tests_and_edits_an_endpoint(chromium, app_url, curator, 
         _sign_in(page, app_url, curator)
         page.goto(f"{app_url}/distillation/")
         expect(page.locator("main")).not_to_contain_text("in the admin")
+        page.locator("[data-endpoints]").scroll_into_view_if_needed()
+        _at_each_width(page, "distillation-index-no-endpoints")
         page.click("[data-manage-endpoints]")
 
         expect(page.locator("[data-endpoint-intro]")).to_contain_text("vLLM")
@@ -112,6 +114,10 @@ def test_a_curator_adds_tests_and_edits_an_endpoint(chromium, app_url, curator, 
         expect(row).to_contain_text("Qwen/Qwen2.5-VL-72B-Instruct")
         expect(row).to_contain_text("ending in …7Q4z")
         _at_each_width(page, "distillation-endpoints")
+        page.click("text=Distillation >> nth=1")  # the breadcrumb, not the top bar
+        expect(page.locator("[data-endpoints] a:text-is('qwen-local')")).to_be_visible()
+        page.locator("[data-endpoints]").scroll_into_view_if_needed()
+        _at_each_width(page, "distillation-index-with-endpoint")
     finally:
         page.close()
 
