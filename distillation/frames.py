@@ -3,6 +3,7 @@ is at most `short_side` (never upscaled), JPEG-encoded for base64 image parts.""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 from collections import OrderedDict
@@ -66,3 +67,23 @@ def frames_for_video(video, *, fps: float, max_frames: int, short_side: int) -> 
         while len(_cache) > FRAMES_CACHE_SIZE:
             _cache.popitem(last=False)
     return frames
+
+
+TEST_CARD_SIZE = "320x240"
+
+
+@functools.cache
+def test_card_frame() -> Frame:
+    """ffmpeg's testsrc2 card (colour bars, a gradient, a moving pattern) as one JPEG: a frame to send when
+    testing an endpoint, with something in it a model can describe."""
+    try:
+        jpeg, _ = (
+            ffmpeg.input(f"testsrc2=size={TEST_CARD_SIZE}:rate=1", f="lavfi")
+            .output("pipe:", vframes=1, format="image2", vcodec="mjpeg", **{"q:v": 4})
+            .global_args("-nostdin", "-loglevel", "error")
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as error:
+        tail = (error.stderr or b"").decode("utf-8", errors="replace").strip()[-300:]
+        raise MediaProcessingError(f"could not render the test card: {tail}") from error
+    return Frame(seconds=0.0, jpeg=jpeg)

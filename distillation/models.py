@@ -17,19 +17,35 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from annotation.models import Campaign, Video, VideoPair
+
+
+def base_url_validate(value: str) -> None:
+    """An http or https URL with a host. Unlike URLValidator, a host without a dot passes: a compose service
+    (`http://vllm:8000/v1`) or a machine on the local network (`http://gpu1:8000/v1`)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as error:
+        raise ValidationError("This URL cannot be read: %(error)s", code="invalid", params={"error": error}) from error
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(char.isspace() for char in value):
+        raise ValidationError(
+            "Give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1.", code="invalid"
+        )
 
 
 class Endpoint(models.Model):
     """An OpenAI-compatible chat-completions server. The API key is never shown back, only "set"/"not set"."""
 
     name = models.CharField(max_length=100, unique=True)
-    base_url = models.CharField(max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+    base_url = models.CharField(max_length=500, validators=[base_url_validate])
     model = models.CharField(max_length=200)
     api_key_encrypted = models.TextField(blank=True, help_text="Fernet token; write through endpoint_api_key_set.")
     api_key_env = models.CharField(

@@ -17,7 +17,15 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotation.models import Campaign, ChecklistQuestion, Role, Video
-from annotation.selectors import CURATE, TRAIN, access_campaign, campaigns_for, checklist_answers_latest, user_has_role
+from annotation.selectors import (
+    CURATE,
+    TRAIN,
+    access_campaign,
+    campaigns_for,
+    check_role_somewhere,
+    checklist_answers_latest,
+    user_has_role,
+)
 from distillation.filters import FILTERS, FilterContext, VideoFacts
 from distillation.models import Critique, CritiqueRevision, DistillationItem, DistillationJob, Endpoint, Generation
 from distillation.prompts import CriterionSpec, DimensionSpec, RubricSpec
@@ -74,6 +82,23 @@ def user_can_audit(*, user) -> bool:
     return user_has_role(user=user, roles=CURATE)
 
 
+# Endpoints belong to no campaign: a curator or ML engineer of any campaign (and staff) adds, tests and edits them.
+MANAGE_ENDPOINTS = (Role.CURATOR, Role.ML_ENGINEER)
+
+
+def user_can_manage_endpoints(*, user) -> bool:
+    return user_has_role(user=user, roles=MANAGE_ENDPOINTS)
+
+
+def check_may_manage_endpoints(*, user) -> None:
+    check_role_somewhere(user=user, roles=MANAGE_ENDPOINTS, action="add, test or edit distillation endpoints")
+
+
+def access_endpoint(*, user, endpoint_id: int) -> Endpoint:
+    check_may_manage_endpoints(user=user)
+    return get_object_or_404(Endpoint, pk=endpoint_id)
+
+
 def campaigns_for_jobs(*, user) -> QuerySet[Campaign]:
     """Campaigns whose distillation jobs the user may start."""
     return campaigns_for(user=user, roles=TRAIN)
@@ -116,6 +141,21 @@ def endpoint_api_key(*, endpoint: Endpoint) -> str:
     if endpoint.api_key_env:
         return os.environ.get(endpoint.api_key_env, "")
     return api_key_decrypt(endpoint.api_key_encrypted)
+
+
+API_KEY_SHOWN_CHARACTERS = 4
+API_KEY_SHORTEST_HINTED = 12  # below this, four characters would give away too much of the key
+
+
+def endpoint_api_key_hint(*, endpoint: Endpoint) -> str:
+    """How the key is shown back: where it comes from and its last four characters, never more."""
+    key = endpoint_api_key(endpoint=endpoint)
+    ending = f"ending in …{key[-API_KEY_SHOWN_CHARACTERS:]}" if len(key) >= API_KEY_SHORTEST_HINTED else "set"
+    if endpoint.api_key_env:
+        return f"from ${endpoint.api_key_env}, {ending}" if key else f"${endpoint.api_key_env} is not set here"
+    if endpoint.api_key_encrypted and not key:
+        return "unreadable (stored under another SECRET_KEY): enter it again"
+    return ending if key else "not set"
 
 
 # --- Rubric and facts ------------------------------------------------------------------------------------

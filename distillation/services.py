@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -33,6 +34,7 @@ from agreement.selectors import consensus_for_campaign
 from annotation.models import Campaign, Video
 from distillation import prompts
 from distillation.client import (
+    CallError,
     Completion,
     EndpointConfig,
     PermanentCallError,
@@ -40,7 +42,7 @@ from distillation.client import (
     chat_complete,
 )
 from distillation.filters import ALIGNMENT, FACTUAL, LEAKAGE, critique_filter, judge_verdict_parse
-from distillation.frames import frames_for_video
+from distillation.frames import frames_for_video, test_card_frame
 from distillation.models import Critique, CritiqueRevision, DistillationItem, DistillationJob, Endpoint, Generation
 from distillation.ratelimit import Limits, RateLimitBusy, endpoint_slot
 from distillation.secrets import api_key_encrypt
@@ -79,6 +81,23 @@ def endpoint_api_key_set(*, endpoint: Endpoint, api_key: str) -> None:
     endpoint.save(update_fields=["api_key_encrypted"])
 
 
+def endpoint_update(*, endpoint: Endpoint, changes: dict, api_key: str = "", clear_api_key: bool = False) -> Endpoint:
+    """Apply `changes` (name, base_url, model, api_key_env and the settings of endpoint_create). The key is
+    write-only: a blank `api_key` keeps the stored one, `clear_api_key` removes it."""
+    for field, value in changes.items():
+        setattr(endpoint, field, value)
+    updated = list(changes)
+    if clear_api_key:
+        endpoint.api_key_encrypted = ""
+        updated.append("api_key_encrypted")
+    elif api_key:
+        endpoint.api_key_encrypted = api_key_encrypt(api_key)
+        updated.append("api_key_encrypted")
+    endpoint.full_clean()
+    endpoint.save(update_fields=updated)
+    return endpoint
+
+
 def endpoint_config(*, endpoint: Endpoint) -> EndpointConfig:
     return EndpointConfig(
         base_url=endpoint.base_url,
@@ -89,6 +108,90 @@ def endpoint_config(*, endpoint: Endpoint) -> EndpointConfig:
         temperature=endpoint.temperature,
         price_prompt_per_1k=endpoint.price_prompt_per_1k,
         price_completion_per_1k=endpoint.price_completion_per_1k,
+    )
+
+
+PROBE_TIMEOUT_CAP_SECONDS = 20.0
+PROBE_MAX_TOKENS = 300
+PROBE_QUESTION = "Describe this image in one sentence."
+
+
+@dataclass(frozen=True)
+class EndpointProbe:
+    """What one test call gave: the answer, or the error with a hint at its cause; latency either way."""
+
+    question: str
+    answer: str = ""
+    error: str = ""
+    hint: str = ""
+    latency_ms: int = 0
+    timeout_seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def _probe_hint(error: CallError, *, endpoint: Endpoint) -> str:
+    reason = error.reason
+    if error.status in (401, 403):
+        if endpoint.api_key_env and not endpoint.api_key_is_set:
+            return f"The server refused the call, and ${endpoint.api_key_env} is not set where this app runs."
+        return "The server refused the API key: enter the key again (or check its environment variable)."
+    if error.status == 404:
+        return "Nothing at that route or no such model: the base URL usually ends in /v1; check the model name."
+    if error.status == 400:
+        return "The server rejected the request: does this model accept images (a multimodal model)?"
+    if error.status == 429:
+        return "The server is rate limiting: lower requests per minute or concurrency, or try again later."
+    if error.status is not None and error.status >= 500:
+        return "The server failed while answering: look at its logs (out of memory, model still loading)."
+    if reason.startswith("timeout"):
+        return (
+            "No answer in time: the server may be loading the model or overloaded. Jobs wait up to the endpoint's "
+            "own timeout; this test waits at most "
+            f"{PROBE_TIMEOUT_CAP_SECONDS:g} s."
+        )
+    if reason.startswith("connection error"):
+        return "Nothing answered at that address: is the server running, and reachable from this app's host?"
+    if reason.startswith("malformed"):
+        return "Something answered, but not with an OpenAI chat completion: is this the right base URL?"
+    return ""
+
+
+def endpoint_probe(*, endpoint: Endpoint, question: str = PROBE_QUESTION) -> EndpointProbe:
+    """Send one frame (the test card) and a short question through the real client; saves nothing.
+
+    Runs in the caller's request: the timeout is the endpoint's, capped at PROBE_TIMEOUT_CAP_SECONDS, so a server
+    that hangs holds the page for seconds, not minutes. The client never retries (see client.py).
+    """
+    config = endpoint_config(endpoint=endpoint)
+    config = replace(
+        config,
+        timeout_seconds=min(config.timeout_seconds, PROBE_TIMEOUT_CAP_SECONDS),
+        max_tokens=min(config.max_tokens, PROBE_MAX_TOKENS),
+    )
+    messages = [{"role": "user", "content": [{"type": "text", "text": question}, test_card_frame().image_part()]}]
+    started = time.monotonic()
+    try:
+        completion = chat_complete(config=config, messages=messages)
+    except CallError as error:
+        return EndpointProbe(
+            question=question,
+            error=error.reason,
+            hint=_probe_hint(error, endpoint=endpoint),
+            latency_ms=round((time.monotonic() - started) * 1000),
+            timeout_seconds=config.timeout_seconds,
+        )
+    return EndpointProbe(
+        question=question,
+        answer=completion.text,
+        latency_ms=round(completion.latency_seconds * 1000),
+        timeout_seconds=config.timeout_seconds,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
     )
 
 

@@ -1,5 +1,5 @@
-"""Pages: jobs (start, live progress, cancel, resume) and the curators' audit of critiques. Thin: validate, call one
-service or selector, render."""
+"""Pages: endpoints (add, edit, test), jobs (start, live progress, cancel, resume) and the curators' audit of
+critiques. Thin: validate, call one service or selector, render."""
 
 from __future__ import annotations
 
@@ -8,24 +8,35 @@ import time
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.selectors import CURATE, TRAIN, check_role_somewhere, user_has_role
 from distillation import services
-from distillation.forms import AuditFilterForm, CritiqueActionForm, JobStartForm
-from distillation.models import Critique
+from distillation.forms import (
+    ENDPOINT_SETTINGS_FIELDS,
+    AuditFilterForm,
+    CritiqueActionForm,
+    EndpointForm,
+    EndpointTestForm,
+    JobStartForm,
+)
+from distillation.frames import test_card_frame
+from distillation.models import Critique, Endpoint
 from distillation.selectors import (
     READ_JOBS,
     access_campaign_for_job,
     access_critique,
+    access_endpoint,
     access_job,
     audit_queue,
     audit_throughput,
     campaigns_for_jobs,
+    check_may_manage_endpoints,
     critique_history,
+    endpoint_api_key_hint,
     endpoints_all,
     highlighted_segments,
     job_progress,
@@ -58,6 +69,91 @@ def job_index(request):
             return redirect("distillation-job", job_id=job.pk)
     jobs = [(job, job_progress(job=job)) for job in jobs_recent(user=request.user, limit=20)]
     return render(request, "distillation/index.html", {"form": form, "jobs": jobs, "endpoints": endpoints_all()})
+
+
+# --- Endpoints -------------------------------------------------------------------------------------------
+
+
+@login_required
+def endpoint_index(request):
+    check_may_manage_endpoints(user=request.user)
+    endpoints = [(endpoint, endpoint_api_key_hint(endpoint=endpoint)) for endpoint in endpoints_all()]
+    return render(request, "distillation/endpoints.html", {"endpoints": endpoints})
+
+
+@login_required
+def endpoint_add(request):
+    check_may_manage_endpoints(user=request.user)
+    form = EndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            endpoint = services.endpoint_create(
+                api_key=data["api_key"], **{field: data[field] for field in ENDPOINT_SETTINGS_FIELDS}
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid)
+        else:
+            messages.success(request, f"Endpoint {endpoint.name} added: test it below before starting a job.")
+            return redirect("distillation-endpoint", endpoint_id=endpoint.pk)
+    return render(request, "distillation/endpoint_form.html", {"form": form, "endpoint": None})
+
+
+@login_required
+def endpoint_detail(request, endpoint_id: int):
+    """The edit form beside the test panel."""
+    endpoint = access_endpoint(user=request.user, endpoint_id=endpoint_id)
+    hint = endpoint_api_key_hint(endpoint=endpoint)
+    form = EndpointForm(request.POST or None, instance=endpoint, api_key_hint=hint)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.endpoint_update(
+                endpoint=endpoint,
+                changes={field: data[field] for field in ENDPOINT_SETTINGS_FIELDS},
+                api_key=data["api_key"],
+                clear_api_key=data.get("clear_api_key", False),
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid)
+        else:
+            messages.success(request, f"Endpoint {endpoint.name} saved.")
+            return redirect("distillation-endpoint", endpoint_id=endpoint.pk)
+    if form.errors:
+        # The form wrote its values onto the instance; show the saved endpoint, not the rejected edit.
+        endpoint = Endpoint.objects.get(pk=endpoint.pk)
+    context = {"form": form, "endpoint": endpoint, "api_key_hint": hint, "test_form": EndpointTestForm()}
+    return render(request, "distillation/endpoint_form.html", context)
+
+
+@login_required
+def endpoint_test_card(request):
+    """The frame a test sends, so that the page shows what the model is asked about."""
+    check_may_manage_endpoints(user=request.user)
+    response = HttpResponse(test_card_frame().jpeg, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+@require_POST
+def endpoint_test(request, endpoint_id: int):
+    """One frame and a question through the real client, in this request (see services.endpoint_probe for why);
+    htmx swaps the result into the page, without JavaScript the whole page comes back with it."""
+    endpoint = access_endpoint(user=request.user, endpoint_id=endpoint_id)
+    test_form = EndpointTestForm(request.POST)
+    probe = None
+    if test_form.is_valid():
+        probe = services.endpoint_probe(endpoint=endpoint, question=test_form.cleaned_data["question"])
+    context = {"endpoint": endpoint, "test_form": test_form, "probe": probe}
+    if request.htmx:
+        return render(request, "distillation/_endpoint_test.html", context)
+    hint = endpoint_api_key_hint(endpoint=endpoint)
+    context |= {"form": EndpointForm(instance=endpoint, api_key_hint=hint), "api_key_hint": hint}
+    return render(request, "distillation/endpoint_form.html", context)
+
+
+# --- Jobs ------------------------------------------------------------------------------------------------
 
 
 def _progress_context(job, *, user) -> dict:

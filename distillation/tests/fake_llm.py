@@ -2,9 +2,10 @@
 
 Deterministic: each request is routed by the "Pair reference: ..." line of the prompt. A reference can be given
 a script (a queue of replies: ok, HTTP status with headers, hang past the client's timeout, malformed JSON,
-hold until released); without a script, or once it is used up, `answers[reference]` (or `default_answer`) is
-returned. Every request is recorded with its reference, seed (= the sample index) and JSON body, and the peak
-number of requests in flight is tracked.
+an HTML page instead of JSON, hold until released); without a script, or once it is used up,
+`answers[reference]` (or `default_answer`) is returned. A request without a reference is routed as "unknown".
+Every request is recorded with its reference, seed (= the sample index) and JSON body, and the peak number of
+requests in flight is tracked.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ REFERENCE = re.compile(r"(?:Pair|Video) reference: (\S+)")
 
 @dataclass
 class Reply:
-    kind: str = "ok"  # ok | status | hang | malformed | hold
+    kind: str = "ok"  # ok | status | hang | malformed | garbage | hold
     text: str | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -44,6 +45,11 @@ def hang(seconds: float) -> Reply:
 
 def malformed() -> Reply:
     return Reply("malformed")
+
+
+def garbage() -> Reply:
+    """200 with an HTML page: what a web server or proxy at the wrong URL answers."""
+    return Reply("garbage")
 
 
 def hold(release: threading.Event) -> Reply:
@@ -166,10 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
 
-    def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, code: int, payload: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         try:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -197,6 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(reply.status, message.encode(), reply.headers)
             elif reply.kind == "malformed":
                 self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"message": ')
+            elif reply.kind == "garbage":
+                self._send(200, b"<html><body>It works!</body></html>", content_type="text/html")
             else:
                 if reply.kind == "hang":
                     time.sleep(reply.seconds)

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="Campaign name.")
-        parser.add_argument("--endpoint", required=True, help="Endpoint name (see the admin).")
+        parser.add_argument("--endpoint", required=True, help="Endpoint name (see /distillation/endpoints/).")
         parser.add_argument("--samples", type=int, default=1, help="K samples per item (self-consistency).")
         parser.add_argument("--judge-endpoint", default=None, help="Optional endpoint for the LLM-judge passes.")
         parser.add_argument("--fps", type=float, default=1.0, help="Frames sampled per second.")
