@@ -54,3 +54,49 @@ class ConfusionForm(forms.Form):
         self.fields["second"].choices = experts
         self.fields["second"].initial = experts[1][0] if len(experts) > 1 else None
         self.fields["variable"].choices = variables
+
+
+class PairFilterForm(forms.Form):
+    """The pair browser's filter bar (GET): every field optional, an unknown value is ignored."""
+
+    text = forms.CharField(required=False, label="Prompt or pair id", max_length=200)
+    source = forms.ChoiceField(required=False, label="Source")
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=[("", "Any"), ("unjudged", "Unjudged"), ("in_progress", "In progress"), ("judged", "Fully judged")],
+    )
+    agreement = forms.ChoiceField(
+        required=False,
+        label="Agreement",
+        choices=[
+            ("", "Any"),
+            ("agreed", "Agreed"),
+            ("disagreed", "Disagreed"),
+            ("awaiting", "Awaiting adjudication"),
+        ],
+    )
+    flags = forms.ChoiceField(
+        required=False, label="Flags", choices=[("", "Any"), ("flagged", "Flagged"), ("unflagged", "Not flagged")]
+    )
+    adjudication = forms.ChoiceField(
+        required=False,
+        label="Adjudication",
+        choices=[
+            ("", "Any"),
+            ("gold", "Gold set"),
+            ("not_gold", "No gold"),
+            ("adjudicated", "Adjudicated"),
+            ("not_adjudicated", "Not adjudicated"),
+        ],
+    )
+
+    def __init__(self, *args, sources: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "Any")] + [(source, source) for source in sources]
+
+    def filters(self) -> dict[str, str]:
+        """The valid filters (blank where a value was missing or unknown), as PairFilters takes them."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {name: data.get(name) or "" for name in self.fields}

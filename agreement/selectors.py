@@ -25,8 +25,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import CharField, Count, Max, QuerySet, Sum
-from django.db.models.functions import Cast
+from django.db.models import CharField, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404
 
 from agreement import metrics
@@ -40,7 +40,15 @@ from agreement.report import (
     RatingBlock,
     report_build,
 )
-from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
+from annotation.models import (
+    Campaign,
+    ChecklistAnswer,
+    ChecklistQuestion,
+    Criterion,
+    PairFlag,
+    PairJudgment,
+    VideoPair,
+)
 from annotation.selectors import (
     CURATE,
     READ_AGREEMENT,
@@ -269,6 +277,19 @@ def adjudication_queue_for(*, campaign: Campaign) -> list[PairConsensus]:
     """Pairs waiting for a curator, least agreed first."""
     waiting = [pair for pair in consensus_for_campaign(campaign=campaign).values() if pair.needs_adjudication]
     return sorted(waiting, key=lambda pair: (pair.min_agreement, pair.pair_id))
+
+
+def adjudication_queue_next(*, campaign: Campaign, after: PairConsensus | None) -> int | None:
+    """The id of the pair a curator reviews after `after` (its consensus as it was when they opened it): the first
+    waiting pair that comes after it in the queue's order, else the first waiting pair but it (None: no other)."""
+    queue = adjudication_queue_for(campaign=campaign)
+    others = [pair for pair in queue if after is None or pair.pair_id != after.pair_id]
+    if after is not None and after.min_agreement is not None:
+        position = (after.min_agreement, after.pair_id)
+        later = [pair for pair in others if (pair.min_agreement, pair.pair_id) > position]
+        if later:
+            return later[0].pair_id
+    return others[0].pair_id if others else None
 
 
 def adjudication_queue_size(*, campaign: Campaign, verdicts: RatingBlock) -> int:
@@ -540,6 +561,26 @@ class ReviewRow:
     gold: int | None
 
 
+@dataclass(frozen=True)
+class JudgmentCard:
+    """One expert's judgment as the curator reads it beside the player."""
+
+    judgment: PairJudgment
+    severe: list[str]  # "A · VA": the videos and dimensions the expert flagged as severely wrong
+
+
+@dataclass(frozen=True)
+class ChecklistComparison:
+    """One checklist question for both videos: each expert's answer (in `PairReview.judgments` order; None where
+    they gave none) and whether the experts differ on either video."""
+
+    question: ChecklistQuestion
+    text: str  # the question as experts read it, with the pair's prompt in place
+    answers_a: list[str | None]
+    answers_b: list[str | None]
+    differs: bool
+
+
 @dataclass
 class PairReview:
     pair: VideoPair
@@ -548,6 +589,12 @@ class PairReview:
     consensus: PairConsensus | None
     gold: GoldLabel | None
     history: list[Adjudication]
+    cards: list[JudgmentCard]
+    checklist: list[ChecklistComparison]
+
+    @property
+    def checklist_differences(self) -> list[ChecklistComparison]:
+        return [row for row in self.checklist if row.differs]
 
     def adjudication_changes(
         self, *, criteria: dict[str, int], dimensions: dict[str, int]
@@ -599,4 +646,204 @@ def pair_review_for(*, pair: VideoPair) -> PairReview:
         consensus=consensus,
         gold=gold,
         history=list(adjudications_for_pair(pair=pair)),
+        cards=[JudgmentCard(judgment=judgment, severe=_severe_flags(judgment)) for judgment in judgments],
+        checklist=_checklist_comparison(pair, judgments),
+    )
+
+
+def _severe_flags(judgment: PairJudgment) -> list[str]:
+    return [
+        f"{side} · {dimension}"
+        for side in ("A", "B")
+        for dimension, flagged in (judgment.severe or {}).get(side, {}).items()
+        if flagged
+    ]
+
+
+def _checklist_comparison(pair: VideoPair, judgments: list[PairJudgment]) -> list[ChecklistComparison]:
+    """Each question of the campaign's checklist with every expert's answers for video A and B: two queries."""
+    if pair.campaign.checklist_id is None or not judgments:
+        return []
+    given = {
+        (assignment_id, video_id, question_id): answer
+        for assignment_id, video_id, question_id, answer in ChecklistAnswer.objects.filter(
+            assignment_id__in=[judgment.assignment_id for judgment in judgments]
+        ).values_list("assignment_id", "video_id", "question_id", "answer")
+    }
+    comparison = []
+    for question in ChecklistQuestion.objects.filter(checklist_id=pair.campaign.checklist_id).order_by("order"):
+        answers_a = [given.get((judgment.assignment_id, pair.video_a_id, question.pk)) for judgment in judgments]
+        answers_b = [given.get((judgment.assignment_id, pair.video_b_id, question.pk)) for judgment in judgments]
+        comparison.append(
+            ChecklistComparison(
+                question=question,
+                text=question.text_for(pair.prompt),
+                answers_a=answers_a,
+                answers_b=answers_b,
+                differs=len(set(answers_a)) > 1 or len(set(answers_b)) > 1,
+            )
+        )
+    return comparison
+
+
+# --- The pair browser --------------------------------------------------------------------------------
+
+PAIR_BROWSER_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PairFilters:
+    """What a curator narrows a campaign's pairs to; blank means "any". Values are the form's choices
+    (agreement.forms.PairFilterForm)."""
+
+    text: str = ""  # in the prompt or the pair id
+    source: str = ""  # the source model of either video
+    status: str = ""  # unjudged | in_progress | judged (submitted judgments against the campaign's overlap)
+    agreement: str = ""  # agreed | disagreed | awaiting (disagreed and not yet settled by a curator)
+    flags: str = ""  # flagged | unflagged
+    adjudication: str = ""  # gold | not_gold | adjudicated | not_adjudicated
+
+
+@dataclass
+class PairBrowserRow:
+    pair: VideoPair  # annotated with judgment_count, flag_count, has_gold, is_adjudicated
+    consensus: PairConsensus | None
+
+
+@dataclass
+class PairBrowserPage:
+    rows: list[PairBrowserRow]
+    next_after: int | None  # pass as `after` for the next page (None: this is the last)
+    previous_before: int | None  # pass as `before` for the previous page (None: this is the first)
+
+
+def consensus_for_pairs(*, campaign: Campaign, pair_ids: list[int]) -> dict[int, PairConsensus]:
+    """The consensus of some pairs of the campaign (those with a judgment or an adjudication). Two queries,
+    whatever the number of pairs; the same rules as consensus_for_campaign."""
+    if not pair_ids:
+        return {}
+    return _consensus(
+        _judgment_rows(assignment__campaign_id=campaign.pk, assignment__pair_id__in=pair_ids),
+        _adjudication_rows(pair__campaign_id=campaign.pk, pair_id__in=pair_ids),
+        threshold=campaign.agreement_threshold,
+    )
+
+
+def pair_ids_by_agreement(*, campaign: Campaign) -> dict[str, list[int]]:
+    """{"agreed": [...], "disagreed": [...], "awaiting": [...]} pair ids of the judged pairs, by the consensus
+    rules above: agreed when every code's agreement reaches the campaign's threshold, disagreed when some code's
+    does not, awaiting when disagreed and a curator has not settled every disputed code (the adjudication queue).
+    Cached until a judgment, gold answer or adjudication of the campaign changes."""
+    key = f"pair-ids-by-agreement:{agreement_fingerprint(campaign=campaign)}"
+    groups = cache.get(key)
+    if groups is None:
+        groups = {"agreed": [], "disagreed": [], "awaiting": []}
+        for pair in consensus_for_campaign(campaign=campaign).values():
+            if pair.min_agreement is None:
+                continue
+            groups["agreed" if pair.min_agreement >= campaign.agreement_threshold else "disagreed"].append(pair.pair_id)
+            if pair.needs_adjudication:
+                groups["awaiting"].append(pair.pair_id)
+        cache.set(key, groups, REPORT_CACHE_SECONDS)
+    return groups
+
+
+def pair_sources_for(*, campaign: Campaign) -> list[str]:
+    """The source models named by the campaign's videos, for the browser's source filter. Reading them takes
+    seconds at a million pairs, so they are cached until a pair is added or removed."""
+    pairs = VideoPair.objects.filter(campaign=campaign).order_by()
+    state = pairs.aggregate(count=Count("pk"), latest=Max("pk"))
+    key = f"pair-sources:{campaign.pk}:{state['count']}:{state['latest']}"
+    sources = cache.get(key)
+    if sources is None:
+        named = pairs.values_list("video_a__source_model", flat=True).union(
+            pairs.values_list("video_b__source_model", flat=True)
+        )
+        sources = sorted(source for source in named if source)
+        cache.set(key, sources, REPORT_CACHE_SECONDS)
+    return sources
+
+
+def _submitted_judgment_count() -> Subquery:
+    return Subquery(
+        PairJudgment.objects.filter(assignment__pair=OuterRef("pk"))
+        .order_by()
+        .values("assignment__pair")
+        .annotate(count=Count("pk"))
+        .values("count"),
+        output_field=IntegerField(),
+    )
+
+
+def pairs_filtered(*, campaign: Campaign, filters: PairFilters) -> QuerySet[VideoPair]:
+    """The campaign's pairs matching the filters, annotated for the browser's rows, in id order."""
+    pairs = (
+        VideoPair.objects.filter(campaign=campaign)
+        .select_related("video_a", "video_b")
+        .annotate(
+            judgment_count=Coalesce(_submitted_judgment_count(), 0),
+            flag_count=Coalesce(
+                Subquery(
+                    PairFlag.objects.filter(pair=OuterRef("pk"))
+                    .order_by()
+                    .values("pair")
+                    .annotate(count=Count("pk"))
+                    .values("count"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            has_gold=Exists(GoldLabel.objects.filter(pair=OuterRef("pk"))),
+            is_adjudicated=Exists(Adjudication.objects.filter(pair=OuterRef("pk"))),
+        )
+    )
+    if filters.text:
+        pairs = pairs.filter(Q(prompt__icontains=filters.text) | Q(external_id__icontains=filters.text))
+    if filters.source:
+        pairs = pairs.filter(Q(video_a__source_model=filters.source) | Q(video_b__source_model=filters.source))
+    if filters.status == "unjudged":
+        pairs = pairs.filter(judgment_count=0)
+    elif filters.status == "in_progress":
+        pairs = pairs.filter(judgment_count__gt=0, judgment_count__lt=campaign.overlap)
+    elif filters.status == "judged":
+        pairs = pairs.filter(judgment_count__gte=campaign.overlap)
+    if filters.agreement:
+        pairs = pairs.filter(pk__in=pair_ids_by_agreement(campaign=campaign)[filters.agreement])
+    if filters.flags:
+        pairs = pairs.filter(flag_count__gt=0) if filters.flags == "flagged" else pairs.filter(flag_count=0)
+    if filters.adjudication in ("gold", "not_gold"):
+        pairs = pairs.filter(has_gold=filters.adjudication == "gold")
+    elif filters.adjudication in ("adjudicated", "not_adjudicated"):
+        pairs = pairs.filter(is_adjudicated=filters.adjudication == "adjudicated")
+    return pairs.order_by("pk")
+
+
+def pair_browser_page(
+    *,
+    campaign: Campaign,
+    filters: PairFilters,
+    after: int | None = None,
+    before: int | None = None,
+    page_size: int = PAIR_BROWSER_PAGE_SIZE,
+) -> PairBrowserPage:
+    """One page of the campaign's filtered pairs, in id order, after the pair id `after` or before `before`.
+
+    Keyset pages: the database walks the (campaign, id) order from the last row shown, so page 20,000 of a
+    million pairs costs what page 1 does, and the number of queries does not depend on the page size."""
+    pairs = pairs_filtered(campaign=campaign, filters=filters)
+    if before is not None:
+        window = list(pairs.filter(pk__lt=before).order_by("-pk")[: page_size + 1])
+        more_before = len(window) > page_size
+        shown = list(reversed(window[:page_size]))
+        more_after = True
+    else:
+        window = list((pairs.filter(pk__gt=after) if after is not None else pairs)[: page_size + 1])
+        more_after = len(window) > page_size
+        shown = window[:page_size]
+        more_before = after is not None and pairs.filter(pk__lte=after).exists()
+    consensus = consensus_for_pairs(campaign=campaign, pair_ids=[pair.pk for pair in shown])
+    return PairBrowserPage(
+        rows=[PairBrowserRow(pair=pair, consensus=consensus.get(pair.pk)) for pair in shown],
+        next_after=shown[-1].pk if shown and more_after else None,
+        previous_before=shown[0].pk if shown and more_before else None,
     )

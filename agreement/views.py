@@ -7,22 +7,28 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.text import slugify
 
 from agreement import metrics, plots, tables
-from agreement.forms import ConfusionForm, PairLabelForm
+from agreement.forms import ConfusionForm, PairFilterForm, PairLabelForm
 from agreement.selectors import (
     REPORT_CACHE_SECONDS,
+    PairFilters,
     access_campaign_for_agreement,
     access_pair_for_adjudication,
     adjudication_queue_for,
+    adjudication_queue_next,
     agreement_dashboard_data,
     campaigns_for_agreement,
     consensus_for_campaign,
     gold_labels_for,
+    pair_browser_page,
     pair_review_for,
+    pair_sources_for,
     user_can_adjudicate,
 )
 from agreement.services import adjudication_record, gold_label_remove, gold_label_set
@@ -178,20 +184,99 @@ def adjudication_queue(request, campaign_id: int):
     )
 
 
-def _messages_of(invalid: ValidationError) -> list[str]:
-    """A model's validation error as sentences, each prefixed by the field it concerns."""
+def _page_key(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _browser_query(query: QueryDict, form: PairFilterForm, *, page: bool = True) -> str:
+    """The browser's filters (and its page, unless `page` is false) as a query string, without blank values
+    and without anything the filter form does not know: safe to put back into a link or a redirect."""
+    kept = QueryDict(mutable=True)
+    for name, value in form.filters().items():
+        if value:
+            kept[name] = value
+    if page:
+        for name in ("after", "before"):
+            if _page_key(query.get(name)) is not None:
+                kept[name] = query[name]
+    return kept.urlencode()
+
+
+@login_required
+def pair_browser(request, campaign_id: int):
+    """Every pair of the campaign, filtered and a page at a time; each row opens the pair's review page."""
+    campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id, adjudicate=True)
+    form = PairFilterForm(request.GET or None, sources=pair_sources_for(campaign=campaign))
+    page = pair_browser_page(
+        campaign=campaign,
+        filters=PairFilters(**form.filters()),
+        after=_page_key(request.GET.get("after")),
+        before=_page_key(request.GET.get("before")),
+    )
+    filters_query = _browser_query(request.GET, form, page=False)
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "page": page,
+        "filters_query": filters_query,
+        # Where a review page opened from this page sends the curator back to: these filters, this page.
+        "back_query": urlencode({"browser": _browser_query(request.GET, form)}),
+    }
+    template = "agreement/_pair_browser_results.html" if request.htmx else "agreement/pair_browser.html"
+    return render(request, template, context)
+
+
+def _errors_onto(form: PairLabelForm, invalid: ValidationError) -> None:
+    """A service's ValidationError beside the field it concerns: the reason under the reason field, anything about
+    the verdicts (the models call them criteria and dimensions) above the verdict table."""
     if not hasattr(invalid, "error_dict"):
-        return invalid.messages
-    return [
-        message if field == "__all__" else f"{field}: {message}"
-        for field, messages in invalid.message_dict.items()
-        for message in messages
-    ]
+        form.add_error(None, invalid.messages)
+        return
+    for field, field_messages in invalid.message_dict.items():
+        if field in form.fields:
+            form.add_error(field, field_messages)
+        else:
+            form.add_error(None, [text if field == "__all__" else f"{field}: {text}" for text in field_messages])
+
+
+def _focus_first_error(form: PairLabelForm) -> None:
+    """Mark the fields in error and focus the first one when the page loads again, so the browser shows the field
+    and its error instead of the top of the page. An error about the verdicts as a whole focuses the first."""
+    invalid = [name for name in form.fields if name in form.errors]
+    for name in invalid:
+        form.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{name}-errors"})
+    verdicts = [name for name in form.fields if name.startswith("verdict_")]
+    target = invalid[0] if invalid else (verdicts[0] if form.non_field_errors() and verdicts else None)
+    if target is not None:
+        form.fields[target].widget.attrs["autofocus"] = True
+
+
+def _pair_browser_url(request, campaign) -> str | None:
+    """The pair browser page, with its filters, that the review page was opened from (None: it was not)."""
+    browser_query = request.GET.get("browser")
+    if browser_query is None:
+        return None
+    query = QueryDict(browser_query)
+    kept = _browser_query(query, PairFilterForm(query, sources=pair_sources_for(campaign=campaign)))
+    return reverse("agreement-pair-browser", args=[campaign.pk]) + (f"?{kept}" if kept else "")
+
+
+def _after_recording(request, pair, review) -> str:
+    """Where a curator goes once a label is recorded: back to the pair browser with its filters when they came from
+    there, else to the next pair of the adjudication queue (or the queue itself once nothing else waits)."""
+    back_url = _pair_browser_url(request, pair.campaign)
+    if back_url is not None:
+        return back_url
+    next_pair_id = adjudication_queue_next(campaign=pair.campaign, after=review.consensus)
+    if next_pair_id is None:
+        messages.info(request, "Nothing else waits in the adjudication queue.")
+        return reverse("agreement-queue", args=[pair.campaign_id])
+    return reverse("agreement-pair", args=[pair.campaign_id, next_pair_id])
 
 
 @login_required
 def pair_review(request, campaign_id: int, pair_id: int):
-    """Every judgment of the pair side by side with the player; the curator adjudicates or sets the gold answer."""
+    """Every judgment of the pair beside the player; the curator adjudicates or sets the gold answer."""
     pair = access_pair_for_adjudication(user=request.user, campaign_id=campaign_id, pair_id=pair_id)
     review = pair_review_for(pair=pair)
     form = PairLabelForm(
@@ -221,16 +306,18 @@ def pair_review(request, campaign_id: int, pair_id: int):
             else:
                 gold_label_remove(pair=pair)
                 messages.success(request, f"Pair {pair.external_id} is no longer a gold pair.")
+                return redirect(request.get_full_path())
         except ValidationError as invalid:
-            # The models name their own fields (criteria, reason); the form has none of those names.
-            form.add_error(None, _messages_of(invalid))
+            _errors_onto(form, invalid)
         else:
-            return redirect("agreement-pair", campaign_id=pair.campaign_id, pair_id=pair.pk)
+            return redirect(_after_recording(request, pair, review))
+    _focus_first_error(form)
     context = {
         "campaign": pair.campaign,
         "pair": pair,
         "review": review,
         "rows": [(row, form[f"verdict_{row.code}"]) for row in review.rows],
         "form": form,
+        "back_url": _pair_browser_url(request, pair.campaign),
     }
     return render(request, "agreement/pair_review.html", context, status=400 if form.errors else 200)
