@@ -124,6 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     from rm_training.experiment import (
         checklist_recovery,
+        checklist_score_recovery,
         first_and_last_mean,
         learning_plot,
         learning_table,
@@ -155,6 +156,9 @@ def main() -> None:
             for target, recovery in checklist_recovery(run / "checklist_weights.json", planted_path).items():
                 result.notes[f"w* corr {target}"] = recovery["correlation"]
                 result.notes[f"w* max err {target}"] = recovery["max_error"]
+            scores = checklist_score_recovery(run / "checklist_weights.json", planted_path, exports[export_format])
+            for target, correlation in scores.items():
+                result.notes[f"score corr {target}"] = correlation
         if recipe == "aesrm-base" and not continues:
             result.notes["format share"] = parsed_share(run)
         if continues:

@@ -123,6 +123,39 @@ def checklist_recovery(weights_file: Path, planted_file: Path) -> dict[str, dict
     return recovery
 
 
+def checklist_score_recovery(weights_file: Path, planted_file: Path, export_folder: Path) -> dict[str, float]:
+    """Pearson correlation, over every video of an export, of the fitted and the planted checklist scores:
+    overall (all questions) and per dimension (eq. 6: the sum over that dimension's own questions, of the one
+    fitted vector or of the dimension's own). Unlike the weights, the scores are identifiable when a checklist's
+    progressive questions move together (a level answers its lower questions yes), which spreads a weight
+    freely among them."""
+    fitted = json.loads(Path(weights_file).read_text())
+    planted = json.loads(Path(planted_file).read_text())
+    question_ids = [str(q) for q in fitted["question_ids"]]
+    vectors = fitted["weights"] if isinstance(fitted["weights"], dict) else {"overall": fitted["weights"]}
+    answers = {}
+    for split in ("train", "validation", "test"):
+        path = Path(export_folder) / f"{split}.jsonl"
+        for line in (path.read_text().splitlines() if path.is_file() else []):
+            row = json.loads(line)
+            for side in ("a", "b"):
+                if row.get(f"checklist_{side}"):
+                    answers[row[f"video_{side}"]] = [float(row[f"checklist_{side}"].get(q) or 0) for q in question_ids]
+    matrix = np.asarray(list(answers.values()), dtype=float)
+    planted_weights = np.asarray([planted["weights"][q] for q in question_ids], dtype=float)
+    dimension_of = [planted["dimensions"][q] for q in question_ids]
+    correlations = {}
+    for target in ("overall", *DIMENSIONS):
+        mask = np.asarray([target == "overall" or d == target for d in dimension_of], dtype=float)
+        vector = np.asarray(vectors.get(target, vectors.get("overall")), dtype=float)
+        fitted_scores, planted_scores = matrix @ (vector * mask), matrix @ (planted_weights * mask)
+        if len(matrix) < 2 or np.std(fitted_scores) == 0 or np.std(planted_scores) == 0:
+            correlations[target] = math.nan
+        else:
+            correlations[target] = float(np.corrcoef(fitted_scores, planted_scores)[0, 1])
+    return correlations
+
+
 def stage_metric(run: Path, key: str) -> list[float]:
     """Values of ``key`` (e.g. ``grpo/reward_mean``) per logged step of a run, in step order."""
     values = []

@@ -9,6 +9,7 @@ from rm_training.experiment import (
     RecipeResult,
     bootstrap_accuracy,
     checklist_recovery,
+    checklist_score_recovery,
     decided_outcomes,
     first_and_last_mean,
     learning_table,
@@ -60,6 +61,29 @@ def test_checklist_recovery_compares_a_dimension_with_its_own_planted_questions_
     # overall against (0.5, 1, 0): (1, 2, 0) scaled by 0.5
     assert recovery["overall"]["correlation"] == pytest.approx(1.0)
     assert recovery["overall"]["scale"] == pytest.approx(0.5)
+
+
+def test_score_recovery_sees_a_weight_spread_among_questions_that_always_move_together(tmp_path):
+    """Questions 1 and 2 are answered alike on every video, so (2, 0) and (1, 1) on them give the same scores:
+    videos (0,0,0), (1,1,0), (0,0,1), (1,1,1) score 0, 2, 0.5, 2.5 under both vectors."""
+    fitted = tmp_path / "weights.json"
+    fitted.write_text(json.dumps({"question_ids": ["1", "2", "3"], "weights": [2.0, 0.0, 0.5]}))
+    planted = tmp_path / "planted.json"
+    planted.write_text(json.dumps({"weights": {"1": 1.0, "2": 1.0, "3": 0.5},
+                                   "dimensions": {"1": "VA", "2": "VA", "3": "VF"}}))
+    export = tmp_path / "export"
+    export.mkdir()
+    videos = [(0, 0, 0), (1, 1, 0), (0, 0, 1), (1, 1, 1)]
+    answers = [dict(zip("123", video, strict=True)) for video in videos]
+    rows = [{"video_a": f"v{i}", "video_b": f"v{i + 1}", "checklist_a": answers[i], "checklist_b": answers[i + 1]}
+            for i in range(3)]
+    (export / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert checklist_recovery(fitted, planted)["overall"]["correlation"] < 0.6
+    scores = checklist_score_recovery(fitted, planted, export)
+    assert scores["overall"] == pytest.approx(1.0)
+    assert scores["VA"] == pytest.approx(1.0)  # eq. 6: questions 1 and 2 only
+    assert scores["VF"] == pytest.approx(1.0)
+    assert math.isnan(scores["VP"])  # no VP question: every score is 0
 
 
 def test_first_and_last_quarter_means_of_a_reward_curve():
