@@ -125,7 +125,7 @@ def test_a_locked_campaign_takes_no_notes_and_keeps_the_ones_it_has(
         timed_comment_add(assignment=swapped_assignment, seconds=0.5, side="A", text="by the service")
 
 
-def test_only_the_author_deletes_a_note(client, campaign, swapped_assignment, expert_in_campaign, other_expert, curator):
+def test_only_the_author_deletes_a_note(client, swapped_assignment, expert_in_campaign, other_expert, curator):
     client.force_login(expert_in_campaign)
     note = _add(client, swapped_assignment).json()
 
