@@ -45,3 +45,4 @@ def test_demo_setup_builds_campaigns_users_and_a_model_the_playground_can_use_an
     checklist = Campaign.objects.get(name="demo-judged").checklist
     dimensions = set(ChecklistQuestion.objects.filter(checklist=checklist).values_list("dimension", flat=True))
     assert set(judgement.original.verdicts) == dimensions | {"overall"} and judgement.rewards_a
+
