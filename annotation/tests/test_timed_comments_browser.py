@@ -105,6 +105,7 @@ def test_an_expert_pins_notes_to_moments_and_a_curator_reads_them_in_adjudicatio
     # Esc abandons a note; the page never scrolls sideways.
     page.keyboard.press("m")
     page.keyboard.type("never mind")
+    screenshot(page, "workbench-timed-comment-typing-1280.png")
     page.keyboard.press("Escape")
     expect(page.locator("[data-comment-form]")).to_be_hidden()
     assert TimedComment.objects.count() == 2
