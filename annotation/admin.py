@@ -89,7 +89,8 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 class ExpertWorkReadOnly:
     """Judgments, their revisions and checklist answers change only through a submit (a new revision, refused in a
-    locked campaign), never by editing rows here: the admin shows them read-only."""
+    locked campaign), and notes on moments only in the expert's workbench, never by editing rows here: the admin
+    shows them read-only."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -121,3 +122,9 @@ class PairJudgmentRevisionAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
 class ChecklistAnswerAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
     list_display = ("video", "question", "annotator", "assignment", "answer")
     list_filter = ("answer",)
+
+
+@admin.register(models.TimedComment)
+class TimedCommentAdmin(ExpertWorkReadOnly, admin.ModelAdmin):
+    list_display = ("assignment", "seconds", "side", "text", "created_at")
+    list_filter = ("side",)

@@ -40,7 +40,11 @@ class GuidelinesForm(forms.Form):
     guidelines = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8}),
-        help_text="Markdown: what experts should know before judging.",
+        help_text=(
+            "Markdown: what experts should know before judging. Show an example pair with [[pair:PAIR_ID]] or "
+            "[[pair:PAIR_ID | what to notice]] on a line of its own (a pair of this campaign; experts see its "
+            "videos and prompt, never its id)."
+        ),
     )
 
 

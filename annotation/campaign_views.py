@@ -7,10 +7,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import selectors, services
 from annotation.campaign_forms import CampaignCreateForm, GuidelinesForm, ManifestUploadForm, MemberAddForm
+from annotation.guidelines import guidelines_html
 from annotation.models import Campaign
 from pipelines.ingest import PairRejected, manifest_import_uploaded
 from pipelines.media import VideoRejected
@@ -148,8 +150,29 @@ def campaign_manifest_upload(request, campaign_id: int):
 
 
 @login_required
-@require_POST
-def campaign_guidelines_save(request, campaign_id: int):
+@require_http_methods(["GET", "POST"])
+def campaign_guidelines(request, campaign_id: int):
+    """GET: the guidelines as any member reads them (`next`: where "Start judging" leads). POST: a curator saves
+    their Markdown source (the form is on the campaign page)."""
+    if request.method == "POST":
+        return _campaign_guidelines_save(request, campaign_id)
+    campaign = selectors.access_campaign(
+        user=request.user, campaign_id=campaign_id, roles=selectors.ALL_ROLES, action="read its guidelines"
+    )
+    services.campaign_guidelines_mark_seen(campaign=campaign, user=request.user)
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    context = {
+        "campaign": campaign,
+        "guidelines": guidelines_html(campaign=campaign),
+        "next_url": next_url,
+        "can_edit": selectors.user_has_role(user=request.user, roles=selectors.CURATE, campaign_id=campaign.pk),
+    }
+    return render(request, "annotation/guidelines.html", context)
+
+
+def _campaign_guidelines_save(request, campaign_id: int):
     campaign = _curated_campaign(request, campaign_id, "write its guidelines")
     form = GuidelinesForm(request.POST)
     if form.is_valid():

@@ -241,6 +241,9 @@ class CampaignMembership(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    guidelines_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this member first opened the campaign's guidelines page."
+    )
 
     class Meta:
         constraints = [
@@ -448,3 +451,32 @@ class PairFlag(models.Model):
     def clean(self) -> None:
         if self.reason == self.Reason.OTHER and not self.text.strip():
             raise ValidationError({"text": "Say what is wrong with the pair."})
+
+
+class TimedComment(models.Model):
+    """An expert's note pinned to a moment of the pair player, made while judging. Never a judgment: agreement,
+    consensus, overlap and exports read PairJudgment only. Its author is the assignment's expert.
+
+    `side` is canonical like verdicts: A, B, or both (the two players run in sync, so one time fits both sides)."""
+
+    class Side(models.TextChoices):
+        A = "A", "Video A"
+        B = "B", "Video B"
+        BOTH = "both", "Both videos"
+
+    TEXT_MAX_LENGTH = 1000
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="timed_comments")
+    seconds = models.FloatField(help_text="The player's time when the note was made.")
+    side = models.CharField(max_length=4, choices=Side.choices, default=Side.BOTH)
+    text = models.TextField(max_length=TEXT_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seconds", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(seconds__gte=0), name="timed_comment_seconds_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.3f} s ({self.side}) on {self.assignment}"

@@ -22,6 +22,7 @@ from annotation.models import (
     PairFlag,
     PairJudgment,
     Role,
+    TimedComment,
     Video,
     VideoPair,
 )
@@ -431,3 +432,44 @@ def campaign_expert_throughput(*, campaign: Campaign) -> list[dict]:
         row["median_seconds"] = statistics.median(seconds) if seconds else None
         result.append(row)
     return result
+
+
+# --- Time-stamped comments and guidelines ------------------------------------------------------------------
+
+
+def timed_comments_of(*, assignment: Assignment) -> QuerySet[TimedComment]:
+    """The assignment's notes in player order."""
+    return TimedComment.objects.filter(assignment=assignment).order_by("seconds", "id")
+
+
+def timed_comments_by_expert(*, pair: VideoPair) -> list[dict]:
+    """Every expert's notes on the pair, for its curators: [{"expert", "submitted", "comments"}] by expert name,
+    experts without notes left out. One query."""
+    comments = (
+        TimedComment.objects.filter(assignment__pair=pair)
+        .select_related("assignment__expert")
+        .order_by("assignment__expert__username", "seconds", "id")
+    )
+    by_assignment: dict[int, dict] = {}
+    for comment in comments:
+        assignment = comment.assignment
+        entry = by_assignment.setdefault(
+            assignment.pk,
+            {
+                "expert": assignment.expert,
+                "submitted": assignment.status == Assignment.Status.SUBMITTED,
+                "comments": [],
+            },
+        )
+        entry["comments"].append(comment)
+    return list(by_assignment.values())
+
+
+def guidelines_pending_for(*, expert, campaign: Campaign) -> bool:
+    """Whether the workbench should open the campaign's guidelines first: it has some, and this expert has never
+    opened them."""
+    if not campaign.guidelines.strip():
+        return False
+    return CampaignMembership.objects.filter(
+        campaign=campaign, user=expert, role=Role.EXPERT, guidelines_seen_at__isnull=True
+    ).exists()

@@ -28,6 +28,7 @@ from annotation.models import (
     PairJudgmentRevision,
     Role,
     Rubric,
+    TimedComment,
     VideoPair,
     check_severe_flags,
     check_verdicts_match_rubric,
@@ -129,6 +130,13 @@ def campaign_guidelines_set(*, campaign: Campaign, guidelines: str) -> None:
     campaign.guidelines = guidelines
     campaign.full_clean(validate_unique=False, validate_constraints=False)
     campaign.save(update_fields=["guidelines"])
+
+
+def campaign_guidelines_mark_seen(*, campaign: Campaign, user) -> None:
+    """Remember that the member has read the guidelines, so the workbench no longer opens them first."""
+    CampaignMembership.objects.filter(campaign=campaign, user=user, guidelines_seen_at__isnull=True).update(
+        guidelines_seen_at=timezone.now()
+    )
 
 
 def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembership:
@@ -476,3 +484,79 @@ def campaign_lock(*, campaign: Campaign) -> None:
 
 def campaign_unlock(*, campaign: Campaign) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE)
+
+
+# --- Time-stamped comments --------------------------------------------------------------------
+
+
+class CommentsClosed(Exception):
+    """The assignment takes no more comments: its judgment is submitted, or its campaign is locked."""
+
+
+# A note may sit a little past the shorter video's end: the player's clock runs on to the longer one's, and the
+# browser reports times rounded to the frame it shows.
+COMMENT_TIME_TOLERANCE_SECONDS = 0.5
+
+
+def side_from_display(*, side: str, swapped: bool) -> str:
+    """The canonical side (A, B or both) of a side the expert named as shown (left, right or both)."""
+    if side == "both":
+        return TimedComment.Side.BOTH
+    if side not in ("left", "right"):
+        raise ValidationError({"side": "The side must be left, right or both."})
+    left_is_a = not swapped
+    return TimedComment.Side.A if (side == "left") == left_is_a else TimedComment.Side.B
+
+
+def side_for_display(*, side: str, swapped: bool) -> str:
+    """The side as the expert saw it (left, right or both) of a canonical one."""
+    if side == TimedComment.Side.BOTH:
+        return "both"
+    a_is_left = not swapped
+    return "left" if (side == TimedComment.Side.A) == a_is_left else "right"
+
+
+def _assignment_open_for_comments(*, assignment: Assignment, action: str) -> Assignment:
+    """The assignment, its row locked, if its campaign is active and it is not submitted; else CommentsClosed.
+    Lock order as pair_judgment_submit's: the campaign FOR SHARE, then the assignment, so a submit racing a
+    comment either sees the comment stored or the comment sees the submit."""
+    try:
+        campaign_check_open(campaign_id=assignment.campaign_id, action=action)
+    except CampaignLocked as locked:
+        raise CommentsClosed(str(locked)) from locked
+    locked_assignment = (
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("pair__video_a", "pair__video_b")
+        .get(pk=assignment.pk)
+    )
+    if locked_assignment.status != Assignment.Status.ASSIGNED:
+        raise CommentsClosed(f"This judgment is submitted; {action}")
+    return locked_assignment
+
+
+@transaction.atomic
+def timed_comment_add(*, assignment: Assignment, seconds: float, side: str, text: str) -> TimedComment:
+    """Pin the expert's note to `seconds` of the pair on `side` (A, B or both). Raises CommentsClosed once the
+    judgment is submitted or the campaign locked. Two identical notes (two tabs) are both kept: notes are cheap
+    and a duplicate harms nothing."""
+    assignment = _assignment_open_for_comments(assignment=assignment, action="comments can no longer be added.")
+    pair = assignment.pair
+    longest = max(pair.video_a.duration_seconds, pair.video_b.duration_seconds)
+    if not isinstance(seconds, int | float) or seconds != seconds or seconds < 0:
+        raise ValidationError({"seconds": "The time must be a number of seconds, 0 or more."})
+    if not text.strip():
+        raise ValidationError({"text": "Write the note first."})
+    if seconds > longest + COMMENT_TIME_TOLERANCE_SECONDS:
+        raise ValidationError({"seconds": f"The time is past the end of the videos ({longest:.3f} s)."})
+    comment = TimedComment(assignment=assignment, seconds=min(float(seconds), longest), side=side, text=text.strip())
+    comment.full_clean(exclude=["assignment"])
+    comment.save()
+    return comment
+
+
+@transaction.atomic
+def timed_comment_delete(*, assignment: Assignment, comment_id: int) -> None:
+    """Delete one of the assignment's notes (its expert's own) while the assignment is open; CommentsClosed after.
+    A note already deleted (another tab) is no error."""
+    assignment = _assignment_open_for_comments(assignment=assignment, action="comments can no longer be deleted.")
+    TimedComment.objects.filter(pk=comment_id, assignment=assignment).delete()

@@ -11,6 +11,12 @@ urlpatterns = [
     path("work/assignments/<int:assignment_id>/submit/", views.judgment_submit, name="judgment-submit"),
     path("work/assignments/<int:assignment_id>/skip/", views.assignment_skip, name="assignment-skip"),
     path("work/assignments/<int:assignment_id>/flag/", views.pair_flag, name="pair-flag"),
+    path("work/assignments/<int:assignment_id>/comments/", views.timed_comment_add, name="timed-comment-add"),
+    path(
+        "work/assignments/<int:assignment_id>/comments/<int:comment_id>/delete/",
+        views.timed_comment_delete,
+        name="timed-comment-delete",
+    ),
     path("campaigns/<int:campaign_id>/flags/", views.pair_flag_queue, name="pair-flag-queue"),
     path("campaigns/new/", campaign_views.campaign_new, name="campaign-new"),
     path("campaigns/<int:campaign_id>/", campaign_views.campaign_detail, name="campaign-detail"),
@@ -23,7 +29,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/manifest/", campaign_views.campaign_manifest_upload, name="campaign-manifest"),
     path(
         "campaigns/<int:campaign_id>/guidelines/",
-        campaign_views.campaign_guidelines_save,
+        campaign_views.campaign_guidelines,
         name="campaign-guidelines",
     ),
     path("campaigns/<int:campaign_id>/lock/confirm/", campaign_views.campaign_lock_confirm, name="campaign-lock"),

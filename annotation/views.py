@@ -1,15 +1,17 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
-from annotation.models import Campaign, CampaignMembership, PairFlag, Role, Video
+from annotation.models import Campaign, CampaignMembership, PairFlag, Role, TimedComment, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
 
 
@@ -112,16 +114,68 @@ def _workbench_render(
         "judgment": judgment,
         "missing": list(missing),
         "error": error,
+        "timed_comments": [
+            _timed_comment_json(comment, assignment) for comment in selectors.timed_comments_of(assignment=assignment)
+        ],
+        "comments_open": not read_only and not locked and assignment.status == assignment.Status.ASSIGNED,
     }
     return render(request, "annotation/workbench.html", context, status=status)
+
+
+def _timed_comment_json(comment: TimedComment, assignment) -> dict:
+    """A note as its expert saw it: the side as left, right or both (blind judging hides A and B)."""
+    return {
+        "id": comment.pk,
+        "seconds": comment.seconds,
+        "side": services.side_for_display(side=comment.side, swapped=assignment.swapped),
+        "text": comment.text,
+        "delete_url": reverse(
+            "timed-comment-delete", kwargs={"assignment_id": assignment.pk, "comment_id": comment.pk}
+        ),
+    }
 
 
 @login_required
 def workbench(request, assignment_id: int):
     assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id)
     if assignment.expert_id == request.user.pk:
+        if selectors.guidelines_pending_for(expert=request.user, campaign=assignment.campaign):
+            guidelines = reverse("campaign-guidelines", kwargs={"campaign_id": assignment.campaign_id})
+            return redirect(f"{guidelines}?{urlencode({'next': request.get_full_path()})}")
         services.assignment_start(assignment=assignment)
     return _workbench_render(request, assignment)
+
+
+@login_required
+@require_POST
+def timed_comment_add(request, assignment_id: int):
+    """The expert's note at the player's time (JSON for the workbench's script): 201 with the note, 400 with the
+    field errors, 409 once the judgment is submitted or the campaign locked."""
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    try:
+        seconds = float(request.POST.get("seconds", ""))
+        side = services.side_from_display(side=request.POST.get("side", "both"), swapped=assignment.swapped)
+        comment = services.timed_comment_add(
+            assignment=assignment, seconds=seconds, side=side, text=request.POST.get("text", "")
+        )
+    except ValueError:
+        return JsonResponse({"error": "The time must be a number of seconds."}, status=400)
+    except services.CommentsClosed as closed:
+        return JsonResponse({"error": str(closed)}, status=409)
+    except ValidationError as invalid:
+        return JsonResponse({"error": "; ".join(invalid.messages)}, status=400)
+    return JsonResponse(_timed_comment_json(comment, assignment), status=201)
+
+
+@login_required
+@require_POST
+def timed_comment_delete(request, assignment_id: int, comment_id: int):
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    try:
+        services.timed_comment_delete(assignment=assignment, comment_id=comment_id)
+    except services.CommentsClosed as closed:
+        return JsonResponse({"error": str(closed)}, status=409)
+    return HttpResponse(status=204)
 
 
 @login_required

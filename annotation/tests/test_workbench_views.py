@@ -141,7 +141,7 @@ def test_workbench_next_and_autosave_run_a_bounded_number_of_queries(
     with django_assert_max_num_queries(12):
         response = client.post(reverse("assignment-next"))
     assignment = Assignment.objects.get(expert=members[0])
-    with django_assert_max_num_queries(15):  # 2 of them: the progress line (the expert's assignments, open pairs)
+    with django_assert_max_num_queries(16):  # 2: the progress line (assignments, open pairs); 1: notes on moments
         assert client.get(response.url).status_code == 200
     with django_assert_max_num_queries(7):  # 3 of them: the campaign's lock check in a savepoint
         client.post(reverse("draft-save", args=[assignment.pk]), {"criterion-VA1": "left"})
