@@ -81,8 +81,9 @@ def test_an_overall_entry_is_shown_as_it_is_and_an_unevaluated_model_has_no_figu
     assert all(value is None for key, value in metric_figures(metrics={}).items() if key != "overall_is_mean")
 
 
-def test_by_default_each_model_is_shown_on_its_own_training_split(pairwise_snapshot, other_snapshot, ml_engineer,
-                                                                  tmp_path):
+def test_by_default_each_model_is_shown_on_its_own_training_split(
+    pairwise_snapshot, other_snapshot, ml_engineer, tmp_path
+):
     first = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7))
     second = model_registered(snapshot=other_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.9, 0.9, 0.9))
 
@@ -102,14 +103,21 @@ def test_on_a_chosen_snapshot_only_evaluations_there_count_and_sorting_puts_miss
     weak = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.5, 0.5, 0.5))
     strong = model_registered(snapshot=other_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.8, 0.8, 0.8))
     evaluation = TrainingJob.objects.create(
-        kind="eval", recipe="checklist-linear", snapshot=other_snapshot, evaluated_model=weak, run_dir=weak.run_dir,
-        status="succeeded", metrics=dimension_metrics(0.6, 0.5, 0.4), finished_at=timezone.now(),
+        kind="eval",
+        recipe="checklist-linear",
+        snapshot=other_snapshot,
+        evaluated_model=weak,
+        run_dir=weak.run_dir,
+        status="succeeded",
+        metrics=dimension_metrics(0.6, 0.5, 0.4),
+        finished_at=timezone.now(),
     )
     model_evaluation_record(job=evaluation)
 
     for descending in (True, False):
-        rows = registry_rows(user=ml_engineer, evaluated_on=other_snapshot, sort="VA_without_ties",
-                             descending=descending)
+        rows = registry_rows(
+            user=ml_engineer, evaluated_on=other_snapshot, sort="VA_without_ties", descending=descending
+        )
         order = [row.model for row in rows]
         assert order == ([strong, weak] if descending else [weak, strong]) + [strong_on_own]
     by_model = {row.model: row for row in rows}
@@ -118,8 +126,7 @@ def test_on_a_chosen_snapshot_only_evaluations_there_count_and_sorting_puts_miss
     assert all(value is None for _, value, _ in by_model[strong_on_own].figure_cells)
 
 
-def test_filters_by_recipe_training_snapshot_tag_and_campaign(pairwise_snapshot, other_snapshot, ml_engineer,
-                                                               tmp_path):
+def test_filters_by_recipe_training_snapshot_tag_and_campaign(pairwise_snapshot, other_snapshot, ml_engineer, tmp_path):
     tagged = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics={}, tags=["baseline"])
     other = model_registered(snapshot=other_snapshot, tmp_path=tmp_path, metrics={})
 
@@ -161,8 +168,9 @@ def test_evaluate_all_queues_one_job_per_model_and_skips_what_is_done_or_cannot_
     assert TrainingJob.objects.filter(kind="eval").count() == 2
 
 
-def test_the_registry_page_says_which_split_its_figures_are_on(client, pairwise_snapshot, other_snapshot,
-                                                                ml_engineer, tmp_path):
+def test_the_registry_page_says_which_split_its_figures_are_on(
+    client, pairwise_snapshot, other_snapshot, ml_engineer, tmp_path
+):
     model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7))
     client.force_login(ml_engineer)
 
@@ -183,12 +191,19 @@ def test_evaluate_all_without_a_selected_model_is_a_400_that_says_so(client, oth
     assert not TrainingJob.objects.filter(kind="eval").exists()
 
 
-def test_compare_on_a_snapshot_shows_each_models_evaluation_there(client, pairwise_snapshot, other_snapshot,
-                                                                   ml_engineer, tmp_path):
-    evaluated = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7))
+def test_compare_on_a_snapshot_shows_each_models_evaluation_there(
+    client, pairwise_snapshot, other_snapshot, ml_engineer, tmp_path
+):
+    evaluated = model_registered(
+        snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7)
+    )
     missing = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics={})
-    ModelEvaluation.objects.create(model=evaluated, snapshot=other_snapshot, metrics=dimension_metrics(0.625, 0.5, 0.5),
-                                   evaluated_at=timezone.now())
+    ModelEvaluation.objects.create(
+        model=evaluated,
+        snapshot=other_snapshot,
+        metrics=dimension_metrics(0.625, 0.5, 0.5),
+        evaluated_at=timezone.now(),
+    )
     client.force_login(ml_engineer)
 
     page = client.get(reverse("training-compare"), {"ids": [evaluated.pk, missing.pk], "on": other_snapshot.pk})
