@@ -164,6 +164,7 @@ def _model_page(request, model, *, evaluate_form: EvaluateForm | None = None):
         "model": model,
         "snapshots": _evaluation_snapshots(user=request.user, model=model),
         "evaluations": model.evaluations.order_by("-created_at"),
+        "snapshot_evaluations": model.snapshot_evaluations.select_related("snapshot__campaign"),
         "evaluate_form": evaluate_form,
     }
     return render(request, "training/model.html", context, status=400 if evaluate_form else 200)

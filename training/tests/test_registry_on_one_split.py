@@ -212,3 +212,46 @@ def test_compare_on_a_snapshot_shows_each_models_evaluation_there(
     assert "0.525 / 0.625" in text  # VA with ties / without ties on the chosen split, not the own split's 0.7
     assert f"on the test split of export #{other_snapshot.pk}" in text
     assert f"{missing.name}</strong> was not evaluated" in text
+
+
+def test_the_model_page_lists_its_evaluation_on_each_snapshot(
+    client, pairwise_snapshot, other_snapshot, ml_engineer, tmp_path
+):
+    model = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7))
+    ModelEvaluation.objects.create(
+        model=model, snapshot=other_snapshot, metrics=dimension_metrics(0.625, 0.5, 0.5), evaluated_at=timezone.now()
+    )
+    client.force_login(ml_engineer)
+
+    text = client.get(reverse("training-model", args=[model.pk])).content.decode()
+
+    assert f"export #{pairwise_snapshot.pk}</a> aesrm-pairwise" in text and "(its own)" in text
+    assert f"export #{other_snapshot.pk}</a>" in text and "0.525 / 0.625" in text
+
+
+def test_the_migration_keeps_each_registered_models_own_metrics_and_its_past_evaluations(
+    pairwise_snapshot, other_snapshot, tmp_path
+):
+    import importlib
+
+    from django.apps import apps
+
+    backfill = importlib.import_module("training.migrations.0002_model_evaluation_per_snapshot").evaluations_backfill
+    model = model_registered(snapshot=pairwise_snapshot, tmp_path=tmp_path, metrics=dimension_metrics(0.7, 0.7, 0.7))
+    for metrics in (dimension_metrics(0.1, 0.1, 0.1), dimension_metrics(0.6, 0.6, 0.6)):  # the later one counts
+        TrainingJob.objects.create(
+            kind="eval",
+            recipe=model.recipe,
+            snapshot=other_snapshot,
+            evaluated_model=model,
+            run_dir=model.run_dir,
+            status="succeeded",
+            metrics=metrics,
+            finished_at=timezone.now(),
+        )
+    ModelEvaluation.objects.all().delete()  # as before the migration
+
+    backfill(apps, None)
+
+    kept = {evaluation.snapshot_id: evaluation.metrics for evaluation in ModelEvaluation.objects.filter(model=model)}
+    assert kept == {pairwise_snapshot.pk: model.metrics["test"], other_snapshot.pk: dimension_metrics(0.6, 0.6, 0.6)}
