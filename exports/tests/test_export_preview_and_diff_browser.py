@@ -46,7 +46,7 @@ def test_engineer_previews_an_export_and_diffs_it_against_an_earlier_one(
     page.click("[data-diff-form] button[type=submit]")
     expect(page.locator("[data-diff-added]")).to_have_text("2 added")  # pair-014, pair-015
     expect(page.locator("[data-diff-removed]")).to_have_text("2 removed")  # pair-000, pair-001
-    expect(page.locator("[data-diff-changed]")).to_have_text("2 with changed labels")  # pair-005, -010 (pair-015 is new)
+    expect(page.locator("[data-diff-changed]")).to_have_text("2 with changed labels")  # 005, 010; 015 is new
     expect(page.locator("[data-diff-changes]")).to_contain_text("pair-005")
     expect(page.locator("[data-diff-changes]")).to_contain_text("VP tie → A")
     expect(page.locator("[data-diff-removed-list]")).to_have_text("pair-000, pair-001")
