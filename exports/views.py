@@ -12,10 +12,14 @@ from exports.archive import tar_size, tar_stream
 from exports.forms import ExportForm
 from exports.models import ExportSnapshot
 from exports.selectors import (
+    SnapshotFilesMissing,
     access_campaign_for_export,
     access_snapshot,
     campaigns_for_export,
+    earlier_snapshots_to_diff,
     export_options_summary,
+    snapshot_diff,
+    snapshot_preview,
     snapshots_for,
 )
 from exports.services import ExportError, ExportNotCancellable, export_builds_check, export_cancel, export_request
@@ -51,8 +55,35 @@ def export_index(request):
 def export_detail(request, snapshot_id: int):
     export_builds_check()
     snapshot = access_snapshot(user=request.user, snapshot_id=snapshot_id)
-    template = "exports/_progress.html" if request.htmx else "exports/detail.html"
-    return render(request, template, _detail_context(request, snapshot))
+    if request.htmx:
+        response = render(request, "exports/_progress.html", _detail_context(request, snapshot))
+        if snapshot.status == ExportSnapshot.Status.SUCCEEDED:
+            response["HX-Refresh"] = "true"  # the whole page: manifest, preview and diff exist only now
+        return response
+    extra = {}
+    if snapshot.status == ExportSnapshot.Status.SUCCEEDED:
+        extra = _files_context(snapshot, diff_id=request.GET.get("diff", ""))
+    return render(request, "exports/detail.html", _detail_context(request, snapshot, **extra))
+
+
+def _files_context(snapshot: ExportSnapshot, *, diff_id: str) -> dict:
+    """The preview of the snapshot's first rows, the earlier snapshots it can be compared with, and the diff
+    against the one asked for (``?diff=<id>``)."""
+    context: dict = {"earlier_snapshots": earlier_snapshots_to_diff(snapshot=snapshot)[:50]}
+    try:
+        context["preview"] = snapshot_preview(snapshot=snapshot)
+    except SnapshotFilesMissing as error:
+        context["files_error"] = str(error)
+    if diff_id:
+        earlier = earlier_snapshots_to_diff(snapshot=snapshot).filter(pk=int(diff_id) if diff_id.isdigit() else 0)
+        if not earlier:
+            context["diff_error"] = "Choose an earlier finished export of this campaign in the same format."
+        else:
+            try:
+                context["diff"] = snapshot_diff(earlier=earlier[0], later=snapshot)
+            except SnapshotFilesMissing as error:
+                context["diff_error"] = str(error)
+    return context
 
 
 def _detail_context(request, snapshot: ExportSnapshot, **extra) -> dict:

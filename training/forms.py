@@ -4,7 +4,7 @@ from django import forms
 
 from exports.models import ExportSnapshot
 from rm_training.config import RECIPES
-from training.selectors import base_model_choices, key_hyperparameters
+from training.selectors import REGISTRY_SORTS, base_model_choices, key_hyperparameters
 from training.services import TrainingError, check_override_keys
 
 FIELD_TYPES = {int: forms.IntegerField, float: forms.FloatField}
@@ -29,6 +29,53 @@ class EvaluateForm(forms.Form):
     def __init__(self, *args, snapshots, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["snapshot"].queryset = snapshots
+
+
+class RegistryQueryForm(forms.Form):
+    """The registry's filters, the snapshot whose test split its figures are on, and its sort (GET). ``choices``
+    is :func:`training.selectors.registry_filter_choices`; a value outside them is a form error, and that
+    filter alone is not applied."""
+
+    recipe = forms.ChoiceField(required=False)
+    snapshot = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Trained on")
+    tag = forms.ChoiceField(required=False)
+    campaign = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    on = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Metrics on the test split of")
+    sort = forms.ChoiceField(required=False, choices=[(name, name) for name in REGISTRY_SORTS])
+    order = forms.ChoiceField(required=False, choices=[("desc", "descending"), ("asc", "ascending")])
+
+    def __init__(self, *args, choices: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recipe"].choices = [("", "any recipe")] + [(name, name) for name in choices["recipes"]]
+        self.fields["snapshot"].choices = [("", "any export")] + [
+            (snapshot.pk, f"#{snapshot.pk} {snapshot.format} · {snapshot.campaign.name}")
+            for snapshot in choices["snapshots"]
+        ]
+        self.fields["tag"].choices = [("", "any tag")] + [(tag, tag) for tag in choices["tags"]]
+        self.fields["campaign"].choices = [("", "any campaign")] + [
+            (campaign.pk, campaign.name) for campaign in choices["campaigns"]
+        ]
+        self.fields["on"].choices = [("", "each model's own export")] + [
+            (snapshot.pk, f"#{snapshot.pk} {snapshot.format} · {snapshot.campaign.name}")
+            for snapshot in choices["evaluation_snapshots"]
+        ]
+        self.evaluation_snapshots = {snapshot.pk: snapshot for snapshot in choices["evaluation_snapshots"]}
+
+    def query(self) -> dict:
+        """Keyword arguments of :func:`training.selectors.registry_rows` (only the valid fields count)."""
+        data: dict = {}
+        if self.is_bound:
+            self.is_valid()  # cleaned_data keeps the fields that are valid
+            data = self.cleaned_data
+        return {
+            "recipe": data.get("recipe") or "",
+            "snapshot_id": data.get("snapshot"),
+            "tag": data.get("tag") or "",
+            "campaign_id": data.get("campaign"),
+            "evaluated_on": self.evaluation_snapshots.get(data.get("on")),
+            "sort": data.get("sort") or "created",
+            "descending": (data.get("order") or "desc") == "desc",
+        }
 
 
 class TrainForm(forms.Form):

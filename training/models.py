@@ -95,3 +95,30 @@ class RegisteredModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ModelEvaluation(models.Model):
+    """A registered model's metrics on one export snapshot's test split: the latest successful evaluation there.
+
+    Keyed by (model, snapshot) so models are compared on the same split: a model's own training snapshot is one
+    row (written at registration), every "evaluate on snapshot X" adds or refreshes another."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="snapshot_evaluations")
+    snapshot = models.ForeignKey(ExportSnapshot, on_delete=models.PROTECT, related_name="model_evaluations")
+    job = models.ForeignKey(
+        TrainingJob,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The job whose evaluation these metrics are.",
+    )
+    metrics = models.JSONField(default=dict, help_text="metrics.json of the evaluation on the test split.")
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["model", "snapshot"], name="one_evaluation_per_model_snapshot")]
+
+    def __str__(self) -> str:
+        return f"{self.model} on export #{self.snapshot_id}"

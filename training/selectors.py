@@ -15,7 +15,7 @@ from annotation.selectors import TRAIN, access_campaign, check_role_somewhere, u
 from exports.models import ExportSnapshot
 from exports.selectors import access_snapshot, snapshots_for
 from rm_training.config import RECIPE_FORMATS, RECIPES, TrainConfig, recipe_default
-from training.models import RegisteredModel, TrainingJob
+from training.models import ModelEvaluation, RegisteredModel, TrainingJob
 
 VLM_HYPERPARAMETERS = (
     "seed",
@@ -181,3 +181,158 @@ def run_plots(*, run_dir: str) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(str(path.relative_to(root)) for path in root.rglob("*.png"))
+
+
+# --- The registry: metric columns on one split --------------------------------------------------------
+
+REGISTRY_DIMENSIONS = ("VA", "VF", "VP", "overall")
+REGISTRY_METRIC_COLUMNS = (
+    *(f"{code}_{ties}" for code in REGISTRY_DIMENSIONS for ties in ("with_ties", "without_ties")),
+    "position_bias",
+)
+REGISTRY_SORTS = ("name", "recipe", "snapshot", "created", *REGISTRY_METRIC_COLUMNS)
+
+
+def _mean(values: list) -> float | None:
+    present = [float(value) for value in values if value is not None]
+    return sum(present) / len(present) if present else None
+
+
+def metric_figures(*, metrics: dict) -> dict:
+    """The registry's figures from a test-split metrics.json: accuracy with and without ties per dimension, and
+    position bias. rm_training scores VA, VF and VP; where an evaluation has no "overall" entry, overall is the
+    mean of the three (``overall_is_mean`` says so) and position bias the mean of theirs."""
+    dimensions = metrics.get("dimensions") or {}
+    figures: dict = {}
+    for code in REGISTRY_DIMENSIONS:
+        entry = dimensions.get(code) or {}
+        for ties in ("with_ties", "without_ties"):
+            figures[f"{code}_{ties}"] = entry.get(f"accuracy_{ties}")
+    figures["overall_is_mean"] = "overall" not in dimensions
+    if figures["overall_is_mean"]:
+        for ties in ("with_ties", "without_ties"):
+            figures[f"overall_{ties}"] = _mean([figures[f"{code}_{ties}"] for code in REGISTRY_DIMENSIONS[:3]])
+        figures["position_bias"] = _mean([(dimensions.get(code) or {}).get("position_bias") for code in dimensions])
+    else:
+        figures["position_bias"] = dimensions["overall"].get("position_bias")
+    return figures
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryRow:
+    """A registered model and its figures on one test split: ``split_snapshot_id``'s (the model's own training
+    snapshot unless the registry was asked for another). No ``evaluation``: the model was not evaluated there;
+    ``pending`` is then the queued or running job that will."""
+
+    model: RegisteredModel
+    split_snapshot_id: int
+    evaluation: ModelEvaluation | None
+    pending: TrainingJob | None
+    figures: dict
+
+    @property
+    def on_own_split(self) -> bool:
+        return self.split_snapshot_id == self.model.snapshot_id
+
+    @property
+    def figure_cells(self) -> list[tuple[str, float | None, bool]]:
+        """(column, value, whether the value is the mean of VA, VF and VP) in the registry's column order."""
+        mean = self.figures.get("overall_is_mean", False)
+        return [(key, self.figures.get(key), mean and key.startswith("overall")) for key in REGISTRY_METRIC_COLUMNS]
+
+
+def _sort_value(row: RegistryRow, sort: str):
+    if sort == "name":
+        return row.model.name.casefold()
+    if sort == "recipe":
+        return row.model.recipe
+    if sort == "snapshot":
+        return row.model.snapshot_id
+    if sort == "created":
+        return row.model.created_at
+    return row.figures.get(sort)
+
+
+def registry_rows(
+    *,
+    user,
+    recipe: str = "",
+    snapshot_id: int | None = None,
+    tag: str = "",
+    campaign_id: int | None = None,
+    evaluated_on: ExportSnapshot | None = None,
+    sort: str = "created",
+    descending: bool = True,
+    limit: int = 500,
+) -> list[RegistryRow]:
+    """The user's registered models, filtered (recipe, training snapshot, tag, campaign), with their figures on
+    ``evaluated_on``'s test split (each on its own training snapshot's when None), sorted by ``sort``; models
+    without a figure in the sorted column come last in either direction."""
+    models = models_for(user=user)
+    if recipe:
+        models = models.filter(recipe=recipe)
+    if snapshot_id is not None:
+        models = models.filter(snapshot_id=snapshot_id)
+    if tag:
+        models = models.filter(tags__contains=[tag])
+    if campaign_id is not None:
+        models = models.filter(snapshot__campaign_id=campaign_id)
+    models = list(models[:limit])
+    ids = [model.pk for model in models]
+    evaluations = {
+        (evaluation.model_id, evaluation.snapshot_id): evaluation
+        for evaluation in ModelEvaluation.objects.filter(model_id__in=ids)
+    }
+    pending: dict[int, TrainingJob] = {}
+    if evaluated_on is not None:
+        for job in TrainingJob.objects.filter(
+            kind=TrainingJob.Kind.EVAL, snapshot=evaluated_on, evaluated_model_id__in=ids
+        ).exclude(status__in=TrainingJob.FINISHED):
+            pending[job.evaluated_model_id] = job
+    rows = []
+    for model in models:
+        split = evaluated_on.pk if evaluated_on is not None else model.snapshot_id
+        evaluation = evaluations.get((model.pk, split))
+        if evaluation is None and split == model.snapshot_id and model.metrics.get("test"):
+            metrics = model.metrics["test"]  # registered before evaluations were kept per snapshot
+        else:
+            metrics = evaluation.metrics if evaluation else {}
+        rows.append(
+            RegistryRow(
+                model=model,
+                split_snapshot_id=split,
+                evaluation=evaluation,
+                pending=pending.get(model.pk),
+                figures=metric_figures(metrics=metrics),
+            )
+        )
+    if sort not in REGISTRY_SORTS:
+        sort = "created"
+    known = [row for row in rows if _sort_value(row, sort) is not None]
+    unknown = [row for row in rows if _sort_value(row, sort) is None]
+    return sorted(known, key=lambda row: _sort_value(row, sort), reverse=descending) + unknown
+
+
+def registry_filter_choices(*, user) -> dict:
+    """What the registry's filters offer: the recipes, training snapshots, tags and campaigns of the user's models,
+    and the finished snapshots models can be evaluated on."""
+    models = models_for(user=user)
+    tags = sorted({tag for tags in models.values_list("tags", flat=True) for tag in tags or []})
+    trained_on = ExportSnapshot.objects.filter(pk__in=models.values("snapshot_id")).select_related("campaign")
+    finished = trainable_snapshots_for(user=user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+    campaigns = {snapshot.campaign_id: snapshot.campaign for snapshot in trained_on}
+    return {
+        "recipes": sorted(set(models.values_list("recipe", flat=True))),
+        "snapshots": list(trained_on.order_by("-id")),
+        "tags": tags,
+        "campaigns": sorted(campaigns.values(), key=lambda campaign: campaign.name),
+        "evaluation_snapshots": list(finished.order_by("-id")[:200]),
+    }
+
+
+def model_evaluations_on(*, models: list[RegisteredModel], snapshot: ExportSnapshot) -> dict[int, ModelEvaluation]:
+    """Model id -> its evaluation on ``snapshot``'s test split, for the models evaluated there."""
+    return {
+        evaluation.model_id: evaluation
+        for evaluation in ModelEvaluation.objects.filter(model__in=models, snapshot=snapshot)
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import shutil
@@ -22,7 +23,7 @@ from rm_training.config import (
 )
 from rm_training.run_dir import RunDir
 from training import runner
-from training.models import RegisteredModel, TrainingJob
+from training.models import ModelEvaluation, RegisteredModel, TrainingJob
 from training.selectors import job_log_path, model_dirs, training_root
 from webapp.queue import enqueue_on_commit
 
@@ -185,6 +186,42 @@ def registered_model_evaluate(*, model: RegisteredModel, snapshot: ExportSnapsho
     return job
 
 
+@dataclasses.dataclass
+class EvaluationBatch:
+    """What "evaluate all on snapshot X" did: one queued job per model it could evaluate, a reason for each other."""
+
+    snapshot: ExportSnapshot
+    queued: list[TrainingJob] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[RegisteredModel, str]] = dataclasses.field(default_factory=list)
+
+
+def registered_models_evaluate_on(
+    *, models: list[RegisteredModel], snapshot: ExportSnapshot, created_by=None
+) -> EvaluationBatch:
+    """Queue one evaluation per model on ``snapshot``'s test split (the single-model path for each), so every
+    model is measured on the same pairs. A model already evaluated there, or with an evaluation of it queued or
+    running, is skipped rather than queued twice; so is one that cannot be evaluated, with the reason."""
+    batch = EvaluationBatch(snapshot=snapshot)
+    evaluated = set(ModelEvaluation.objects.filter(snapshot=snapshot, model__in=models).values_list("model", flat=True))
+    pending = set(
+        TrainingJob.objects.filter(kind=TrainingJob.Kind.EVAL, snapshot=snapshot, evaluated_model__in=models)
+        .exclude(status__in=TrainingJob.FINISHED)
+        .values_list("evaluated_model", flat=True)
+    )
+    for model in models:
+        if model.pk in evaluated:
+            batch.skipped.append((model, f"already evaluated on export #{snapshot.pk}"))
+            continue
+        if model.pk in pending:
+            batch.skipped.append((model, f"an evaluation on export #{snapshot.pk} is already queued or running"))
+            continue
+        try:
+            batch.queued.append(registered_model_evaluate(model=model, snapshot=snapshot, created_by=created_by))
+        except TrainingError as error:
+            batch.skipped.append((model, str(error)))
+    return batch
+
+
 def training_job_commands(*, job: TrainingJob) -> list[list[str]]:
     """Train then evaluate on the test split (a train job), or evaluate only (an eval job)."""
     evaluate = ["eval", "--run", job.run_dir, "--data", job.snapshot.path, "--split", "test"]
@@ -272,6 +309,8 @@ def _job_finish(*, job: TrainingJob, outcome: runner.ProcessOutcome, log_path: P
                 job.refresh_from_db()
                 if job.kind == TrainingJob.Kind.TRAIN:
                     registered_model_create(job=job)
+                elif job.evaluated_model_id is not None:
+                    model_evaluation_record(job=job)
     job.refresh_from_db()
     return job
 
@@ -339,7 +378,20 @@ def registered_model_create(*, job: TrainingJob) -> RegisteredModel:
     )
     model.full_clean()
     model.save()
+    model_evaluation_record(job=job, model=model)
     return model
+
+
+def model_evaluation_record(*, job: TrainingJob, model: RegisteredModel | None = None) -> ModelEvaluation:
+    """Keep a finished job's test-split metrics as the model's evaluation on the job's snapshot, replacing an older
+    one there: the model a train job registered, or the model an eval job evaluated."""
+    model = model or job.evaluated_model
+    evaluation, _ = ModelEvaluation.objects.update_or_create(
+        model=model,
+        snapshot_id=job.snapshot_id,
+        defaults={"job": job, "metrics": job.metrics or {}, "evaluated_at": job.finished_at or timezone.now()},
+    )
+    return evaluation
 
 
 def _config_dict(run: RunDir) -> dict:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("training/jobs/<int:job_id>/curves/", views.job_curves, name="training-job-curves"),
     path("training/jobs/<int:job_id>/files/<path:name>", views.job_file, name="training-job-file"),
     path("training/models/", views.model_index, name="training-models"),
+    path("training/models/evaluate-on/", views.models_evaluate_on, name="training-models-evaluate-on"),
     path("training/models/compare/", views.model_compare, name="training-compare"),
     path("training/models/<int:model_id>/", views.model_detail, name="training-model"),
     path("training/models/<int:model_id>/evaluate/", views.model_evaluate, name="training-model-evaluate"),

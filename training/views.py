@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from exports.models import ExportSnapshot
 from training import selectors, services
-from training.forms import EvaluateForm, TrainForm
+from training.forms import EvaluateForm, RegistryQueryForm, TrainForm
 from training.models import TrainingJob
 from training.plots import loss_curves_svg, training_curves_svg
 
@@ -93,8 +93,64 @@ def job_file(request, job_id: int, name: str):
 
 @login_required
 def model_index(request):
-    models = selectors.models_for(user=request.user)[:200]
-    return render(request, "training/models.html", {"models": models})
+    form = RegistryQueryForm(request.GET or None, choices=selectors.registry_filter_choices(user=request.user))
+    query = form.query()
+    context = {
+        "form": form,
+        "rows": selectors.registry_rows(user=request.user, **query),
+        "evaluated_on": query["evaluated_on"],
+        "sort": query["sort"],
+        "descending": query["descending"],
+        "dimensions": selectors.REGISTRY_DIMENSIONS,
+        "columns": _registry_columns(request, sort=query["sort"], descending=query["descending"]),
+    }
+    return render(request, "training/models.html", context)
+
+
+def _registry_columns(request, *, sort: str, descending: bool) -> dict:
+    """The registry's sortable headers, each linking to the same filters sorted by it (a second click reverses)."""
+
+    def column(key: str, label: str, title: str = "") -> dict:
+        query = request.GET.copy()
+        query["sort"] = key
+        if key == sort:
+            query["order"] = "asc" if descending else "desc"
+        else:  # names read A to Z first, figures and dates best or newest first
+            query["order"] = "asc" if key in ("name", "recipe") else "desc"
+        return {"key": key, "label": label, "title": title, "url": "?" + query.urlencode(), "sorted": key == sort}
+
+    accuracy = []
+    for code in selectors.REGISTRY_DIMENSIONS:
+        accuracy.append(column(f"{code}_with_ties", "ties", f"{code}: accuracy with ties"))
+        accuracy.append(column(f"{code}_without_ties", "no ties", f"{code}: accuracy without ties"))
+    return {
+        "lead": [
+            column("name", "Model"),
+            column("recipe", "Recipe"),
+            column("snapshot", "Trained on"),
+            column("created", "Created"),
+        ],
+        "accuracy": accuracy,
+        "bias": column("position_bias", "Position bias"),
+    }
+
+
+@login_required
+@require_POST
+def models_evaluate_on(request):
+    """Evaluate the selected models on one snapshot's test split: one evaluation job per model."""
+    finished = selectors.trainable_snapshots_for(user=request.user).filter(status=ExportSnapshot.Status.SUCCEEDED)
+    form = EvaluateForm(request.POST, snapshots=finished)
+    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()]
+    models = list(selectors.models_for(user=request.user).filter(pk__in=ids).order_by("id"))
+    if not models:
+        form.add_error(None, "Select the models to evaluate.")
+    if not form.is_valid():
+        return render(request, "training/_evaluate_on_result.html", {"form": form}, status=400)
+    batch = services.registered_models_evaluate_on(
+        models=models, snapshot=form.cleaned_data["snapshot"], created_by=request.user
+    )
+    return render(request, "training/_evaluate_on_result.html", {"batch": batch})
 
 
 def _evaluation_snapshots(*, user, model):
@@ -108,6 +164,7 @@ def _model_page(request, model, *, evaluate_form: EvaluateForm | None = None):
         "model": model,
         "snapshots": _evaluation_snapshots(user=request.user, model=model),
         "evaluations": model.evaluations.order_by("-created_at"),
+        "snapshot_evaluations": model.snapshot_evaluations.select_related("snapshot__campaign"),
         "evaluate_form": evaluate_form,
     }
     return render(request, "training/model.html", context, status=400 if evaluate_form else 200)
@@ -159,14 +216,27 @@ def model_delete(request, model_id: int):
 def model_compare(request):
     ids = [int(value) for value in request.GET.getlist("ids") if value.isdigit()]
     models = list(selectors.models_for(user=request.user).filter(pk__in=ids))
-    dimensions = sorted({code for model in models for code in model.metrics.get("test", {}).get("dimensions", {})})
+    evaluated_on = None
+    if request.GET.get("on", "").isdigit():
+        evaluated_on = selectors.access_trainable_snapshot(user=request.user, snapshot_id=int(request.GET["on"]))
+        evaluations = selectors.model_evaluations_on(models=models, snapshot=evaluated_on)
+        test_metrics = [evaluations[model.pk].metrics if model.pk in evaluations else {} for model in models]
+    else:
+        test_metrics = [model.metrics.get("test", {}) for model in models]
+    dimensions = sorted({code for metrics in test_metrics for code in metrics.get("dimensions", {})})
     rows = []
     for code in dimensions:
-        cells = [model.metrics.get("test", {}).get("dimensions", {}).get(code, {}) for model in models]
+        cells = [metrics.get("dimensions", {}).get(code, {}) for metrics in test_metrics]
         rows.append({"code": code, "cells": cells})
     curves = {}
     for model in models:
         records = selectors.job_metrics_records(job=model.job)
         curves[model.name] = [(record["step"], record["loss"]) for record in records if "loss" in record]
-    context = {"models": models, "rows": rows, "svg": mark_safe(loss_curves_svg(curves=curves))}  # noqa: S308
+    context = {
+        "models": models,
+        "rows": rows,
+        "evaluated_on": evaluated_on,
+        "not_evaluated": [model for model, metrics in zip(models, test_metrics, strict=True) if not metrics],
+        "svg": mark_safe(loss_curves_svg(curves=curves)),  # noqa: S308
+    }
     return render(request, "training/compare.html", context)
