@@ -4,7 +4,7 @@ masks, rewards -> advantages, and the clipped loss against a frozen reference (s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ class Rollout:
     texts: list[str]
     prompt_length: int
     videos_per_row: int = 0
+    stats: dict[str, float] = field(default_factory=dict)  # logged with the step, e.g. the share in the format
 
 
 def repeat_batch(batch: dict, times: int, videos_per_row: int) -> dict:
@@ -273,6 +274,7 @@ class GRPOUpdates:
             epsilon_high=self.options.epsilon_high, beta=self.options.kl_beta,
         )
         stats = {key: float(value) for key, value in stats.items()}
+        stats.update(rollout.stats)
         stats.update(update=float(update), reward_mean=float(self.rewards.mean()),
                      reward_std=float(self.rewards.std(unbiased=False)),
                      completion_tokens=float(mask.sum(dim=1).float().mean()))

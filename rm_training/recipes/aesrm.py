@@ -208,6 +208,8 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
             [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric) for j in range(k)]
              for b, i in enumerate(prompts.indices)]
         )
+        style = answer_style(config.recipe)
+        rollout.stats["format_share"] = sum(format_reward(text, style) for text in rollout.texts) / len(rollout.texts)
         return rollout, rewards
 
     def start_grpo() -> None:

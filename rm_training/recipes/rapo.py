@@ -111,6 +111,8 @@ def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
                          grpo["generator"])
         rewards = batch_rewards(rollout.texts, [float(rows[i]["score"]) for i in prompts.indices],
                                 config.grpo.num_generations, config.grpo.rapo_sigma, trainer.accelerator)
+        parsed = [parse_score(text) is not None for text in rollout.texts]
+        rollout.stats["format_share"] = sum(parsed) / len(parsed)
         return rollout, rewards
 
     def start() -> None:

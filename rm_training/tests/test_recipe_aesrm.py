@@ -119,6 +119,8 @@ def test_aesrm_base_runs_atomic_sft_and_grpo_and_the_sft_loss_falls(make_export,
     assert [entry["stage"] for entry in logged] == ["atomic"] * 2 + ["sft"] * 10 + ["grpo"] * 2
     grpo = [entry for entry in logged if entry["stage"] == "grpo"]
     assert all("grpo/reward_mean" in entry and "grpo/kl" in entry for entry in grpo)
+    # the format reward (weight 1) is one of the reward's non-negative terms: its share can't exceed the mean
+    assert all(0.0 <= entry["grpo/format_share"] <= entry["grpo/reward_mean"] + 1e-6 for entry in grpo)
 
     assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
     evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())

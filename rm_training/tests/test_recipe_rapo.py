@@ -45,6 +45,7 @@ def test_rapo_trains_on_scored_videos_and_reports_correlations(make_export, tiny
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [entry["stage"] for entry in logged] == ["grpo", "grpo"]
     assert all("grpo/reward_mean" in entry for entry in logged)
+    assert all(0.0 <= entry["grpo/format_share"] <= 1.0 for entry in logged)
     assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
     metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     assert metrics["num_videos"] == 3
