@@ -37,7 +37,9 @@ class DawidSkeneResult:
 
 def weight_from_accuracy(accuracy: float, n_classes: int = len(VERDICT_LABELS)) -> float:
     chance = 1 / n_classes
-    return max(0.0, (accuracy - chance) / (1 - chance))
+    above_chance = accuracy - chance
+    # Rounding must not turn an accuracy of exactly chance into a tiny positive weight.
+    return 0.0 if above_chance <= 1e-9 else above_chance / (1 - chance)
 
 
 def _frame(labels: Iterable[tuple[Hashable, Hashable, int]]) -> pd.DataFrame:
