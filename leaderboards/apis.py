@@ -44,6 +44,11 @@ class WinRateCellSerializer(serializers.Serializer):
     n = serializers.FloatField()
 
 
+class CategoryLeaderboardSerializer(serializers.Serializer):
+    comparisons = serializers.IntegerField()
+    generators = GeneratorRowSerializer(many=True)
+
+
 class LeaderboardSerializer(serializers.Serializer):
     campaigns = serializers.ListField(child=serializers.CharField())
     target = serializers.CharField()
@@ -58,6 +63,9 @@ class LeaderboardSerializer(serializers.Serializer):
     tie_parameter_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
     generators = GeneratorRowSerializer(many=True)
     win_rate = WinRateCellSerializer(many=True)
+    by_category = serializers.DictField(
+        child=CategoryLeaderboardSerializer(), help_text="The same fit within each prompt category (pair metadata)."
+    )
 
 
 class LeaderboardApi(APIView):

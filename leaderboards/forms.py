@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 from django import forms
+from django.http import QueryDict
 
 from leaderboards import ranking
 from leaderboards.selectors import OVERALL
 
 MAX_RESAMPLES = 2000
+DEFAULTS = {
+    "target": OVERALL,
+    "source": "consensus",
+    "resamples": str(ranking.DEFAULT_RESAMPLES),
+    "seed": str(ranking.DEFAULT_SEED),
+}
 
 
 class LeaderboardForm(forms.Form):
@@ -31,9 +38,18 @@ class LeaderboardForm(forms.Form):
         self.fields["target"].choices = targets
         self.fields["also"].choices = [(str(pk), name) for pk, name in comparable]
 
+    @staticmethod
+    def with_defaults(query: QueryDict) -> QueryDict:
+        """The query with every option the user left out set to its default, so the form shows what was used."""
+        data = query.copy()
+        for name, default in DEFAULTS.items():
+            if not data.get(name):
+                data[name] = default
+        return data
+
     def options(self) -> dict:
         """Keyword arguments for leaderboard_for, defaults filled in."""
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = self.cleaned_data if self.is_valid() else {}
         resamples = data.get("resamples")
         seed = data.get("seed")
         return {
@@ -44,5 +60,5 @@ class LeaderboardForm(forms.Form):
         }
 
     def also_ids(self) -> list[int]:
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = self.cleaned_data if self.is_valid() else {}
         return [int(pk) for pk in data.get("also", [])]

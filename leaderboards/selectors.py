@@ -10,6 +10,9 @@ Labels, two sources:
 - "weighted": every raw judgment is a comparison, weighted by its expert's Dawid-Skene reliability for that code
   (leaderboards.reliability; adjudications are not used). The bootstrap resamples judgments.
 
+Prompt categories: a pair's `metadata["category"]` (from its manifest line). When some pairs carry one, the
+leaderboard is also fitted within each category (pairs without one are in the overall fit only).
+
 Targets: "overall", a dimension code (VA, VF, VP) or a criterion code (VA1...). A pair's overall verdict is the
 sign of the sum of its dimension verdicts: the video better on more dimensions wins, a balance is a tie.
 """
@@ -71,20 +74,24 @@ def targets_for(*, campaign: Campaign) -> list[tuple[str, str]]:
 class PairGenerators:
     generator_a: str
     generator_b: str
+    category: str  # the prompt category from the pair's metadata; "" when it has none
 
 
 def _pair_generators(campaigns: list[Campaign]) -> tuple[dict[int, PairGenerators], int]:
     """{pair id: its two generators} for pairs that compare two different generators, and how many pairs do not."""
     rows = VideoPair.objects.filter(campaign__in=campaigns).values_list(
-        "pk", "video_a__source_model", "video_b__source_model"
+        "pk", "video_a__source_model", "video_b__source_model", "metadata"
     )
     generators, left_out = {}, 0
-    for pair_id, source_a, source_b in rows:
+    for pair_id, source_a, source_b, metadata in rows:
         source_a, source_b = source_a.strip(), source_b.strip()
         if not source_a or not source_b or source_a == source_b:
             left_out += 1
             continue
-        generators[pair_id] = PairGenerators(generator_a=source_a, generator_b=source_b)
+        category = metadata.get("category") if isinstance(metadata, dict) else None
+        generators[pair_id] = PairGenerators(
+            generator_a=source_a, generator_b=source_b, category=str(category).strip() if category else ""
+        )
     return generators, left_out
 
 
@@ -113,6 +120,7 @@ class LabelledComparison:
     generator_b: str
     outcome: int
     weight: float
+    category: str
 
 
 def comparisons_from_consensus(*, campaigns: list[Campaign], target: str) -> tuple[list[LabelledComparison], int]:
@@ -126,7 +134,9 @@ def comparisons_from_consensus(*, campaigns: list[Campaign], target: str) -> tup
             verdict = _verdict_of(target=target, criteria=labels["criteria"], dimensions=labels["dimensions"])
             if verdict is not None:
                 pair = generators[pair_id]
-                comparisons.append(LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, 1.0))
+                comparisons.append(
+                    LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, 1.0, pair.category)
+                )
     return comparisons, left_out
 
 
@@ -152,7 +162,9 @@ def comparisons_from_weighted_judgments(
         weight = weights[expert].weight if expert in weights else 0.0
         if verdict is not None and weight > 0:
             pair = generators[pair_id]
-            comparisons.append(LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, weight))
+            comparisons.append(
+                LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, weight, pair.category)
+            )
     return comparisons, left_out
 
 
@@ -233,6 +245,10 @@ class Leaderboard:
             "tie_parameter_ci": list(fitted.tie_parameter_ci) if fitted else None,
             "generators": fitted.rows() if fitted else [],
             "win_rate": _matrix_json(fitted) if fitted else [],
+            "by_category": {
+                category: {"comparisons": fit.n_comparisons, "generators": fit.rows()}
+                for category, fit in self.by_category.items()
+            },
         }
 
 
@@ -285,6 +301,13 @@ def leaderboard_for(
         comparisons, left_out = comparisons_from_consensus(campaigns=campaigns, target=target)
     else:
         comparisons, left_out = comparisons_from_weighted_judgments(campaigns=campaigns, target=target)
+    by_category: dict[str, list[LabelledComparison]] = defaultdict(list)
+    for comparison in comparisons:
+        if comparison.category:
+            by_category[comparison.category].append(comparison)
+    category_fits = {
+        category: _fit(members, n_resamples=n_resamples, seed=seed) for category, members in sorted(by_category.items())
+    }
     result = Leaderboard(
         campaigns=campaigns,
         target=target,
@@ -293,6 +316,7 @@ def leaderboard_for(
         pairs_without_generators=left_out,
         n_resamples=n_resamples,
         seed=seed,
+        by_category={category: fit for category, fit in category_fits.items() if fit is not None},
     )
     cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
     return result

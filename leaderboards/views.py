@@ -30,7 +30,7 @@ def _leaderboard_from_request(request, campaign_id: int) -> tuple[Leaderboard, L
     campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
     comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
     form = LeaderboardForm(
-        request.GET or None,
+        LeaderboardForm.with_defaults(request.GET),
         targets=targets_for(campaign=campaign),
         comparable=[(other.pk, other.name) for other in comparable],
     )

@@ -29,7 +29,7 @@ def test_ml_engineer_gets_the_ranked_generators_with_intervals_and_win_rates(cli
     assert response.status_code == 200
     assert [row["generator"] for row in data["generators"]] == ["sora-ckpt-3", "veo-nightly", "base-v1"]
     assert all(row["ci_low"] <= row["score"] <= row["ci_high"] for row in data["generators"])
-    assert {"generator": "sora-ckpt-3", "opponent": "base-v1", "win_rate": 1.0, "n": 3.0} in data["win_rate"]
+    assert {"generator": "base-v1", "opponent": "sora-ckpt-3", "win_rate": 1 / 3, "n": 3.0} in data["win_rate"]
     assert (data["target"], data["resamples"], data["seed"]) == ("VF", 25, 1)
 
 

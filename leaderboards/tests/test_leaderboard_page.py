@@ -95,7 +95,7 @@ def test_win_rate_csv_counts_the_comparisons_behind_each_cell(client, curator, j
     response = client.get(reverse("leaderboard-csv", args=[judged.pk, "win-rate"]), {"resamples": 0})
 
     rows = {(row[0], row[1]): row for row in csv.reader(io.StringIO(response.content.decode()))}
-    assert rows[("sora-ckpt-3", "veo-nightly")][2:] == ["1.0", "4.0"]
+    assert rows[("sora-ckpt-3", "veo-nightly")][2:] == ["0.75", "4.0"]  # the upset m4 is one of four
     # m5 has two votes for veo-nightly and one "comparable": the majority still picks veo-nightly.
     assert rows[("veo-nightly", "base-v1")][2:] == ["1.0", "3.0"]
 
@@ -186,6 +186,29 @@ def test_campaigns_on_the_same_rubric_version_can_be_pooled(client, curator, jud
     assert pooled["campaigns"] == ["checkpoints", "checkpoints-again"]
     assert pooled["comparisons"] == 2 * alone["comparisons"]
     assert "checkpoints-again" in page  # offered as a campaign to pool with
+
+
+def test_each_prompt_category_gets_its_own_ranking(client, curator):
+    """gen-a wins every landscape pair, gen-b every portrait pair; pairs without a category only count overall."""
+    campaign = generator_campaign(name="categories", matchups=[], members={curator: "curator"})
+    for index in range(3):
+        generator_pair(campaign, "gen-a", "gen-b", external_id=f"land-{index}", category="landscape")
+        generator_pair(campaign, "gen-b", "gen-a", external_id=f"face-{index}", category="portrait")
+    generator_pair(campaign, "gen-a", "gen-b", external_id="plain")
+    expert = expert_make("category-judge", campaign)
+    for pair in campaign.pairs.all():
+        judge(pair, expert, default=1)  # video A wins every pair
+    client.force_login(curator)
+
+    data = client.get(reverse("leaderboard-json", args=[campaign.pk]), {"resamples": 10}).json()
+    page = client.get(reverse("leaderboard", args=[campaign.pk]), {"resamples": 0}).content.decode()
+
+    assert data["comparisons"] == 7
+    assert sorted(data["by_category"]) == ["landscape", "portrait"]
+    assert [row["generator"] for row in data["by_category"]["landscape"]["generators"]] == ["gen-a", "gen-b"]
+    assert [row["generator"] for row in data["by_category"]["portrait"]["generators"]] == ["gen-b", "gen-a"]
+    assert data["by_category"]["portrait"]["comparisons"] == 3
+    assert 'data-category="landscape"' in page and 'data-category="portrait"' in page
 
 
 def test_a_campaign_without_judgments_says_there_is_not_enough_data(client, curator):

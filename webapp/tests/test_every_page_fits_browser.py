@@ -91,6 +91,7 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("workbench-prefilled", f"/work/assignments/{site['open_assignment'].pk}/", 200),
             ("workbench-submitted", f"/work/assignments/{site['judged_assignment'].pk}/", 200),
             ("agreement-refused", "/agreement/", 403),
+            ("leaderboard-refused", f"/campaigns/{spring}/leaderboard/", 403),
         ],
         "curator": [
             ("home", "/", 200),
@@ -98,6 +99,8 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("agreement-dashboard", f"/campaigns/{spring}/agreement/", 200),
             ("adjudication-queue", f"/campaigns/{spring}/adjudication/", 200),
             ("flag-queue", f"/campaigns/{spring}/flags/", 200),
+            ("leaderboard", f"/campaigns/{spring}/leaderboard/", 200),
+            ("reliability", f"/campaigns/{spring}/reliability/", 200),
             ("pair-review", f"/campaigns/{spring}/adjudication/{site['judged'].pk}/", 200),
             ("pair-review-unjudged", f"/campaigns/{summer}/adjudication/{site['elsewhere'].pk}/", 200),
             ("upload", f"/campaigns/{summer}/upload/", 200),
