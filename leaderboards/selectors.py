@@ -30,6 +30,7 @@ from agreement.selectors import agreement_fingerprint, consensus_for_campaign
 from annotation.models import Campaign, Criterion, PairJudgment, VideoPair
 from annotation.selectors import READ_AGREEMENT, access_campaign, campaigns_for
 from leaderboards import ranking, reliability
+from leaderboards.reliability import AnnotatorReliability
 
 OVERALL = "overall"
 SOURCES = ("consensus", "weighted")
@@ -152,8 +153,7 @@ def comparisons_from_weighted_judgments(
     *, campaigns: list[Campaign], target: str
 ) -> tuple[list[LabelledComparison], int]:
     generators, left_out = _pair_generators(campaigns)
-    reliabilities = expert_reliability_for(campaigns=campaigns)
-    weights = reliabilities.overall if target == OVERALL else reliabilities.by_code.get(target, {})
+    weights = annotator_reliability_for(campaigns=campaigns, code=None if target == OVERALL else target)
     comparisons = []
     for pair_id, expert, criteria, dimensions in _judgment_rows(campaigns):
         if pair_id not in generators:
@@ -175,8 +175,8 @@ def comparisons_from_weighted_judgments(
 class ExpertReliability:
     """overall: Dawid-Skene over every verdict of every code; by_code: one model per criterion and dimension."""
 
-    overall: dict[str, reliability.AnnotatorReliability]
-    by_code: dict[str, dict[str, reliability.AnnotatorReliability]]
+    overall: dict[str, AnnotatorReliability]
+    by_code: dict[str, dict[str, AnnotatorReliability]]
     codes: list[str]
 
     def experts(self) -> list[str]:
@@ -188,26 +188,34 @@ def _fingerprint(campaigns: list[Campaign]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def expert_reliability_for(*, campaigns: list[Campaign]) -> ExpertReliability:
-    """Dawid-Skene reliability of every expert who judged in the campaigns, cached until a judgment changes."""
-    key = f"leaderboard-reliability:{_fingerprint(campaigns)}"
+def annotator_reliability_for(*, campaigns: list[Campaign], code: str | None) -> dict[str, AnnotatorReliability]:
+    """Dawid-Skene reliability of each expert who judged in the campaigns: over every verdict of every code (items
+    are (pair, code)) when `code` is None, else over that code's verdicts. Cached until a judgment changes."""
+    key = f"leaderboard-reliability:{_fingerprint(campaigns)}:{code or ''}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    everything, by_code = [], defaultdict(list)
-    codes: dict[str, None] = {}
+    labels = []
     for pair_id, expert, criteria, dimensions in _judgment_rows(campaigns):
-        for code, verdict in {**dimensions, **criteria}.items():
-            codes.setdefault(code)
-            everything.append(((pair_id, code), expert, verdict))
-            by_code[code].append((pair_id, expert, verdict))
-    result = ExpertReliability(
-        overall=reliability.dawid_skene(everything).annotators,
-        by_code={code: reliability.dawid_skene(labels).annotators for code, labels in by_code.items()},
-        codes=list(codes),
-    )
+        for verdict_code, verdict in {**dimensions, **criteria}.items():
+            if code is None:
+                labels.append(((pair_id, verdict_code), expert, verdict))
+            elif verdict_code == code:
+                labels.append((pair_id, expert, verdict))
+    result = reliability.dawid_skene(labels).annotators
     cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
     return result
+
+
+def expert_reliability_for(*, campaigns: list[Campaign]) -> ExpertReliability:
+    """Every expert's reliability over all codes and per code (one Dawid-Skene model each: the reliability page)."""
+    campaign = campaigns[0]
+    codes = [code for code, _ in targets_for(campaign=campaign) if code != OVERALL]
+    return ExpertReliability(
+        overall=annotator_reliability_for(campaigns=campaigns, code=None),
+        by_code={code: annotator_reliability_for(campaigns=campaigns, code=code) for code in codes},
+        codes=codes,
+    )
 
 
 # --- The leaderboard ---------------------------------------------------------------------------------
