@@ -260,6 +260,12 @@ class VideoPair(models.Model):
     prompt = models.TextField()
     video_a = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_a")
     video_b = models.ForeignKey(Video, on_delete=models.PROTECT, related_name="pairs_as_b")
+    metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Free metadata of the manifest line, e.g. {"category": "landscape"}: leaderboards break down by '
+        "category. Never shown to experts.",
+    )
     assigned_count = models.PositiveIntegerField(
         default=0, help_text="Assignments handed out for this pair; only changed under the pair's row lock."
     )

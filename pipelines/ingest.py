@@ -52,7 +52,7 @@ from webapp.queue import QueueUnavailable, enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 MANIFEST_REQUIRED_KEYS = ("prompt", "video_a", "video_b")
-MANIFEST_KNOWN_KEYS = {"prompt", "video_a", "video_b", "source_a", "source_b", "pair_id"}
+MANIFEST_KNOWN_KEYS = {"prompt", "video_a", "video_b", "source_a", "source_b", "pair_id", "metadata"}
 
 
 class PairRejected(Exception):
@@ -236,6 +236,7 @@ def pair_ingest(
     video_a: IncomingVideo,
     video_b: IncomingVideo,
     external_id: str | None = None,
+    metadata: dict | None = None,
 ) -> tuple[VideoPair, bool]:
     """Ingest one pair; returns (pair, created). Re-ingesting the same pair_id returns the existing pair."""
     if not prompt or not str(prompt).strip():
@@ -275,7 +276,12 @@ def pair_ingest(
                     # Another import stored the same file a moment ago: use its row.
                     videos.append(Video.objects.get(sha256=checked.sha256))
             pair = VideoPair(
-                campaign=campaign, external_id=external_id, prompt=prompt, video_a=videos[0], video_b=videos[1]
+                campaign=campaign,
+                external_id=external_id,
+                prompt=prompt,
+                video_a=videos[0],
+                video_b=videos[1],
+                metadata=metadata or {},
             )
             pair.full_clean()
             pair.save()
@@ -308,6 +314,12 @@ def _manifest_line_parse(raw: str) -> dict:
             raise PairRejected(f"'{key}' must be a string")
         if isinstance(entry.get(key), str) and "\x00" in entry[key]:
             raise PairRejected(f"'{key}' contains a NUL character")
+    if "metadata" in entry:
+        if not isinstance(entry["metadata"], dict):
+            raise PairRejected("'metadata' must be an object, e.g. {\"category\": \"landscape\"}")
+        # PostgreSQL's jsonb cannot store a NUL character, escaped or not.
+        if "\\u0000" in json.dumps(entry["metadata"]):
+            raise PairRejected("'metadata' contains a NUL character")
     return entry
 
 
@@ -345,6 +357,7 @@ def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
                     campaign=campaign,
                     prompt=entry["prompt"],
                     external_id=entry.get("pair_id"),
+                    metadata=entry.get("metadata"),
                     video_a=IncomingVideo(
                         path=path_a,
                         original_name=entry["video_a"],

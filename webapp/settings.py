@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "distillation",
     "exports",
     "training",
+    "leaderboards",
     "axes",
 ]
 

@@ -11,10 +11,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("pipelines.api_urls")),
+    path("api/", include("leaderboards.api_urls")),
     path("", include("agreement.urls")),
     path("", include("distillation.urls")),
     path("", include("exports.urls")),
     path("", include("training.urls")),
+    path("", include("leaderboards.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -85,3 +85,23 @@ def test_command_refuses_an_unknown_campaign_without_create(mixed_manifest):
 def test_clean_demo_manifest_imports_every_pair(demo_set, campaign):
     report = manifest_import(manifest_path=demo_set.manifest_path, campaign=campaign)
     assert report.ok and report.created == len(demo_set.expected) == 6
+
+
+def test_a_lines_metadata_is_kept_on_its_pair_and_must_be_an_object(tmp_path, demo_set, campaign):
+    shutil.copytree(demo_set.manifest_path.parent / "clips", tmp_path / "clips")
+    good = [json.loads(line) for line in demo_set.manifest_path.read_text().splitlines()]
+    lines = [
+        json.dumps({**good[0], "metadata": {"category": "landscape", "seed": 7}}),
+        json.dumps({**good[1], "metadata": "landscape"}),
+        json.dumps({**good[2], "metadata": {"category": "nul \u0000 inside"}}),
+    ]
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = manifest_import(manifest_path=path, campaign=campaign)
+
+    assert report.created == 1
+    assert VideoPair.objects.get(campaign=campaign).metadata == {"category": "landscape", "seed": 7}
+    errors = dict(report.errors)
+    assert "'metadata' must be an object" in errors[2]
+    assert "'metadata' contains a NUL character" in errors[3]

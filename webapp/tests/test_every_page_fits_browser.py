@@ -92,6 +92,7 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("workbench-submitted", f"/work/assignments/{site['judged_assignment'].pk}/", 200),
             ("agreement-refused", "/agreement/", 403),
             ("pair-browser-refused", f"/campaigns/{spring}/pairs/", 403),
+            ("leaderboard-refused", f"/campaigns/{spring}/leaderboard/", 403),
         ],
         "curator": [
             ("home", "/", 200),
@@ -101,6 +102,8 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("flag-queue", f"/campaigns/{spring}/flags/", 200),
             ("pair-browser", f"/campaigns/{spring}/pairs/", 200),
             ("pair-browser-other-campaign", f"/campaigns/{summer}/pairs/", 200),
+            ("leaderboard", f"/campaigns/{spring}/leaderboard/", 200),
+            ("reliability", f"/campaigns/{spring}/reliability/", 200),
             ("pair-review", f"/campaigns/{spring}/adjudication/{site['judged'].pk}/", 200),
             ("pair-review-unjudged", f"/campaigns/{summer}/adjudication/{site['elsewhere'].pk}/", 200),
             ("upload", f"/campaigns/{summer}/upload/", 200),

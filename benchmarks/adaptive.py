@@ -1,0 +1,181 @@
+"""Leaderboard recovery and label accuracy on simulated experts whose truth and reliability are known (issue 17).
+
+    .venv/bin/python benchmarks/adaptive.py [--generators 8] [--repeats 10] [--budgets 25,50,100,200,400,800]
+        [--plot adaptive.png] [--seed 0]
+
+No database and no Django: it uses the same fit (leaderboards.ranking) and Dawid-Skene (leaderboards.reliability)
+as the app. The world:
+- generators with true log-strengths evenly spaced in [-1.5, 1.5]; a pair's true verdict is drawn from the
+  Davidson model with tie parameter 0.5 (so about 15-20% of close pairs are ties);
+- pairs by random pairing: two different generators drawn uniformly (active pairing is not built yet);
+- five experts, three drawn at random per pair (overlap 3): two careful (right 90% of the time), one decent (75%),
+  one careless (40%, barely above the 1/3 of chance) and one adversary (always the opposite of a decisive truth, a
+  random side on a true tie). A wrong answer is one of the two other verdicts at random.
+For each budget (number of pairs) and repeat it reports:
+(a) Kendall tau between the true generator order and the leaderboard fitted on the labels of majority vote (the
+    app's rule: a shared top count is "comparable"), of Dawid-Skene, and of the true verdicts (the ceiling);
+(b) the share of pairs whose label equals the true verdict, for majority vote and for Dawid-Skene.
+Figures are means over the repeats (each repeat a new world from seed + repeat), with the standard deviation of tau.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from leaderboards.ranking import Comparison, ranking_fit  # noqa: E402
+from leaderboards.reliability import dawid_skene  # noqa: E402
+
+TIE_PARAMETER = 0.5
+OVERLAP = 3
+# (name, accuracy); None: adversarial.
+EXPERTS = [("careful-1", 0.9), ("careful-2", 0.9), ("decent", 0.75), ("careless", 0.4), ("adversary", None)]
+VERDICTS = (-1, 0, 1)
+
+
+@dataclass
+class Row:
+    pairs: int
+    judgments: int
+    tau_majority: list[float]
+    tau_dawid_skene: list[float]
+    tau_truth: list[float]
+    accuracy_majority: list[float]
+    accuracy_dawid_skene: list[float]
+
+
+def true_verdict(random: np.random.Generator, theta_a: float, theta_b: float) -> int:
+    """Draw A wins (+1), tie (0) or B wins (-1) from the Davidson model."""
+    weights = np.array([np.exp(theta_a), TIE_PARAMETER * np.exp((theta_a + theta_b) / 2), np.exp(theta_b)])
+    return (1, 0, -1)[random.choice(3, p=weights / weights.sum())]
+
+
+def expert_verdict(random: np.random.Generator, truth: int, accuracy: float | None) -> int:
+    if accuracy is None:
+        return -truth if truth != 0 else int(random.choice([-1, 1]))
+    if random.random() < accuracy:
+        return truth
+    return int(random.choice([value for value in VERDICTS if value != truth]))
+
+
+def majority(labels: list[int]) -> int:
+    """The app's vote (agreement.selectors): the most given verdict; a shared top count is 0, "comparable"."""
+    counts = {value: labels.count(value) for value in VERDICTS}
+    top = max(counts.values())
+    winners = [value for value, count in counts.items() if count == top]
+    return winners[0] if len(winners) == 1 else 0
+
+
+def tau_of(theta_true: np.ndarray, pairs: list[tuple[int, int]], labels: list[int]) -> float:
+    comparisons = [Comparison(a, b, label) for (a, b), label in zip(pairs, labels, strict=True)]
+    names = [f"g{index}" for index in range(len(theta_true))]
+    fitted = ranking_fit(names, comparisons, n_resamples=0)
+    return float(kendalltau(theta_true, fitted.scores).statistic)
+
+
+def simulate(*, n_generators: int, n_pairs: int, seed: int) -> tuple[float, float, float, float, float]:
+    random = np.random.default_rng(seed)
+    theta_true = np.linspace(-1.5, 1.5, n_generators)
+    random.shuffle(theta_true)
+    pairs = [tuple(int(g) for g in random.choice(n_generators, size=2, replace=False)) for _ in range(n_pairs)]
+    truths = [true_verdict(random, theta_true[a], theta_true[b]) for a, b in pairs]
+    raw = []  # (pair index, expert, verdict)
+    for index, truth in enumerate(truths):
+        for expert in random.choice(len(EXPERTS), size=OVERLAP, replace=False):
+            name, accuracy = EXPERTS[expert]
+            raw.append((index, name, expert_verdict(random, truth, accuracy)))
+    by_pair: list[list[int]] = [[] for _ in pairs]
+    for index, _, verdict in raw:
+        by_pair[index].append(verdict)
+    majority_labels = [majority(labels) for labels in by_pair]
+    model = dawid_skene(raw)
+    dawid_skene_labels = [model.labels[index] for index in range(n_pairs)]
+    return (
+        tau_of(theta_true, pairs, majority_labels),
+        tau_of(theta_true, pairs, dawid_skene_labels),
+        tau_of(theta_true, pairs, truths),
+        float(np.mean(np.array(majority_labels) == np.array(truths))),
+        float(np.mean(np.array(dawid_skene_labels) == np.array(truths))),
+    )
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.6))
+    recovery, accuracy = figure.subplots(1, 2)
+    judgments = [row.judgments for row in rows]
+    for label, key in (
+        ("majority vote", "tau_majority"),
+        ("Dawid-Skene", "tau_dawid_skene"),
+        ("true labels", "tau_truth"),
+    ):
+        means = [np.mean(getattr(row, key)) for row in rows]
+        spread = [np.std(getattr(row, key)) for row in rows]
+        recovery.errorbar(judgments, means, yerr=spread, marker="o", capsize=3, label=label)
+    recovery.set_xscale("log")
+    recovery.set_xlabel("judgments (random pairing, 3 experts per pair)")
+    recovery.set_ylabel("Kendall tau, true vs recovered order")
+    recovery.legend(fontsize=8)
+    for label, key in (("majority vote", "accuracy_majority"), ("Dawid-Skene", "accuracy_dawid_skene")):
+        accuracy.plot(judgments, [np.mean(getattr(row, key)) for row in rows], marker="o", label=label)
+    accuracy.set_xscale("log")
+    accuracy.set_xlabel("judgments")
+    accuracy.set_ylabel("share of pair labels equal to the truth")
+    accuracy.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generators", type=int, default=8, help="Number of generators.")
+    parser.add_argument("--repeats", type=int, default=10, help="Simulated worlds per budget.")
+    parser.add_argument("--budgets", default="25,50,100,200,400,800", help="Numbers of pairs, comma-separated.")
+    parser.add_argument("--plot", type=Path, default=Path("adaptive.png"), help="Where the PNG plot goes.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the first world.")
+    arguments = parser.parse_args()
+
+    rows = []
+    for n_pairs in (int(value) for value in arguments.budgets.split(",")):
+        results = [
+            simulate(n_generators=arguments.generators, n_pairs=n_pairs, seed=arguments.seed + repeat)
+            for repeat in range(arguments.repeats)
+        ]
+        rows.append(Row(n_pairs, n_pairs * OVERLAP, *(list(column) for column in zip(*results, strict=True))))
+
+    experts = ", ".join(f"{name} {accuracy if accuracy else 'adversarial'}" for name, accuracy in EXPERTS)
+    print(
+        f"{arguments.generators} generators, random pairing, {OVERLAP} of {len(EXPERTS)} experts per pair "
+        f"({experts}), "
+        f"{arguments.repeats} worlds per row; tau mean ± sd"
+    )
+    print(
+        f"{'pairs':>6} {'judgments':>9} | {'tau majority':>13} {'tau D-S':>13} {'tau truth':>13} | "
+        f"{'acc majority':>12} {'acc D-S':>8}"
+    )
+    for row in rows:
+        print(
+            f"{row.pairs:>6} {row.judgments:>9} | "
+            + " ".join(
+                f"{np.mean(values):>6.3f} ± {np.std(values):.3f}"
+                for values in (row.tau_majority, row.tau_dawid_skene, row.tau_truth)
+            )
+            + f" | {np.mean(row.accuracy_majority):>12.3f} {np.mean(row.accuracy_dawid_skene):>8.3f}"
+        )
+    plot(rows, arguments.plot)
+    print(f"plot: {arguments.plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Annotator reliability by Dawid-Skene (crowd-kit), without Django.
+
+Dawid-Skene estimates, from the labels alone, each annotator's confusion matrix (how often they answer k when the
+truth is l) and each item's true label, by EM. An annotator's reliability here is their expected accuracy under
+that model: the sum over true labels l of P(truth = l) * P(they answer l | truth = l). The weight their raw
+judgments get in a reliability-weighted leaderboard is that accuracy above chance, rescaled to [0, 1]:
+max(0, (accuracy - 1/K) / (1 - 1/K)) with K labels, so an annotator no better than chance (or an adversarial one,
+below it) counts for nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+from crowdkit.aggregation import DawidSkene
+
+VERDICT_LABELS = (-1, 0, 1)
+DEFAULT_ITERATIONS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatorReliability:
+    annotator: Hashable
+    accuracy: float  # expected accuracy under the Dawid-Skene model
+    weight: float  # accuracy above chance, rescaled to [0, 1]
+    n_labels: int
+
+
+@dataclass(frozen=True, slots=True)
+class DawidSkeneResult:
+    annotators: dict[Hashable, AnnotatorReliability]
+    labels: dict[Hashable, int]  # item -> most probable true label
+
+
+def weight_from_accuracy(accuracy: float, n_classes: int = len(VERDICT_LABELS)) -> float:
+    chance = 1 / n_classes
+    above_chance = accuracy - chance
+    # Rounding must not turn an accuracy of exactly chance into a tiny positive weight.
+    return 0.0 if above_chance <= 1e-9 else above_chance / (1 - chance)
+
+
+def _frame(labels: Iterable[tuple[Hashable, Hashable, int]]) -> pd.DataFrame:
+    return pd.DataFrame(list(labels), columns=["task", "worker", "label"])
+
+
+def dawid_skene(
+    labels: Iterable[tuple[Hashable, Hashable, int]],
+    *,
+    classes: tuple[int, ...] = VERDICT_LABELS,
+    n_iterations: int = DEFAULT_ITERATIONS,
+) -> DawidSkeneResult:
+    """labels: (item, annotator, label) triples. Annotators with no label are absent from the result."""
+    frame = _frame(labels)
+    if frame.empty:
+        return DawidSkeneResult(annotators={}, labels={})
+    with warnings.catch_warnings():
+        # crowd-kit 1.4.2 still passes pandas keywords pandas 3 deprecates (copy=, inplace=): noise, not our code.
+        warnings.filterwarnings("ignore", module="crowdkit")
+        model = DawidSkene(n_iter=n_iterations).fit(frame)
+    errors, priors = model.errors_, model.priors_
+    counts = frame.groupby("worker").size()
+    annotators = {}
+    for worker in counts.index:
+        accuracy = 0.0
+        for label in priors.index:
+            # errors_.loc[(worker, observed), truth]; a label the worker never gave has no row: probability ~0.
+            if (worker, label) in errors.index:
+                accuracy += float(priors[label]) * float(errors.loc[(worker, label), label])
+        annotators[worker] = AnnotatorReliability(
+            annotator=worker,
+            accuracy=accuracy,
+            weight=weight_from_accuracy(accuracy, len(classes)),
+            n_labels=int(counts[worker]),
+        )
+    return DawidSkeneResult(annotators=annotators, labels={task: int(value) for task, value in model.labels_.items()})

@@ -1,0 +1,330 @@
+"""Reads: the generator leaderboard of one or more campaigns and the reliability of their experts.
+
+Where generators come from: each video's `source_model` (the `source_a` / `source_b` of its manifest line or
+upload). A pair whose two videos share a generator, or where either has none, compares no generators and is left
+out (and counted).
+
+Labels, two sources:
+- "consensus" (default): one comparison per pair, its final label (agreement.selectors: majority of the experts,
+  the curator's adjudication wins). The bootstrap resamples pairs.
+- "weighted": every raw judgment is a comparison, weighted by its expert's Dawid-Skene reliability for that code
+  (leaderboards.reliability; adjudications are not used). The bootstrap resamples judgments.
+
+Prompt categories: a pair's `metadata["category"]` (from its manifest line). When some pairs carry one, the
+leaderboard is also fitted within each category (pairs without one are in the overall fit only).
+
+Targets: "overall", a dimension code (VA, VF, VP) or a criterion code (VA1...). A pair's overall verdict is the
+sign of the sum of its dimension verdicts: the video better on more dimensions wins, a balance is a tie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from agreement.selectors import agreement_fingerprint, consensus_for_campaign
+from annotation.models import Campaign, Criterion, PairJudgment, VideoPair
+from annotation.selectors import READ_AGREEMENT, access_campaign, campaigns_for
+from leaderboards import ranking, reliability
+from leaderboards.reliability import AnnotatorReliability
+
+OVERALL = "overall"
+SOURCES = ("consensus", "weighted")
+LEADERBOARD_CACHE_SECONDS = 600
+# Who reads leaderboards: they name generators, so experts (who judge blind) never do.
+READ_LEADERBOARD = READ_AGREEMENT
+
+
+# --- Rights ------------------------------------------------------------------------------------------
+
+
+def access_campaign_for_leaderboard(*, user, campaign_id: int) -> Campaign:
+    return access_campaign(
+        user=user, campaign_id=campaign_id, roles=READ_LEADERBOARD, action="see its generator leaderboard"
+    )
+
+
+def campaigns_comparable_with(*, user, campaign: Campaign) -> QuerySet[Campaign]:
+    """Other campaigns on the same rubric version the user may read leaderboards of: they can be pooled."""
+    return campaigns_for(user=user, roles=READ_LEADERBOARD).filter(rubric_id=campaign.rubric_id).exclude(pk=campaign.pk)
+
+
+# --- Targets -----------------------------------------------------------------------------------------
+
+
+def targets_for(*, campaign: Campaign) -> list[tuple[str, str]]:
+    """(code, label) of everything a leaderboard can rank: overall, then each dimension, then each criterion."""
+    dimensions = [(d.code, f"{d.code} {d.name}") for d in campaign.rubric.dimensions.order_by("order", "code")]
+    criteria = [
+        (c.code, f"{c.code} {c.name}")
+        for c in Criterion.objects.filter(dimension__rubric_id=campaign.rubric_id).order_by(
+            "dimension__order", "order", "code"
+        )
+    ]
+    return [(OVERALL, "Overall")] + dimensions + criteria
+
+
+# --- Comparisons -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PairGenerators:
+    generator_a: str
+    generator_b: str
+    category: str  # the prompt category from the pair's metadata; "" when it has none
+
+
+def _pair_generators(campaigns: list[Campaign]) -> tuple[dict[int, PairGenerators], int]:
+    """{pair id: its two generators} for pairs that compare two different generators, and how many pairs do not."""
+    rows = VideoPair.objects.filter(campaign__in=campaigns).values_list(
+        "pk", "video_a__source_model", "video_b__source_model", "metadata"
+    )
+    generators, left_out = {}, 0
+    for pair_id, source_a, source_b, metadata in rows:
+        source_a, source_b = source_a.strip(), source_b.strip()
+        if not source_a or not source_b or source_a == source_b:
+            left_out += 1
+            continue
+        category = metadata.get("category") if isinstance(metadata, dict) else None
+        generators[pair_id] = PairGenerators(
+            generator_a=source_a, generator_b=source_b, category=str(category).strip() if category else ""
+        )
+    return generators, left_out
+
+
+def _overall_verdict(dimensions: dict[str, int | None]) -> int | None:
+    given = [value for value in dimensions.values() if value is not None]
+    if not given:
+        return None
+    total = sum(given)
+    return (total > 0) - (total < 0)
+
+
+def _verdict_of(*, target: str, criteria: dict, dimensions: dict) -> int | None:
+    if target == OVERALL:
+        return _overall_verdict(dimensions)
+    if target in dimensions:
+        return dimensions[target]
+    return criteria.get(target)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledComparison:
+    """One comparison of two generators, before they are numbered: outcome +1 when generator_a won."""
+
+    pair_id: int
+    generator_a: str
+    generator_b: str
+    outcome: int
+    weight: float
+    category: str
+
+
+def comparisons_from_consensus(*, campaigns: list[Campaign], target: str) -> tuple[list[LabelledComparison], int]:
+    generators, left_out = _pair_generators(campaigns)
+    comparisons = []
+    for campaign in campaigns:
+        for pair_id, consensus in consensus_for_campaign(campaign=campaign).items():
+            if pair_id not in generators:
+                continue
+            labels = consensus.labels()
+            verdict = _verdict_of(target=target, criteria=labels["criteria"], dimensions=labels["dimensions"])
+            if verdict is not None:
+                pair = generators[pair_id]
+                comparisons.append(
+                    LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, 1.0, pair.category)
+                )
+    return comparisons, left_out
+
+
+def _judgment_rows(campaigns: list[Campaign]):
+    return (
+        PairJudgment.objects.filter(assignment__campaign__in=campaigns)
+        .order_by("assignment__pair_id", "assignment__expert_id")
+        .values_list("assignment__pair_id", "assignment__expert__username", "criteria", "dimensions")
+    )
+
+
+def comparisons_from_weighted_judgments(
+    *, campaigns: list[Campaign], target: str
+) -> tuple[list[LabelledComparison], int]:
+    generators, left_out = _pair_generators(campaigns)
+    weights = annotator_reliability_for(campaigns=campaigns, code=None if target == OVERALL else target)
+    comparisons = []
+    for pair_id, expert, criteria, dimensions in _judgment_rows(campaigns):
+        if pair_id not in generators:
+            continue
+        verdict = _verdict_of(target=target, criteria=criteria, dimensions=dimensions)
+        weight = weights[expert].weight if expert in weights else 0.0
+        if verdict is not None and weight > 0:
+            pair = generators[pair_id]
+            comparisons.append(
+                LabelledComparison(pair_id, pair.generator_a, pair.generator_b, verdict, weight, pair.category)
+            )
+    return comparisons, left_out
+
+
+# --- Reliability -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExpertReliability:
+    """overall: Dawid-Skene over every verdict of every code; by_code: one model per criterion and dimension."""
+
+    overall: dict[str, AnnotatorReliability]
+    by_code: dict[str, dict[str, AnnotatorReliability]]
+    codes: list[str]
+
+    def experts(self) -> list[str]:
+        return sorted(self.overall, key=lambda name: (-self.overall[name].accuracy, name))
+
+
+def _fingerprint(campaigns: list[Campaign]) -> str:
+    parts = sorted(agreement_fingerprint(campaign=campaign) for campaign in campaigns)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def annotator_reliability_for(*, campaigns: list[Campaign], code: str | None) -> dict[str, AnnotatorReliability]:
+    """Dawid-Skene reliability of each expert who judged in the campaigns: over every verdict of every code (items
+    are (pair, code)) when `code` is None, else over that code's verdicts. Cached until a judgment changes."""
+    key = f"leaderboard-reliability:{_fingerprint(campaigns)}:{code or ''}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    labels = []
+    for pair_id, expert, criteria, dimensions in _judgment_rows(campaigns):
+        for verdict_code, verdict in {**dimensions, **criteria}.items():
+            if code is None:
+                labels.append(((pair_id, verdict_code), expert, verdict))
+            elif verdict_code == code:
+                labels.append((pair_id, expert, verdict))
+    result = reliability.dawid_skene(labels).annotators
+    cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
+    return result
+
+
+def expert_reliability_for(*, campaigns: list[Campaign]) -> ExpertReliability:
+    """Every expert's reliability over all codes and per code (one Dawid-Skene model each: the reliability page)."""
+    campaign = campaigns[0]
+    codes = [code for code, _ in targets_for(campaign=campaign) if code != OVERALL]
+    return ExpertReliability(
+        overall=annotator_reliability_for(campaigns=campaigns, code=None),
+        by_code={code: annotator_reliability_for(campaigns=campaigns, code=code) for code in codes},
+        codes=codes,
+    )
+
+
+# --- The leaderboard ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Leaderboard:
+    campaigns: list[Campaign]
+    target: str
+    source: str
+    ranking: ranking.Ranking | None  # None: no comparison of two generators yet
+    pairs_without_generators: int
+    n_resamples: int
+    seed: int
+    by_category: dict[str, ranking.Ranking] = field(default_factory=dict)
+
+    @property
+    def campaign_names(self) -> list[str]:
+        return [campaign.name for campaign in self.campaigns]
+
+    def as_json(self) -> dict:
+        """What the JSON download, the API and `manage.py leaderboard --json` give."""
+        fitted = self.ranking
+        return {
+            "campaigns": self.campaign_names,
+            "target": self.target,
+            "source": self.source,
+            "model": "Davidson (Bradley-Terry with ties), maximum likelihood",
+            "resamples": self.n_resamples,
+            "seed": self.seed,
+            "confidence": ranking.DEFAULT_CONFIDENCE,
+            "pairs_without_generators": self.pairs_without_generators,
+            "comparisons": fitted.n_comparisons if fitted else 0,
+            "tie_parameter": fitted.tie_parameter if fitted else None,
+            "tie_parameter_ci": list(fitted.tie_parameter_ci) if fitted else None,
+            "generators": fitted.rows() if fitted else [],
+            "win_rate": _matrix_json(fitted) if fitted else [],
+            "by_category": {
+                category: {"comparisons": fit.n_comparisons, "generators": fit.rows()}
+                for category, fit in self.by_category.items()
+            },
+        }
+
+
+def _matrix_json(fitted: ranking.Ranking) -> list[dict]:
+    """One entry per ordered pair of generators that met: win rate of `generator` against `opponent`, and n."""
+    cells = []
+    for row in fitted.order:
+        for column in fitted.order:
+            if row != column and fitted.cell_counts[row, column] > 0:
+                cells.append(
+                    {
+                        "generator": fitted.generators[row],
+                        "opponent": fitted.generators[column],
+                        "win_rate": float(fitted.win_rate[row, column]),
+                        "n": float(fitted.cell_counts[row, column]),
+                    }
+                )
+    return cells
+
+
+def _fit(comparisons: list[LabelledComparison], *, n_resamples: int, seed: int) -> ranking.Ranking | None:
+    names = sorted({c.generator_a for c in comparisons} | {c.generator_b for c in comparisons})
+    if len(names) < 2:
+        return None
+    index = {name: position for position, name in enumerate(names)}
+    numbered = [
+        ranking.Comparison(index[c.generator_a], index[c.generator_b], c.outcome, c.weight) for c in comparisons
+    ]
+    return ranking.ranking_fit(names, numbered, n_resamples=n_resamples, seed=seed)
+
+
+def leaderboard_for(
+    *,
+    campaigns: list[Campaign],
+    target: str = OVERALL,
+    source: str = "consensus",
+    n_resamples: int = ranking.DEFAULT_RESAMPLES,
+    seed: int = ranking.DEFAULT_SEED,
+) -> Leaderboard:
+    """The leaderboard of the campaigns (pooled when several: same rubric version) for one target, cached until a
+    judgment or adjudication of them changes."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}")
+    campaigns = sorted(campaigns, key=lambda campaign: campaign.pk)
+    key = f"leaderboard:{_fingerprint(campaigns)}:{target}:{source}:{n_resamples}:{seed}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    if source == "consensus":
+        comparisons, left_out = comparisons_from_consensus(campaigns=campaigns, target=target)
+    else:
+        comparisons, left_out = comparisons_from_weighted_judgments(campaigns=campaigns, target=target)
+    by_category: dict[str, list[LabelledComparison]] = defaultdict(list)
+    for comparison in comparisons:
+        if comparison.category:
+            by_category[comparison.category].append(comparison)
+    category_fits = {
+        category: _fit(members, n_resamples=n_resamples, seed=seed) for category, members in sorted(by_category.items())
+    }
+    result = Leaderboard(
+        campaigns=campaigns,
+        target=target,
+        source=source,
+        ranking=_fit(comparisons, n_resamples=n_resamples, seed=seed),
+        pairs_without_generators=left_out,
+        n_resamples=n_resamples,
+        seed=seed,
+        by_category={category: fit for category, fit in category_fits.items() if fit is not None},
+    )
+    cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
+    return result

@@ -1,0 +1,57 @@
+"""Dawid-Skene reliability (crowd-kit) on simulated experts whose accuracy is known. No database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leaderboards.reliability import dawid_skene, weight_from_accuracy
+
+
+def simulated_labels(seed: int = 0, n_items: int = 300):
+    """Four experts on the same items: careful (90% right), decent (75%), careless (40%, near chance), and an
+    adversary who always answers the opposite of a decisive truth (and a random side on a tie)."""
+    random = np.random.default_rng(seed)
+    truth = random.choice([-1, 0, 1], size=n_items, p=[0.4, 0.2, 0.4])
+    labels = []
+    for item, true_label in enumerate(truth):
+        for expert, accuracy in (("careful", 0.9), ("decent", 0.75), ("careless", 0.4)):
+            wrong = [value for value in (-1, 0, 1) if value != true_label]
+            label = true_label if random.random() < accuracy else random.choice(wrong)
+            labels.append((item, expert, int(label)))
+        adversarial = -true_label if true_label != 0 else random.choice([-1, 1])
+        labels.append((item, "adversary", int(adversarial)))
+    return truth, labels
+
+
+def test_reliability_orders_experts_by_their_true_accuracy_and_zeroes_the_adversary():
+    truth, labels = simulated_labels()
+
+    result = dawid_skene(labels)
+
+    accuracy = {name: value.accuracy for name, value in result.annotators.items()}
+    assert accuracy["careful"] > accuracy["decent"] > accuracy["careless"] > accuracy["adversary"]
+    assert accuracy["careful"] == pytest.approx(0.9, abs=0.05)
+    assert result.annotators["adversary"].weight == 0.0
+    assert result.annotators["careful"].n_labels == len(truth)
+
+
+def test_dawid_skene_recovers_more_true_labels_than_the_careful_expert_alone():
+    truth, labels = simulated_labels()
+
+    result = dawid_skene(labels)
+
+    recovered = np.mean([result.labels[item] == label for item, label in enumerate(truth)])
+    careful = np.mean([label == truth[item] for item, expert, label in labels if expert == "careful"])
+    assert recovered > careful
+
+
+def test_weight_is_accuracy_above_chance_rescaled():
+    assert weight_from_accuracy(1.0) == 1.0
+    assert weight_from_accuracy(1 / 3) == 0.0
+    assert weight_from_accuracy(0.1) == 0.0
+    assert weight_from_accuracy(2 / 3) == pytest.approx(0.5)
+
+
+def test_no_labels_give_no_annotators():
+    assert dawid_skene([]).annotators == {}

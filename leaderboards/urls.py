@@ -1,0 +1,10 @@
+from django.urls import path
+
+from leaderboards import views
+
+urlpatterns = [
+    path("campaigns/<int:campaign_id>/leaderboard/", views.leaderboard_page, name="leaderboard"),
+    path("campaigns/<int:campaign_id>/leaderboard.json", views.leaderboard_json, name="leaderboard-json"),
+    path("campaigns/<int:campaign_id>/leaderboard/<str:table>.csv", views.leaderboard_csv, name="leaderboard-csv"),
+    path("campaigns/<int:campaign_id>/reliability/", views.reliability_page, name="leaderboard-reliability"),
+]

@@ -1,0 +1,108 @@
+"""Leaderboard and reliability pages, CSV and JSON downloads: curators and ML engineers only (they name generators)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.text import slugify
+
+from leaderboards import plots, tables
+from leaderboards.forms import LeaderboardForm
+from leaderboards.selectors import (
+    Leaderboard,
+    access_campaign_for_leaderboard,
+    campaigns_comparable_with,
+    expert_reliability_for,
+    leaderboard_for,
+    targets_for,
+)
+
+
+def _svg_data_uri(svg: str | None) -> str | None:
+    return None if svg is None else "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def _leaderboard_from_request(request, campaign_id: int) -> tuple[Leaderboard, LeaderboardForm]:
+    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+    comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
+    form = LeaderboardForm(
+        LeaderboardForm.with_defaults(request.GET),
+        targets=targets_for(campaign=campaign),
+        comparable=[(other.pk, other.name) for other in comparable],
+    )
+    pooled = [other for other in comparable if other.pk in form.also_ids()]
+    return leaderboard_for(campaigns=[campaign, *pooled], **form.options()), form
+
+
+@login_required
+def leaderboard_page(request, campaign_id: int):
+    leaderboard, form = _leaderboard_from_request(request, campaign_id)
+    campaign = next(pooled for pooled in leaderboard.campaigns if pooled.pk == campaign_id)
+    context = {
+        "campaign": campaign,
+        "leaderboard": leaderboard,
+        "rows": leaderboard.ranking.rows() if leaderboard.ranking else [],
+        "matrix": tables.win_rate_matrix(leaderboard),
+        "form": form,
+        "query": request.GET.urlencode(),
+        "scores_chart": _svg_data_uri(plots.scores_chart(leaderboard.ranking)),
+        "win_rate_chart": _svg_data_uri(plots.win_rate_heatmap(leaderboard.ranking)),
+    }
+    return render(request, "leaderboards/leaderboard.html", context, status=400 if form.errors else 200)
+
+
+def _spreadsheet_safe(cell):
+    """Text a spreadsheet would run as a formula (a generator name from a manifest) is quoted (OWASP)."""
+    if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + cell
+    return cell
+
+
+@login_required
+def leaderboard_csv(request, campaign_id: int, table: str):
+    if table not in ("leaderboard", "win-rate"):
+        raise Http404("No such table.")
+    leaderboard, _ = _leaderboard_from_request(request, campaign_id)
+    if table == "leaderboard":
+        header, rows = tables.LEADERBOARD_HEADER, tables.leaderboard_rows(leaderboard)
+    else:
+        header, rows = tables.WIN_RATE_HEADER, tables.win_rate_rows(leaderboard)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = slugify("-".join(leaderboard.campaign_names))
+    response["Content-Disposition"] = f'attachment; filename="{name}-{table}-{slugify(leaderboard.target)}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows([_spreadsheet_safe(cell) for cell in row] for row in rows)
+    return response
+
+
+@login_required
+def leaderboard_json(request, campaign_id: int):
+    leaderboard, _ = _leaderboard_from_request(request, campaign_id)
+    response = JsonResponse(leaderboard.as_json(), json_dumps_params={"indent": 2})
+    name = slugify("-".join(leaderboard.campaign_names))
+    response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard-{slugify(leaderboard.target)}.json"'
+    return response
+
+
+@login_required
+def reliability_page(request, campaign_id: int):
+    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+    reliabilities = expert_reliability_for(campaigns=[campaign])
+    rows = [
+        {
+            "expert": expert,
+            "overall": reliabilities.overall[expert],
+            "by_code": [reliabilities.by_code.get(code, {}).get(expert) for code in reliabilities.codes],
+        }
+        for expert in reliabilities.experts()
+    ]
+    return render(
+        request,
+        "leaderboards/reliability.html",
+        {"campaign": campaign, "codes": reliabilities.codes, "rows": rows},
+    )
