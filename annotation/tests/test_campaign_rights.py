@@ -152,7 +152,8 @@ def test_the_model_registry_lists_and_opens_models_of_the_users_campaigns_only(c
     ours, theirs = registered(x, "ours"), registered(y, "theirs")
     client.force_login(ml_engineer)
 
-    assert [model.name for model in client.get(reverse("training-models")).context["models"]] == ["ours"]
+    rows = client.get(reverse("training-models")).context["rows"]
+    assert [row.model.name for row in rows] == ["ours"]
     assert [model["name"] for model in client.get(reverse("api-training-models")).json()["results"]] == ["ours"]
     assert forbidden(client.get(reverse("training-model", args=[theirs.pk])), "ML engineer", y)
     assert client.get(reverse("training-model", args=[ours.pk])).status_code == 200
