@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -181,7 +182,7 @@ def aeslab_theme() -> gr.themes.Base:
         font=APP_FONT, font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"],
     )
     for name in list(vars(theme)):
-        if name.endswith("_dark"):
+        if name.endswith("_dark") and getattr(theme, name) is not None:  # None: the same as in light mode
             setattr(theme, name[: -len("_dark")], getattr(theme, name))
     app_values = {
         "body_background_fill": colours["background"], "background_fill_primary": colours["panel"],
@@ -206,7 +207,9 @@ def aeslab_theme() -> gr.themes.Base:
         "table_odd_background_fill": colours["background"], "table_border_color": colours["line"],
         "loader_color": colours["accent"], "slider_color": colours["accent"], "error_text_color": colours["bad"],
     }
-    return theme.set(**app_values, **{f"{name}_dark": value for name, value in app_values.items()})
+    settable = inspect.signature(theme.set).parameters
+    dark_values = {f"{name}_dark": value for name, value in app_values.items() if f"{name}_dark" in settable}
+    return theme.set(**app_values, **dark_values)
 
 
 # The app's top bar (templates/base.html), so the way back to the app is where it is on every other page.
@@ -320,8 +323,8 @@ def build_playground(catalog: ModelCatalog, *, app_links: bool = False) -> gr.Bl
             label="Test-split pair (with the experts' labels)", choices=[], interactive=True, allow_custom_value=True
         )
         with gr.Row():
-            video_a = gr.Video(label="Video A", sources=["upload"], format=None)
-            video_b = gr.Video(label="Video B", sources=["upload"], format=None)
+            video_a = gr.Video(label="Video A", sources=["upload"], format=None, elem_id="video-a")
+            video_b = gr.Video(label="Video B", sources=["upload"], format=None, elem_id="video-b")
         prompt = gr.Textbox(label="Prompt the videos were generated from (uploads)", lines=1)
         run = gr.Button("Judge", variant="primary")
         heading = gr.Markdown()
