@@ -96,7 +96,8 @@ def test_the_demo_vlm_has_curves_and_judges_uploaded_videos_in_the_playground_in
     page.get_by_label("Prompt the videos were generated from (uploads)").fill("a demo scene")
     judge_button.click()
 
-    expect(page.get_by_role("heading", name="Uploaded pair: a demo scene")).to_be_visible(timeout=JUDGE_SECONDS)
+    result = page.get_by_role("heading", name="Uploaded pair: a demo scene")
+    expect(result).to_be_visible(timeout=JUDGE_SECONDS)
     verdicts = page.get_by_role("grid", name="Dimension verdicts")
     for dimension in ("VA Visual aesthetics", "VF Visual fidelity", "VP Visual plausibility"):
         expect(verdicts.get_by_role("gridcell", name=dimension, exact=True)).to_be_visible()
@@ -106,5 +107,6 @@ def test_the_demo_vlm_has_curves_and_judges_uploaded_videos_in_the_playground_in
     for width in (1280, 1920):
         page.set_viewport_size({"width": width, "height": 1100})
         assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), width
+        result.scroll_into_view_if_needed()
         screenshot(page, f"playground-demo-upload-{width}.png")
     page.close()
