@@ -1,5 +1,6 @@
 import json
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,6 +12,9 @@ from annotation.services import campaign_create, campaign_member_add, user_ensur
 from fixtures.demo_clips import generate_demo_set
 from fixtures.demo_judgments import simulated_judgments
 from pipelines.ingest import manifest_import
+
+if TYPE_CHECKING:
+    from exports.models import ExportSnapshot
 
 DEMO_CAMPAIGN = "demo"
 JUDGED_CAMPAIGN = "demo-judged"
@@ -76,16 +80,15 @@ class Command(BaseCommand):
         engineer = User.objects.get(username="mlengineer")
         self._demo_critiques(judged, curator=User.objects.get(username="curator"))
         snapshot = self._demo_model(judged, engineer=engineer)
-        if snapshot is not None and not without_vlm:
+        if not without_vlm:
             self._demo_vlm_model(snapshot, engineer=engineer)
         self.stdout.write("Demo logins:")
         for username, password, role, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {password:<15} {role or 'staff admin'}")
 
-    def _demo_model(self, campaign: Campaign, *, engineer):
+    def _demo_model(self, campaign: Campaign, *, engineer) -> "ExportSnapshot":
         """A checklist-linear reward model trained on an aesrm-pairwise export of the judged campaign, so the
         registry and the playground's test-split pairs have a model to show; returns that export."""
-        from exports.models import ExportSnapshot
         from exports.services import export_request
         from training.models import RegisteredModel
         from training.services import training_job_request
@@ -93,8 +96,6 @@ class Command(BaseCommand):
         existing = RegisteredModel.objects.filter(snapshot__campaign=campaign, recipe="checklist-linear").first()
         if existing is not None:
             return existing.snapshot
-        if ExportSnapshot.objects.filter(campaign=campaign).exists():
-            return None  # made by an earlier demo whose training failed: left for the user to look at
         snapshot = export_request(campaign=campaign, export_format="aesrm-pairwise", options={}, created_by=engineer)
         snapshot.refresh_from_db()  # built in this process: Celery runs eagerly in the demo
         job = training_job_request(snapshot=snapshot, recipe="checklist-linear", created_by=engineer)
@@ -172,18 +173,22 @@ class Command(BaseCommand):
         job.refresh_from_db()  # distilled in this process: Celery runs eagerly in the demo
         critiques = Critique.objects.filter(item__job=job)
         passed = list(critiques.filter(passed=True).order_by("item__pair_id"))
-        for critique in passed[: DEMO_AUDIT["accept"]]:
-            critique_accept(critique=critique, curator=curator, note="Demo audit: the evidence supports each verdict.")
-        for critique in passed[DEMO_AUDIT["accept"] : DEMO_AUDIT["accept"] + DEMO_AUDIT["reject"]]:
+        accepted = passed[: DEMO_AUDIT["accept"]]
+        rejected = passed[DEMO_AUDIT["accept"] : DEMO_AUDIT["accept"] + DEMO_AUDIT["reject"]]
+        for critique in accepted:
+            critique_accept(
+                critique=critique, curator=curator,
+                note="Demo audit: accepted to show an accepted critique (the scripted teacher's stock text).",
+            )
+        for critique in rejected:
             critique_reject(
                 critique=critique, curator=curator,
                 note="Demo audit: stock sentences that could describe any pair; nothing here is about these videos.",
             )
         self.stdout.write(
             f"Critiques from the {SCRIPTED_TEACHER_NAME} endpoint (job #{job.pk}, {job.status}): "
-            f"{len(passed)} of {critiques.count()} passed the filters; the curator accepted "
-            f"{min(len(passed), DEMO_AUDIT['accept'])} and rejected "
-            f"{max(0, min(len(passed) - DEMO_AUDIT['accept'], DEMO_AUDIT['reject']))} in the audit queue."
+            f"{len(passed)} of {critiques.count()} passed the filters; the curator accepted {len(accepted)} and "
+            f"rejected {len(rejected)} in the audit queue."
         )
 
     def _judged_campaign(self, demo) -> Campaign:
