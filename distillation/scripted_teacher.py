@@ -48,8 +48,9 @@ def cot_text(criteria: dict[str, int], dimensions: dict[str, int], *, names: dic
     return "<think>\n" + "\n".join(lines) + f"\n</think>\n<answer>{answer}</answer>"
 
 
-def chat_completion_body(*, content: str, model: str, completion_id: str, prompt_tokens: int,
-                         completion_tokens: int) -> dict:
+def chat_completion_body(
+    *, content: str, model: str, completion_id: str, prompt_tokens: int, completion_tokens: int
+) -> dict:
     """An OpenAI chat.completion response with one assistant message."""
     return {
         "id": completion_id,
@@ -84,7 +85,7 @@ def request_reference(body: dict) -> str:
 
 
 def _verdict_lines(block: str) -> tuple[dict[str, int], dict[str, str]]:
-    """"CODE Name: 1 (A better)" lines -> ({code: verdict}, {code: name})."""
+    """ "CODE Name: 1 (A better)" lines -> ({code: verdict}, {code: name})."""
     verdicts, names = {}, {}
     for line in block.splitlines():
         head, _, value = line.rpartition(": ")
@@ -134,9 +135,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = json.loads(raw)
             text = scripted_critique(body)
-            code, payload = 200, chat_completion_body(
-                content=text, model=SCRIPTED_TEACHER_NAME, completion_id=f"scripted-{request_reference(body)}",
-                prompt_tokens=len(raw) // 4, completion_tokens=len(text) // 4,
+            code, payload = (
+                200,
+                chat_completion_body(
+                    content=text,
+                    model=SCRIPTED_TEACHER_NAME,
+                    completion_id=f"scripted-{request_reference(body)}",
+                    prompt_tokens=len(raw) // 4,
+                    completion_tokens=len(text) // 4,
+                ),
             )
         encoded = json.dumps(payload).encode()
         self.send_response(code)

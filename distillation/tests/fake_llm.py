@@ -134,8 +134,11 @@ class FakeLLM:
     def completion_body(self, reference: str, seed: int | None, text: str | None) -> dict:
         content = text if text is not None else self.answers.get(reference, self.default_answer)
         return chat_completion_body(
-            content=content, model="fake", completion_id=f"chatcmpl-{reference}-{seed}",
-            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+            content=content,
+            model="fake",
+            completion_id=f"chatcmpl-{reference}-{seed}",
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
         )
 
 

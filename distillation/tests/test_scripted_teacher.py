@@ -23,8 +23,13 @@ def teacher():
 
 def _ask(teacher, campaign, labels: dict, pair_id: int) -> str:
     messages = pair_messages(
-        rubric=rubric_spec_for(rubric=campaign.rubric), video_prompt="a lighthouse at dusk", labels=labels,
-        tone="clear", frames_a=[], frames_b=[], reference=pair_reference(pair_id),
+        rubric=rubric_spec_for(rubric=campaign.rubric),
+        video_prompt="a lighthouse at dusk",
+        labels=labels,
+        tone="clear",
+        frames_a=[],
+        frames_b=[],
+        reference=pair_reference(pair_id),
     )
     config = EndpointConfig(base_url=teacher.url, model=SCRIPTED_TEACHER_NAME, api_key="none", timeout_seconds=10)
     return chat_complete(config=config, messages=messages).text
@@ -32,8 +37,9 @@ def _ask(teacher, campaign, labels: dict, pair_id: int) -> str:
 
 def _filtered(text: str, campaign, labels: dict):
     codes = tuple(criterion.code for criterion in rubric_spec_for(rubric=campaign.rubric).criteria)
-    return critique_filter(text=text, context=FilterContext(labels=labels, facts={"A": FACTS, "B": FACTS},
-                                                             criteria_codes=codes))
+    return critique_filter(
+        text=text, context=FilterContext(labels=labels, facts={"A": FACTS, "B": FACTS}, criteria_codes=codes)
+    )
 
 
 def test_its_critique_reaches_the_private_verdicts_and_passes_the_filters(teacher, campaign):

@@ -55,7 +55,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--scenes", type=int, default=8, help="Scenes to render (3 clips, 3 pairs each).")
         parser.add_argument(
-            "--without-vlm", action="store_true",
+            "--without-vlm",
+            action="store_true",
             help="Skip training the demo-sized VLM (the minutes of demo_setup that tests need only once).",
         )
 
@@ -131,7 +132,10 @@ class Command(BaseCommand):
             save_tiny_qwen2_5_vl(base_model)
         started = time.monotonic()
         job = training_job_request(
-            snapshot=snapshot, recipe="descore", model_path=str(base_model), overrides=DEMO_VLM_OVERRIDES,
+            snapshot=snapshot,
+            recipe="descore",
+            model_path=str(base_model),
+            overrides=DEMO_VLM_OVERRIDES,
             created_by=engineer,
         )
         job.refresh_from_db()  # trained in this process: Celery runs eagerly in the demo
@@ -160,15 +164,24 @@ class Command(BaseCommand):
             endpoint = Endpoint.objects.filter(name=SCRIPTED_TEACHER_NAME).first()
             if endpoint is None:
                 endpoint = endpoint_create(
-                    name=SCRIPTED_TEACHER_NAME, base_url=teacher.url, model=SCRIPTED_TEACHER_NAME,
-                    requests_per_minute=0, timeout_seconds=30.0, max_retries=1, backoff_base_seconds=0.2,
+                    name=SCRIPTED_TEACHER_NAME,
+                    base_url=teacher.url,
+                    model=SCRIPTED_TEACHER_NAME,
+                    requests_per_minute=0,
+                    timeout_seconds=30.0,
+                    max_retries=1,
+                    backoff_base_seconds=0.2,
                 )
             else:
                 endpoint.base_url = teacher.url  # a new free port each time the demo is set up
                 endpoint.save(update_fields=["base_url"])
             job = job_start(
-                campaign=campaign, endpoint=endpoint, created_by=curator,
-                frames_fps=1.0, frames_max=2, frames_short_side=64,
+                campaign=campaign,
+                endpoint=endpoint,
+                created_by=curator,
+                frames_fps=1.0,
+                frames_max=2,
+                frames_short_side=64,
             )
         job.refresh_from_db()  # distilled in this process: Celery runs eagerly in the demo
         critiques = Critique.objects.filter(item__job=job)
@@ -177,12 +190,14 @@ class Command(BaseCommand):
         rejected = passed[DEMO_AUDIT["accept"] : DEMO_AUDIT["accept"] + DEMO_AUDIT["reject"]]
         for critique in accepted:
             critique_accept(
-                critique=critique, curator=curator,
+                critique=critique,
+                curator=curator,
                 note="Demo audit: accepted to show an accepted critique (the scripted teacher's stock text).",
             )
         for critique in rejected:
             critique_reject(
-                critique=critique, curator=curator,
+                critique=critique,
+                curator=curator,
                 note="Demo audit: stock sentences that could describe any pair; nothing here is about these videos.",
             )
         self.stdout.write(
