@@ -107,6 +107,6 @@ def test_the_demo_vlm_has_curves_and_judges_uploaded_videos_in_the_playground_in
     for width in (1280, 1920):
         page.set_viewport_size({"width": width, "height": 1100})
         assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth"), width
-        result.scroll_into_view_if_needed()
+        verdicts.scroll_into_view_if_needed()
         screenshot(page, f"playground-demo-upload-{width}.png")
     page.close()
