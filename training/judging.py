@@ -3,6 +3,9 @@
 A playground model is a registered model (its snapshot's test split gives the pairs with expert labels) or a bare
 run folder (``manage.py playground --model RUN_DIR``: the export named in its run.json, when it is still there).
 Uploaded videos are checked like ingest checks them and asked in the prompt of the model's training format.
+Which models can judge uploads: those that look at the videos (aesrm-base / aesrm-cot answer the pair prompt,
+descore scores each video, a checklist-vlm run with its checklist-linear weights answers each video's checklist);
+a checklist-linear model scores the experts' checklist answers, which an uploaded video does not have.
 Loaded models are kept (the last two) and used by one request at a time.
 """
 
@@ -18,6 +21,7 @@ from pipelines.media import VideoRejected, video_probe
 from rm_training.config import ConfigError
 from rm_training.export import Export, ExportError, open_export
 from rm_training.judging import PAIR_RECIPES, JudgeInputError, PairInput, PairJudge, PairJudgement
+from rm_training.recipes.checklist_vlm import LINEAR_WEIGHTS_FILE
 from rm_training.run_dir import RunDir
 from rm_training.video import VideoDecodeError
 from training.models import RegisteredModel
@@ -35,6 +39,32 @@ class PlaygroundModel:
     run_dir: Path
     export_root: Path | None  # the export it was trained on, for test-split pairs
     export_format: str | None  # uploads are asked in this format's prompt
+    uploads_refused_because: str | None = None  # None: the model judges uploaded videos too
+
+    @property
+    def judges_uploads(self) -> bool:
+        return self.uploads_refused_because is None
+
+    @property
+    def choice_label(self) -> str:
+        """How the model list names it: what it is and whether it can judge uploaded videos."""
+        what = "judges uploaded videos" if self.judges_uploads else "test-split pairs only"
+        return f"{self.label} · {self.recipe} · {what}"
+
+
+def uploads_refused_because(*, recipe: str, run_dir: Path) -> str | None:
+    """Why a model of ``recipe`` in ``run_dir`` cannot judge two uploaded videos, or None when it can."""
+    if recipe == "checklist-linear":
+        return (
+            "a checklist-linear model scores the experts' checklist answers of each video, and uploaded videos have "
+            "none: pick a test-split pair, or use a descore, aesrm or checklist-vlm model for uploads"
+        )
+    if recipe == "checklist-vlm" and not (run_dir / LINEAR_WEIGHTS_FILE).is_file():
+        return (
+            "this checklist-vlm run was trained without checklist_vlm.linear_run: it answers the checklist but has no "
+            "weights to turn the answers into a reward"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,6 +89,7 @@ def _registered(model: RegisteredModel) -> PlaygroundModel:
         run_dir=Path(model.run_dir),
         export_root=Path(model.snapshot.path),
         export_format=model.snapshot.format,
+        uploads_refused_because=uploads_refused_because(recipe=model.recipe, run_dir=Path(model.run_dir)),
     )
 
 
@@ -87,6 +118,7 @@ def run_folder_model(run_dir: Path | str) -> PlaygroundModel:
         run_dir=run.path,
         export_root=export_root,
         export_format=info.get("data_format"),
+        uploads_refused_because=uploads_refused_because(recipe=recipe, run_dir=run.path),
     )
 
 
@@ -136,6 +168,8 @@ def held_out_pair(model: PlaygroundModel, pair_id: str) -> PlaygroundPair:
 
 def uploaded_pair(model: PlaygroundModel, *, video_a: str | None, video_b: str | None, prompt: str) -> PlaygroundPair:
     """Two uploaded files, checked as ingest checks videos (a file that is not a video is refused by name)."""
+    if not model.judges_uploads:
+        raise PlaygroundError(f"{model.label} cannot judge uploaded videos: {model.uploads_refused_because}.")
     if not video_a or not video_b:
         raise PlaygroundError("Upload two videos, A and B.")
     paths = []

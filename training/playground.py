@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +39,10 @@ from training import judging  # noqa: E402
 from training.models import RegisteredModel  # noqa: E402
 
 PLAYGROUND_PATH = "/playground"
+# static/css/aeslab.css's palette and font, so the playground looks like the rest of the app
+APP_COLOURS = {"background": "#111418", "panel": "#1a1f26", "line": "#2b323c", "text": "#e6e9ee", "muted": "#8b95a3",
+               "accent": "#5aa9ff", "on_accent": "#06121f", "bad": "#f85149"}
+APP_FONT = ["system-ui", "-apple-system", "Segoe UI", "sans-serif"]
 SOURCE_HELD_OUT = "Pair from the test split"
 SOURCE_UPLOAD = "Upload two videos"
 DIMENSION_NAMES = {"VA": "Visual aesthetics", "VF": "Visual fidelity", "VP": "Visual plausibility"}
@@ -169,7 +174,81 @@ def _summary(model: judging.PlaygroundModel, pair: judging.PlaygroundPair, judge
     }
 
 
-def build_playground(catalog: ModelCatalog) -> gr.Blocks:
+def aeslab_theme() -> gr.themes.Base:
+    """The app's dark look in both of Gradio's modes: a browser set to light mode sees the same colours."""
+    colours = APP_COLOURS
+    theme = gr.themes.Base(
+        primary_hue=gr.themes.colors.blue, neutral_hue=gr.themes.colors.slate, radius_size=gr.themes.sizes.radius_sm,
+        font=APP_FONT, font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"],
+    )
+    for name in list(vars(theme)):
+        if name.endswith("_dark") and getattr(theme, name) is not None:  # None: the same as in light mode
+            setattr(theme, name[: -len("_dark")], getattr(theme, name))
+    app_values = {
+        "body_background_fill": colours["background"], "background_fill_primary": colours["panel"],
+        "background_fill_secondary": colours["background"], "block_background_fill": colours["panel"],
+        "panel_background_fill": colours["panel"], "block_border_color": colours["line"],
+        "border_color_primary": colours["line"], "panel_border_color": colours["line"],
+        "body_text_color": colours["text"], "body_text_color_subdued": colours["muted"],
+        "block_label_text_color": colours["muted"], "block_title_text_color": colours["text"],
+        "block_label_background_fill": colours["panel"], "block_title_background_fill": colours["panel"],
+        "input_background_fill": colours["background"], "input_border_color": colours["line"],
+        "input_border_color_focus": colours["accent"], "color_accent": colours["accent"],
+        "color_accent_soft": colours["line"], "border_color_accent": colours["accent"],
+        "link_text_color": colours["accent"], "link_text_color_hover": colours["accent"],
+        "link_text_color_visited": colours["accent"], "link_text_color_active": colours["accent"],
+        "button_primary_background_fill": colours["accent"], "button_primary_background_fill_hover": "#7dbbff",
+        "button_primary_text_color": colours["on_accent"], "button_primary_border_color": colours["accent"],
+        "button_secondary_background_fill": colours["panel"], "button_secondary_text_color": colours["text"],
+        "button_secondary_border_color": colours["line"], "checkbox_label_background_fill": colours["background"],
+        "checkbox_label_background_fill_selected": colours["line"],
+        "checkbox_background_color_selected": colours["accent"],
+        "checkbox_border_color_selected": colours["accent"], "table_even_background_fill": colours["panel"],
+        "table_odd_background_fill": colours["background"], "table_border_color": colours["line"],
+        "loader_color": colours["accent"], "slider_color": colours["accent"], "error_text_color": colours["bad"],
+    }
+    settable = inspect.signature(theme.set).parameters
+    dark_values = {f"{name}_dark": value for name, value in app_values.items() if f"{name}_dark" in settable}
+    return theme.set(**app_values, **dark_values)
+
+
+# The app's top bar (templates/base.html), so the way back to the app is where it is on every other page.
+PLAYGROUND_CSS = f"""
+.aeslab-topbar {{ display: flex; align-items: center; gap: 1.5rem; padding: .5rem 1rem;
+  background: {APP_COLOURS["panel"]}; border: 1px solid {APP_COLOURS["line"]}; border-radius: 4px; }}
+.aeslab-topbar a {{ color: {APP_COLOURS["accent"]}; text-decoration: none; }}
+.aeslab-topbar a:hover {{ text-decoration: underline; }}
+.aeslab-topbar a.brand {{ font-weight: 700; color: {APP_COLOURS["text"]}; letter-spacing: .02em; }}
+"""
+
+
+def app_links_html() -> str:
+    """Links back to the web app (the playground is mounted in it; ``manage.py playground`` alone has none)."""
+    from django.urls import reverse
+
+    return (
+        '<nav class="aeslab-topbar" aria-label="AesLab">'
+        f'<a class="brand" href="{reverse("home")}">AesLab</a>'
+        f'<a href="{reverse("training-index")}" data-back-to-app>← Back to the app: training and the model registry</a>'
+        "</nav>"
+    )
+
+
+def models_note(models: list[judging.PlaygroundModel]) -> str:
+    """Above the model list: which of the listed models can judge uploaded videos, and which kinds can at all."""
+    if not models:
+        return "No registered model that judges pairs yet: train one from an export's Train page."
+    uploads = [model.label for model in models if model.judges_uploads]
+    listed = (f"Of these models, {len(uploads)} can judge uploaded videos." if uploads
+              else "None of these models can judge uploaded videos: they judge test-split pairs only.")
+    return (
+        f"{listed} Uploads need a model that looks at the videos: **descore**, **aesrm-base** / **aesrm-cot**, or a "
+        "**checklist-vlm** run trained with checklist-linear weights. A **checklist-linear** model scores the "
+        "experts' checklist answers, so it judges test-split pairs only."
+    )
+
+
+def build_playground(catalog: ModelCatalog, *, app_links: bool = False) -> gr.Blocks:
     def username_of(request: gr.Request | None) -> str | None:
         return getattr(request, "username", None) if request is not None else None
 
@@ -178,8 +257,8 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
         wanted = f"model:{request.query_params.get('model')}" if request and request.query_params.get("model") else None
         keys = [model.key for model in models]
         value = wanted if wanted in keys else (keys[0] if keys else None)
-        status = "" if models else "No registered model that judges pairs yet: train one from an export's Train page."
-        return gr.update(choices=[(model.label, model.key) for model in models], value=value), status
+        choices = [(model.choice_label, model.key) for model in models]
+        return gr.update(choices=choices, value=value), models_note(models)
 
     def on_model(key: str | None, request: gr.Request):
         if not key:
@@ -190,8 +269,10 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
             raise gr.Error(str(error)) from error
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
-    def on_pair(key: str | None, pair_id: str | None, request: gr.Request):
+    def on_pair(key: str | None, source: str, pair_id: str | None, request: gr.Request):
         """Show the picked test pair in the two players (judging a test pair does not read them)."""
+        if source == SOURCE_UPLOAD:
+            return gr.update(), gr.update()  # the players hold the user's uploads
         if not key or not pair_id:
             return None, None
         try:
@@ -199,6 +280,13 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
         except judging.PlaygroundError:
             return None, None
         return str(pair.video_a), str(pair.video_b)
+
+    def on_source(key: str | None, source: str, pair_id: str | None, request: gr.Request):
+        """Upload mode starts with empty players (a test pair's videos there would be judged as uploads);
+        back to the test split, the picked pair is shown again."""
+        if source == SOURCE_UPLOAD:
+            return None, None, gr.update(visible=False)
+        return *on_pair(key, source, pair_id, request), gr.update(visible=True)
 
     def judge(key, source, pair_id, video_a, video_b, prompt, request: gr.Request):
         try:
@@ -225,6 +313,8 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
 
     # uploads and copies of shown videos are removed a day after they were made (checked hourly)
     with gr.Blocks(title="AesLab model playground", delete_cache=(3600, 86400)) as playground:
+        if app_links:
+            gr.HTML(app_links_html())
         gr.Markdown("## AesLab model playground\nJudge a pair with a trained reward model, in both display orders.")
         status = gr.Markdown()
         model = gr.Dropdown(label="Model", choices=[], interactive=True, allow_custom_value=True)
@@ -233,8 +323,8 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
             label="Test-split pair (with the experts' labels)", choices=[], interactive=True, allow_custom_value=True
         )
         with gr.Row():
-            video_a = gr.Video(label="Video A", sources=["upload"], format=None)
-            video_b = gr.Video(label="Video B", sources=["upload"], format=None)
+            video_a = gr.Video(label="Video A", sources=["upload"], format=None, elem_id="video-a")
+            video_b = gr.Video(label="Video B", sources=["upload"], format=None, elem_id="video-b")
         prompt = gr.Textbox(label="Prompt the videos were generated from (uploads)", lines=1)
         run = gr.Button("Judge", variant="primary")
         heading = gr.Markdown()
@@ -245,7 +335,9 @@ def build_playground(catalog: ModelCatalog) -> gr.Blocks:
 
         playground.load(on_load, inputs=None, outputs=[model, status], api_visibility="private")
         model.change(on_model, inputs=model, outputs=pair_id, api_visibility="private")
-        pair_id.change(on_pair, inputs=[model, pair_id], outputs=[video_a, video_b], api_visibility="private")
+        pair_id.change(on_pair, inputs=[model, source, pair_id], outputs=[video_a, video_b], api_visibility="private")
+        source.change(on_source, inputs=[model, source, pair_id], outputs=[video_a, video_b, pair_id],
+                      api_visibility="private")
         run.click(
             judge,
             inputs=[model, source, pair_id, video_a, video_b, prompt],
@@ -367,8 +459,10 @@ def playground_asgi(django_application):
     catalog = ModelCatalog()
     gr.mount_gradio_app(
         app,
-        build_playground(catalog),
+        build_playground(catalog, app_links=True),
         path=PLAYGROUND_PATH,
+        theme=aeslab_theme(),
+        css=PLAYGROUND_CSS,
         auth_dependency=signed_in_username,
         ssr_mode=False,
         max_file_size=settings.VIDEO_MAX_BYTES,

@@ -13,12 +13,7 @@ from decimal import Decimal
 from annotation.models import Criterion, VideoPair
 from distillation import services
 from distillation.models import Critique, DistillationItem, DistillationJob, Endpoint
-
-OBSERVATIONS = {
-    1: ("The frame shows deliberate choices that hold together across the shot.", "The frame shows uneven choices."),
-    -1: ("The frame shows uneven choices.", "The frame shows deliberate choices that hold together across the shot."),
-    0: ("The frame shows sound, ordinary choices.", "The frame shows similarly sound, ordinary choices."),
-}
+from distillation.scripted_teacher import cot_text
 
 
 def rubric_criteria(rubric) -> list[tuple[str, str]]:
@@ -27,17 +22,6 @@ def rubric_criteria(rubric) -> list[tuple[str, str]]:
         .order_by("dimension__order", "dimension__code", "order", "code")
         .values_list("code", "name")
     )
-
-
-def cot_text(criteria: dict[str, int], dimensions: dict[str, int], *, names: dict[str, str] | None = None) -> str:
-    """A clean AesRM-CoT answer: evidence for A, then B, then the verdict, for each criterion in the given order."""
-    names = names or {}
-    lines = []
-    for code, verdict in criteria.items():
-        about_a, about_b = OBSERVATIONS[verdict]
-        lines.append(f"{code} {names.get(code, 'Criterion')}: A: {about_a} B: {about_b} Verdict: {verdict}")
-    answer = ", ".join(f"{code}: {value}" for code, value in dimensions.items())
-    return "<think>\n" + "\n".join(lines) + f"\n</think>\n<answer>{answer}</answer>"
 
 
 def uniform_labels(rubric, value: int = 1) -> dict:

@@ -11,14 +11,13 @@ requests in flight is tracked.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REFERENCE = re.compile(r"(?:Pair|Video) reference: (\S+)")
+from distillation.scripted_teacher import chat_completion_body, request_reference
 
 
 @dataclass
@@ -140,30 +139,13 @@ class FakeLLM:
 
     def completion_body(self, reference: str, seed: int | None, text: str | None) -> dict:
         content = text if text is not None else self.answers.get(reference, self.default_answer)
-        return {
-            "id": f"chatcmpl-{reference}-{seed}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": "fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
-            },
-        }
-
-
-def _reference_of(body: dict) -> str:
-    for message in body.get("messages", []):
-        content = message.get("content")
-        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
-        for part in parts:
-            if part.get("type") == "text":
-                match = REFERENCE.search(part.get("text") or "")
-                if match:
-                    return match.group(1)
-    return "unknown"
+        return chat_completion_body(
+            content=content,
+            model="fake",
+            completion_id=f"chatcmpl-{reference}-{seed}",
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -194,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, b'{"error": {"message": "not found"}}')
             return
-        reference, seed = _reference_of(body), body.get("seed")
+        reference, seed = request_reference(body), body.get("seed")
         fake._record(reference, seed, raw.decode("utf-8", errors="replace"))
         try:
             reply = fake._next_reply(reference)

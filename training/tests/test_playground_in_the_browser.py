@@ -29,7 +29,9 @@ def test_engineer_opens_the_playground_from_the_registry_and_judges_a_test_pair(
     page.goto(f"{playground_url}/training/models/{registered_model.pk}/")
     page.click("[data-playground]")
     expect(page.get_by_text("AesLab model playground")).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("combobox", name="Model")).to_have_value(registered_model.name, timeout=30_000)
+    expect(page.get_by_role("combobox", name="Model")).to_have_value(
+        f"{registered_model.name} · aesrm-base · judges uploaded videos", timeout=30_000
+    )
     first_pair = json.loads((Path(registered_model.snapshot.path) / "test.jsonl").read_text().splitlines()[0])
     expect(page.get_by_role("combobox", name="Test-split pair (with the experts' labels)")).to_have_value(
         re.compile(rf"^pair {first_pair['pair_id']}\b"), timeout=30_000

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from training.judging import PlaygroundError
-        from training.playground import ModelCatalog, build_playground
+        from training.playground import PLAYGROUND_CSS, ModelCatalog, aeslab_theme, build_playground
 
         try:
             catalog = ModelCatalog(run_dir=Path(model) if model else None, signed_in_only=False)
@@ -34,4 +34,6 @@ class Command(BaseCommand):
             ssr_mode=False,
             footer_links=["api"],
             quiet=True,
+            theme=aeslab_theme(),
+            css=PLAYGROUND_CSS,
         )
