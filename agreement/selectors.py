@@ -23,14 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Count, Max, QuerySet, Sum
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
 from agreement import metrics
-from agreement.models import Adjudication, GoldLabel
+from agreement.models import Adjudication, DashboardReport, GoldLabel
 from agreement.report import (
     CHECKLIST_DOMAIN,
     DEFAULT_LEVELS,
@@ -38,6 +37,7 @@ from agreement.report import (
     VERDICT_TIE_CODE,
     AgreementReport,
     RatingBlock,
+    levels_key,
     report_build,
 )
 from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
@@ -483,9 +483,12 @@ def agreement_report_for(
     )
 
 
-# --- Cached for the dashboard ---------------------------------------------------------------------
+# --- The dashboard's stored report ----------------------------------------------------------------
 
-REPORT_CACHE_SECONDS = 600
+
+def dashboard_report_for(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardReport | None:
+    """The stored dashboard of the campaign at these levels (None: never asked for). See services for its life."""
+    return DashboardReport.objects.filter(campaign=campaign, levels=levels_key(levels)).first()
 
 
 def agreement_fingerprint(*, campaign: Campaign) -> str:
@@ -500,32 +503,6 @@ def agreement_fingerprint(*, campaign: Campaign) -> str:
     )
     state = (campaign.pk, campaign.rubric_id, campaign.checklist_id, campaign.agreement_threshold)
     return hashlib.sha256(repr((state, judgments, gold, adjudications)).encode()).hexdigest()
-
-
-@dataclass
-class DashboardData:
-    report: AgreementReport
-    verdicts: RatingBlock
-    queue_size: int
-    cache_key: str  # changes with the data: anything derived from this report may be cached under it
-
-
-def agreement_dashboard_data(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardData:
-    """The report, the verdict ratings (for confusion matrices) and the queue size, cached until the campaign's
-    data changes, so reloading the dashboard and downloading its CSVs does not redo the bootstrap."""
-    levels_key = "-".join(f"{kind}={level}" for kind, level in sorted((levels or {}).items()))
-    key = f"agreement-dashboard:{agreement_fingerprint(campaign=campaign)}:{levels_key}"
-    data = cache.get(key)
-    if data is None:
-        ratings = campaign_ratings(campaign=campaign, levels=levels)
-        data = DashboardData(
-            report=agreement_report_for(campaign=campaign, ratings=ratings),
-            verdicts=ratings.verdicts,
-            queue_size=adjudication_queue_size(campaign=campaign, verdicts=ratings.verdicts),
-            cache_key=key,
-        )
-        cache.set(key, data, REPORT_CACHE_SECONDS)
-    return data
 
 
 # --- One pair, for the curator ----------------------------------------------------------------------
