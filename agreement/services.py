@@ -321,17 +321,17 @@ def dashboard_report_get_or_request(*, campaign: Campaign, levels: dict[str, str
     report, created = DashboardReport.objects.get_or_create(
         campaign=campaign, levels=levels_key(levels), defaults={"requested_at": now}
     )
-    if created:
-        _recompute_enqueue_on_commit(report.pk, delay_seconds=0)
-        return report
     outdated = (report.content or {}).get("version") != CONTENT_VERSION and not report.recomputing
-    if outdated or _recompute_lost(report, now=now):
+    asked = created
+    if not created and (outdated or _recompute_lost(report, now=now)):
+        # Conditional: of two visits finding the same lost request, one asks again.
         asked = DashboardReport.objects.filter(
             pk=report.pk, requested_at=report.requested_at, started_at=report.started_at
         ).update(requested_at=now, started_at=None)
-        if asked:
-            report.requested_at, report.started_at = now, None
-            _recompute_enqueue_on_commit(report.pk, delay_seconds=0)
+    if asked:
+        _recompute_enqueue_on_commit(report.pk, delay_seconds=0)
+        # Without a broker the task has just run here (outside a transaction, on_commit runs at once): show it.
+        report.refresh_from_db()
     return report
 
 
