@@ -188,6 +188,7 @@ def _dashboard_page(campaign, *, repeats: int) -> dict:
     url = f"/campaigns/{campaign.pk}/agreement/"
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
+    page_queries = len(queries)  # now: the next request resets the query log
     if response.status_code != 200 or b"data-report-summary" not in response.content:
         raise RuntimeError(f"the dashboard did not show a stored report ({response.status_code})")
     times, cpu_times = [], []
@@ -200,7 +201,7 @@ def _dashboard_page(campaign, *, repeats: int) -> dict:
         "median": statistics.median(times),
         "min": min(times),
         "cpu_median": statistics.median(cpu_times),
-        "queries": len(queries),
+        "queries": page_queries,
         "bytes": len(response.content),
     }
 
@@ -267,6 +268,7 @@ def main() -> None:
     )
     with CaptureQueriesContext(connection) as queries:
         consensus = consensus_for_campaign(campaign=campaign)
+    consensus_queries = len(queries)  # now: the test client's requests reset the query log
     consensus_median, consensus_min, _, consensus_cpu = _timed(
         lambda: consensus_for_campaign(campaign=campaign), arguments.repeats
     )
@@ -295,7 +297,7 @@ def main() -> None:
         "dashboard_page_queries": page["queries"],
         "dashboard_page_bytes": page["bytes"],
         "target_dashboard_page_s": 0.2,
-        "consensus_queries": len(queries),
+        "consensus_queries": consensus_queries,
         "repeats": arguments.repeats,
         "target_end_to_end_s": 3.0,
         "cpus": os.cpu_count(),
