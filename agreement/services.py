@@ -292,14 +292,25 @@ def _recompute_enqueue_on_commit(report_id: int, *, delay_seconds: int) -> None:
     transaction.on_commit(send)
 
 
+def _tasks_run_in_process() -> bool:
+    """No broker (the embedded default): a task would run inside the request or command that sent it."""
+    from webapp.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
 def dashboard_reports_mark_stale(*, campaign_id: int) -> None:
     """The campaign's judgments, gold answers or adjudications changed: every stored dashboard of it is out of
     date. Only the change that finds a report not yet requested enqueues its recompute (a conditional update, so
-    two submits at once cannot both), which runs RECOMPUTE_DELAY_SECONDS later: one recompute per burst."""
+    two submits at once cannot both), which runs RECOMPUTE_DELAY_SECONDS later: one recompute per burst.
+
+    Without a broker nothing is enqueued: the recompute would run inside the expert's submit (or once per line of
+    an import); the next visit of the dashboard computes it instead."""
     now = timezone.now()
     stale = DashboardReport.objects.filter(campaign_id=campaign_id, requested_at__isnull=True)
     for report_id in stale.values_list("pk", flat=True):
-        if DashboardReport.objects.filter(pk=report_id, requested_at__isnull=True).update(requested_at=now):
+        marked = DashboardReport.objects.filter(pk=report_id, requested_at__isnull=True).update(requested_at=now)
+        if marked and not _tasks_run_in_process():
             _recompute_enqueue_on_commit(report_id, delay_seconds=RECOMPUTE_DELAY_SECONDS)
 
 
@@ -322,8 +333,10 @@ def dashboard_report_get_or_request(*, campaign: Campaign, levels: dict[str, str
         campaign=campaign, levels=levels_key(levels), defaults={"requested_at": now}
     )
     outdated = (report.content or {}).get("version") != CONTENT_VERSION and not report.recomputing
-    asked = created
-    if not created and (outdated or _recompute_lost(report, now=now)):
+    # Without a broker a change only marked the report (see dashboard_reports_mark_stale): compute it now.
+    waiting_here = report.requested_at is not None and report.started_at is None and _tasks_run_in_process()
+    asked = created or waiting_here
+    if not asked and (outdated or _recompute_lost(report, now=now)):
         # Conditional: of two visits finding the same lost request, one asks again.
         asked = DashboardReport.objects.filter(
             pk=report.pk, requested_at=report.requested_at, started_at=report.started_at

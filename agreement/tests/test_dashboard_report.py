@@ -40,6 +40,28 @@ def judged_campaign(curator, *, pairs: int = 3, name: str = "stored"):
     return campaign
 
 
+@pytest.fixture
+def with_a_broker():
+    """As in production, tasks are sent to a broker rather than run in the process (these tests capture them at
+    commit and never send them)."""
+    from webapp.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = eager
+
+
+def enqueued_by(committed, capture) -> list:
+    """The tasks the on-commit callbacks of a change enqueue in their turn (each enqueues on commit too)."""
+    sent = []
+    for callback in committed:
+        with capture() as more:
+            callback()
+        sent += more
+    return sent
+
+
 def computed(campaign) -> DashboardReport:
     """What the worker does for each requested report of the campaign (the default one asked for if need be)."""
     DashboardReport.objects.get_or_create(campaign=campaign, levels="")
@@ -92,7 +114,7 @@ class TestInProcess:
         assert "2 min ago" in dashboard(client, campaign).content.decode()
 
     def test_a_submit_makes_the_stored_report_stale_and_the_recompute_shows_the_new_judgment(
-        self, client, curator, django_capture_on_commit_callbacks
+        self, client, curator, django_capture_on_commit_callbacks, with_a_broker
     ):
         campaign = judged_campaign(curator)
         client.force_login(curator)
@@ -102,19 +124,20 @@ class TestInProcess:
 
         with django_capture_on_commit_callbacks() as submitted:
             judge(campaign.pairs.order_by("pk").first(), newcomer, VA1=1)
-        for callback in submitted:  # the judgment is committed: annotation says so, agreement marks its report
-            with django_capture_on_commit_callbacks() as enqueued:
-                callback()
+        # The judgment is committed: annotation says so, agreement marks its report and enqueues the recompute.
+        enqueued = enqueued_by(submitted, django_capture_on_commit_callbacks)
         stale = dashboard(client, campaign)
 
         assert len(enqueued) == 1
         assert stale.context["report"].n_judgments == 6  # the last report, shown while the new one is computed
         assert "recomputing with the latest judgments" in stale.content.decode()
         assert "every 2s" in stale.content.decode()
-        enqueued[0]()  # the task, run eagerly here
+        assert dashboard_report_compute(report_id=DashboardReport.objects.get(campaign=campaign).pk)  # the worker
         assert dashboard(client, campaign).context["report"].n_judgments == 7
 
-    def test_a_burst_of_submits_enqueues_one_recompute(self, curator, django_capture_on_commit_callbacks):
+    def test_a_burst_of_submits_enqueues_one_recompute(
+        self, curator, django_capture_on_commit_callbacks, with_a_broker
+    ):
         campaign = judged_campaign(curator)
         computed(campaign)
         experts = [expert_make(f"burst-{index}", campaign) for index in range(3)]
@@ -122,34 +145,49 @@ class TestInProcess:
         with django_capture_on_commit_callbacks() as submitted:
             for expert in experts:
                 judge(campaign.pairs.order_by("pk").first(), expert, VA1=-1)
-        enqueued = []
-        for callback in submitted:
-            with django_capture_on_commit_callbacks() as sent:
-                callback()
-            enqueued += sent
 
-        assert len(submitted) == 3 and len(enqueued) == 1
+        assert len(submitted) == 3
+        assert len(enqueued_by(submitted, django_capture_on_commit_callbacks)) == 1
 
     @pytest.mark.parametrize("change", ["gold", "adjudication", "lock"])
     def test_gold_answers_adjudications_and_the_lock_make_the_report_stale(
-        self, curator, change, django_capture_on_commit_callbacks
+        self, curator, change, django_capture_on_commit_callbacks, with_a_broker
     ):
         campaign = judged_campaign(curator)
         computed(campaign)
         pair = campaign.pairs.order_by("pk").last()
 
-        with django_capture_on_commit_callbacks(execute=True):
+        with django_capture_on_commit_callbacks() as committed:
             if change == "gold":
                 gold_label_set(pair=pair, set_by=curator, criteria={"VA1": 1}, dimensions={})
             elif change == "adjudication":
                 adjudication_record(pair=pair, adjudicated_by=curator, criteria={"VA1": 1}, dimensions={}, reason="A")
             else:
                 campaign_lock(campaign=campaign)
-        # Tasks run eagerly without a broker: the recompute has already been served.
-        report = DashboardReport.objects.get(campaign=campaign)
 
-        assert report.requested_at is None and report.started_at is None
-        assert report.computed_at > timezone.now() - timedelta(seconds=30)
+        assert len(enqueued_by(committed, django_capture_on_commit_callbacks)) == 1
+        assert DashboardReport.objects.get(campaign=campaign).requested_at is not None
+
+    def test_without_a_broker_a_submit_only_marks_the_report_and_the_next_visit_computes_it(
+        self, client, curator, django_capture_on_commit_callbacks
+    ):
+        """Tasks run in the process: a recompute per submit would slow every expert's submit (and every line of an
+        import) down by the whole report."""
+        campaign = judged_campaign(curator)
+        client.force_login(curator)
+        dashboard(client, campaign)
+        computed(campaign)
+
+        with django_capture_on_commit_callbacks() as submitted:
+            judge(campaign.pairs.order_by("pk").first(), expert_make("cat", campaign), VA1=1)
+        enqueued = enqueued_by(submitted, django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            page = dashboard(client, campaign)
+
+        assert enqueued == []
+        assert DashboardReport.objects.get(campaign=campaign).requested_at is None
+        assert dashboard(client, campaign).context["report"].n_judgments == 7
+        assert page.status_code == 200
 
     def test_a_recompute_delivered_twice_computes_once(self, curator):
         campaign = judged_campaign(curator)
@@ -174,7 +212,7 @@ class TestInProcess:
         assert "HX-Refresh" not in current and "every 2s" not in current.content.decode()
 
     def test_a_request_lost_for_minutes_is_asked_again_on_the_next_visit(
-        self, client, curator, django_capture_on_commit_callbacks
+        self, client, curator, django_capture_on_commit_callbacks, with_a_broker
     ):
         campaign = judged_campaign(curator)
         lost_at = timezone.now() - timedelta(minutes=6)
@@ -221,7 +259,7 @@ class TestInProcess:
             gold_label_set(pair=campaign.pairs.first(), set_by=curator, criteria={"VA1": 1}, dimensions={})
 
         for campaign, pairs in ((small, 3), (large, 30)):
-            with django_assert_max_num_queries(12):
+            with django_assert_max_num_queries(11):  # sign-in, rights, navigation, the stored report, gold pairs
                 response = dashboard(client, campaign, first=0, second=1, variable="VA1")
             # ann said A better on every pair, ben too except on the last (B better)
             assert response.context["confusion"].rows[2] == ["A better", 1, 0, pairs - 1]
