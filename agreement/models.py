@@ -80,3 +80,33 @@ class Adjudication(models.Model):
         if not self.reason.strip():
             raise ValidationError({"reason": "Say why: an adjudication without a reason cannot be audited."})
         check_partial_verdicts(rubric=self.pair.campaign.rubric, criteria=self.criteria, dimensions=self.dimensions)
+
+
+class DashboardReport(models.Model):
+    """The agreement dashboard of a campaign as last computed in the background, so a visit never waits for the
+    bootstrap. One row per campaign and set of level-of-measurement overrides (`levels`, "" for the defaults).
+
+    Life cycle (agreement.services): `requested_at` is set when the campaign's judgments, gold answers or
+    adjudications change, or on the first visit; only the change that sets it enqueues a recompute, so a burst of
+    submits makes one. The recompute clears it when it starts (`started_at`) and stores `content` with
+    `computed_at`, the moment it read the data."""
+
+    campaign = models.ForeignKey("annotation.Campaign", on_delete=models.CASCADE, related_name="dashboard_reports")
+    levels = models.CharField(max_length=64, blank=True)
+    content = models.JSONField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "levels"], name="agreement_dashboard_report_per_levels")
+        ]
+
+    def __str__(self) -> str:
+        return f"Agreement dashboard of {self.campaign_id} ({self.levels or 'default levels'})"
+
+    @property
+    def recomputing(self) -> bool:
+        return self.requested_at is not None or self.started_at is not None

@@ -7,7 +7,7 @@ Two blocks of ratings feed it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,16 @@ VERDICT_DOMAIN = (-1, 0, 1)
 VERDICT_TIE_CODE = 1  # verdict 0, "comparable"
 CHECKLIST_DOMAIN = ("no", "yes", "na")
 DEFAULT_LEVELS = {"verdicts": "ordinal", "checklist": "nominal"}
+
+
+def levels_key(levels: dict[str, str] | None) -> str:
+    """The overrides that differ from the defaults, as the stored row's key: "" or "verdicts=interval"."""
+    overrides = {kind: level for kind, level in (levels or {}).items() if DEFAULT_LEVELS.get(kind) != level}
+    return ",".join(f"{kind}={level}" for kind, level in sorted(overrides.items()))
+
+
+def levels_from_key(key: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in key.split(",") if part)
 
 
 @dataclass
@@ -123,6 +133,38 @@ class AgreementReport:
 
     def by_group(self, group: str) -> list[VariableAgreement]:
         return [variable for variable in self.variables if variable.group == group]
+
+    def as_stored(self) -> dict:
+        """The whole report as JSON-ready data (numpy numbers made Python's, undefined numbers None); read back by
+        `from_stored`."""
+        return _json_ready(asdict(self))
+
+    @classmethod
+    def from_stored(cls, data: dict) -> AgreementReport:
+        return cls(
+            **{
+                **data,
+                "variables": [VariableAgreement(**variable) for variable in data["variables"]],
+                "pooled": [VariableAgreement(**variable) for variable in data["pooled"]],
+                "experts": [ExpertAgreement(**expert) for expert in data["experts"]],
+                "kappas": [KappaPair(**kappa) for kappa in data["kappas"]],
+            }
+        )
+
+
+def _json_ready(value):
+    """PostgreSQL's jsonb has no NaN: undefined statistics become None, as everywhere else in the report."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _float(value)
+    return value
 
 
 def _float(value) -> float | None:

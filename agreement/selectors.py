@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404
 
 from agreement import metrics
-from agreement.models import Adjudication, GoldLabel
+from agreement.models import Adjudication, DashboardReport, GoldLabel
 from agreement.report import (
     CHECKLIST_DOMAIN,
     DEFAULT_LEVELS,
@@ -38,6 +38,7 @@ from agreement.report import (
     VERDICT_TIE_CODE,
     AgreementReport,
     RatingBlock,
+    levels_key,
     report_build,
 )
 from annotation.models import (
@@ -504,9 +505,12 @@ def agreement_report_for(
     )
 
 
-# --- Cached for the dashboard ---------------------------------------------------------------------
+# --- The dashboard's stored report ----------------------------------------------------------------
 
-REPORT_CACHE_SECONDS = 600
+
+def dashboard_report_for(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardReport | None:
+    """The stored dashboard of the campaign at these levels (None: never asked for). See services for its life."""
+    return DashboardReport.objects.filter(campaign=campaign, levels=levels_key(levels)).first()
 
 
 def agreement_fingerprint(*, campaign: Campaign) -> str:
@@ -521,32 +525,6 @@ def agreement_fingerprint(*, campaign: Campaign) -> str:
     )
     state = (campaign.pk, campaign.rubric_id, campaign.checklist_id, campaign.agreement_threshold)
     return hashlib.sha256(repr((state, judgments, gold, adjudications)).encode()).hexdigest()
-
-
-@dataclass
-class DashboardData:
-    report: AgreementReport
-    verdicts: RatingBlock
-    queue_size: int
-    cache_key: str  # changes with the data: anything derived from this report may be cached under it
-
-
-def agreement_dashboard_data(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardData:
-    """The report, the verdict ratings (for confusion matrices) and the queue size, cached until the campaign's
-    data changes, so reloading the dashboard and downloading its CSVs does not redo the bootstrap."""
-    levels_key = "-".join(f"{kind}={level}" for kind, level in sorted((levels or {}).items()))
-    key = f"agreement-dashboard:{agreement_fingerprint(campaign=campaign)}:{levels_key}"
-    data = cache.get(key)
-    if data is None:
-        ratings = campaign_ratings(campaign=campaign, levels=levels)
-        data = DashboardData(
-            report=agreement_report_for(campaign=campaign, ratings=ratings),
-            verdicts=ratings.verdicts,
-            queue_size=adjudication_queue_size(campaign=campaign, verdicts=ratings.verdicts),
-            cache_key=key,
-        )
-        cache.set(key, data, REPORT_CACHE_SECONDS)
-    return data
 
 
 # --- One pair, for the curator ----------------------------------------------------------------------
@@ -729,6 +707,9 @@ def consensus_for_pairs(*, campaign: Campaign, pair_ids: list[int]) -> dict[int,
     )
 
 
+PAIR_BROWSER_CACHE_SECONDS = 600  # a safety net: the keys change with the data they summarise
+
+
 def pair_ids_by_agreement(*, campaign: Campaign) -> dict[str, list[int]]:
     """{"agreed": [...], "disagreed": [...], "awaiting": [...]} pair ids of the judged pairs, by the consensus
     rules above: agreed when every code's agreement reaches the campaign's threshold, disagreed when some code's
@@ -744,7 +725,7 @@ def pair_ids_by_agreement(*, campaign: Campaign) -> dict[str, list[int]]:
             groups["agreed" if pair.min_agreement >= campaign.agreement_threshold else "disagreed"].append(pair.pair_id)
             if pair.needs_adjudication:
                 groups["awaiting"].append(pair.pair_id)
-        cache.set(key, groups, REPORT_CACHE_SECONDS)
+        cache.set(key, groups, PAIR_BROWSER_CACHE_SECONDS)
     return groups
 
 
@@ -760,7 +741,7 @@ def pair_sources_for(*, campaign: Campaign) -> list[str]:
             pairs.values_list("video_b__source_model", flat=True)
         )
         sources = sorted(source for source in named if source)
-        cache.set(key, sources, REPORT_CACHE_SECONDS)
+        cache.set(key, sources, PAIR_BROWSER_CACHE_SECONDS)
     return sources
 
 

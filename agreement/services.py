@@ -1,18 +1,24 @@
-"""Writes: gold answers, adjudications, and judgments imported from other tools."""
+"""Writes: gold answers, adjudications, judgments imported from other tools, and the dashboard's stored report."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from agreement.models import Adjudication, GoldLabel
+from agreement.dashboard import CONTENT_VERSION, dashboard_content_build
+from agreement.models import Adjudication, DashboardReport, GoldLabel
+from agreement.report import levels_from_key, levels_key
 from annotation.models import (
     Assignment,
     Campaign,
@@ -32,6 +38,9 @@ from annotation.services import (
 )
 from webapp.nul_characters import MESSAGE as NUL_MESSAGE
 from webapp.nul_characters import contains_nul
+from webapp.queue import QueueUnavailable, enqueue
+
+logger = logging.getLogger(__name__)
 
 # --- Gold answers and adjudication ----------------------------------------------------------------
 
@@ -46,11 +55,13 @@ def gold_label_set(
     gold.set_by, gold.set_at = set_by, timezone.now()
     gold.full_clean(exclude=["pair"])
     gold.save()
+    dashboard_reports_mark_stale_on_commit(campaign_id=pair.campaign_id)
     return gold
 
 
 def gold_label_remove(*, pair: VideoPair) -> None:
     GoldLabel.objects.filter(pair=pair).delete()
+    dashboard_reports_mark_stale_on_commit(campaign_id=pair.campaign_id)
 
 
 def adjudication_record(
@@ -67,6 +78,7 @@ def adjudication_record(
     )
     adjudication.full_clean()
     adjudication.save()
+    dashboard_reports_mark_stale_on_commit(campaign_id=pair.campaign_id)
     return adjudication
 
 
@@ -253,3 +265,114 @@ def judgments_import(*, campaign: Campaign, lines: Iterable[str]) -> ImportRepor
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)
     return report
+
+
+# --- The dashboard's stored report ----------------------------------------------------------------
+
+# A burst of submits (twenty experts, one campaign) makes one recompute: the first change enqueues it to run this
+# many seconds later, and the changes until it starts find it requested already.
+RECOMPUTE_DELAY_SECONDS = 3
+# A request still waiting, or a recompute still running, after this long was lost (the broker was down, the
+# worker died mid-way): the next visit asks again. Far above the 5 s a 10,000-pair report takes.
+RECOMPUTE_LOST_AFTER = timedelta(minutes=5)
+
+
+def _recompute_enqueue_on_commit(report_id: int, *, delay_seconds: int) -> None:
+    from agreement.tasks import dashboard_report_compute_task
+
+    def unsent(reason: str) -> None:
+        DashboardReport.objects.filter(pk=report_id).update(error=f"the recompute could not be started: {reason}")
+
+    def send() -> None:
+        # The change itself is committed and must not fail because the queue is down: the page keeps showing the
+        # last report, and asks again once the request looks lost.
+        with contextlib.suppress(QueueUnavailable):
+            enqueue(dashboard_report_compute_task.s(report_id).set(countdown=delay_seconds), undo=unsent)
+
+    transaction.on_commit(send)
+
+
+def _tasks_run_in_process() -> bool:
+    """No broker (the embedded default): a task would run inside the request or command that sent it."""
+    from webapp.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def dashboard_reports_mark_stale(*, campaign_id: int) -> None:
+    """The campaign's judgments, gold answers or adjudications changed: every stored dashboard of it is out of
+    date. Only the change that finds a report not yet requested enqueues its recompute (a conditional update, so
+    two submits at once cannot both), which runs RECOMPUTE_DELAY_SECONDS later: one recompute per burst.
+
+    Without a broker nothing is enqueued: the recompute would run inside the expert's submit (or once per line of
+    an import); the next visit of the dashboard computes it instead."""
+    now = timezone.now()
+    stale = DashboardReport.objects.filter(campaign_id=campaign_id, requested_at__isnull=True)
+    for report_id in stale.values_list("pk", flat=True):
+        marked = DashboardReport.objects.filter(pk=report_id, requested_at__isnull=True).update(requested_at=now)
+        if marked and not _tasks_run_in_process():
+            _recompute_enqueue_on_commit(report_id, delay_seconds=RECOMPUTE_DELAY_SECONDS)
+
+
+def dashboard_reports_mark_stale_on_commit(*, campaign_id: int) -> None:
+    transaction.on_commit(lambda: dashboard_reports_mark_stale(campaign_id=campaign_id))
+
+
+def _recompute_lost(report: DashboardReport, *, now) -> bool:
+    if report.started_at is not None:
+        return report.started_at < now - RECOMPUTE_LOST_AFTER
+    return report.requested_at is not None and report.requested_at < now - RECOMPUTE_LOST_AFTER
+
+
+def dashboard_report_get_or_request(*, campaign: Campaign, levels: dict[str, str] | None = None) -> DashboardReport:
+    """The stored dashboard of `campaign` at these levels of measurement, as last computed (its content is None
+    before the first computation ends). Asks for a recompute when there is none yet (a first visit), when the
+    stored one predates the current content format, or when an earlier request was lost."""
+    now = timezone.now()
+    report, created = DashboardReport.objects.get_or_create(
+        campaign=campaign, levels=levels_key(levels), defaults={"requested_at": now}
+    )
+    outdated = (report.content or {}).get("version") != CONTENT_VERSION and not report.recomputing
+    # Without a broker a change only marked the report (see dashboard_reports_mark_stale): compute it now.
+    waiting_here = report.requested_at is not None and report.started_at is None and _tasks_run_in_process()
+    asked = created or waiting_here
+    if not asked and (outdated or _recompute_lost(report, now=now)):
+        # Conditional: of two visits finding the same lost request, one asks again.
+        asked = DashboardReport.objects.filter(
+            pk=report.pk, requested_at=report.requested_at, started_at=report.started_at
+        ).update(requested_at=now, started_at=None)
+    if asked:
+        _recompute_enqueue_on_commit(report.pk, delay_seconds=0)
+        # Without a broker the task has just run here (outside a transaction, on_commit runs at once): show it.
+        report.refresh_from_db()
+    return report
+
+
+def dashboard_report_compute(*, report_id: int) -> bool:
+    """Recompute a requested dashboard report and store it. False when there was no request to serve: the task
+    was delivered twice, or another worker took the request.
+
+    The request is cleared before the data is read, so a change committed during the computation requests (and
+    enqueues) the next one; a computation that finishes after a newer one never overwrites it."""
+    started = timezone.now()
+    claimed = DashboardReport.objects.filter(pk=report_id, requested_at__isnull=False).update(
+        requested_at=None, started_at=started
+    )
+    if not claimed:
+        return False
+    report = DashboardReport.objects.select_related("campaign").get(pk=report_id)
+    try:
+        content = dashboard_content_build(campaign=report.campaign, levels=levels_from_key(report.levels))
+    except Exception as error:
+        # Kept on the row and shown on the page; not raised, since without a broker this runs inside the
+        # request that submitted a judgment, which is committed and must not fail for it.
+        logger.exception("agreement dashboard %s of campaign %s failed", report_id, report.campaign_id)
+        DashboardReport.objects.filter(pk=report_id, started_at=started).update(
+            started_at=None, error=f"{type(error).__name__}: {error}"
+        )
+        return False
+    DashboardReport.objects.filter(Q(computed_at__isnull=True) | Q(computed_at__lt=started), pk=report_id).update(
+        content=content.as_stored(), computed_at=started, error=""
+    )
+    DashboardReport.objects.filter(pk=report_id, started_at=started).update(started_at=None)
+    return True

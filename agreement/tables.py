@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agreement.report import VERDICT_DOMAIN, AgreementReport, RatingBlock, VariableAgreement, expert_confusion
+from agreement.dashboard import VerdictConfusions
+from agreement.report import VERDICT_DOMAIN, AgreementReport, VariableAgreement
 from agreement.selectors import PairConsensus
 
 SORTABLE = {
@@ -82,12 +83,15 @@ def kappa_table(report: AgreementReport) -> Table:
     )
 
 
-def confusion_table(block: RatingBlock, *, first: int, second: int, variables: list[int]) -> Table:
+def confusion_table(confusions: VerdictConfusions, *, first: int, second: int, variables: list[int]) -> Table:
     """Rows: the first expert's verdict; columns: the second's."""
-    counts = expert_confusion(block, first=first, second=second, variables=variables)
+    counts = confusions.table(first=first, second=second, variables=variables)
     names = {-1: "B better", 0: "comparable", 1: "A better"}
     return Table(
-        header=[f"{block.rater_names[first]} \\ {block.rater_names[second]}", *(names[v] for v in VERDICT_DOMAIN)],
+        header=[
+            f"{confusions.rater_names[first]} \\ {confusions.rater_names[second]}",
+            *(names[v] for v in VERDICT_DOMAIN),
+        ],
         rows=[[names[verdict], *map(int, counts[row])] for row, verdict in enumerate(VERDICT_DOMAIN)],
     )
 

@@ -5,7 +5,6 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -13,32 +12,33 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.text import slugify
 
-from agreement import metrics, plots, tables
+from agreement import metrics, tables
+from agreement.dashboard import DashboardContent, VerdictConfusions
 from agreement.forms import ConfusionForm, PairFilterForm, PairLabelForm
+from agreement.models import DashboardReport
 from agreement.selectors import (
-    REPORT_CACHE_SECONDS,
     PairFilters,
     access_campaign_for_agreement,
     access_pair_for_adjudication,
     adjudication_queue_for,
     adjudication_queue_next,
-    agreement_dashboard_data,
     campaigns_for_agreement,
     consensus_for_campaign,
+    dashboard_report_for,
     gold_labels_for,
     pair_browser_page,
     pair_review_for,
     pair_sources_for,
     user_can_adjudicate,
 )
-from agreement.services import adjudication_record, gold_label_remove, gold_label_set
+from agreement.services import (
+    adjudication_record,
+    dashboard_report_get_or_request,
+    gold_label_remove,
+    gold_label_set,
+)
 
 CSV_TABLES = ("alpha", "checklist", "experts", "heatmap", "kappa", "confusion", "consensus", "gold")
-
-
-def _checklist_level(report) -> str | None:
-    checklist = report.by_group("checklist")
-    return checklist[0].level if checklist else None
 
 
 def _svg_data_uri(svg: str | None) -> str | None:
@@ -55,11 +55,11 @@ def _levels(request) -> dict[str, str]:
     return levels
 
 
-def _confusion(request, block):
+def _confusion(request, confusions: VerdictConfusions):
     """The confusion matrix the curator picked (two experts and a variable or group), or the first two experts."""
-    experts = list(enumerate(block.rater_names))
+    experts = list(enumerate(confusions.rater_names))
     groups = [("all", "All verdicts"), ("criteria", "All criteria"), ("dimensions", "All dimensions")]
-    variables = groups + [(key, key) for key in block.variables]
+    variables = groups + [(key, key) for key in confusions.variables]
     form = ConfusionForm(request.GET or None, experts=experts, variables=variables)
     if len(experts) < 2:
         return form, None
@@ -68,13 +68,13 @@ def _confusion(request, block):
         first = form.cleaned_data["first"] if form.cleaned_data["first"] is not None else 0
         second = form.cleaned_data["second"] if form.cleaned_data["second"] is not None else 1
         variable = form.cleaned_data["variable"] or "all"
-    if variable in block.groups:
-        indices = block.groups[variable]
+    if variable in confusions.groups:
+        indices = confusions.groups[variable]
     elif variable == "all":
-        indices = list(range(len(block.variables)))
+        indices = list(range(len(confusions.variables)))
     else:
-        indices = [block.variables.index(variable)]
-    return form, tables.confusion_table(block, first=first, second=second, variables=indices)
+        indices = [confusions.variables.index(variable)]
+    return form, tables.confusion_table(confusions, first=first, second=second, variables=indices)
 
 
 @login_required
@@ -82,17 +82,28 @@ def agreement_index(request):
     return render(request, "agreement/index.html", {"campaigns": campaigns_for_agreement(user=request.user)})
 
 
+def _status_context(request, campaign, stored: DashboardReport) -> dict:
+    """The line saying how old the shown report is; while a recompute is pending it polls the status view, which
+    reloads the page once a newer report is stored."""
+    levels = {f"{kind.rstrip('s')}_level": level for kind, level in _levels(request).items()}
+    shown = stored.computed_at.isoformat() if stored.computed_at else ""
+    return {"campaign": campaign, "stored": stored, "status_query": urlencode({**levels, "shown": shown})}
+
+
 @login_required
 def agreement_dashboard(request, campaign_id: int):
+    """The report as last computed in the background (see services: dashboard_report_compute), with its age."""
     campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id)
-    data = agreement_dashboard_data(campaign=campaign, levels=_levels(request))
-    report = data.report
+    stored = dashboard_report_get_or_request(campaign=campaign, levels=_levels(request))
+    content = DashboardContent.from_stored(stored.content)
+    context = {**_status_context(request, campaign, stored), "content": content}
+    if content is None:
+        return render(request, "agreement/dashboard.html", context)
+    report = content.report
     sort, descending = request.GET.get("sort", ""), request.GET.get("dir") == "desc"
     verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
-    confusion_form, confusion = _confusion(request, data.verdicts)
-    heatmap_keys = [variable.key for variable in verdict_variables]
-    context = {
-        "campaign": campaign,
+    confusion_form, confusion = _confusion(request, content.confusions)
+    context |= {
         "report": report,
         "variables": tables.variables_sorted(verdict_variables, sort=sort, descending=descending),
         "checklist_variables": report.by_group("checklist"),
@@ -108,19 +119,13 @@ def agreement_dashboard(request, campaign_id: int):
             ("fleiss_kappa", "Fleiss κ"),
             ("percent_agreement", "% agree"),
         ],
-        **cache.get_or_set(
-            f"{data.cache_key}:charts",
-            lambda: {
-                "alpha_chart": _svg_data_uri(plots.alpha_bar_chart(verdict_variables)),
-                "heatmap": _svg_data_uri(plots.consensus_heatmap(report.experts, heatmap_keys)),
-                "position_chart": _svg_data_uri(plots.position_bias_chart(report.experts)),
-            },
-            REPORT_CACHE_SECONDS,
-        ),
+        "alpha_chart": _svg_data_uri(content.charts["alpha"]),
+        "heatmap": _svg_data_uri(content.charts["heatmap"]),
+        "position_chart": _svg_data_uri(content.charts["position"]),
         "confusion_form": confusion_form,
         "confusion": confusion,
-        "queue_size": data.queue_size,
-        "levels": {"verdicts": data.verdicts.level, "checklist": _checklist_level(report)},
+        "queue_size": content.queue_size,
+        "levels": content.levels,
         "gold_labels": gold_labels_for(campaign=campaign),
         "can_adjudicate": user_can_adjudicate(user=request.user, campaign_id=campaign.pk),
         "csv_tables": CSV_TABLES,
@@ -128,15 +133,33 @@ def agreement_dashboard(request, campaign_id: int):
     return render(request, "agreement/dashboard.html", context)
 
 
+@login_required
+def agreement_dashboard_status(request, campaign_id: int):
+    """Polled while a recompute is pending: the status line, or a page reload once a newer report is stored."""
+    campaign = access_campaign_for_agreement(user=request.user, campaign_id=campaign_id)
+    stored = dashboard_report_for(campaign=campaign, levels=_levels(request))
+    if stored is None:
+        raise Http404("This dashboard was never opened.")
+    response = render(request, "agreement/_report_status.html", _status_context(request, campaign, stored))
+    shown = stored.computed_at.isoformat() if stored.computed_at else ""
+    if shown != request.GET.get("shown", ""):
+        response["HX-Refresh"] = "true"
+    return response
+
+
 def _csv_table(request, campaign, name: str) -> tables.Table:
     if name == "consensus":
         return tables.consensus_table(consensus_for_campaign(campaign=campaign))
     if name == "gold":
         return tables.gold_table(gold_labels_for(campaign=campaign))
-    data = agreement_dashboard_data(campaign=campaign, levels=_levels(request))
-    report = data.report
+    content = DashboardContent.from_stored(
+        dashboard_report_get_or_request(campaign=campaign, levels=_levels(request)).content
+    )
+    if content is None:
+        return tables.Table(header=["message"], rows=[["the agreement report is being computed: try again shortly"]])
+    report = content.report
     if name == "confusion":
-        _, confusion = _confusion(request, data.verdicts)
+        _, confusion = _confusion(request, content.confusions)
         if confusion is None:
             return tables.Table(header=["message"], rows=[["not enough data: fewer than two experts"]])
         return confusion
@@ -147,7 +170,7 @@ def _csv_table(request, campaign, name: str) -> tables.Table:
     if name == "experts":
         return tables.expert_table(report)
     if name == "heatmap":
-        return tables.heatmap_table(report, data.verdicts.variables)
+        return tables.heatmap_table(report, content.confusions.variables)
     return tables.kappa_table(report)
 
 

@@ -33,6 +33,7 @@ from annotation.models import (
     check_severe_flags,
     check_verdicts_match_rubric,
 )
+from annotation.signals import judgments_changed
 
 
 @transaction.atomic
@@ -472,6 +473,7 @@ def pair_judgment_submit(
     assignment.time_spent_seconds = spent
     assignment.draft = {}
     assignment.save(update_fields=["status", "submitted_at", "time_spent_seconds", "draft"])
+    transaction.on_commit(lambda: judgments_changed.send(sender=PairJudgment, campaign_id=campaign.pk))
     return judgment
 
 
@@ -480,6 +482,7 @@ def campaign_lock(*, campaign: Campaign) -> None:
     no new pairs. The UPDATE's row lock waits for submits in flight (they hold the row FOR SHARE, see
     campaign_check_open), and submits after it read "locked"."""
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.LOCKED)
+    transaction.on_commit(lambda: judgments_changed.send(sender=Campaign, campaign_id=campaign.pk))
 
 
 def campaign_unlock(*, campaign: Campaign) -> None:

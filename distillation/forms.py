@@ -40,14 +40,32 @@ class JobStartForm(forms.Form):
         return services.scores_parse(lines=lines, source=uploaded.name)
 
 
+VERDICT_LABELS = {
+    "passed": "Passed all three",
+    "leakage": "Caught: leakage",
+    "alignment": "Caught: alignment",
+    "factual": "Caught: factual",
+    "unparseable": "Unparseable",
+}
+
+
 class AuditFilterForm(forms.Form):
+    """The audit queue's filter bar; every field is labelled and "any" is spelled out."""
+
     verdict = forms.ChoiceField(
-        choices=[("", "Any filter verdict")] + [(value, value.capitalize()) for value in FILTER_VERDICTS],
+        label="Automatic filters",
+        choices=[("", "Any result")] + [(value, VERDICT_LABELS[value]) for value in FILTER_VERDICTS],
         required=False,
     )
-    review = forms.ChoiceField(choices=[("", "Any review")] + list(Critique.Review.choices), required=False)
-    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.order_by("name"), required=False)
-    job = forms.ModelChoiceField(queryset=DistillationJob.objects.order_by("-id"), required=False)
+    review = forms.ChoiceField(
+        label="Curator review", choices=[("", "Any review")] + list(Critique.Review.choices), required=False
+    )
+    endpoint = forms.ModelChoiceField(
+        label="Endpoint", queryset=Endpoint.objects.order_by("name"), required=False, empty_label="Any endpoint"
+    )
+    job = forms.ModelChoiceField(
+        label="Job", queryset=DistillationJob.objects.order_by("-id"), required=False, empty_label="Any job"
+    )
 
 
 class CritiqueActionForm(forms.Form):

@@ -1,7 +1,9 @@
 import math
+from datetime import datetime
 from numbers import Real
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -26,3 +28,21 @@ def percent(value) -> str:
 @register.filter
 def verdict(value) -> str:
     return {1: "A", 0: "=", -1: "B"}.get(value, "–")
+
+
+@register.filter
+def age(moment: datetime | None) -> str:
+    """How long ago, briefly: "just now", "40 s ago", "2 min ago", "3 h ago", "5 days ago"."""
+    if moment is None:
+        return "never"
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days > 1 else ''} ago"

@@ -10,15 +10,34 @@ import re
 import pytest
 from django.urls import reverse
 
-from agreement.services import gold_label_set
+from agreement.models import DashboardReport
+from agreement.services import dashboard_report_compute, dashboard_reports_mark_stale, gold_label_set
 from agreement.tests.factories import campaign_make, expert_make, judge
 from annotation.services import campaign_member_add
 
 pytestmark = pytest.mark.django_db
 
 
+def reports_computed(campaign) -> None:
+    """What the worker does after judgments change (see test_dashboard_report.py for the worker itself)."""
+    dashboard_reports_mark_stale(campaign_id=campaign.pk)
+    for report_id in DashboardReport.objects.filter(campaign=campaign).values_list("pk", flat=True):
+        dashboard_report_compute(report_id=report_id)
+
+
 def dashboard(client, campaign, **params):
-    return client.get(reverse("agreement-dashboard", args=[campaign.pk]), params)
+    """The dashboard showing a report computed from the current judgments (the first visit asks for it)."""
+    url = reverse("agreement-dashboard", args=[campaign.pk])
+    first_visit = client.get(url, params)
+    if first_visit.status_code != 200:
+        return first_visit
+    reports_computed(campaign)
+    return client.get(url, params)
+
+
+def csv_table(client, campaign, table: str):
+    dashboard(client, campaign)
+    return client.get(reverse("agreement-csv", args=[campaign.pk, table]))
 
 
 def charts(html: str) -> list[str]:
@@ -108,13 +127,13 @@ def test_confusion_matrix_between_two_chosen_experts_on_one_criterion(client, cu
 def test_every_table_downloads_as_csv(client, curator, patchy_campaign, table):
     client.force_login(curator)
 
-    response = client.get(reverse("agreement-csv", args=[patchy_campaign.pk, table]))
+    response = csv_table(client, patchy_campaign, table)
     rows = list(csv.reader(io.StringIO(response.content.decode())))
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert f"patchy-{table}.csv" in response["Content-Disposition"]
-    assert len(rows) >= 1 and rows[0]
+    assert rows[0] and rows[0] != ["message"]  # a header, not "the report is being computed"
 
 
 def test_consensus_csv_has_one_row_per_judged_pair_and_code(client, curator, patchy_campaign):
@@ -132,13 +151,13 @@ def test_consensus_csv_has_one_row_per_judged_pair_and_code(client, curator, pat
 
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client, curator, patchy_campaign):
-    patchy_campaign.pairs.filter(external_id="p1").update(external_id="=HYPERLINK(\"http://evil\")")
+    patchy_campaign.pairs.filter(external_id="p1").update(external_id='=HYPERLINK("http://evil")')
     client.force_login(curator)
 
     content = client.get(reverse("agreement-csv", args=[patchy_campaign.pk, "consensus"])).content.decode()
     pair_ids = {row["pair_id"] for row in csv.DictReader(io.StringIO(content))}
 
-    assert "'=HYPERLINK(\"http://evil\")" in pair_ids and "p2" in pair_ids
+    assert '\'=HYPERLINK("http://evil")' in pair_ids and "p2" in pair_ids
     assert not any(pair_id.startswith("=") for pair_id in pair_ids)
 
 
@@ -178,15 +197,6 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, patchy_campaign):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_a_new_judgment_shows_up_although_the_report_is_cached(client, curator, patchy_campaign):
-    client.force_login(curator)
-    before = dashboard(client, patchy_campaign).context["report"].n_judgments
-
-    judge(patchy_campaign.pairs.get(external_id="p4"), expert_make("dan", patchy_campaign), VA1=1)
-
-    assert dashboard(client, patchy_campaign).context["report"].n_judgments == before + 1
-
-
 def test_the_level_of_measurement_can_be_overridden_from_the_address(client, curator, patchy_campaign):
     client.force_login(curator)
 
@@ -202,9 +212,7 @@ def test_dashboard_lists_checklist_questions_for_a_campaign_with_a_checklist(cli
     from agreement.tests.factories import checklist_complete
     from annotation.services import assignment_create, pair_judgment_submit
 
-    campaign = campaign_make(
-        name="with-checklist", pairs=2, overlap=2, checklist=True, members={curator: "curator"}
-    )
+    campaign = campaign_make(name="with-checklist", pairs=2, overlap=2, checklist=True, members={curator: "curator"})
     for expert in (expert_make("ann", campaign), expert_make("ben", campaign)):
         for pair in campaign.pairs.all():
             assignment = assignment_create(pair=pair, expert=expert, swapped=False)
