@@ -263,7 +263,8 @@ class VideoPair(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "assigned_count", "id"], name="pair_queue_order")]
+        # The expert queue's order (annotation.selectors.pair_candidates_for): fullest open pairs first, then by id.
+        indexes = [models.Index(fields=["campaign", "-assigned_count", "id"], name="pair_queue_next")]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="pair_unique_external_id"),
             models.CheckConstraint(condition=~models.Q(video_a=models.F("video_b")), name="pair_distinct_videos"),
@@ -295,7 +296,16 @@ class Assignment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "expert"], name="assignment_unique_expert_pair")]
-        indexes = [models.Index(fields=["expert", "status"])]
+        indexes = [
+            models.Index(fields=["expert", "status"]),
+            # An expert's open pairs, oldest first (annotation.selectors.assignment_open_for): a handful of rows
+            # however many judgments the expert has submitted.
+            models.Index(
+                fields=["expert", "created_at"],
+                condition=models.Q(status="assigned", skipped_at__isnull=True),
+                name="assignment_open_queue",
+            ),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:

@@ -253,21 +253,22 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
         skipped_locked = False
         with transaction.atomic():
             get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).first()
-            campaign_ids = selectors.expert_campaign_ids(expert=expert, campaign=campaign)
-            open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=campaign_ids)
+            campaign_overlaps = selectors.expert_campaign_overlaps(expert=expert, campaign=campaign)
+            overlap_of = dict(campaign_overlaps)
+            open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=list(overlap_of))
             if open_assignment is not None:
                 return open_assignment
-            for pair_id in selectors.pair_candidates_for(expert=expert, campaign_ids=campaign_ids):
+            for pair_id in selectors.pair_candidates_for(expert=expert, campaign_overlaps=campaign_overlaps):
                 pair = (
-                    VideoPair.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
-                    .select_related("campaign")
+                    VideoPair.objects.select_for_update(skip_locked=True, no_key=True)
+                    .only("id", "campaign_id", "assigned_count")
                     .filter(pk=pair_id)
                     .first()
                 )
                 if pair is None:
                     skipped_locked = True
                     continue
-                if pair.assigned_count >= pair.campaign.overlap:
+                if pair.assigned_count >= overlap_of[pair.campaign_id]:
                     continue
                 # No check for an existing assignment of this expert: the candidates exclude their pairs, their
                 # row lock keeps their other tabs out, and the unique constraint backs both.

@@ -34,7 +34,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE = "aeslab_bench"
+DATABASE = "aeslab_bench_workbench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 PORT = 8765
 
@@ -176,6 +176,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count(), help="gunicorn worker processes (default: one per core)."
     )
+    parser.add_argument(
+        "--scale",
+        help="Scale mode instead: comma-separated campaign sizes in pairs (e.g. 10000,1000000), filled by COPY one "
+        "after the other; next pair, the workbench page and submit are timed at each (benchmarks/workbench_scale.py).",
+    )
+    parser.add_argument("--judged-share", type=float, default=0.9, help="Scale mode: share of pairs fully judged.")
+    parser.add_argument("--rounds", type=int, default=40, help="Scale mode: next/page/submit rounds per size.")
     args = parser.parse_args()
 
     static_root = tempfile.mkdtemp(prefix="aeslab-bench-static-")
@@ -197,10 +204,22 @@ def main() -> None:
     from benchmarks.support import database_prepare
 
     database_prepare(DATABASE_URL)
-    usernames = _seed(args.pairs, args.experts, args.judgments)
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
     )
+    if args.scale:
+        from benchmarks import workbench_scale
+
+        sizes = [int(size) for size in args.scale.split(",")]
+        workbench_scale.run(
+            sizes=sizes,
+            experts_count=args.experts,
+            judged_share=args.judged_share,
+            rounds=args.rounds,
+            database_url=DATABASE_URL,
+        )
+        return
+    usernames = _seed(args.pairs, args.experts, args.judgments)
     server = subprocess.Popen(
         [
             sys.executable,
