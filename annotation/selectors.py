@@ -8,6 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
@@ -245,8 +246,51 @@ def campaign_progress_for(*, expert) -> list[dict]:
     return [{"campaign": row.campaign, "done": row.done, "assigned": row.assigned} for row in rows]
 
 
+# --- Definitions, cached ----------------------------------------------------------------------------
+# A campaign's rubric and checklist are the same for every pair, and a judged rubric never changes; what the
+# workbench builds from them (their rows, its markup) is built once and kept in this process and in Django's cache,
+# shared by every process and machine. Keys hold the definition's id, version and `changed_at`, which
+# annotation.signals moves on every edit of its parts, so an entry is never stale and is never invalidated.
+
+_LOCAL_DEFINITIONS: dict[str, object] = {}
+_LOCAL_DEFINITIONS_MAX = 256
+
+
+def definition_cached(*, definition, purpose: str, build):
+    """What `build()` returns for this rubric or checklist (`purpose` names what it is), built at most once per
+    version and edit of the definition: from this process's memory, else Django's cache, else built and kept."""
+    key = (
+        f"aeslab:{type(definition).__name__.lower()}:{definition.pk}:v{definition.version}:"
+        f"{definition.changed_at.timestamp():.6f}:{purpose}"
+    )
+    found = _LOCAL_DEFINITIONS.get(key)
+    if found is None:
+        found = cache.get(key)
+        if found is None:
+            found = build()
+            cache.set(key, found, timeout=None)
+        if len(_LOCAL_DEFINITIONS) >= _LOCAL_DEFINITIONS_MAX:
+            _LOCAL_DEFINITIONS.clear()
+        _LOCAL_DEFINITIONS[key] = found
+    return found
+
+
 def rubric_structure(*, rubric) -> list[Dimension]:
-    return list(rubric.dimensions.prefetch_related("criteria").order_by("order"))
+    """The rubric's dimensions in order, each with its criteria prefetched (cached: definition_cached)."""
+    return definition_cached(
+        definition=rubric,
+        purpose="structure",
+        build=lambda: list(rubric.dimensions.prefetch_related("criteria").order_by("order")),
+    )
+
+
+def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
+    """The checklist's questions in order, none without a checklist (cached: definition_cached)."""
+    if checklist is None:
+        return []
+    return definition_cached(
+        definition=checklist, purpose="questions", build=lambda: list(checklist.questions.order_by("order"))
+    )
 
 
 def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
@@ -254,12 +298,6 @@ def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
         return assignment.judgment
     except PairJudgment.DoesNotExist:
         return None
-
-
-def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
-    if checklist is None:
-        return []
-    return list(checklist.questions.order_by("order"))
 
 
 # --- Checklist answers ----------------------------------------------------------------------------

@@ -350,7 +350,7 @@ def checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[in
         if any(answers_by_video.values()):
             raise ValidationError({"checklist": "This campaign has no checklist."})
         return {}
-    specs = question_specs(ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id))
+    specs = question_specs(selectors.checklist_questions(checklist=campaign.checklist))
     normalised, missing = {}, {}
     for video_id, answers in answers_by_video.items():
         try:
@@ -401,7 +401,7 @@ def pair_judgment_submit(
     )
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
-        .select_related("campaign__rubric", "pair")
+        .select_related("campaign__rubric", "campaign__checklist", "pair")
         .get(pk=assignment.pk)
     )
     campaign = assignment.campaign
@@ -414,8 +414,10 @@ def pair_judgment_submit(
         )
 
     severe = severe or {"A": {}, "B": {}}
-    check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions)
-    check_severe_flags(rubric=campaign.rubric, severe=severe)
+    # The rubric and checklist are read from the definition cache: its keys hold their version and last change.
+    structure = selectors.rubric_structure(rubric=campaign.rubric)
+    check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions, structure=structure)
+    check_severe_flags(rubric=campaign.rubric, severe=severe, structure=structure)
     pair_videos = {assignment.pair.video_a_id, assignment.pair.video_b_id}
     checklist = checklist or {}
     if set(checklist) - pair_videos:
