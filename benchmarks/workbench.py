@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "aeslab_bench_workbench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+SCALE_DATABASE_URL = f"{DATABASE_URL}_scale"  # its own, so a load run does not drop a million pairs
 PORT = 8765
 
 
@@ -310,7 +311,9 @@ def main() -> None:
     os.environ.update(environment)
     from benchmarks.support import database_prepare
 
-    database_prepare(DATABASE_URL)
+    if args.scale:
+        environment["DATABASE_URL"] = os.environ["DATABASE_URL"] = SCALE_DATABASE_URL
+    database_prepare(environment["DATABASE_URL"])
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
     )
@@ -323,7 +326,7 @@ def main() -> None:
             experts_count=args.experts,
             judged_share=args.judged_share,
             rounds=args.rounds,
-            database_url=DATABASE_URL,
+            database_url=SCALE_DATABASE_URL,
         )
         return
     usernames = _seed(args.pairs, args.experts, args.judgments)
