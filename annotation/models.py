@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 class RubricLockedError(ValidationError):
@@ -35,6 +36,11 @@ class VersionedDefinition(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When it or one of its dimensions, criteria or questions last changed (annotation.signals): part "
+        "of the keys of everything cached from it, so a cached copy is never stale.",
+    )
 
     class Meta:
         abstract = True
@@ -272,7 +278,8 @@ class VideoPair(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "assigned_count", "id"], name="pair_queue_order")]
+        # The expert queue's order (annotation.selectors.pair_candidates_for): fullest open pairs first, then by id.
+        indexes = [models.Index(fields=["campaign", "-assigned_count", "id"], name="pair_queue_next")]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="pair_unique_external_id"),
             models.CheckConstraint(condition=~models.Q(video_a=models.F("video_b")), name="pair_distinct_videos"),
@@ -304,7 +311,16 @@ class Assignment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "expert"], name="assignment_unique_expert_pair")]
-        indexes = [models.Index(fields=["expert", "status"])]
+        indexes = [
+            models.Index(fields=["expert", "status"]),
+            # An expert's open pairs, oldest first (annotation.selectors.assignment_open_for): a handful of rows
+            # however many judgments the expert has submitted.
+            models.Index(
+                fields=["expert", "created_at"],
+                condition=models.Q(status="assigned", skipped_at__isnull=True),
+                name="assignment_open_queue",
+            ),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -337,9 +353,17 @@ class PairJudgment(models.Model):
         check_severe_flags(rubric=rubric, severe=self.severe)
 
 
-def check_verdicts_match_rubric(*, rubric: Rubric, criteria: dict, dimensions: dict) -> None:
-    dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
-    criterion_codes = set(Criterion.objects.filter(dimension__rubric=rubric).values_list("code", flat=True))
+def check_verdicts_match_rubric(
+    *, rubric: Rubric, criteria: dict, dimensions: dict, structure: list[Dimension] | None = None
+) -> None:
+    """ValidationError unless there is one verdict per criterion and per dimension of the rubric. `structure`, the
+    rubric's dimensions with their criteria (annotation.selectors.rubric_structure, cached), saves reading them."""
+    if structure is None:
+        dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
+        criterion_codes = set(Criterion.objects.filter(dimension__rubric=rubric).values_list("code", flat=True))
+    else:
+        dimension_codes = {dimension.code for dimension in structure}
+        criterion_codes = {criterion.code for dimension in structure for criterion in dimension.criteria.all()}
     errors: dict[str, list[str]] = {}
     for field, given, expected in (
         ("criteria", criteria, criterion_codes),
@@ -366,8 +390,11 @@ def check_verdicts_match_rubric(*, rubric: Rubric, criteria: dict, dimensions: d
         raise ValidationError(errors)
 
 
-def check_severe_flags(*, rubric: Rubric, severe: dict) -> None:
-    dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
+def check_severe_flags(*, rubric: Rubric, severe: dict, structure: list[Dimension] | None = None) -> None:
+    if structure is None:
+        dimension_codes = set(rubric.dimensions.values_list("code", flat=True))
+    else:
+        dimension_codes = {dimension.code for dimension in structure}
     if not isinstance(severe, dict) or not set(severe) <= {"A", "B"}:
         raise ValidationError({"severe": 'severe must be {"A": {...}, "B": {...}}.'})
     for side, flags in severe.items():

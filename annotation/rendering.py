@@ -1,20 +1,22 @@
 """The workbench's form markup (rubric rows and checklist panels), built in Python.
 
 Rendering 18 rubric rows and 128 checklist questions with radios through Django templates was most of the
-workbench's CPU time. The markup depends only on the rubric or questions, the pair's prompt and read-only
-mode, so it is built once per process (cached, keyed by a fingerprint of that data, so an edited question
-makes a new entry) with a slot wherever the request's state goes: ` checked` on chosen radios and flagged
-boxes, ` missing` on rows without a verdict. A request only fills the slots."""
+workbench's CPU time. The markup depends only on the rubric or checklist and read-only mode (the
+pair's prompt is put in per request), so it is built once per version of the definition and cached in Django's
+cache for every process and machine (annotation.selectors.definition_cached), with a slot wherever the
+request's state goes: ` checked` on chosen radios and flagged boxes, ` missing` on rows without a verdict. A
+request only fills the slots."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+
+from annotation.selectors import definition_cached
 
 ANSWER_CHOICES = (("yes", "Yes", ""), ("no", "No", ""), ("na", "N/A", ""))
 SLOT = "\x00"  # cannot occur in escaped HTML
+PROMPT = "[[prompt]]"  # where checklist texts name the pair's prompt (ChecklistQuestion.text_for)
 
 
 def _fill(parts: tuple, slots: tuple, *, values: dict, missing: frozenset = frozenset()) -> SafeString:
@@ -112,7 +114,6 @@ def _dimension_section(dimension: str, groups: list[tuple[str, list[str]]]) -> s
     )
 
 
-@lru_cache(maxsize=512)
 def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) -> tuple[tuple, tuple]:
     slots: list[tuple] = []
     levels: dict[str, int] = {}
@@ -139,13 +140,24 @@ def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) ->
     return tuple(html.split(SLOT)), tuple(slots)
 
 
-def checklist_side_html(*, questions: list, side: str, values: dict, prompt: str, read_only: bool) -> SafeString:
+def checklist_side_html(
+    *, checklist, questions: list, side: str, values: dict, prompt: str, read_only: bool
+) -> SafeString:
     """The checklist of one video (`side` "left" or "right"), radios checked from `values` (field -> answer): one
-    column, grouped by dimension, then sub-dimension, in checklist order."""
-    key = tuple(
-        (q.id, q.dimension, q.sub_dimension, q.option, q.level, q.not_applicable_when_id, q.text) for q in questions
-    )
-    parts, slots = _side_skeleton(key, prompt, side, read_only)
+    column, grouped by dimension, then sub-dimension, in checklist order. Built once per checklist version with the
+    prompt left as PROMPT; this request's prompt, escaped, goes in its place."""
+    if checklist is None:
+        return mark_safe("")
+
+    def build() -> tuple[tuple, tuple]:
+        key = tuple(
+            (q.id, q.dimension, q.sub_dimension, q.option, q.level, q.not_applicable_when_id, q.text) for q in questions
+        )
+        return _side_skeleton(key, PROMPT, side, read_only)
+
+    parts, slots = definition_cached(definition=checklist, purpose=f"markup-{side}-{read_only}", build=build)
+    escaped_prompt = str(conditional_escape(prompt))
+    parts = tuple(part.replace(PROMPT, escaped_prompt) for part in parts)
     return _fill(parts, slots, values=values)
 
 
@@ -175,7 +187,6 @@ def _verdict_row(
     )
 
 
-@lru_cache(maxsize=64)
 def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
     slots: list[tuple] = []
     fieldsets = []
@@ -251,16 +262,21 @@ def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
     return tuple("".join(fieldsets).split(SLOT)), tuple(slots)
 
 
-def rubric_form_html(*, dimensions: list, values: dict, missing: list[str], read_only: bool) -> SafeString:
-    """The rubric's fieldsets: one row per criterion and per dimension verdict, and the severe-violation boxes."""
-    key = tuple(
-        (
-            dimension.code,
-            dimension.name,
-            dimension.description,
-            tuple((c.code, c.name, c.definition, c.guidance) for c in dimension.criteria.all()),
+def rubric_form_html(*, rubric, dimensions: list, values: dict, missing: list[str], read_only: bool) -> SafeString:
+    """The rubric's fieldsets: one row per criterion and per dimension verdict, and the severe-violation boxes.
+    Built once per rubric version (definition_cached); a request fills its slots."""
+
+    def build() -> tuple[tuple, tuple]:
+        key = tuple(
+            (
+                dimension.code,
+                dimension.name,
+                dimension.description,
+                tuple((c.code, c.name, c.definition, c.guidance) for c in dimension.criteria.all()),
+            )
+            for dimension in dimensions
         )
-        for dimension in dimensions
-    )
-    parts, slots = _rubric_skeleton(key, read_only)
+        return _rubric_skeleton(key, read_only)
+
+    parts, slots = definition_cached(definition=rubric, purpose=f"markup-{read_only}", build=build)
     return _fill(parts, slots, values=values, missing=frozenset(missing))

@@ -8,6 +8,7 @@ import statistics
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
@@ -96,12 +97,17 @@ def check_role_somewhere(*, user, roles, action: str) -> None:
 
 
 def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int]:
+    return [campaign_id for campaign_id, _ in expert_campaign_overlaps(expert=expert, campaign=campaign)]
+
+
+def expert_campaign_overlaps(*, expert, campaign: Campaign | None = None) -> list[tuple[int, int]]:
+    """(campaign id, overlap) of the active campaigns the expert judges in (only `campaign`, if given)."""
     memberships = CampaignMembership.objects.filter(
         user=expert, role=Role.EXPERT, campaign__status=Campaign.Status.ACTIVE
     )
     if campaign is not None:
         memberships = memberships.filter(campaign=campaign)
-    return list(memberships.values_list("campaign_id", flat=True))
+    return list(memberships.values_list("campaign_id", "campaign__overlap"))
 
 
 def assignment_open_for(*, expert, campaign_ids: list[int]) -> Assignment | None:
@@ -164,20 +170,42 @@ def assignment_progress(*, assignment: Assignment) -> dict:
     }
 
 
-def pair_candidates_for(*, expert, campaign_ids: list[int], limit: int = 20) -> list[int]:
-    """Ids of pairs the expert may take next, closest to full overlap first."""
+def pair_candidates_queryset(*, expert, campaign_id: int, overlap: int, limit: int = 20) -> QuerySet:
+    """(id, assigned_count) of the first `limit` pairs of one campaign the expert may take, in the queue's order.
+
+    Index-backed, so it costs the same at 10,000 pairs as at 1,000,000: the overlap is a constant of the query,
+    so `assigned_count < overlap` is a range of the index `pair_queue_next` (campaign, assigned_count descending,
+    id), read in the queue's order and stopped after `limit` pairs; each pair read costs a primary-key probe of
+    its two videos and one of the unique (pair, expert) index. Full pairs are never read. Joining the campaign for
+    its overlap instead made the planner read every pair of the campaign and both video tables in full."""
     ready = Video.Status.READY
-    return list(
+    return (
         VideoPair.objects.filter(
-            campaign_id__in=campaign_ids,
-            assigned_count__lt=F("campaign__overlap"),
+            campaign_id=campaign_id,
+            assigned_count__lt=overlap,
             video_a__status=ready,
             video_b__status=ready,
         )
         .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert=expert)))
         .order_by("-assigned_count", "id")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", "assigned_count")[:limit]
     )
+
+
+def pair_candidates_for(*, expert, campaign_overlaps: list[tuple[int, int]], limit: int = 20) -> list[int]:
+    """Ids of pairs the expert may take next, closest to full overlap first, from the campaigns given as
+    (campaign id, overlap); see pair_candidates_queryset."""
+    queues = [
+        pair_candidates_queryset(expert=expert, campaign_id=campaign_id, overlap=overlap, limit=limit)
+        for campaign_id, overlap in campaign_overlaps
+    ]
+    if not queues:
+        return []
+    if len(queues) == 1:
+        return [pair_id for pair_id, _ in queues[0]]
+    # Several campaigns: each is read along its own index range, and the union is merged in the queue's order.
+    merged = queues[0].union(*queues[1:], all=True).order_by("-assigned_count", "id")[:limit]
+    return [pair_id for pair_id, _ in merged]
 
 
 def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assignment:
@@ -219,8 +247,51 @@ def campaign_progress_for(*, expert) -> list[dict]:
     return [{"campaign": row.campaign, "done": row.done, "assigned": row.assigned} for row in rows]
 
 
+# --- Definitions, cached ----------------------------------------------------------------------------
+# A campaign's rubric and checklist are the same for every pair, and a judged rubric never changes; what the
+# workbench builds from them (their rows, its markup) is built once and kept in this process and in Django's cache,
+# shared by every process and machine. Keys hold the definition's id, version and `changed_at`, which
+# annotation.signals moves on every edit of its parts, so an entry is never stale and is never invalidated.
+
+_LOCAL_DEFINITIONS: dict[str, object] = {}
+_LOCAL_DEFINITIONS_MAX = 256
+
+
+def definition_cached(*, definition, purpose: str, build):
+    """What `build()` returns for this rubric or checklist (`purpose` names what it is), built at most once per
+    version and edit of the definition: from this process's memory, else Django's cache, else built and kept."""
+    key = (
+        f"aeslab:{type(definition).__name__.lower()}:{definition.pk}:v{definition.version}:"
+        f"{definition.changed_at.timestamp():.6f}:{purpose}"
+    )
+    found = _LOCAL_DEFINITIONS.get(key)
+    if found is None:
+        found = cache.get(key)
+        if found is None:
+            found = build()
+            cache.set(key, found, timeout=None)
+        if len(_LOCAL_DEFINITIONS) >= _LOCAL_DEFINITIONS_MAX:
+            _LOCAL_DEFINITIONS.clear()
+        _LOCAL_DEFINITIONS[key] = found
+    return found
+
+
 def rubric_structure(*, rubric) -> list[Dimension]:
-    return list(rubric.dimensions.prefetch_related("criteria").order_by("order"))
+    """The rubric's dimensions in order, each with its criteria prefetched (cached: definition_cached)."""
+    return definition_cached(
+        definition=rubric,
+        purpose="structure",
+        build=lambda: list(rubric.dimensions.prefetch_related("criteria").order_by("order")),
+    )
+
+
+def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
+    """The checklist's questions in order, none without a checklist (cached: definition_cached)."""
+    if checklist is None:
+        return []
+    return definition_cached(
+        definition=checklist, purpose="questions", build=lambda: list(checklist.questions.order_by("order"))
+    )
 
 
 def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
@@ -228,12 +299,6 @@ def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
         return assignment.judgment
     except PairJudgment.DoesNotExist:
         return None
-
-
-def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
-    if checklist is None:
-        return []
-    return list(checklist.questions.order_by("order"))
 
 
 # --- Checklist answers ----------------------------------------------------------------------------

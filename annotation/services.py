@@ -262,21 +262,22 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
         skipped_locked = False
         with transaction.atomic():
             get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).first()
-            campaign_ids = selectors.expert_campaign_ids(expert=expert, campaign=campaign)
-            open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=campaign_ids)
+            campaign_overlaps = selectors.expert_campaign_overlaps(expert=expert, campaign=campaign)
+            overlap_of = dict(campaign_overlaps)
+            open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=list(overlap_of))
             if open_assignment is not None:
                 return open_assignment
-            for pair_id in selectors.pair_candidates_for(expert=expert, campaign_ids=campaign_ids):
+            for pair_id in selectors.pair_candidates_for(expert=expert, campaign_overlaps=campaign_overlaps):
                 pair = (
-                    VideoPair.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
-                    .select_related("campaign")
+                    VideoPair.objects.select_for_update(skip_locked=True, no_key=True)
+                    .only("id", "campaign_id", "assigned_count")
                     .filter(pk=pair_id)
                     .first()
                 )
                 if pair is None:
                     skipped_locked = True
                     continue
-                if pair.assigned_count >= pair.campaign.overlap:
+                if pair.assigned_count >= overlap_of[pair.campaign_id]:
                     continue
                 # No check for an existing assignment of this expert: the candidates exclude their pairs, their
                 # row lock keeps their other tabs out, and the unique constraint backs both.
@@ -358,7 +359,7 @@ def checklist_answers_normalise(*, campaign: Campaign, answers_by_video: dict[in
         if any(answers_by_video.values()):
             raise ValidationError({"checklist": "This campaign has no checklist."})
         return {}
-    specs = question_specs(ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id))
+    specs = question_specs(selectors.checklist_questions(checklist=campaign.checklist))
     normalised, missing = {}, {}
     for video_id, answers in answers_by_video.items():
         try:
@@ -409,7 +410,7 @@ def pair_judgment_submit(
     )
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
-        .select_related("campaign__rubric", "pair")
+        .select_related("campaign__rubric", "campaign__checklist", "pair")
         .get(pk=assignment.pk)
     )
     campaign = assignment.campaign
@@ -422,8 +423,10 @@ def pair_judgment_submit(
         )
 
     severe = severe or {"A": {}, "B": {}}
-    check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions)
-    check_severe_flags(rubric=campaign.rubric, severe=severe)
+    # The rubric and checklist are read from the definition cache: its keys hold their version and last change.
+    structure = selectors.rubric_structure(rubric=campaign.rubric)
+    check_verdicts_match_rubric(rubric=campaign.rubric, criteria=criteria, dimensions=dimensions, structure=structure)
+    check_severe_flags(rubric=campaign.rubric, severe=severe, structure=structure)
     pair_videos = {assignment.pair.video_a_id, assignment.pair.video_b_id}
     checklist = checklist or {}
     if set(checklist) - pair_videos:

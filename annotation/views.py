@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -13,6 +14,12 @@ from annotation import selectors, services
 from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
 from annotation.models import Campaign, CampaignMembership, PairFlag, Role, TimedComment, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
+
+
+def workbench_transaction(view):
+    """One transaction per workbench request, the session and user reads included, instead of one per query:
+    a judging cycle (next, page, autosaves, submit) used 22. Services' own atomic blocks become savepoints."""
+    return transaction.atomic(view)
 
 
 @login_required
@@ -39,6 +46,7 @@ def home(request):
     return render(request, "annotation/home.html", context)
 
 
+@workbench_transaction
 @login_required
 @require_POST
 def assignment_next(request):
@@ -80,6 +88,7 @@ def _workbench_render(
     questions = selectors.checklist_questions(checklist=campaign.checklist)
     checklist = {
         side: checklist_side_html(
+            checklist=campaign.checklist,
             questions=questions,
             side=side,
             values=values,
@@ -100,6 +109,7 @@ def _workbench_render(
         "right": right,
         "prompt": assignment.pair.prompt,
         "rubric_form": rubric_form_html(
+            rubric=campaign.rubric,
             dimensions=selectors.rubric_structure(rubric=campaign.rubric),
             values=values,
             missing=list(missing),
@@ -135,6 +145,7 @@ def _timed_comment_json(comment: TimedComment, assignment) -> dict:
     }
 
 
+@workbench_transaction
 @login_required
 def workbench(request, assignment_id: int):
     assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id)
@@ -178,6 +189,7 @@ def timed_comment_delete(request, assignment_id: int, comment_id: int):
     return HttpResponse(status=204)
 
 
+@workbench_transaction
 @login_required
 @require_POST
 def draft_save(request, assignment_id: int):
@@ -190,6 +202,7 @@ def draft_save(request, assignment_id: int):
     return HttpResponse(status=204)
 
 
+@workbench_transaction
 @login_required
 @require_POST
 def judgment_submit(request, assignment_id: int):

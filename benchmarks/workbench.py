@@ -10,7 +10,12 @@ each logged in as its own expert. Each iteration: POST next pair, GET the workbe
 autosaves, and a full submit (15 criteria, 3 dimensions, 128 checklist answers).
 
 Figures: client-observed latency over loopback and the in-app time from the `Server-Timing`
-header (Django's own time, without queueing in gunicorn), median and p95 per endpoint.
+header (Django's own time, without queueing in gunicorn), median and p95 per endpoint; server CPU
+per full cycle (user + system time of the gunicorn workers and of this database's PostgreSQL
+backends, over the run, divided by the cycles completed) and cycles per second. Before the run,
+one cycle is made in-process through Django's test client to print, per request, its queries,
+its transactions (statements outside an atomic block each count one, as PostgreSQL commits each)
+and its response bytes.
 Checklist answers are not seeded for the 50,000 historical judgments (6.4 M rows); the
 submits made during the run do write theirs.
 """
@@ -31,11 +36,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE = "aeslab_bench"
+DATABASE = "aeslab_bench_workbench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+SCALE_DATABASE_URL = f"{DATABASE_URL}_scale"  # its own, so a load run does not drop a million pairs
 PORT = 8765
 
 
@@ -113,6 +120,110 @@ def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
     return [user.username for user in users]
 
 
+class TransactionCounter:
+    """Transactions the default connection commits or rolls back while counting: each statement run outside an
+    atomic block (autocommit) and each outermost atomic block."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __enter__(self):
+        from django.db import connection
+
+        self.connection = connection
+        self._commit, self._rollback = connection.commit, connection.rollback
+        connection.commit = self._counted(self._commit)
+        connection.rollback = self._counted(self._rollback)
+        self._wrapper = connection.execute_wrapper(self._statement)
+        self._wrapper.__enter__()
+        return self
+
+    def _counted(self, method):
+        def counted():
+            self.count += 1
+            return method()
+
+        return counted
+
+    def _statement(self, execute, sql, params, many, context):
+        if not self.connection.in_atomic_block:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+    def __exit__(self, *exc):
+        self._wrapper.__exit__(*exc)
+        self.connection.commit, self.connection.rollback = self._commit, self._rollback
+
+
+def _cycle_instrumented(username: str) -> list[tuple[str, int, int, int]]:
+    """One full cycle in-process: (request, queries, transactions, response bytes) for each of its requests."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    client = DjangoClient(SERVER_NAME="127.0.0.1")
+    client.force_login(get_user_model().objects.get(username=username))
+    rows = []
+
+    def request(name: str, method: str, url: str, data=None):
+        with CaptureQueriesContext(connection) as queries, TransactionCounter() as transactions:
+            response = getattr(client, method)(url, data) if data is not None else getattr(client, method)(url)
+        assert response.status_code < 400, (name, response.status_code)
+        rows.append((name, len(queries), transactions.count, len(response.content)))
+        return response
+
+    workbench_url = request("next pair", "post", "/work/next/").headers["location"]
+    page = request("workbench page", "get", workbench_url).content.decode()
+    form = _form_from_page(page)
+    request("draft autosave", "post", workbench_url + "draft/", dict(list(form.items())[:10]))
+    request("draft autosave", "post", workbench_url + "draft/", form)
+    request("submit", "post", workbench_url + "submit/", {**form, "then": "home"})
+    return rows
+
+
+def _form_from_page(page: str) -> dict:
+    """Every verdict and checklist question of the page answered, as the browser would post them."""
+    names = sorted(set(re.findall(r'name="((?:criterion|dimension|checklist-left|checklist-right)-[\w-]+)"', page)))
+    form = {"base_revision": "0", "time_spent_seconds": "30"}
+    for name in names:
+        form[name] = "yes" if name.startswith("checklist") else random.choice(("left", "same", "right"))
+    return form
+
+
+def _cpu_seconds(processes) -> dict[int, float]:
+    """User + system CPU seconds so far, per process id."""
+    seconds = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _server_processes(server_pid: int) -> list:
+    """The gunicorn workers and this database's PostgreSQL backends."""
+    import psycopg
+
+    workers = psutil.Process(server_pid).children(recursive=True)
+    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+        backend_pids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DATABASE]
+            )
+        ]
+    backends = []
+    for pid in backend_pids:
+        try:
+            backends.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return workers + backends
+
+
 class Client:
     def __init__(self, username: str, timings: dict, lock: threading.Lock):
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", follow_redirects=False, timeout=30)
@@ -152,10 +263,7 @@ class Client:
         workbench_url = next_response.headers["location"]
         page = self.request("workbench page", "GET", workbench_url).text
         draft_url = workbench_url + "draft/"
-        names = sorted(set(re.findall(r'name="((?:criterion|dimension|checklist-left|checklist-right)-[\w-]+)"', page)))
-        form = {"base_revision": "0", "time_spent_seconds": "30"}
-        for name in names:
-            form[name] = "yes" if name.startswith("checklist") else random.choice(("left", "same", "right"))
+        form = _form_from_page(page)
         self.request("draft autosave", "POST", draft_url, data=dict(list(form.items())[:10]), headers=headers)
         self.request("draft autosave", "POST", draft_url, data=form, headers=headers)
         self.request("submit", "POST", workbench_url + "submit/", data={**form, "then": "home"}, headers=headers)
@@ -176,6 +284,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count(), help="gunicorn worker processes (default: one per core)."
     )
+    parser.add_argument(
+        "--scale",
+        help="Scale mode instead: comma-separated campaign sizes in pairs (e.g. 10000,1000000), filled by COPY one "
+        "after the other; next pair, the workbench page and submit are timed at each (benchmarks/workbench_scale.py).",
+    )
+    parser.add_argument("--judged-share", type=float, default=0.9, help="Scale mode: share of pairs fully judged.")
+    parser.add_argument("--rounds", type=int, default=40, help="Scale mode: next/page/submit rounds per size.")
     args = parser.parse_args()
 
     static_root = tempfile.mkdtemp(prefix="aeslab-bench-static-")
@@ -196,11 +311,37 @@ def main() -> None:
     os.environ.update(environment)
     from benchmarks.support import database_prepare
 
-    database_prepare(DATABASE_URL)
-    usernames = _seed(args.pairs, args.experts, args.judgments)
+    if args.scale:
+        environment["DATABASE_URL"] = os.environ["DATABASE_URL"] = SCALE_DATABASE_URL
+    database_prepare(environment["DATABASE_URL"])
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
     )
+    if args.scale:
+        from benchmarks import workbench_scale
+
+        sizes = [int(size) for size in args.scale.split(",")]
+        workbench_scale.run(
+            sizes=sizes,
+            experts_count=args.experts,
+            judged_share=args.judged_share,
+            rounds=args.rounds,
+            database_url=SCALE_DATABASE_URL,
+        )
+        return
+    usernames = _seed(args.pairs, args.experts, args.judgments)
+    # One cycle in-process by an expert who is not among the load's clients.
+    cycle = _cycle_instrumented(usernames[-1])
+    print(f"{'one cycle, in-process':<22} {'queries':>8} {'transactions':>13} {'bytes':>9}")
+    for name, queries, transactions, size in cycle:
+        print(f"{name:<22} {queries:>8} {transactions:>13} {size:>9,}")
+    print(
+        f"{'whole cycle':<22} {sum(row[1] for row in cycle):>8} {sum(row[2] for row in cycle):>13} "
+        f"{sum(row[3] for row in cycle):>9,}"
+    )
+    from django.db import connection
+
+    connection.close()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -238,6 +379,7 @@ def main() -> None:
             except Exception as error:  # reported below; the benchmark must not hide failures
                 errors.append(f"{client.username}: {error}")
 
+        cpu_before = _cpu_seconds(_server_processes(server.pid))
         started = time.perf_counter()
         threads = [threading.Thread(target=run, args=(client,)) for client in clients]
         for thread in threads:
@@ -245,6 +387,8 @@ def main() -> None:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - started
+        cpu_after = _cpu_seconds(_server_processes(server.pid))
+        server_cpu = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -263,6 +407,12 @@ def main() -> None:
             f"{name:<16} {len(client_ms):>5} "
             f"{statistics.median(client_ms):>9.1f}ms {_percentile(client_ms, 0.95):>9.1f}ms "
             f"{statistics.median(server_ms):>9.1f}ms {_percentile(server_ms, 0.95):>9.1f}ms"
+        )
+    cycles = len(timings["submit"]["client"])
+    if cycles:
+        print(
+            f"{cycles} full cycles in {wall:.1f} s: {cycles / wall:.1f} cycles/s; server CPU (gunicorn workers + "
+            f"PostgreSQL backends) {server_cpu:.1f} s = {1000 * server_cpu / cycles:.1f} ms per cycle"
         )
     if errors:
         print(f"{len(errors)} clients failed; first: {errors[0]}")
