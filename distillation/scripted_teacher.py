@@ -3,7 +3,8 @@
 ``ScriptedTeacher`` is an OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1 (a free port, a thread of
 the calling process). It is not a model and never looks at the frames: it reads the private label text of each
 pair prompt (distillation.prompts.private_label_text) and writes a critique that arrives at exactly those
-verdicts with the same stock sentences for every pair. ``./run demo`` distils the judged demo campaign with it, so
+verdicts with the same stock sentences for every pair; asked about one scored video (Aes-R1's AesCoT prompt), it
+writes its tone bin's stock sentences and the hidden rating. ``./run demo`` distils the judged demo campaign with it, so
 the audit queue has real filter results; every place it shows is named ``SCRIPTED_TEACHER_NAME``.
 
 A few pairs get planted faults, chosen by the pair's id so a rerun writes the same text: one in eight leaks the
@@ -26,6 +27,7 @@ SCRIPTED_TEACHER_NAME = "scripted-teacher (demo, not a model)"
 
 REFERENCE = re.compile(r"(?:Pair|Video) reference: (\S+)")
 PAIR_ID = re.compile(r"^pair-(\d+)$")
+PRIVATE_SCORE = re.compile(r"The aesthetic rating of this video is (?P<score>[01]\.\d+)\.")
 PRIVATE_LABELS = re.compile(r"Dimensions:\n(?P<dimensions>.*?)\nCriteria:\n(?P<criteria>.*?)\nYour critique", re.DOTALL)
 LEAKING_PAIRS, MISMATCHED_PAIRS = 3, 6  # pair id modulo FAULT_EVERY
 FAULT_EVERY = 8
@@ -105,11 +107,38 @@ def private_labels(body: dict) -> tuple[dict[str, int], dict[str, int], dict[str
     return None
 
 
+# a scored video's critique by its tone bin (distillation.prompts.tone_for_score), closing in that bin's words
+SCORE_CRITIQUES = {
+    "bad": "The frame shows uneven choices. The light and colour do not hold together. Overall it is a weak video.",
+    "fair": "The frame shows sound, ordinary choices. Nothing stands out either way. Overall it is an average video.",
+    "good": "The frame shows deliberate choices that hold together across the shot. Overall it is a strong video.",
+}
+
+
+def private_score(body: dict) -> float | None:
+    """The hidden rating a scored-video prompt gives privately (distillation.prompts.score_messages), or None."""
+    for text in _texts(body):
+        match = PRIVATE_SCORE.search(text)
+        if match:
+            return float(match.group("score"))
+    return None
+
+
+def scripted_score_critique(score: float) -> str:
+    """A scored video's critique: the stock sentences of its tone bin, then the hidden rating as the answer."""
+    tone = "bad" if score < 0.4 else "fair" if score < 0.7 else "good"
+    return f"<think>{SCORE_CRITIQUES[tone]}</think><answer>{score:.2f}</answer>"
+
+
 def scripted_critique(body: dict) -> str:
-    """The critique for one request: towards the private labels, with the planted fault of its pair, if any."""
+    """The critique for one request: a scored video's by its hidden rating, or a pair's towards the private labels
+    with the planted fault of its pair, if any."""
+    score = private_score(body)
+    if score is not None:
+        return scripted_score_critique(score)
     labels = private_labels(body)
     if labels is None:
-        return "The scripted teacher writes pair critiques only; this request carries no pair labels."
+        return "The scripted teacher writes critiques of pairs and of scored videos; this request carries neither."
     dimensions, criteria, names = labels
     pair = PAIR_ID.match(request_reference(body))
     fault = int(pair.group(1)) % FAULT_EVERY if pair else None

@@ -5,7 +5,7 @@ import pytest
 
 from distillation.client import EndpointConfig, chat_complete
 from distillation.filters import ALIGNMENT, LEAKAGE, FilterContext, VideoFacts, critique_filter
-from distillation.prompts import pair_messages, pair_reference
+from distillation.prompts import pair_messages, pair_reference, score_messages
 from distillation.scripted_teacher import SCRIPTED_TEACHER_NAME, ScriptedTeacher
 from distillation.selectors import rubric_spec_for
 from distillation.tests.factories import uniform_labels
@@ -64,3 +64,16 @@ def test_one_pair_in_eight_leaks_the_label_and_one_in_eight_concludes_another_ve
     result = _filtered(_ask(teacher, campaign, labels, pair_id=pair_id), campaign, labels)
 
     assert not result.passed and {rejection.filter for rejection in result.all_rejections()} == {caught_by}
+
+
+@pytest.mark.parametrize("score", [0.12, 0.55, 0.91])
+def test_asked_about_a_scored_video_it_writes_the_hidden_rating_in_its_tone_and_passes_the_filters(teacher, score):
+    messages = score_messages(video_prompt="a lighthouse at dusk", score=score, frames=[], reference="video-7")
+    config = EndpointConfig(base_url=teacher.url, model=SCRIPTED_TEACHER_NAME, api_key="none", timeout_seconds=10)
+
+    text = chat_complete(config=config, messages=messages).text
+
+    assert text.endswith(f"<answer>{score:.2f}</answer>")
+    result = critique_filter(text=text, context=FilterContext(score=score, facts={"V": FACTS}))
+    assert result.passed, result.all_rejections()
+    assert result.score == pytest.approx(score)
