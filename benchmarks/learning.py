@@ -85,14 +85,24 @@ def _data_build(out: Path, args: argparse.Namespace) -> None:
     """Clips, the judged campaign (in the benchmark's own database) and its exports under out/exports."""
     _django_setup(out)
     from fixtures.learning_data import learning_clips_generate, planted_checklist
-    from training.learning_experiment import learning_campaign_build, learning_exports_build
+    from training.learning_experiment import (
+        learning_campaign_build,
+        learning_exports_build,
+        learning_score_critiques_build,
+    )
 
     clips = learning_clips_generate(out / "clips", scenes=args.scenes, degradations=args.degradations, seed=args.seed)
     planted = planted_checklist(seed=args.seed)
     campaign = learning_campaign_build(clips=clips, planted=planted, name="learning", noise=args.noise, seed=args.seed)
+    split = (0.7, 0.1, 0.2)
+    # the videos' scores come from a first rl-prompts export; the scripted teacher's critiques of them, accepted,
+    # are in the second, for RAPO's cold start
+    scored = learning_exports_build(campaign=campaign, planted=planted, out_dir=out / "exports-scores",
+                                    formats=("rl-prompts",), split=split, seed=args.seed)
+    accepted = learning_score_critiques_build(campaign=campaign, scored_export=scored.exports["rl-prompts"])
+    print(f"{accepted} scored-video critiques from the scripted teacher accepted", flush=True)
     learning_exports_build(campaign=campaign, planted=planted, out_dir=out / "exports",
-                           formats=("aesrm-pairwise", "aesrm-base-sft", "rl-prompts"), split=(0.7, 0.1, 0.2),
-                           seed=args.seed)
+                           formats=("aesrm-pairwise", "aesrm-base-sft", "rl-prompts"), split=split, seed=args.seed)
 
 
 def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_recipe):

@@ -212,6 +212,7 @@ def learning_plot(results: list[RecipeResult], path: Path, grpo_rewards: list[fl
     panels = 2 if grpo_rewards else 1
     figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
     axis = axes[0][0]
+    results = [result for result in results if any(cell[3] for cell in result.accuracy.values())]
     width = 0.8 / max(1, len(results))
     for index, result in enumerate(results):
         xs, ys, errors = [], [], [[], []]
@@ -228,7 +229,7 @@ def learning_plot(results: list[RecipeResult], path: Path, grpo_rewards: list[fl
     axis.set_xticks(range(len(DIMENSIONS)), DIMENSIONS)
     axis.set_ylim(0, 1)
     axis.set_ylabel("held-out accuracy (decided pairs, 95% CI)")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="lower right")
     if grpo_rewards:
         axes[0][1].plot(range(1, len(grpo_rewards) + 1), grpo_rewards)
         axes[0][1].set_xlabel("GRPO step")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agreement.services import judgments_import
-from annotation.models import Campaign
-from annotation.services import campaign_create
+from annotation.models import Campaign, Video
+from annotation.services import campaign_create, user_ensure
 from exports.services import export_build, export_snapshot_create
 from fixtures.learning_data import LearningClips, PlantedChecklist, learning_judgments
 from pipelines.ingest import manifest_import
@@ -57,6 +57,35 @@ def planted_by_question_id(campaign: Campaign, planted: PlantedChecklist) -> dic
         "weights": {str(qid): planted.weights[text] for qid, text in questions},
         "dimensions": {str(qid): planted.dimension_of(text) for qid, text in questions},
     }
+
+
+def learning_score_critiques_build(*, campaign: Campaign, scored_export: Path) -> int:
+    """AesCoT critiques of the scored videos of an rl-prompts export (each video's score kept private), from the
+    scripted teacher (distillation/scripted_teacher.py: stock sentences of the score's tone bin, never a model's
+    output), through the real distillation job and filters. Every critique that passes the filters is accepted, as a
+    curator would after the audit, so an rl-prompts export built afterwards carries them for RAPO's cold start.
+    Returns how many were accepted. Celery must run eagerly (or a worker must)."""
+    from distillation.models import Critique
+    from distillation.scripted_teacher import SCRIPTED_TEACHER_NAME, ScriptedTeacher
+    from distillation.services import critique_accept, endpoint_create, job_start
+
+    scores = {}
+    for split in ("train", "validation", "test"):
+        for line in (Path(scored_export) / f"{split}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            if row.get("kind") == "single" and row.get("score") is not None:
+                scores[Path(row["video"]).stem] = float(row["score"])
+    video_ids = dict(Video.objects.filter(sha256__in=scores).values_list("sha256", "pk"))
+    curator = user_ensure(username="learning-curator", password=None)
+    with ScriptedTeacher() as teacher:
+        endpoint = endpoint_create(name=f"{SCRIPTED_TEACHER_NAME} {campaign.pk}", base_url=teacher.url,
+                                   model=SCRIPTED_TEACHER_NAME, requests_per_minute=0, timeout_seconds=30.0)
+        job = job_start(campaign=campaign, endpoint=endpoint, created_by=curator, frames_fps=1.0, frames_max=2,
+                        frames_short_side=64, scores={video_ids[sha]: score for sha, score in scores.items()})
+    critiques = list(Critique.objects.filter(item__job=job, passed=True))
+    for critique in critiques:
+        critique_accept(critique=critique, curator=curator, note="learning experiment: passed the filters")
+    return len(critiques)
 
 
 def learning_exports_build(
