@@ -9,17 +9,9 @@ from playwright.sync_api import Page, expect
 
 from agreement.tests.factories import expert_make, judge
 from agreement.tests.test_dashboard_report import judged_campaign
-from annotation.tests.conftest import screenshot
+from annotation.tests.conftest import screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page: Page, app_url: str, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def _no_sideways_scroll(page: Page) -> None:
@@ -38,7 +30,7 @@ def test_the_dashboard_shows_its_age_and_recomputes_after_a_submit(chromium, app
     worker = start_worker()
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     try:
-        _sign_in(page, app_url, curator)
+        sign_in(page, app_url, curator)
         page.goto(f"{app_url}/campaigns/{campaign.pk}/agreement/")
         # Either still computing, or the worker was quicker than the page: both end with the figures shown.
         expect(page.locator("[data-report-summary]")).to_contain_text("6 judgments by 2 experts", timeout=90_000)
@@ -77,7 +69,7 @@ def test_a_first_visit_says_the_report_is_being_computed(chromium, app_url, cura
     app.conf.task_always_eager = False  # sent to the test broker, where no worker listens
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     try:
-        _sign_in(page, app_url, curator)
+        sign_in(page, app_url, curator)
         page.goto(f"{app_url}/campaigns/{campaign.pk}/agreement/")
         expect(page.locator("[data-testid=first-computation]")).to_contain_text("Computing the agreement report")
         expect(page.locator("[data-testid=report-status]")).to_contain_text("computing…")

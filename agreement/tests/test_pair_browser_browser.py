@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from agreement.models import Adjudication, GoldLabel
 from agreement.tests.factories import campaign_make, expert_make, judge
 from annotation.services import campaign_member_add
-from annotation.tests.conftest import render_clip, screenshot
+from annotation.tests.conftest import render_clip, screenshot, sign_in
 from pipelines.ingest import IncomingVideo, pair_ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -60,14 +60,6 @@ def spring(clips, curator):
     return spring
 
 
-def _sign_in(page, app_url, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app_url}/")
-
-
 def _fits_the_window(page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -79,7 +71,7 @@ def _rows(page) -> list[str]:
 def test_a_curator_filters_the_pairs_adjudicates_one_and_sets_gold_on_the_next(chromium, app_url, curator, spring):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _sign_in(page, app_url, curator)
+    sign_in(page, app_url, curator)
     page.goto(f"{app_url}/campaigns/{spring.pk}/")
     page.click("[data-pair-browser-link]")
     assert _rows(page) == ["s1", "s2", "s3", "s4"]
@@ -144,7 +136,7 @@ def test_a_curator_filters_the_pairs_adjudicates_one_and_sets_gold_on_the_next(c
 def test_one_video_in_two_pairs_and_two_campaigns_shows_in_each_campaigns_browser(chromium, app_url, curator, spring):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _sign_in(page, app_url, curator)
+    sign_in(page, app_url, curator)
     summer = spring.__class__.objects.get(name="summer")
 
     page.goto(f"{app_url}/campaigns/{spring.pk}/pairs/?source=sora")

@@ -25,6 +25,15 @@ def render_clip(out: Path, *filters: str, fps: int = 24, seconds: int = 4, size:
     )
 
 
+def sign_in(page, app_url: str, user) -> None:
+    """Sign in through the login form as a test user (password "pw-" + username) and wait to leave the form."""
+    page.goto(f"{app_url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "pw-" + user.username)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

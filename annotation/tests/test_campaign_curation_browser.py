@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from agreement.tests.factories import campaign_make, expert_make, judge
 from annotation.models import Campaign, VideoPair
-from annotation.tests.conftest import render_clip, screenshot
+from annotation.tests.conftest import render_clip, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,14 +32,6 @@ def manifest_folder(tmp_path_factory):
     return folder
 
 
-def _sign_in(page, app_url: str, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app_url}/")
-
-
 def test_a_curator_creates_fills_staffs_follows_and_locks_a_campaign(
     chromium, app_url, curator, other_expert, manifest_folder
 ):
@@ -47,7 +39,7 @@ def test_a_curator_creates_fills_staffs_follows_and_locks_a_campaign(
     second_curator = expert_make("curator-eve")
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _sign_in(page, app_url, curator)
+    sign_in(page, app_url, curator)
 
     page.click("[data-new-campaign]")
     page.fill("input[name=name]", "harbours")

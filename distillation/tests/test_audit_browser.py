@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from annotation.tests.conftest import screenshot
+from annotation.tests.conftest import screenshot, sign_in
 from distillation import services
 from distillation.models import Critique, CritiqueRevision
 from distillation.selectors import critiques_for_export
 from distillation.tests.factories import clean_text_for, item_create, uniform_labels
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page: Page, app_url: str, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_a_curator_accepts_edits_away_a_leak_and_rejects_in_the_browser(
@@ -44,7 +36,7 @@ def test_a_curator_accepts_edits_away_a_leak_and_rejects_in_the_browser(
 
     page = chromium.new_page(viewport={"width": 1600, "height": 1000})
     try:
-        _sign_in(page, app_url, curator)
+        sign_in(page, app_url, curator)
         page.goto(f"{app_url}/distillation/audit/?review=pending")
         expect(page.locator("[data-audit-queue] tbody tr")).to_have_count(3)
         page.click(f"[data-audit-queue] a:text-is('#{critiques[0].pk}')")
@@ -107,7 +99,7 @@ def test_the_job_page_updates_itself_while_the_job_runs_and_stops_polling_when_d
     job = services.job_create(campaign=campaign, endpoint=endpoint_create())  # items pending, nothing enqueued
     page = chromium.new_page()
     try:
-        _sign_in(page, app_url, ml_engineer)
+        sign_in(page, app_url, ml_engineer)
         page.goto(f"{app_url}/distillation/jobs/{job.pk}/")
         expect(page.locator("[data-field=done]")).to_have_text("0 / 2")
 

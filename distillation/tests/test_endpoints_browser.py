@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotation.services import campaign_member_add
-from annotation.tests.conftest import screenshot
+from annotation.tests.conftest import screenshot, sign_in
 from distillation.models import Endpoint
 from distillation.selectors import endpoint_api_key
 from distillation.tests import fake_llm as script
@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 KEY = "sk-browser-test-key-7Q4z"
 WIDTHS = (1280, 1920)
-
-
-def _sign_in(page: Page, app_url: str, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def _no_horizontal_page_scroll(page: Page) -> None:
@@ -46,7 +38,7 @@ def test_a_curator_adds_tests_and_edits_an_endpoint(chromium, app_url, curator, 
     fake_llm.answers["unknown"] = "Vertical colour bars over a grey gradient, with a moving circle."
     page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     try:
-        _sign_in(page, app_url, curator)
+        sign_in(page, app_url, curator)
         page.goto(f"{app_url}/distillation/")
         expect(page.locator("main")).not_to_contain_text("in the admin")
         page.locator("[data-endpoints]").scroll_into_view_if_needed()
@@ -134,7 +126,7 @@ def test_an_expert_is_refused_the_endpoints_page(chromium, app_url, expert, camp
     campaign_member_add(campaign=campaign, user=expert, role="expert")
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     try:
-        _sign_in(page, app_url, expert)
+        sign_in(page, app_url, expert)
         response = page.goto(f"{app_url}/distillation/endpoints/")
         assert response.status == 403
         expect(page.locator("body")).to_contain_text("curator or ML engineer")

@@ -5,16 +5,9 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from annotation.tests.conftest import screenshot
+from annotation.tests.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sign_in(page, app_url, user):
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
 
 
 @pytest.mark.browser

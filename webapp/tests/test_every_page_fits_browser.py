@@ -17,7 +17,7 @@ from annotation.services import (
     pair_flag,
     pair_judgment_submit,
 )
-from annotation.tests.conftest import render_clip, screenshot
+from annotation.tests.conftest import render_clip, screenshot, sign_in
 from annotation.tests.factories import all_checklist_yes, all_verdicts
 from exports.services import export_request
 from exports.tests.factories import experts_make, judge, pair_make
@@ -127,14 +127,6 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
     }
 
 
-def _sign_in(page, app_url: str, user) -> None:
-    page.goto(f"{app_url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-" + user.username)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app_url}/")
-
-
 def _widest_overflow(page, width: int) -> list[str]:
     return page.evaluate(
         """(width) => [...document.querySelectorAll('body *')]
@@ -152,7 +144,7 @@ def test_every_page_of_every_role_fits_1280_and_1920_pixels(
     for role, pages in _pages(site).items():
         context = chromium.new_context(viewport={"width": WIDTHS[0], "height": 900})
         page = context.new_page()
-        _sign_in(page, app_url, users[role])
+        sign_in(page, app_url, users[role])
         for name, path, expected_status in pages:
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 900})
