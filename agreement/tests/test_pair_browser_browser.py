@@ -92,6 +92,7 @@ def test_a_curator_filters_the_pairs_adjudicates_one_and_sets_gold_on_the_next(c
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="s1", exact=True).click()
     expect(page.locator("h1")).to_contain_text("Pair s1")
+    expect(page.locator("[data-review-player] video").first).to_be_visible()  # laid out before it is measured
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         player = page.locator("[data-review-player]").bounding_box()

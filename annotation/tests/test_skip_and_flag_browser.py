@@ -56,12 +56,12 @@ def test_an_expert_skips_one_pair_and_flags_another_and_a_curator_sees_the_flag(
 
     page.locator("[data-flag-panel] summary").click()
     page.get_by_role("radio", name="Other").check()
-    page.fill("textarea[name=text]", "")
+    page.fill("textarea[form=flag-form][name=text]", "")
     page.click("[data-flag-submit]")
     expect(page.locator("[data-error]")).to_contain_text("Say what is wrong with the pair.")
     expect(page.locator("[data-flag-panel] summary")).to_have_text("Flag a bad pair…")  # nothing was stored
     page.get_by_role("radio", name="Identical videos").check()
-    page.fill("textarea[name=text]", "both sides show the same take")
+    page.fill("textarea[form=flag-form][name=text]", "both sides show the same take")
     screenshot(page, "workbench-flag.png")
     page.click("[data-flag-submit]")
     expect(page.locator(".message.success")).to_contain_text("flagged for the curators")
