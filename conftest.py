@@ -106,6 +106,7 @@ def s3_media(settings, monkeypatch):
                 "region_name": "us-east-1",
                 "access_key": "testing",
                 "secret_key": "testing",
+                "signature_version": "s3v4",
             },
         },
     }

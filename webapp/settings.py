@@ -151,7 +151,12 @@ if AWS_STORAGE_BUCKET_NAME:
     # S3-compatible object storage (AWS, MinIO, R2); credentials come from the usual AWS_* variables.
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default=None)
+    # Media are private: the browser gets presigned URLs (SigV4, which every S3-compatible store accepts), valid
+    # long enough to watch a pair; the bucket answers the player's Range requests itself.
     AWS_QUERYSTRING_AUTH = True
+    AWS_S3_SIGNATURE_VERSION = env.str("AWS_S3_SIGNATURE_VERSION", default="s3v4")
+    AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+    AWS_DEFAULT_ACL = None
     DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 else:
     DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
