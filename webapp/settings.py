@@ -170,6 +170,11 @@ STORAGES = {
     },
 }
 
+# Django's cache: the workbench's rubric and checklist markup, leaderboards, the pair browser. One process keeps its
+# own by default; several machines share one with CACHE_URL=redis://host:6379/1 (a Redis database apart from the
+# broker's), so a definition is rendered once for all of them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
