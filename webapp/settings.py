@@ -220,6 +220,7 @@ TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="gpu")
 CELERY_TASK_ROUTES = {"training.tasks.training_job_run_task": {"queue": TRAINING_QUEUE}}
 TRAINING_MODEL_DIRS = env.list("TRAINING_MODEL_DIRS", default=[])  # base-model folders offered on the Train page
 TRAINING_ROOT = env.str("TRAINING_ROOT", default="")  # runs and logs; default MEDIA_ROOT/../training-runs
+EXPORTS_ROOT = env.str("EXPORTS_ROOT", default="")  # export snapshots; default MEDIA_ROOT/../export-snapshots
 TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=2.0)
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.float("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
 TRAINING_CANCEL_GRACE_SECONDS = env.float("TRAINING_CANCEL_GRACE_SECONDS", default=10.0)
