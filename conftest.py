@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.testing import WorkerHandle, campaign_staff_add, celery_worker_command
+from webapp.testing import S3Bucket, WorkerHandle, campaign_staff_add, celery_worker_command
 
 ROOT = Path(__file__).resolve().parent
 
@@ -63,6 +63,55 @@ def demo_set(tmp_path_factory):
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def s3_media(settings, monkeypatch):
+    """Media on S3: moto's S3-compatible HTTP server on a free port of 127.0.0.1, an empty bucket, and the default
+    storage set to django-storages' S3Storage on it, here and (through the environment) in workers started after."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    bucket = S3Bucket(name=f"aeslab-media-{uuid.uuid4().hex[:8]}", endpoint_url=f"http://{host}:{port}")
+    environment = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_STORAGE_BUCKET_NAME": bucket.name,
+        "AWS_S3_ENDPOINT_URL": bucket.endpoint_url,
+    }
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    bucket.client = boto3.client(
+        "s3",
+        endpoint_url=bucket.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket.client.create_bucket(Bucket=bucket.name)
+    settings.AWS_STORAGE_BUCKET_NAME = bucket.name
+    settings.AWS_S3_ENDPOINT_URL = bucket.endpoint_url
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket.name,
+                "endpoint_url": bucket.endpoint_url,
+                "region_name": "us-east-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "signature_version": "s3v4",
+            },
+        },
+    }
+    yield bucket
+    server.stop()
 
 
 def _user(django_user_model, username: str):

@@ -51,7 +51,7 @@ from django.utils.text import slugify
 from agreement import metrics
 from agreement.report import VERDICT_DOMAIN
 from annotation.checklist import ChecklistContradiction, QuestionSpec, checklist_apply_progressive
-from annotation.models import Campaign
+from annotation.models import Campaign, Video
 from annotation.selectors import CURATE, user_has_role
 from exports import formats
 from exports.models import FORMATS, ExportSnapshot
@@ -778,26 +778,42 @@ def _balanced_mask(splits: np.ndarray, questions: np.ndarray, answers: np.ndarra
     return mask
 
 
+MEDIA_COPY_CHUNK_BYTES = 1024 * 1024
+
+
 def _place_media(folder: Path, sha256: str, proxy: str, mode: str) -> None:
+    """Put a video's proxy in the export as media/<sha256>.mp4, read through the media storage (local disk or S3)."""
     if mode == "none":
         return
     target = folder / "media" / f"{sha256}.mp4"
     if target.exists():
         return
-    source = Path(settings.MEDIA_ROOT) / proxy if proxy else None
-    if source is None or not source.is_file():
+    storage = Video._meta.get_field("proxy").storage
+    if not proxy or not storage.exists(proxy):
         raise ExportError(
-            f"video {sha256[:12]} has no browser proxy on disk ({proxy or 'none recorded'}); "
+            f"video {sha256[:12]} has no browser proxy in the media storage ({proxy or 'none recorded'}); "
             "process the video first, or export with media none"
         )
-    if mode == "link":
-        try:
-            os.link(source, target)
-            return
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-    shutil.copyfile(source, target)
+    if mode == "link" and _media_hard_link(storage, proxy, target):
+        return
+    with storage.open(proxy, "rb") as source, open(target, "wb") as copy:
+        shutil.copyfileobj(source, copy, length=MEDIA_COPY_CHUNK_BYTES)
+
+
+def _media_hard_link(storage, name: str, target: Path) -> bool:
+    """Hard-link a stored file into the export when it is on this machine's disk and filesystem; False when it is
+    not (object storage, another filesystem) and must be copied."""
+    try:
+        source = storage.path(name)
+    except NotImplementedError:  # object storage has no local path
+        return False
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        return False
+    return True
 
 
 def _build_folder(snapshot: ExportSnapshot, heartbeat: _Heartbeat) -> None:

@@ -151,7 +151,12 @@ if AWS_STORAGE_BUCKET_NAME:
     # S3-compatible object storage (AWS, MinIO, R2); credentials come from the usual AWS_* variables.
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default=None)
+    # Media are private: the browser gets presigned URLs (SigV4, which every S3-compatible store accepts), valid
+    # long enough to watch a pair; the bucket answers the player's Range requests itself.
     AWS_QUERYSTRING_AUTH = True
+    AWS_S3_SIGNATURE_VERSION = env.str("AWS_S3_SIGNATURE_VERSION", default="s3v4")
+    AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+    AWS_DEFAULT_ACL = None
     DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 else:
     DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
@@ -164,6 +169,11 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Django's cache: the workbench's rubric and checklist markup, leaderboards, the pair browser. One process keeps its
+# own by default; several machines share one with CACHE_URL=redis://host:6379/1 (a Redis database apart from the
+# broker's), so a definition is rendered once for all of them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -210,6 +220,7 @@ TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="gpu")
 CELERY_TASK_ROUTES = {"training.tasks.training_job_run_task": {"queue": TRAINING_QUEUE}}
 TRAINING_MODEL_DIRS = env.list("TRAINING_MODEL_DIRS", default=[])  # base-model folders offered on the Train page
 TRAINING_ROOT = env.str("TRAINING_ROOT", default="")  # runs and logs; default MEDIA_ROOT/../training-runs
+EXPORTS_ROOT = env.str("EXPORTS_ROOT", default="")  # export snapshots; default MEDIA_ROOT/../export-snapshots
 TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=2.0)
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.float("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
 TRAINING_CANCEL_GRACE_SECONDS = env.float("TRAINING_CANCEL_GRACE_SECONDS", default=10.0)

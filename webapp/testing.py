@@ -19,6 +19,19 @@ def media_files(root: Path) -> list[Path]:
 
 
 @dataclass
+class S3Bucket:
+    """A bucket on a local S3-compatible server (the `s3_media` fixture) and a boto3 client to look inside it."""
+
+    name: str
+    endpoint_url: str
+    client: object = None
+
+    def keys(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+@dataclass
 class WorkerHandle:
     process: subprocess.Popen
     log_path: Path

@@ -9,6 +9,8 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, sync_playwright
 
+from annotation.services import assignment_create, campaign_member_add
+from pipelines.ingest import IncomingVideo, pair_ingest
 from webapp.testing import lavfi_render
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -73,3 +75,24 @@ def app_url(django_db_setup) -> str:
         raise thread.error
     yield f"http://localhost:{thread.port}"
     thread.terminate()
+
+
+@pytest.fixture(scope="module")
+def s3_clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("s3-clips")
+    return render_clip(folder / "a.mp4"), render_clip(folder / "b.mp4", "hue=h=140:s=1.6")
+
+
+@pytest.fixture
+def assignment_on_s3(s3_media, campaign, s3_clips, expert):
+    """An expert's assignment of a pair ingested with media on S3 (the `s3_media` fixture), unswapped."""
+    campaign_member_add(campaign=campaign, user=expert, role="expert")
+    pair, _ = pair_ingest(
+        campaign=campaign,
+        prompt="a test card drifting through colours",
+        video_a=IncomingVideo(path=s3_clips[0], original_name="a.mp4"),
+        video_b=IncomingVideo(path=s3_clips[1], original_name="b.mp4"),
+    )
+    pair.video_a.refresh_from_db()
+    pair.video_b.refresh_from_db()
+    return assignment_create(pair=pair, expert=expert, swapped=False)
