@@ -186,7 +186,7 @@ def test_queries_per_workbench_request_do_not_grow_with_verdicts_or_checklist_an
     with django_assert_max_num_queries(13):
         response = client.post(reverse("assignment-next"))
     assignment = Assignment.objects.get(expert=other_expert, status=Assignment.Status.ASSIGNED)
-    with django_assert_max_num_queries(15):  # 2 of them: the progress line (see benchmarks/workbench.py --scale); 1: notes
+    with django_assert_max_num_queries(15):  # 2: the progress line (benchmarks/workbench.py --scale); 1: notes
         assert client.get(response.url).status_code == 200
     with django_assert_max_num_queries(9):
         assert client.post(reverse("draft-save", args=[assignment.pk]), form).status_code == 204
