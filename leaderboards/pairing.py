@@ -6,13 +6,17 @@ prompt). Strategies:
 - `all_pairs`: every two generations of a prompt whose generators differ.
 - `random_opponents`: each generation gets k opponents drawn at random (Python's `random.Random(seed)`) among the
   generations of its prompt by other generators; fewer when the prompt has fewer. Pairs drawn twice count once.
+- `dominance`: VisionReward's multi-objective selection. A video's checklist score on each checklist dimension is
+  its share of "yes" among the yes/no answers of that dimension's questions, pooled over the experts whose answers
+  count (annotation.selectors.checklist_answers_latest; "not applicable" left out). Two generations are paired when
+  one scores at least as high as the other on every dimension both were scored on, and higher on one: a preference
+  no dimension contradicts. Scores come from pairs already judged with the checklist, so this is a second round
+  after, say, random opponents; videos without answers are left out, as are pairs the campaign already has.
 
 A pair's canonical A is the generation imported first; experts see sides in the order of their assignment and never
 a generator name (the pair id is `gen-<id>-<id>`, the generators live on the videos' `source_model`, which only
 curators and ML engineers read). A pair of the same two videos already in the campaign, whoever made it, is not
 made again, so applying twice, or applying two strategies, creates no duplicates.
-
-Dominance pairs from checklist scores (VisionReward's MPO selection) are not built yet.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from itertools import combinations
 
 from django.db import transaction
 
-from annotation.models import Campaign, VideoPair
+from annotation.models import Campaign, ChecklistAnswer, VideoPair
+from annotation.selectors import checklist_answers_latest
 from leaderboards.models import Generation
 
 STRATEGIES = {
     "all_pairs": "All pairs of generators within each prompt",
     "random_opponents": "k random opponents per video (seeded)",
+    "dominance": "Dominance pairs from checklist scores",
 }
 PREVIEW_SIZE = 20
 
@@ -54,6 +60,7 @@ class PairingPlan:
     prompts: int
     generators: int
     pairs: list[PlannedPair]
+    scored_videos: int | None = None  # dominance only: videos with checklist scores
 
     @property
     def new_pairs(self) -> list[PlannedPair]:
@@ -99,15 +106,56 @@ def random_opponents_within_prompt(
     return [(by_id[a], by_id[b]) for a, b in sorted(chosen)]
 
 
+def checklist_scores(*, campaign: Campaign) -> dict[int, dict[str, float]]:
+    """{video id: {checklist dimension: share of "yes" among its yes/no answers}} over the answers that count."""
+    counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    answers = (
+        checklist_answers_latest(campaign_id=campaign.pk)
+        .exclude(answer=ChecklistAnswer.Answer.NOT_APPLICABLE)
+        .values_list("video_id", "question__dimension", "answer")
+    )
+    for video_id, dimension, answer in answers:
+        tally = counts[video_id][dimension]
+        tally[0] += answer == ChecklistAnswer.Answer.YES
+        tally[1] += 1
+    return {
+        video_id: {dimension: yes / total for dimension, (yes, total) in by_dimension.items()}
+        for video_id, by_dimension in counts.items()
+    }
+
+
+def dominates(scores: dict[str, float], other: dict[str, float]) -> bool:
+    """At least as high on every dimension both were scored on, higher on one."""
+    shared = scores.keys() & other.keys()
+    return bool(shared) and all(scores[d] >= other[d] for d in shared) and any(scores[d] > other[d] for d in shared)
+
+
+def dominance_pairs_within_prompt(
+    generations: list[Generation], *, scores: dict[int, dict[str, float]]
+) -> list[tuple[Generation, Generation]]:
+    """Two generations of a prompt by different generators, both scored, one dominating the other."""
+    pairs = []
+    for a, b in all_pairs_within_prompt(generations):
+        scores_a, scores_b = scores.get(a.video_id), scores.get(b.video_id)
+        if scores_a and scores_b and (dominates(scores_a, scores_b) or dominates(scores_b, scores_a)):
+            pairs.append((a, b))
+    return pairs
+
+
 def pairing_plan(*, campaign: Campaign, strategy: str, opponents: int = 1, seed: int = 0) -> PairingPlan:
     """The pairs `strategy` would build in the campaign now, each marked when the campaign already has it."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown pairing strategy {strategy!r}")
     generations = list(Generation.objects.filter(campaign=campaign).select_related("video").order_by("id"))
+    scored_videos = None
     if strategy == "all_pairs":
         candidates = all_pairs_within_prompt(generations)
-    else:
+    elif strategy == "random_opponents":
         candidates = random_opponents_within_prompt(generations, opponents=opponents, seed=seed)
+    else:
+        scores = checklist_scores(campaign=campaign)
+        scored_videos = len({generation.video_id for generation in generations} & scores.keys())
+        candidates = dominance_pairs_within_prompt(generations, scores=scores)
     existing = {
         frozenset(videos) for videos in VideoPair.objects.filter(campaign=campaign).values_list("video_a", "video_b")
     }
@@ -123,6 +171,7 @@ def pairing_plan(*, campaign: Campaign, strategy: str, opponents: int = 1, seed:
         prompts=len({generation.prompt for generation in generations}),
         generators=len({generation.generator for generation in generations}),
         pairs=pairs,
+        scored_videos=scored_videos,
     )
 
 

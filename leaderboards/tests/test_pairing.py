@@ -6,14 +6,17 @@ Generations here are database rows (no media files are read)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import pytest
 from django.urls import reverse
 
-from agreement.tests.factories import campaign_make, expert_make, judge
-from annotation.models import Campaign, VideoPair
+from agreement.tests.factories import campaign_make, checklist_complete, expert_make, judge, verdicts
+from annotation.models import Campaign, ChecklistQuestion, VideoPair
+from annotation.services import assignment_create, pair_judgment_submit
 from annotation.tests.factories import VideoFactory
 from leaderboards.models import Generation
-from leaderboards.pairing import PREVIEW_SIZE, pairing_apply, pairing_plan
+from leaderboards.pairing import PREVIEW_SIZE, checklist_scores, pairing_apply, pairing_plan
 from leaderboards.selectors import leaderboard_for
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +195,83 @@ def test_experts_who_judge_blind_may_neither_preview_nor_apply(client):
     assert preview.status_code == apply.status_code == 403
     assert not any(generator in preview.content.decode() for generator in GENERATORS)
     assert campaign.pairs.count() == 0
+
+
+# --- Dominance pairs from checklist scores -------------------------------------------------------------------
+
+
+def _top_questions_by_dimension(campaign: Campaign) -> dict[str, list[ChecklistQuestion]]:
+    """{checklist dimension: the top option of each of its sub-dimensions}, skipping sub-dimensions that a presence
+    question gates or that gate others (answering them "yes" alone would be contradicted by the defaults)."""
+    questions = list(ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id))
+    gated_or_gating = {q.sub_dimension for q in questions if q.not_applicable_when_id} | {
+        q.sub_dimension for q in questions if q.gated_questions.exists()
+    }
+    tops: dict[str, ChecklistQuestion] = {}
+    for question in questions:
+        if question.sub_dimension in gated_or_gating:
+            continue
+        if question.sub_dimension not in tops or question.level > tops[question.sub_dimension].level:
+            tops[question.sub_dimension] = question
+    by_dimension: dict[str, list[ChecklistQuestion]] = defaultdict(list)
+    for question in tops.values():
+        by_dimension[question.dimension].append(question)
+    return dict(by_dimension)
+
+
+def _checklist_yes_on(campaign: Campaign, questions: list[ChecklistQuestion]) -> dict[int, str]:
+    return checklist_complete(campaign, **{f"q{question.pk}": "yes" for question in questions})
+
+
+def test_dominance_pairs_only_videos_whose_checklist_scores_no_dimension_contradicts():
+    campaign = campaign_make(name="dominance", pairs=0, checklist=True)
+    tops = _top_questions_by_dimension(campaign)
+    first_dimension, second_dimension = sorted(tops)[:2]
+    sora, veo, mixed, base = (
+        generation_make(campaign, prompt="a fox", generator=name)
+        for name in ("sora-ckpt-3", "veo-nightly", "mixed-ckpt", "base-v1")
+    )
+    answers = {
+        sora.video_id: _checklist_yes_on(campaign, [q for questions in tops.values() for q in questions]),
+        veo.video_id: _checklist_yes_on(campaign, tops[first_dimension]),
+        mixed.video_id: _checklist_yes_on(campaign, tops[second_dimension]),
+        base.video_id: checklist_complete(campaign),
+    }
+    expert = expert_make("checklist-judge", campaign)
+    for a, b in ((sora, veo), (mixed, base)):
+        pair = VideoPair.objects.create(
+            campaign=campaign, external_id=f"round-1-{a.pk}", prompt="a fox", video_a=a.video, video_b=b.video
+        )
+        criteria, dimensions = verdicts(0)
+        pair_judgment_submit(
+            assignment=assignment_create(pair=pair, expert=expert, swapped=False),
+            criteria=criteria,
+            dimensions=dimensions,
+            checklist={a.video_id: answers[a.video_id], b.video_id: answers[b.video_id]},
+        )
+
+    scores = checklist_scores(campaign=campaign)
+    plan = pairing_plan(campaign=campaign, strategy="dominance")
+
+    assert set(scores[base.video_id].values()) == {0.0}
+    for other in (veo, mixed, base):
+        assert all(scores[sora.video_id][d] >= scores[other.video_id][d] for d in scores[sora.video_id])
+    assert scores[veo.video_id][first_dimension] > 0 == scores[veo.video_id][second_dimension]
+    assert scores[mixed.video_id][second_dimension] > 0 == scores[mixed.video_id][first_dimension]
+    # Of the six pairs of four generators: sora-veo and mixed-base are judged already; veo-mixed contradict each
+    # other (each better on one dimension); sora dominates mixed and base, veo dominates base.
+    assert plan.scored_videos == 4 and plan.existing_count == 2
+    assert {(p.generation_a.generator, p.generation_b.generator) for p in plan.new_pairs} == {
+        ("sora-ckpt-3", "mixed-ckpt"),
+        ("sora-ckpt-3", "base-v1"),
+        ("veo-nightly", "base-v1"),
+    }
+    assert pairing_apply(campaign=campaign, strategy="dominance") == 3
+
+
+def test_dominance_without_checklist_answers_makes_no_pairs():
+    campaign = generations_campaign(prompts=2)
+
+    plan = pairing_plan(campaign=campaign, strategy="dominance")
+
+    assert plan.scored_videos == 0 and plan.pairs == []
