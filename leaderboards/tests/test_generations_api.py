@@ -14,6 +14,7 @@ from django.urls import reverse
 from annotation.models import Video
 from annotation.services import campaign_member_add
 from leaderboards.models import Generation
+from webapp.queue import QUEUE_UNAVAILABLE
 from webapp.testing import media_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,3 +73,16 @@ def test_an_expert_of_the_campaign_may_neither_list_nor_upload(client, expert, c
 
     assert listed.status_code == uploaded.status_code == 403
     assert Generation.objects.count() == 0
+
+
+def test_with_the_job_queue_down_an_upload_answers_503_and_keeps_nothing(
+    client, curator, campaign, clip_paths, media_root, broker_unreachable
+):
+    client.force_login(curator)
+    upload = {"prompt": "a fox", "generator": "ckpt-3", "video": _upload(clip_paths[0])}
+
+    response = broker_unreachable.answer(lambda: client.post(reverse("api-generations", args=[campaign.pk]), upload))
+
+    assert response.status_code == 503 and response.json() == {"detail": QUEUE_UNAVAILABLE}
+    assert not Generation.objects.exists() and not Video.objects.exists()
+    assert media_files(media_root) == []
