@@ -76,10 +76,10 @@ def _generation_ingest_undo(*, generation_id: int, video_id: int | None) -> None
     Generation.objects.filter(pk=generation_id).delete()
     if video_id is None:
         return
-    video = Video.objects.filter(
+    unused = Video.objects.filter(
         pk=video_id, generations__isnull=True, pairs_as_a__isnull=True, pairs_as_b__isnull=True
     )
-    for orphan in video:
+    for orphan in unused:
         orphan.delete()
         orphan.file.storage.delete(orphan.file.name)
 
