@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+import json
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.selectors import INGEST, access_campaign
 from leaderboards import ranking
 from leaderboards.forms import MAX_RESAMPLES
+from leaderboards.generations import GenerationRejected, generation_ingest_uploaded
+from leaderboards.models import Generation
 from leaderboards.selectors import (
     OVERALL,
     SOURCES,
@@ -16,6 +22,10 @@ from leaderboards.selectors import (
     leaderboard_for,
     targets_for,
 )
+from pipelines.apis import VideoSerializer
+from pipelines.ingest import PairRejected
+from pipelines.media import VideoRejected
+from webapp.api_schema import QUEUE_UNREACHABLE_RESPONSE
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
@@ -104,3 +114,82 @@ class LeaderboardApi(APIView):
             seed=options["seed"],
         )
         return Response(LeaderboardSerializer(leaderboard.as_json()).data)
+
+
+class GenerationSerializer(serializers.ModelSerializer):
+    video = VideoSerializer(read_only=True)
+
+    class Meta:
+        model = Generation
+        fields = ["id", "prompt", "generator", "seed", "metadata", "video", "created_at"]
+
+
+class GenerationUploadSerializer(serializers.Serializer):
+    video = serializers.FileField()
+    prompt = serializers.CharField()
+    generator = serializers.CharField(max_length=200)
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    metadata = serializers.JSONField(
+        required=False, default=dict, help_text='A JSON object, e.g. {"category": "landscape"} (a string in a form).'
+    )
+
+    def validate_metadata(self, value):
+        if isinstance(value, str):  # multipart forms carry JSON as text
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise serializers.ValidationError(f"not JSON: {error.msg}") from error
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
+
+
+class GenerationListCreateApi(APIView):
+    """A campaign's generations (single videos with prompt, generator, seed, metadata): curators and ML engineers of
+    it only. POST ingests one, validated and deduplicated as pair uploads are; the worker makes its proxy."""
+
+    pagination_class = generics.GenericAPIView.pagination_class
+
+    @extend_schema(responses=GenerationSerializer(many=True))
+    def get(self, request, campaign_id: int):
+        campaign = access_campaign(
+            user=request.user, campaign_id=campaign_id, roles=INGEST, action="read its generations"
+        )
+        generations = Generation.objects.filter(campaign=campaign).select_related("video").order_by("id")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(generations, request, view=self)
+        data = GenerationSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request={"multipart/form-data": GenerationUploadSerializer},
+        responses={
+            201: GenerationSerializer,
+            200: OpenApiResponse(GenerationSerializer, description="The campaign already had this generation."),
+            503: QUEUE_UNREACHABLE_RESPONSE,
+        },
+    )
+    def post(self, request, campaign_id: int):
+        campaign = access_campaign(
+            user=request.user, campaign_id=campaign_id, roles=INGEST, action="upload generations to it"
+        )
+        upload = GenerationUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        try:
+            generation, created = generation_ingest_uploaded(
+                campaign=campaign,
+                video=data["video"],
+                prompt=data["prompt"],
+                generator=data["generator"],
+                seed=data["seed"],
+                metadata=data["metadata"],
+            )
+        except (GenerationRejected, PairRejected, VideoRejected) as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        except ModelValidationError as error:
+            return Response({"detail": "; ".join(error.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            GenerationSerializer(generation, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -4,6 +4,7 @@ from django import forms
 from django.http import QueryDict
 
 from leaderboards import ranking
+from leaderboards.pairing import STRATEGIES
 from leaderboards.selectors import OVERALL
 
 MAX_RESAMPLES = 2000
@@ -62,3 +63,20 @@ class LeaderboardForm(forms.Form):
     def also_ids(self) -> list[int]:
         data = self.cleaned_data if self.is_valid() else {}
         return [int(pk) for pk in data.get("also", [])]
+
+
+class PairingForm(forms.Form):
+    """A pairing strategy and its parameters (leaderboards.pairing)."""
+
+    strategy = forms.ChoiceField(choices=list(STRATEGIES.items()), initial="all_pairs")
+    opponents = forms.IntegerField(
+        min_value=1, max_value=50, initial=2, help_text="k, for random opponents: opponents drawn per video."
+    )
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, help_text="Seed of the random draw.")
+
+    def options(self) -> dict:
+        return {
+            "strategy": self.cleaned_data["strategy"],
+            "opponents": self.cleaned_data["opponents"],
+            "seed": self.cleaned_data["seed"],
+        }

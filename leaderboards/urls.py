@@ -6,5 +6,6 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/leaderboard/", views.leaderboard_page, name="leaderboard"),
     path("campaigns/<int:campaign_id>/leaderboard.json", views.leaderboard_json, name="leaderboard-json"),
     path("campaigns/<int:campaign_id>/leaderboard/<str:table>.csv", views.leaderboard_csv, name="leaderboard-csv"),
+    path("campaigns/<int:campaign_id>/pairing/", views.pairing_page, name="pairing"),
     path("campaigns/<int:campaign_id>/reliability/", views.reliability_page, name="leaderboard-reliability"),
 ]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import base64
 import csv
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
+from django.views.decorators.http import require_http_methods
 
+from annotation.selectors import INGEST, access_campaign
 from leaderboards import plots, tables
-from leaderboards.forms import LeaderboardForm
+from leaderboards.forms import LeaderboardForm, PairingForm
+from leaderboards.pairing import pairing_apply, pairing_plan
 from leaderboards.selectors import (
     Leaderboard,
     access_campaign_for_leaderboard,
@@ -106,3 +112,24 @@ def reliability_page(request, campaign_id: int):
         "leaderboards/reliability.html",
         {"campaign": campaign, "codes": reliabilities.codes, "rows": rows},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pairing_page(request, campaign_id: int):
+    """GET: the pairs a strategy would build (counts and the first ones); POST: build them, then back to the preview."""
+    campaign = access_campaign(user=request.user, campaign_id=campaign_id, roles=INGEST, action="build its pairs")
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = PairingForm(data, initial={"strategy": "all_pairs", "opponents": 2, "seed": 0})
+    if data is None:
+        options = {name: field.initial for name, field in form.fields.items()}
+    elif form.is_valid():
+        options = form.options()
+    else:
+        return render(request, "leaderboards/pairing.html", {"campaign": campaign, "form": form}, status=400)
+    if request.method == "POST":
+        created = pairing_apply(campaign=campaign, **options)
+        messages.success(request, f"{created} pair{'s' if created != 1 else ''} added to {campaign.name}.")
+        return redirect(f"{reverse('pairing', args=[campaign.pk])}?{urlencode(options)}")
+    plan = pairing_plan(campaign=campaign, **options)
+    return render(request, "leaderboards/pairing.html", {"campaign": campaign, "form": form, "plan": plan})

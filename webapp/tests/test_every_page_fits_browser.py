@@ -93,6 +93,7 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("agreement-refused", "/agreement/", 403),
             ("pair-browser-refused", f"/campaigns/{spring}/pairs/", 403),
             ("leaderboard-refused", f"/campaigns/{spring}/leaderboard/", 403),
+            ("pairing-refused", f"/campaigns/{spring}/pairing/", 403),
         ],
         "curator": [
             ("home", "/", 200),
@@ -104,6 +105,7 @@ def _pages(site) -> dict[str, list[tuple[str, str, int]]]:
             ("pair-browser-other-campaign", f"/campaigns/{summer}/pairs/", 200),
             ("leaderboard", f"/campaigns/{spring}/leaderboard/", 200),
             ("reliability", f"/campaigns/{spring}/reliability/", 200),
+            ("pairing", f"/campaigns/{spring}/pairing/", 200),
             ("pair-review", f"/campaigns/{spring}/adjudication/{site['judged'].pk}/", 200),
             ("pair-review-unjudged", f"/campaigns/{summer}/adjudication/{site['elsewhere'].pk}/", 200),
             ("upload", f"/campaigns/{summer}/upload/", 200),

@@ -1,0 +1,207 @@
+"""Pairing strategies: build a campaign's VideoPairs from its generations, previewed before they are applied.
+
+Every strategy pairs two generations of the same prompt made by different generators (a pair shows experts one
+prompt). Strategies:
+
+- `all_pairs`: every two generations of a prompt whose generators differ.
+- `random_opponents`: each generation gets k opponents drawn at random (Python's `random.Random(seed)`) among the
+  generations of its prompt by other generators; fewer when the prompt has fewer. Pairs drawn twice count once.
+- `dominance`: VisionReward's multi-objective selection. A video's checklist score on each checklist dimension is
+  its share of "yes" among the yes/no answers of that dimension's questions, pooled over the experts whose answers
+  count (annotation.selectors.checklist_answers_latest; "not applicable" left out). Two generations are paired when
+  one scores at least as high as the other on every dimension both were scored on, and higher on one: a preference
+  no dimension contradicts. Scores come from pairs already judged with the checklist, so this is a second round
+  after, say, random opponents; videos without answers are left out, as are pairs the campaign already has.
+
+A pair's canonical A is the generation imported first; experts see sides in the order of their assignment and never
+a generator name (the pair id is `gen-<id>-<id>`, the generators live on the videos' `source_model`, which only
+curators and ML engineers read). A pair of the same two videos already in the campaign, whoever made it, is not
+made again, so applying twice, or applying two strategies, creates no duplicates.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+
+from django.db import transaction
+
+from annotation.models import Campaign, ChecklistAnswer, VideoPair
+from annotation.selectors import checklist_answers_latest
+from leaderboards.models import Generation
+
+STRATEGIES = {
+    "all_pairs": "All pairs of generators within each prompt",
+    "random_opponents": "k random opponents per video (seeded)",
+    "dominance": "Dominance pairs from checklist scores",
+}
+PREVIEW_SIZE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPair:
+    generation_a: Generation
+    generation_b: Generation
+    exists: bool  # the campaign already has a pair of these two videos
+
+    @property
+    def external_id(self) -> str:
+        return f"gen-{self.generation_a.pk}-{self.generation_b.pk}"
+
+
+@dataclass(frozen=True)
+class PairingPlan:
+    strategy: str
+    opponents: int
+    seed: int
+    generations: int
+    prompts: int
+    generators: int
+    pairs: list[PlannedPair]
+    scored_videos: int | None = None  # dominance only: videos with checklist scores
+
+    @property
+    def new_pairs(self) -> list[PlannedPair]:
+        return [planned for planned in self.pairs if not planned.exists]
+
+    @property
+    def existing_count(self) -> int:
+        return len(self.pairs) - len(self.new_pairs)
+
+    @property
+    def preview(self) -> list[PlannedPair]:
+        return self.new_pairs[:PREVIEW_SIZE]
+
+
+def _by_prompt(generations: list[Generation]) -> dict[str, list[Generation]]:
+    groups: dict[str, list[Generation]] = defaultdict(list)
+    for generation in generations:
+        groups[generation.prompt].append(generation)
+    return groups
+
+
+def all_pairs_within_prompt(generations: list[Generation]) -> list[tuple[Generation, Generation]]:
+    """Every two generations of one prompt by different generators, in id order."""
+    pairs = []
+    for group in _by_prompt(generations).values():
+        pairs += [(a, b) for a, b in combinations(group, 2) if a.generator != b.generator]
+    return pairs
+
+
+def random_opponents_within_prompt(
+    generations: list[Generation], *, opponents: int, seed: int
+) -> list[tuple[Generation, Generation]]:
+    """For each generation, `opponents` others of its prompt by other generators drawn without replacement; each
+    unordered pair once, the earlier-imported generation first. The same generations and seed give the same pairs."""
+    rng = random.Random(seed)
+    chosen: set[tuple[int, int]] = set()
+    by_id = {generation.pk: generation for generation in generations}
+    for group in _by_prompt(generations).values():
+        for generation in group:
+            rivals = [other for other in group if other.generator != generation.generator]
+            for rival in rng.sample(rivals, min(opponents, len(rivals))):
+                chosen.add((min(generation.pk, rival.pk), max(generation.pk, rival.pk)))
+    return [(by_id[a], by_id[b]) for a, b in sorted(chosen)]
+
+
+def checklist_scores(*, campaign: Campaign) -> dict[int, dict[str, float]]:
+    """{video id: {checklist dimension: share of "yes" among its yes/no answers}} over the answers that count."""
+    counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    answers = (
+        checklist_answers_latest(campaign_id=campaign.pk)
+        .exclude(answer=ChecklistAnswer.Answer.NOT_APPLICABLE)
+        .values_list("video_id", "question__dimension", "answer")
+    )
+    for video_id, dimension, answer in answers:
+        tally = counts[video_id][dimension]
+        tally[0] += answer == ChecklistAnswer.Answer.YES
+        tally[1] += 1
+    return {
+        video_id: {dimension: yes / total for dimension, (yes, total) in by_dimension.items()}
+        for video_id, by_dimension in counts.items()
+    }
+
+
+def dominates(scores: dict[str, float], other: dict[str, float]) -> bool:
+    """At least as high on every dimension both were scored on, higher on one."""
+    shared = scores.keys() & other.keys()
+    return bool(shared) and all(scores[d] >= other[d] for d in shared) and any(scores[d] > other[d] for d in shared)
+
+
+def dominance_pairs_within_prompt(
+    generations: list[Generation], *, scores: dict[int, dict[str, float]]
+) -> list[tuple[Generation, Generation]]:
+    """Two generations of a prompt by different generators, both scored, one dominating the other."""
+    pairs = []
+    for a, b in all_pairs_within_prompt(generations):
+        scores_a, scores_b = scores.get(a.video_id), scores.get(b.video_id)
+        if scores_a and scores_b and (dominates(scores_a, scores_b) or dominates(scores_b, scores_a)):
+            pairs.append((a, b))
+    return pairs
+
+
+def pairing_plan(*, campaign: Campaign, strategy: str, opponents: int = 1, seed: int = 0) -> PairingPlan:
+    """The pairs `strategy` would build in the campaign now, each marked when the campaign already has it."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown pairing strategy {strategy!r}")
+    generations = list(Generation.objects.filter(campaign=campaign).select_related("video").order_by("id"))
+    scored_videos = None
+    if strategy == "all_pairs":
+        candidates = all_pairs_within_prompt(generations)
+    elif strategy == "random_opponents":
+        candidates = random_opponents_within_prompt(generations, opponents=opponents, seed=seed)
+    else:
+        scores = checklist_scores(campaign=campaign)
+        scored_videos = len({generation.video_id for generation in generations} & scores.keys())
+        candidates = dominance_pairs_within_prompt(generations, scores=scores)
+    existing = {
+        frozenset(videos) for videos in VideoPair.objects.filter(campaign=campaign).values_list("video_a", "video_b")
+    }
+    pairs = [
+        PlannedPair(generation_a=a, generation_b=b, exists=frozenset((a.video_id, b.video_id)) in existing)
+        for a, b in candidates
+    ]
+    return PairingPlan(
+        strategy=strategy,
+        opponents=opponents,
+        seed=seed,
+        generations=len(generations),
+        prompts=len({generation.prompt for generation in generations}),
+        generators=len({generation.generator for generation in generations}),
+        pairs=pairs,
+        scored_videos=scored_videos,
+    )
+
+
+def _pair_metadata(planned: PlannedPair, strategy: str) -> dict:
+    metadata = {"pairing": strategy, "generations": [planned.generation_a.pk, planned.generation_b.pk]}
+    category_a = planned.generation_a.metadata.get("category")
+    if category_a and category_a == planned.generation_b.metadata.get("category"):
+        metadata["category"] = category_a
+    return metadata
+
+
+def pairing_apply(*, campaign: Campaign, strategy: str, opponents: int = 1, seed: int = 0) -> int:
+    """Create the new pairs of the plan; returns how many. Applies of one campaign run one at a time (the campaign
+    row is locked), each planning afresh, so two applies at once create each pair once."""
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        plan = pairing_plan(campaign=campaign, strategy=strategy, opponents=opponents, seed=seed)
+        pairs = []
+        for planned in plan.new_pairs:
+            pair = VideoPair(
+                campaign=campaign,
+                external_id=planned.external_id,
+                prompt=planned.generation_a.prompt,
+                video_a=planned.generation_a.video,
+                video_b=planned.generation_b.video,
+                metadata=_pair_metadata(planned, strategy),
+            )
+            pair.full_clean(validate_unique=False, validate_constraints=False)
+            pairs.append(pair)
+        before = VideoPair.objects.filter(campaign=campaign).count()
+        # A pair someone made by hand under one of these ids is kept as it is.
+        VideoPair.objects.bulk_create(pairs, ignore_conflicts=True)
+        return VideoPair.objects.filter(campaign=campaign).count() - before

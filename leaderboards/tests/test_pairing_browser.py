@@ -1,0 +1,58 @@
+"""A curator, in real Chromium, opens "Pairs from generations" from the campaign page, previews all pairs within each
+prompt, switches to k random opponents, applies, and sees the pairs added and nothing left to add on a second look;
+the page fits 1280 and 1920 px wide without sideways scroll.
+
+Screenshots go to test-artifacts/pairing-*.png."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from annotation.tests.conftest import screenshot
+from leaderboards.tests.test_pairing import generations_campaign
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _fits(page) -> bool:
+    return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_curator_previews_then_applies_a_pairing_strategy(chromium, app_url, curator):
+    campaign = generations_campaign(prompts=3, members={curator: "curator"})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{app_url}/accounts/login/")
+    page.fill("input[name=username]", curator.username)
+    page.fill("input[name=password]", "pw-" + curator.username)
+    page.click("button[type=submit]")
+    page.goto(f"{app_url}/campaigns/{campaign.pk}/")
+
+    page.click("[data-pairing-link]")
+
+    expect(page.locator("[data-new-pairs]")).to_have_attribute("data-new-pairs", "9")
+    expect(page.locator("[data-pairing-table] tbody tr")).to_have_count(9)
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _fits(page), width
+        screenshot(page, f"pairing-preview-{width}.png")
+
+    page.select_option("select[name=strategy]", "random_opponents")
+    page.fill("input[name=opponents]", "1")
+    page.fill("input[name=seed]", "5")
+    page.click("[data-pairing-form] button[type=submit]")
+    previewed = int(page.locator("[data-new-pairs]").get_attribute("data-new-pairs"))
+    assert 3 <= previewed < 9
+    assert campaign.pairs.count() == 0
+
+    page.click("[data-pairing-apply] button[type=submit]")
+
+    expect(page.locator(".message")).to_contain_text(f"{previewed} pair")
+    expect(page.locator("[data-existing-pairs]")).to_have_attribute("data-existing-pairs", str(previewed))
+    expect(page.locator("[data-nothing-to-add]")).to_be_visible()
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _fits(page), width
+        screenshot(page, f"pairing-applied-{width}.png")
+    page.close()
+    assert campaign.pairs.count() == previewed
