@@ -7,10 +7,10 @@ Conventions
   never a tie.
 - `value_counts[..., item, value]` counts the raters who gave `value` to `item` (Krippendorff's n_uv).
 
-Point estimates come from the `krippendorff` and `statsmodels` packages. The bootstrap needs hundreds of
-alphas per variable, so it evaluates the same coincidence-matrix formula as `krippendorff.alpha` on all
-resamples at once (matrix products over item weights); tests check it reproduces `krippendorff.alpha` on the
-full sample and on individual resamples, at every level of measurement.
+Krippendorff's alpha is evaluated from coincidence matrices, the formula `krippendorff.alpha` uses, on every
+variable (and every bootstrap resample) at once: one package call per variable cost 1.8 s on a 10,000-pair
+campaign. Tests keep the `krippendorff` package as the reference: point estimates and individual resamples
+equal it to 1e-9 at every level of measurement. Kappas come from `statsmodels`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import krippendorff
 import numpy as np
 from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
 
@@ -59,20 +58,12 @@ def bootstrap_weights(*, n_items: int, n_resamples: int, seed: int | None) -> np
 def krippendorff_alpha(value_counts: np.ndarray, *, value_domain, level: str) -> float | None:
     """Krippendorff's alpha from (items, values) counts, or None where it is undefined.
 
-    Undefined: fewer than two pairable values (no item rated twice) or no variation at all (every rating
-    the same value: expected disagreement is zero)."""
+    Undefined: no item rated twice, or every pairable rating the same value (expected disagreement is zero)."""
     value_counts = np.asarray(value_counts)
-    if value_counts.ndim != 2 or (value_counts.sum(axis=1) >= 2).sum() == 0:
+    if value_counts.ndim != 2:
         return None
-    pairable = value_counts[value_counts.sum(axis=1) >= 2]
-    if (pairable.sum(axis=0) > 0).sum() < 2:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = krippendorff.alpha(
-            value_counts=value_counts, value_domain=list(value_domain), level_of_measurement=check_level(level)
-        )
-    return float(value) if np.isfinite(value) else None
+    alpha = alpha_from_coincidences(item_coincidences(value_counts).sum(axis=0), value_domain=value_domain, level=level)
+    return float(alpha) if np.isfinite(alpha) else None
 
 
 def item_coincidences(value_counts: np.ndarray) -> np.ndarray:
