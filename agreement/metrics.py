@@ -10,7 +10,8 @@ Conventions
 Krippendorff's alpha is evaluated from coincidence matrices, the formula `krippendorff.alpha` uses, on every
 variable (and every bootstrap resample) at once: one package call per variable cost 1.8 s on a 10,000-pair
 campaign. Tests keep the `krippendorff` package as the reference: point estimates and individual resamples
-equal it to 1e-9 at every level of measurement. Kappas come from `statsmodels`.
+equal it to 1e-9 at every level of measurement. Fleiss' kappa likewise, on every variable at once, with
+statsmodels' `fleiss_kappa` as the reference; Cohen's kappa comes from `statsmodels`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
+from statsmodels.stats.inter_rater import cohens_kappa
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 DEFAULT_RESAMPLES = 200
@@ -142,19 +143,31 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> 
 
 
 def fleiss_kappa_or_none(value_counts: np.ndarray) -> float | None:
-    """Fleiss' kappa (statsmodels) over the rated items, only when each has the same number (>= 2) of raters."""
-    value_counts = np.asarray(value_counts)
-    raters = value_counts.sum(axis=1)
-    rated = value_counts[raters > 0]
-    if len(rated) == 0:
-        return None
-    per_item = rated.sum(axis=1)
-    if per_item.min() != per_item.max() or per_item[0] < 2:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = fleiss_kappa(rated, method="fleiss")
-    return float(value) if np.isfinite(value) else None
+    """Fleiss' kappa over the rated items, only when each has the same number (>= 2) of raters."""
+    kappa = fleiss_kappas(np.asarray(value_counts)[np.newaxis])[0]
+    return float(kappa) if np.isfinite(kappa) else None
+
+
+def fleiss_kappas(value_counts: np.ndarray) -> np.ndarray:
+    """(variables, items, V) counts -> (variables,) Fleiss' kappas, NaN where undefined (no rated item, rated items
+    with different numbers of raters, fewer than two raters, no variation).
+
+    statsmodels' `fleiss_kappa` formula (the tests' reference), on every variable at once; unrated items are left
+    out of the means."""
+    counts = np.asarray(value_counts, dtype=float)
+    raters = counts.sum(axis=-1)  # (variables, items)
+    rated = raters > 0
+    n_rated = rated.sum(axis=-1)
+    most = raters.max(axis=-1, initial=0)
+    fewest = np.where(rated, raters, np.inf).min(axis=-1, initial=np.inf)
+    defined = (n_rated > 0) & (fewest == most) & (most >= 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        category_share = counts.sum(axis=1) / (n_rated * most)[:, np.newaxis]
+        agreement_per_item = ((counts * counts).sum(axis=-1) - most[:, np.newaxis]) / (most * (most - 1))[:, np.newaxis]
+        mean_agreement = np.where(rated, agreement_per_item, 0.0).sum(axis=-1) / n_rated
+        chance_agreement = (category_share * category_share).sum(axis=-1)
+        kappas = (mean_agreement - chance_agreement) / (1 - chance_agreement)
+    return np.where(defined & np.isfinite(kappas), kappas, np.nan)
 
 
 def percent_agreement(value_counts: np.ndarray) -> float | None:

@@ -179,10 +179,19 @@ def _undefined_note(counts: np.ndarray) -> str:
 
 
 def _variable_agreement(
-    counts: np.ndarray, *, block: RatingBlock, key: str, label: str, group: str, n_raters: int, alpha, interval
+    counts: np.ndarray,
+    *,
+    block: RatingBlock,
+    key: str,
+    label: str,
+    group: str,
+    n_raters: int,
+    alpha,
+    fleiss_kappa,
+    interval,
 ) -> VariableAgreement:
-    """counts: (items, values) of one variable (or a pooled group), rows nobody rated already dropped; alpha: its
-    point estimate, NaN where undefined."""
+    """counts: (items, values) of one variable (or a pooled group), rows nobody rated already dropped; alpha and
+    fleiss_kappa: computed for every variable at once, NaN where undefined."""
     pairable = counts[counts.sum(axis=-1) >= 2]
     alpha = _float(alpha)
     low, high = interval if alpha is not None else (None, None)
@@ -196,7 +205,7 @@ def _variable_agreement(
         ci_high=_float(high),
         n_items=len(pairable),
         n_raters=int(n_raters),
-        fleiss_kappa=metrics.fleiss_kappa_or_none(counts),
+        fleiss_kappa=_float(fleiss_kappa),
         percent_agreement=metrics.percent_agreement(pairable),
         note="" if alpha is not None else _undefined_note(counts),
     )
@@ -223,6 +232,7 @@ def block_agreement(
     pooled_alphas = metrics.alpha_from_coincidences(
         pooled_coincidences.sum(axis=0), value_domain=block.value_domain, level=block.level
     )
+    fleiss_kappas = metrics.fleiss_kappas(counts)
     if n_resamples > 0 and n_items > 0:
         weights = metrics.bootstrap_weights(n_items=n_items, n_resamples=n_resamples, seed=seed)
         replicates = metrics.alpha_bootstrap(coincidences, weights, value_domain=block.value_domain, level=block.level)
@@ -241,6 +251,7 @@ def block_agreement(
             group=group_of[k],
             n_raters=raters_per_variable[k],
             alpha=alphas[k],
+            fleiss_kappa=fleiss_kappas[k],
             interval=(intervals[0][k], intervals[1][k]),
         )
         for k, key in enumerate(block.variables)
@@ -257,6 +268,7 @@ def block_agreement(
                 group=group,
                 n_raters=int(rated[:, :, indices].any(axis=(1, 2)).sum()) if n_items else 0,
                 alpha=pooled_alphas[g],
+                fleiss_kappa=metrics.fleiss_kappas(group_counts[np.newaxis])[0],
                 interval=(pooled_intervals[0][g], pooled_intervals[1][g]),
             )
         )

@@ -160,6 +160,26 @@ def test_fleiss_1971_psychiatric_diagnoses_give_kappa_0_430():
     assert variable.n_items == 30 and variable.n_raters == 6
 
 
+def test_fleiss_kappas_of_every_variable_at_once_equal_statsmodels_on_each():
+    """Fixed data: 3 raters x 40 items x 4 variables, every item rated by all three except in variable 3, where
+    item 0 has one rater fewer (kappa undefined, as statsmodels refuses such a table); unrated items are left out."""
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    rng = np.random.default_rng(5)
+    ratings = rng.integers(0, 3, size=(3, 40, 4)).astype(float)
+    ratings[:, 30:, 1] = NAN  # items nobody rated on variable 1
+    ratings[0, 0, 3] = NAN
+    counts = metrics.value_counts_from_ratings(ratings, 3).transpose(1, 0, 2)  # (variables, items, values)
+
+    kappas = metrics.fleiss_kappas(counts)
+
+    for k in (0, 1, 2):
+        rated = counts[k][counts[k].sum(axis=1) > 0]
+        assert kappas[k] == pytest.approx(fleiss_kappa(rated, method="fleiss"), rel=0, abs=1e-12)
+    assert np.isnan(kappas[3])
+    assert metrics.fleiss_kappa_or_none(counts[3]) is None
+
+
 def test_krippendorff_2011_binary_example_imported_as_verdicts_gives_alpha_0_095(db, tmp_path):
     """Observer A and B rated 10 units 0/1; here 1 = "video A better" on VA1, 0 = "comparable".
 
