@@ -442,10 +442,16 @@ def campaign_ratings(*, campaign: Campaign, levels: dict[str, str] | None = None
     shape = (len(expert_ids), len(pair_ids))
     ratings = np.full(shape + (len(keys),), np.nan)
     swapped, seconds = np.full(shape, np.nan), np.full(shape, np.nan)
-    for pair_id, expert_id, was_swapped, spent, *verdicts in rows:
-        r, i = expert_index[expert_id], pair_index[pair_id]
-        ratings[r, i] = [verdict_text_code.get(verdict, np.nan) for verdict in verdicts]
-        swapped[r, i], seconds[r, i] = float(was_swapped), spent
+    if rows:
+        raters = np.array([expert_index[row[1]] for row in rows])
+        items = np.array([pair_index[row[0]] for row in rows])
+        verdict_texts = np.array([row[4:] for row in rows], dtype=object).reshape(len(rows), len(keys))
+        codes = np.full(verdict_texts.shape, np.nan)
+        for text, code in verdict_text_code.items():
+            codes[verdict_texts == text] = code
+        ratings[raters, items] = codes
+        swapped[raters, items] = [float(row[2]) for row in rows]
+        seconds[raters, items] = [row[3] for row in rows]
 
     gold = np.full((len(pair_ids), len(keys)), np.nan)
     for pair_id, criteria, dimensions in GoldLabel.objects.filter(pair__campaign_id=campaign.pk).values_list(
