@@ -179,11 +179,21 @@ def _undefined_note(counts: np.ndarray) -> str:
 
 
 def _variable_agreement(
-    counts: np.ndarray, *, block: RatingBlock, key: str, label: str, group: str, n_raters: int, interval
+    counts: np.ndarray,
+    *,
+    block: RatingBlock,
+    key: str,
+    label: str,
+    group: str,
+    n_raters: int,
+    alpha,
+    fleiss_kappa,
+    interval,
 ) -> VariableAgreement:
-    """counts: (items, values) of one variable (or a pooled group), rows nobody rated already dropped."""
+    """counts: (items, values) of one variable (or a pooled group), rows nobody rated already dropped; alpha and
+    fleiss_kappa: computed for every variable at once, NaN where undefined."""
     pairable = counts[counts.sum(axis=-1) >= 2]
-    alpha = metrics.krippendorff_alpha(pairable, value_domain=block.value_domain, level=block.level)
+    alpha = _float(alpha)
     low, high = interval if alpha is not None else (None, None)
     return VariableAgreement(
         key=key,
@@ -195,7 +205,7 @@ def _variable_agreement(
         ci_high=_float(high),
         n_items=len(pairable),
         n_raters=int(n_raters),
-        fleiss_kappa=metrics.fleiss_kappa_or_none(counts),
+        fleiss_kappa=_float(fleiss_kappa),
         percent_agreement=metrics.percent_agreement(pairable),
         note="" if alpha is not None else _undefined_note(counts),
     )
@@ -212,13 +222,20 @@ def block_agreement(
     raters_per_variable = rated.any(axis=1).sum(axis=0) if n_items else np.zeros(n_variables, dtype=int)
     no_interval = np.full(n_variables, np.nan), np.full(len(block.groups), np.nan)
     intervals, pooled_intervals = (no_interval[0], no_interval[0]), (no_interval[1], no_interval[1])
+    coincidences = metrics.item_coincidences(counts.transpose(1, 0, 2))  # (items, variables, V, V)
+    pooled_coincidences = np.zeros((n_items, len(block.groups)) + coincidences.shape[2:])  # (items, groups, V, V)
+    for g, indices in enumerate(block.groups.values()):
+        pooled_coincidences[:, g] = coincidences[:, indices].sum(axis=1)
+    alphas = metrics.alpha_from_coincidences(
+        coincidences.sum(axis=0), value_domain=block.value_domain, level=block.level
+    )
+    pooled_alphas = metrics.alpha_from_coincidences(
+        pooled_coincidences.sum(axis=0), value_domain=block.value_domain, level=block.level
+    )
+    fleiss_kappas = metrics.fleiss_kappas(counts)
     if n_resamples > 0 and n_items > 0:
-        coincidences = metrics.item_coincidences(counts.transpose(1, 0, 2))  # (items, variables, V, V)
         weights = metrics.bootstrap_weights(n_items=n_items, n_resamples=n_resamples, seed=seed)
         replicates = metrics.alpha_bootstrap(coincidences, weights, value_domain=block.value_domain, level=block.level)
-        pooled_coincidences = np.stack(
-            [coincidences[:, indices].sum(axis=1) for indices in block.groups.values()], axis=1
-        )
         pooled_replicates = metrics.alpha_bootstrap(
             pooled_coincidences, weights, value_domain=block.value_domain, level=block.level
         )
@@ -233,6 +250,8 @@ def block_agreement(
             label=block.labels[k],
             group=group_of[k],
             n_raters=raters_per_variable[k],
+            alpha=alphas[k],
+            fleiss_kappa=fleiss_kappas[k],
             interval=(intervals[0][k], intervals[1][k]),
         )
         for k, key in enumerate(block.variables)
@@ -248,6 +267,8 @@ def block_agreement(
                 label=f"All {group} pooled",
                 group=group,
                 n_raters=int(rated[:, :, indices].any(axis=(1, 2)).sum()) if n_items else 0,
+                alpha=pooled_alphas[g],
+                fleiss_kappa=metrics.fleiss_kappas(group_counts[np.newaxis])[0],
                 interval=(pooled_intervals[0][g], pooled_intervals[1][g]),
             )
         )

@@ -112,6 +112,21 @@ def test_checklist_answers_read_the_same_with_and_without_database_aggregation(j
     assert rows(folded) == rows(plain)
 
 
+@pytest.mark.parametrize("aggregate_in_database", [True, False])
+def test_checklist_answers_of_questions_not_asked_for_are_left_out(judged_campaign, aggregate_in_database):
+    from agreement.selectors import _checklist_answers
+
+    question_ids = list(
+        ChecklistQuestion.objects.filter(checklist=judged_campaign.checklist).values_list("id", flat=True)
+    )
+    asked = question_ids[:10]
+
+    _, _, questions, _ = _checklist_answers(judged_campaign, asked, aggregate_in_database=aggregate_in_database)
+
+    assert set(questions.tolist()) == set(asked)
+    assert len(questions) == 3 * 2 * 2 * 10
+
+
 def test_a_campaign_with_a_checklist_and_no_judgments_reports_nulls_not_errors():
     campaign = campaign_make(name="untouched", pairs=2, checklist=True)
 

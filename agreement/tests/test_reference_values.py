@@ -110,6 +110,47 @@ def test_vectorised_bootstrap_replicates_equal_the_krippendorff_package_on_each_
     np.testing.assert_allclose(replicates, expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("level", metrics.LEVELS)
+def test_point_estimates_equal_the_krippendorff_package_per_variable_and_pooled(level):
+    """The report evaluates every alpha from coincidence matrices at once; `krippendorff.alpha`, one call per
+    variable, stays the reference. Fixed data: 4 experts x 60 pairs x 5 verdict variables, 30% missing."""
+    import krippendorff
+
+    rng = np.random.default_rng(11)
+    ratings = rng.integers(0, 3, size=(4, 60, 5)).astype(float)
+    ratings[rng.random(ratings.shape) < 0.3] = NAN
+    groups = {"criteria": [0, 1, 2], "dimensions": [3, 4]}
+    block = RatingBlock(
+        ratings=ratings,
+        variables=["C1", "C2", "C3", "D1", "D2"],
+        labels=["C1", "C2", "C3", "D1", "D2"],
+        item_ids=list(range(60)),
+        rater_ids=list(range(4)),
+        rater_names=[f"expert-{r}" for r in range(4)],
+        value_domain=(-1, 0, 1),
+        level=level,
+        groups=groups,
+    )
+    swapped = np.where(np.isnan(ratings).all(axis=2), NAN, 0.0)
+    report = report_build(verdicts=block, checklist=None, swapped=swapped, seconds=swapped.copy(), n_resamples=0)
+
+    def reference(variables: list[int]) -> float:
+        counts = np.concatenate([metrics.value_counts_from_ratings(ratings[:, :, k], 3) for k in variables])
+        return krippendorff.alpha(value_counts=counts, value_domain=[-1, 0, 1], level_of_measurement=level)
+
+    for k, variable in enumerate(report.variables):
+        assert variable.alpha == pytest.approx(reference([k]), rel=0, abs=1e-9)
+    for pooled in report.pooled:
+        assert pooled.alpha == pytest.approx(reference(groups[pooled.key]), rel=0, abs=1e-9)
+    paper = metrics.krippendorff_alpha(
+        metrics.value_counts_from_ratings(KRIPPENDORFF_2011_C - 1, 5), value_domain=[1, 2, 3, 4, 5], level=level
+    )
+    paper_reference = krippendorff.alpha(
+        reliability_data=KRIPPENDORFF_2011_C, value_domain=[1, 2, 3, 4, 5], level_of_measurement=level
+    )
+    assert paper == pytest.approx(paper_reference, rel=0, abs=1e-9)
+
+
 def test_fleiss_1971_psychiatric_diagnoses_give_kappa_0_430():
     variable = one_variable_report(FLEISS_1971.T, level="nominal").variables[0]
     table, _ = aggregate_raters(FLEISS_1971)
@@ -117,6 +158,26 @@ def test_fleiss_1971_psychiatric_diagnoses_give_kappa_0_430():
     assert round(variable.fleiss_kappa, 3) == 0.430
     assert round(metrics.fleiss_kappa_or_none(table), 3) == 0.430
     assert variable.n_items == 30 and variable.n_raters == 6
+
+
+def test_fleiss_kappas_of_every_variable_at_once_equal_statsmodels_on_each():
+    """Fixed data: 3 raters x 40 items x 4 variables, every item rated by all three except in variable 3, where
+    item 0 has one rater fewer (kappa undefined, as statsmodels refuses such a table); unrated items are left out."""
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    rng = np.random.default_rng(5)
+    ratings = rng.integers(0, 3, size=(3, 40, 4)).astype(float)
+    ratings[:, 30:, 1] = NAN  # items nobody rated on variable 1
+    ratings[0, 0, 3] = NAN
+    counts = metrics.value_counts_from_ratings(ratings, 3).transpose(1, 0, 2)  # (variables, items, values)
+
+    kappas = metrics.fleiss_kappas(counts)
+
+    for k in (0, 1, 2):
+        rated = counts[k][counts[k].sum(axis=1) > 0]
+        assert kappas[k] == pytest.approx(fleiss_kappa(rated, method="fleiss"), rel=0, abs=1e-12)
+    assert np.isnan(kappas[3])
+    assert metrics.fleiss_kappa_or_none(counts[3]) is None
 
 
 def test_krippendorff_2011_binary_example_imported_as_verdicts_gives_alpha_0_095(db, tmp_path):
