@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from annotation.tests.conftest import screenshot
+from annotation.tests.conftest import screenshot, sign_in
 from distillation import services
 from distillation.tests.factories import clean_text_for, item_create, uniform_labels
-from distillation.tests.test_audit_browser import _sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +22,7 @@ def test_the_filters_are_labelled_and_fit_one_row(chromium, app_url, curator, ca
     services.critique_record(item=item_create(pair=second, labels=labels), sample_index=0, text=disagreeing)
     page = chromium.new_page(viewport={"width": 1280, "height": 800})
     try:
-        _sign_in(page, app_url, curator)
+        sign_in(page, app_url, curator)
         page.goto(f"{app_url}/distillation/audit/")
         bar = page.locator("[data-audit-filters]")
         for label in ("Automatic filters", "Curator review", "Endpoint", "Job"):
