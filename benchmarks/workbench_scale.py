@@ -22,7 +22,7 @@ VIDEO_COLUMNS = (
     "id, file, original_name, sha256, size_bytes, duration_seconds, fps, width, height, codec, frame_count, "
     "has_audio, source_model, prompt, proxy, poster, status, error, created_at"
 )
-PAIR_COLUMNS = "id, campaign_id, external_id, prompt, video_a_id, video_b_id, assigned_count, created_at"
+PAIR_COLUMNS = "id, campaign_id, external_id, prompt, video_a_id, video_b_id, assigned_count, created_at, metadata"
 ASSIGNMENT_COLUMNS = (
     "id, campaign_id, pair_id, expert_id, swapped, status, draft, created_at, started_at, submitted_at, "
     "time_spent_seconds"
@@ -92,7 +92,7 @@ def campaign_fill(*, campaign, experts: list, start: int, stop: int, judged_shar
         for offset, index in enumerate(range(start, stop)):
             yield (
                 pair_id + offset, campaign.pk, f"pair-{index:07d}", f"prompt {index % 997}",
-                video_id + 2 * offset, video_id + 2 * offset + 1, overlap if judged[offset] else 0, NOW,
+                video_id + 2 * offset, video_id + 2 * offset + 1, overlap if judged[offset] else 0, NOW, "{}",
             )  # fmt: skip
 
     def slots():
