@@ -461,15 +461,19 @@ def assignment_task_number(*, assignment: Assignment) -> int:
 
 
 def assignment_task_number_next(*, expert, campaign_id: int) -> int:
-    """One more than the expert's highest task number in the campaign (read from the index assignment_task_numbers:
-    one entry), or than their count of assignments there if none has a number yet (rows written in bulk)."""
-    mine = Assignment.objects.filter(expert=expert, campaign_id=campaign_id)
-    highest = (
-        mine.filter(task_number__isnull=False).order_by("-task_number").values_list("task_number", flat=True).first()
+    """One more than the expert's highest task number in the campaign (one entry of the index
+    assignment_task_numbers), or than their count of assignments there if none has a number (rows written in
+    bulk); one query, as PostgreSQL's COALESCE counts only when there is no number."""
+    mine = Assignment.objects.filter(expert=expert, campaign_id=OuterRef("pk"))
+    highest = mine.filter(task_number__isnull=False).order_by("-task_number").values("task_number")[:1]
+    counted = mine.order_by().values("campaign_id").annotate(number=Count("pk")).values("number")
+    last = (
+        Campaign.objects.filter(pk=campaign_id)
+        .annotate(last=Coalesce(Subquery(highest), Subquery(counted), Value(0)))
+        .values_list("last", flat=True)
+        .get()
     )
-    if highest is None:
-        highest = mine.count()
-    return highest + 1
+    return last + 1
 
 
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
