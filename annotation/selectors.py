@@ -134,7 +134,7 @@ def assignment_skipped_for(*, expert, campaign_ids: list[int]) -> Assignment | N
     )
 
 
-PROGRESS_COUNT_LIMIT = 1_000  # the progress line counts exactly up to this many pairs, then says "over"
+PROGRESS_COUNT_LIMIT = 200  # the progress line counts exactly up to this many pairs, then says "over"
 PACE_JUDGMENTS = 50  # the pace is the median active time of the expert's latest judgments in the campaign
 
 
@@ -156,7 +156,7 @@ def assignment_progress(*, assignment: Assignment, count_limit: int | None = Non
 
     Each count stops after `count_limit` + 1 rows. Past the limit the exact figure is not read:
     `remaining_over_limit` is set and `remaining`/`minutes_left` are lower bounds; if `done` is past it,
-    `position` and `total` are None. The page then says "over 1000 pairs left · at least K min at your pace", or
+    `position` and `total` are None. The page then says "over 200 pairs left · at least K min at your pace", or
     "N pairs left · about K min left at your pace" when only `done` is past it. `count_limit` defaults to
     PROGRESS_COUNT_LIMIT."""
     count_limit = PROGRESS_COUNT_LIMIT if count_limit is None else count_limit
