@@ -308,6 +308,12 @@ class Assignment(models.Model):
     skipped_at = models.DateTimeField(
         null=True, blank=True, help_text="When the expert last skipped it: it waits behind their new pairs."
     )
+    task_number = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text='What the expert calls it, "Task N": one more than their previous assignment in the campaign, set '
+        "when it is handed out (null on rows written in bulk: then counted, annotation.selectors).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "expert"], name="assignment_unique_expert_pair")]
@@ -320,6 +326,17 @@ class Assignment(models.Model):
                 condition=models.Q(status="assigned", skipped_at__isnull=True),
                 name="assignment_open_queue",
             ),
+            # An expert's judgments in one campaign, latest first, with their active time: the progress line
+            # (annotation.selectors.assignment_progress) counts them and reads the latest few for the pace without
+            # touching the table.
+            models.Index(
+                fields=["expert", "campaign", "submitted_at"],
+                condition=models.Q(status="submitted"),
+                include=["time_spent_seconds"],
+                name="assignment_submitted_by_expert",
+            ),
+            # The expert's last task number in a campaign, for the next one (annotation.services.assignment_create).
+            models.Index(fields=["expert", "campaign", "-task_number"], name="assignment_task_numbers"),
         ]
         ordering = ["id"]
 

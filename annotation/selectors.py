@@ -10,7 +10,9 @@ from pathlib import PurePosixPath
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from annotation.models import (
@@ -132,41 +134,74 @@ def assignment_skipped_for(*, expert, campaign_ids: list[int]) -> Assignment | N
     )
 
 
-def assignment_progress(*, assignment: Assignment) -> dict:
-    """Where the expert stands in the assignment's campaign: this is pair `position` of `total` (their assignments
-    there plus the ready pairs still open to them), and `minutes_left` for the `remaining` pairs (this one
-    included) at their pace, the median active time of their submitted judgments there (None before the first)."""
-    rows = list(
-        Assignment.objects.filter(campaign_id=assignment.campaign_id, expert_id=assignment.expert_id).values_list(
-            "status", "time_spent_seconds"
-        )
-    )
+PROGRESS_COUNT_LIMIT = 200  # the progress line counts exactly up to this many pairs, then says "over"
+PACE_JUDGMENTS = 50  # the pace is the median active time of the expert's latest judgments in the campaign
+
+
+def _count_up_to(queryset: QuerySet, limit: int) -> tuple[str, tuple]:
+    """SQL and parameters counting the rows of `queryset`, stopping after `limit` + 1 of them."""
+    sql, params = queryset.values("pk")[: limit + 1].query.sql_with_params()
+    return f"(SELECT COUNT(*) FROM ({sql}) AS counted)", params
+
+
+def assignment_progress(*, assignment: Assignment, count_limit: int | None = None) -> dict:
+    """Where the expert stands in the assignment's campaign, read in two queries that touch a bounded number of
+    index entries however large the campaign or the expert's history:
+
+    - `remaining`: the pairs left to them, this one included: their open assignments there plus the ready pairs
+      still open to them (not full, not theirs);
+    - `position` of `total`: `done` (their submitted judgments there) + 1, of `done` + `remaining`;
+    - `minutes_left` for the `remaining` pairs at their pace: the median active time of their latest
+      PACE_JUDGMENTS submitted judgments there, those with a time (None before the first).
+
+    Each count stops after `count_limit` + 1 rows. Past the limit the exact figure is not read:
+    `remaining_over_limit` is set and `remaining`/`minutes_left` are lower bounds; if `done` is past it,
+    `position` and `total` are None. The page then says "over 200 pairs left · at least K min at your pace", or
+    "N pairs left · about K min left at your pace" when only `done` is past it. `count_limit` defaults to
+    PROGRESS_COUNT_LIMIT."""
+    count_limit = PROGRESS_COUNT_LIMIT if count_limit is None else count_limit
+    expert_here = Assignment.objects.filter(campaign_id=assignment.campaign_id, expert_id=assignment.expert_id)
     ready = Video.Status.READY
-    still_open = (
-        VideoPair.objects.filter(
-            campaign_id=assignment.campaign_id,
-            assigned_count__lt=assignment.campaign.overlap,
-            video_a__status=ready,
-            video_b__status=ready,
+    still_open = VideoPair.objects.filter(
+        campaign_id=assignment.campaign_id,
+        assigned_count__lt=assignment.campaign.overlap,
+        video_a__status=ready,
+        video_b__status=ready,
+    ).exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert_id=assignment.expert_id)))
+    counts = [
+        _count_up_to(expert_here.filter(status=Assignment.Status.SUBMITTED).order_by(), count_limit),
+        _count_up_to(expert_here.filter(status=Assignment.Status.ASSIGNED).order_by(), count_limit),
+        # In the queue's order, so that it is read along pair_queue_next like pair_candidates_queryset.
+        _count_up_to(still_open.order_by("-assigned_count", "id"), count_limit),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(sql for sql, _ in counts), [param for _, params in counts for param in params]
         )
-        .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert_id=assignment.expert_id)))
-        .count()
-    )
-    seconds = sorted(spent for status, spent in rows if status == Assignment.Status.SUBMITTED and spent > 0)
-    done = sum(status == Assignment.Status.SUBMITTED for status, _ in rows)
-    total = len(rows) + still_open
+        done, held_open, still_open_count = cursor.fetchone()
+    # Zero times (judgments from before time was tracked) are dropped here, not in SQL: a filter in the query would
+    # read past them through the whole history.
+    latest_seconds = [
+        seconds
+        for seconds in expert_here.filter(status=Assignment.Status.SUBMITTED)
+        .order_by("-submitted_at")
+        .values_list("time_spent_seconds", flat=True)[:PACE_JUDGMENTS]
+        if seconds > 0
+    ]
+    remaining = held_open + still_open_count
+    remaining_over_limit = held_open > count_limit or still_open_count > count_limit
     submitted = assignment.status == Assignment.Status.SUBMITTED
-    remaining = total - done
+    exact_position = done <= count_limit and not remaining_over_limit
     minutes_left = None
-    if seconds:
-        middle = len(seconds) // 2
-        pace = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
-        minutes_left = math.ceil(remaining * pace / 60)
+    if latest_seconds:
+        minutes_left = math.ceil(remaining * statistics.median(latest_seconds) / 60)
     return {
-        "position": done if submitted else done + 1,
-        "total": total,
+        "position": (done if submitted else done + 1) if exact_position else None,
+        "total": done + remaining if exact_position else None,
         "remaining": remaining,
+        "remaining_over_limit": remaining_over_limit,
         "minutes_left": minutes_left,
+        "count_limit": count_limit,
     }
 
 
@@ -409,13 +444,36 @@ def _task_numbers() -> QuerySet:
     )
 
 
+def _task_number() -> Coalesce:
+    """The stored task number; counted (a read of the expert's whole history there) only where none was stored."""
+    return Coalesce(F("task_number"), Subquery(_task_numbers()))
+
+
 def assignment_task_number(*, assignment: Assignment) -> int:
+    if assignment.task_number is not None:
+        return assignment.task_number
     return (
         Assignment.objects.filter(pk=assignment.pk)
-        .annotate(task_number=Subquery(_task_numbers()))
-        .values_list("task_number", flat=True)
+        .annotate(number=Subquery(_task_numbers()))
+        .values_list("number", flat=True)
         .get()
     )
+
+
+def assignment_task_number_next(*, expert, campaign_id: int) -> int:
+    """One more than the expert's highest task number in the campaign (one entry of the index
+    assignment_task_numbers), or than their count of assignments there if none has a number (rows written in
+    bulk); one query, as PostgreSQL's COALESCE counts only when there is no number."""
+    mine = Assignment.objects.filter(expert=expert, campaign_id=OuterRef("pk"))
+    highest = mine.filter(task_number__isnull=False).order_by("-task_number").values("task_number")[:1]
+    counted = mine.order_by().values("campaign_id").annotate(number=Count("pk")).values("number")
+    last = (
+        Campaign.objects.filter(pk=campaign_id)
+        .annotate(last=Coalesce(Subquery(highest), Subquery(counted), Value(0)))
+        .values_list("last", flat=True)
+        .get()
+    )
+    return last + 1
 
 
 def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
@@ -423,7 +481,7 @@ def assignments_recent_for(*, expert, limit: int = 10) -> list[Assignment]:
     return list(
         Assignment.objects.filter(expert=expert)
         .select_related("campaign")
-        .annotate(task_number=Subquery(_task_numbers()))
+        .annotate(task_number_shown=_task_number())
         .order_by("-submitted_at", "-created_at")[:limit]
     )
 

@@ -234,12 +234,14 @@ class NoPairAvailable(Exception):
 
 
 def assignment_create(*, pair: VideoPair, expert, swapped: bool | None = None) -> Assignment:
-    """Hand `pair` to `expert`. The caller holds the pair's row lock (see assignment_next_for)."""
+    """Hand `pair` to `expert` as their next task number in the campaign. The caller holds the pair's row lock and
+    the expert's (see assignment_next_for), so two tabs cannot take the same number."""
     assignment = Assignment(
         campaign_id=pair.campaign_id,
         pair=pair,
         expert=expert,
         swapped=secrets.randbelow(2) == 1 if swapped is None else swapped,
+        task_number=selectors.assignment_task_number_next(expert=expert, campaign_id=pair.campaign_id),
     )
     # The foreign keys come from rows the caller holds locked; checking them again would cost 3 queries.
     assignment.full_clean(exclude=["campaign", "pair", "expert"], validate_unique=False)

@@ -22,10 +22,10 @@ VIDEO_COLUMNS = (
     "id, file, original_name, sha256, size_bytes, duration_seconds, fps, width, height, codec, frame_count, "
     "has_audio, source_model, prompt, proxy, poster, status, error, created_at"
 )
-PAIR_COLUMNS = "id, campaign_id, external_id, prompt, video_a_id, video_b_id, assigned_count, created_at"
+PAIR_COLUMNS = "id, campaign_id, external_id, prompt, video_a_id, video_b_id, assigned_count, created_at, metadata"
 ASSIGNMENT_COLUMNS = (
     "id, campaign_id, pair_id, expert_id, swapped, status, draft, created_at, started_at, submitted_at, "
-    "time_spent_seconds"
+    "time_spent_seconds, task_number"
 )
 JUDGMENT_COLUMNS = "id, assignment_id, criteria, dimensions, severe, notes, revision, created_at, updated_at"
 
@@ -60,6 +60,8 @@ def _sequences_reset(*tables: str) -> None:
 
 def campaign_fill(*, campaign, experts: list, start: int, stop: int, judged_share: float, seed: int = 0) -> dict:
     """Pairs `start`..`stop` of the campaign, written with COPY; returns row counts written."""
+    from django.db.models import Max
+
     from annotation.models import Assignment, PairJudgment, Video, VideoPair
 
     rng = random.Random(seed + start)
@@ -92,7 +94,7 @@ def campaign_fill(*, campaign, experts: list, start: int, stop: int, judged_shar
         for offset, index in enumerate(range(start, stop)):
             yield (
                 pair_id + offset, campaign.pk, f"pair-{index:07d}", f"prompt {index % 997}",
-                video_id + 2 * offset, video_id + 2 * offset + 1, overlap if judged[offset] else 0, NOW,
+                video_id + 2 * offset, video_id + 2 * offset + 1, overlap if judged[offset] else 0, NOW, "{}",
             )  # fmt: skip
 
     def slots():
@@ -103,11 +105,20 @@ def campaign_fill(*, campaign, experts: list, start: int, stop: int, judged_shar
                     yield number, pair_id + offset, expert_ids[(index + k) % len(expert_ids)]
                     number += 1
 
+    # Task numbers go on from each expert's last, as assignment_create numbers them.
+    last_task_number = dict(
+        Assignment.objects.filter(campaign=campaign)
+        .values("expert_id")
+        .annotate(last=Max("task_number"))
+        .values_list("expert_id", "last")
+    )
+
     def assignments():
         for number, pair, expert_id in slots():
+            last_task_number[expert_id] = (last_task_number.get(expert_id) or 0) + 1
             yield (
                 assignment_id + number, campaign.pk, pair, expert_id, number % 2 == 0,
-                Assignment.Status.SUBMITTED, "{}", NOW, NOW, NOW, 60.0,
+                Assignment.Status.SUBMITTED, "{}", NOW, NOW, NOW, 60.0, last_task_number[expert_id],
             )  # fmt: skip
 
     def judgments():

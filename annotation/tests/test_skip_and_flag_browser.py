@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from annotation import selectors
 from annotation.models import Assignment, PairFlag, PairJudgment
 from annotation.services import campaign_member_add
 from annotation.tests.conftest import render_clip, screenshot
@@ -56,12 +57,12 @@ def test_an_expert_skips_one_pair_and_flags_another_and_a_curator_sees_the_flag(
 
     page.locator("[data-flag-panel] summary").click()
     page.get_by_role("radio", name="Other").check()
-    page.fill("textarea[form=flag-form][name=text]", "")
+    page.fill("[data-flag-panel] textarea[name=text]", "")
     page.click("[data-flag-submit]")
     expect(page.locator("[data-error]")).to_contain_text("Say what is wrong with the pair.")
     expect(page.locator("[data-flag-panel] summary")).to_have_text("Flag a bad pair…")  # nothing was stored
     page.get_by_role("radio", name="Identical videos").check()
-    page.fill("textarea[form=flag-form][name=text]", "both sides show the same take")
+    page.fill("[data-flag-panel] textarea[name=text]", "both sides show the same take")
     screenshot(page, "workbench-flag.png")
     page.click("[data-flag-submit]")
     expect(page.locator(".message.success")).to_contain_text("flagged for the curators")
@@ -86,3 +87,21 @@ def test_an_expert_skips_one_pair_and_flags_another_and_a_curator_sees_the_flag(
     assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
     screenshot(page, "flag-queue.png")
     context.close()
+
+
+def test_past_the_count_limit_the_progress_line_says_over_and_fits_the_header(
+    chromium, app_url, expert, three_pairs, monkeypatch
+):
+    """Count limit 1 (200 live): one pair held, two more open, so the counts stop and the line says "over"."""
+    monkeypatch.setattr(selectors, "PROGRESS_COUNT_LIMIT", 1)
+    for width in (1280, 1920):
+        context = chromium.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        _sign_in(page, app_url, expert)
+        page.click("[data-next-pair]")
+        expect(page.locator("[data-progress]")).to_have_text(
+            "over 1 pair left · your pace shows after your first judgment"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(page, f"workbench-progress-over-limit-{width}.png")
+        context.close()

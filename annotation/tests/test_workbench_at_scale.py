@@ -170,6 +170,48 @@ def test_next_pair_and_submit_use_an_index_for_every_query(large_campaign, other
     assert _full_scans_in(submit_queries.captured_queries) == []
 
 
+def _rows_read(queries: list[dict]) -> int:
+    """Rows every plan node of `queries` produced or filtered out, from EXPLAIN ANALYZE."""
+    total = 0
+    for query in queries:
+        for node in _nodes(_plan(query["sql"], analyze=True)):
+            total += node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0)
+    return total
+
+
+def test_the_progress_line_reads_a_bounded_number_of_index_entries(large_campaign, expert):
+    """The expert with 4,000 judgments, 2,000 pairs still open: with the counts stopped at 100, two queries read about
+    a thousand rows, summed over every plan node (101 judgments counted, 101 open pairs each with a probe of its
+    two videos and of the expert's assignments, the latest 50 active times). Reading the expert's history or the
+    open pairs in full would be over 4,000 and 8,000."""
+    assignment = assignment_next_for(expert=expert)
+    assert assignment.campaign.overlap == 3  # read before: the page has its campaign already
+    with CaptureQueriesContext(connection) as progress_queries:
+        progress = selectors.assignment_progress(assignment=assignment, count_limit=100)
+    assert progress["remaining_over_limit"] and progress["position"] is None
+    assert len(progress_queries) == 2
+    assert _full_scans_in(progress_queries.captured_queries) == []
+    rows_read = _rows_read(progress_queries.captured_queries)
+    assert rows_read <= 1_500, f"{rows_read} rows read for counts stopped at 100"
+
+
+def test_the_pace_is_read_from_the_judgments_index_alone_latest_first(large_campaign, expert):
+    """Planned without sequential scans (the expert here owns the whole small table, where one is cheapest): an
+    index-only scan of assignment_submitted_by_expert, already in the order wanted, no Sort of the history."""
+    assignment = assignment_next_for(expert=expert)
+    assert assignment.campaign.overlap == 3
+    with CaptureQueriesContext(connection) as progress_queries:
+        selectors.assignment_progress(assignment=assignment, count_limit=100)
+    pace_query = progress_queries.captured_queries[1]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    nodes = _nodes(_plan(pace_query))
+    assert [(node["Node Type"], node.get("Index Name")) for node in nodes if "Relation Name" in node] == [
+        ("Index Only Scan", "assignment_submitted_by_expert")
+    ]
+    assert "Sort" not in {node["Node Type"] for node in nodes}
+
+
 def test_queries_per_workbench_request_do_not_grow_with_verdicts_or_checklist_answers(
     client, large_campaign, other_expert, django_assert_max_num_queries
 ):
@@ -183,10 +225,10 @@ def test_queries_per_workbench_request_do_not_grow_with_verdicts_or_checklist_an
     form = workbench_form(large_campaign, verdict="left", then="next")
     client.post(reverse("judgment-submit", args=[warm_up.pk]), form)
 
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):  # 1 of them: the expert's last task number
         response = client.post(reverse("assignment-next"))
     assignment = Assignment.objects.get(expert=other_expert, status=Assignment.Status.ASSIGNED)
-    with django_assert_max_num_queries(15):  # 2: the progress line (benchmarks/workbench.py --scale); 1: notes
+    with django_assert_max_num_queries(14):  # 2 of them: the progress line, counts stopped at 200
         assert client.get(response.url).status_code == 200
     with django_assert_max_num_queries(9):
         assert client.post(reverse("draft-save", args=[assignment.pk]), form).status_code == 204

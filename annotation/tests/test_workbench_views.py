@@ -139,11 +139,11 @@ def test_workbench_next_and_autosave_run_a_bounded_number_of_queries(
     VideoPairFactory.create_batch(30, campaign=campaign)
     client.force_login(members[0])
     # In a test each view's own transaction (views.workbench_transaction) is a savepoint: 2 queries more than live.
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):  # 1 of them: the expert's last task number
         response = client.post(reverse("assignment-next"))
     assignment = Assignment.objects.get(expert=members[0])
-    # 2 of them: the progress line (the expert's assignments, open pairs); 1: notes on moments; 3 read the rubric
-    # and checklist when the definition cache is cold (annotation.selectors.definition_cached)
+    # 2 of them: the progress line (counts stopped at 1,000, the latest 50 active times); 1: notes on moments;
+    # 3 read the rubric and checklist when the definition cache is cold (annotation.selectors.definition_cached)
     with django_assert_max_num_queries(18):
         assert client.get(response.url).status_code == 200
     with django_assert_max_num_queries(9):  # 3 of them: the campaign's lock check in a savepoint
