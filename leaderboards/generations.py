@@ -32,6 +32,7 @@ from pipelines.ingest import (
     _manifest_video_path,
     _video_check,
     _video_create,
+    manifest_entry_parse,
     work_folder,
 )
 from pipelines.media import VideoRejected
@@ -158,18 +159,9 @@ def generation_ingest(
 
 
 def _manifest_line_parse(raw: str) -> dict:
-    try:
-        entry = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise GenerationRejected(f"invalid JSON ({error.msg} at column {error.colno})") from error
-    if not isinstance(entry, dict):
-        raise GenerationRejected("each line must be a JSON object")
-    missing = [key for key in MANIFEST_REQUIRED_KEYS if not entry.get(key)]
-    if missing:
-        raise GenerationRejected(f"missing required keys: {', '.join(missing)}")
-    unknown = sorted(set(entry) - MANIFEST_KNOWN_KEYS)
-    if unknown:
-        raise GenerationRejected(f"unknown keys: {', '.join(unknown)}")
+    entry = manifest_entry_parse(
+        raw, required=MANIFEST_REQUIRED_KEYS, known=MANIFEST_KNOWN_KEYS, rejected=GenerationRejected
+    )
     _check_text("video", entry["video"])
     return entry
 

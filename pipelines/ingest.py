@@ -296,19 +296,28 @@ def pair_ingest(
     return pair, True
 
 
-def _manifest_line_parse(raw: str) -> dict:
+def manifest_entry_parse(
+    raw: str, *, required: tuple[str, ...], known: set[str], rejected: type[Exception] = PairRejected
+) -> dict:
+    """One JSONL manifest line as a dict with every `required` key set and no key outside `known`; `rejected`
+    (with the reason) otherwise. Pair and generation manifests share it."""
     try:
         entry = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise PairRejected(f"invalid JSON ({error.msg} at column {error.colno})") from error
+        raise rejected(f"invalid JSON ({error.msg} at column {error.colno})") from error
     if not isinstance(entry, dict):
-        raise PairRejected("each line must be a JSON object")
-    missing = [key for key in MANIFEST_REQUIRED_KEYS if not entry.get(key)]
+        raise rejected("each line must be a JSON object")
+    missing = [key for key in required if not entry.get(key)]
     if missing:
-        raise PairRejected(f"missing required keys: {', '.join(missing)}")
-    unknown = sorted(set(entry) - MANIFEST_KNOWN_KEYS)
+        raise rejected(f"missing required keys: {', '.join(missing)}")
+    unknown = sorted(set(entry) - known)
     if unknown:
-        raise PairRejected(f"unknown keys: {', '.join(unknown)}")
+        raise rejected(f"unknown keys: {', '.join(unknown)}")
+    return entry
+
+
+def _manifest_line_parse(raw: str) -> dict:
+    entry = manifest_entry_parse(raw, required=MANIFEST_REQUIRED_KEYS, known=MANIFEST_KNOWN_KEYS)
     for key in ("prompt", "video_a", "video_b", "source_a", "source_b", "pair_id"):
         if key in entry and entry[key] is not None and not isinstance(entry[key], str):
             raise PairRejected(f"'{key}' must be a string")
