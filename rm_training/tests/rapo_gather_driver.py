@@ -34,3 +34,6 @@ if __name__ == "__main__":
     rewards = batch_rewards(texts, targets, K, sigma=0.1, accelerator=accelerator)
     out = Path(sys.argv[1]) / f"rewards-{accelerator.process_index}.json"
     out.write_text(json.dumps({"processes": accelerator.num_processes, "rewards": rewards.tolist()}))
+    # both processes leave the group before exiting: gloo's threads torn down at exit aborted one of them now and then
+    accelerator.wait_for_everyone()
+    torch.distributed.destroy_process_group()
