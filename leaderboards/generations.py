@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
@@ -28,11 +27,10 @@ from pipelines.ingest import (
     ImportReport,
     IncomingVideo,
     PairRejected,
-    _import_roots,
-    _manifest_video_path,
     _video_check,
     _video_create,
     manifest_entry_parse,
+    manifest_lines_import,
     work_folder,
 )
 from pipelines.media import VideoRejected
@@ -169,38 +167,21 @@ def _manifest_line_parse(raw: str) -> dict:
 def generations_manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
     """Import a JSONL manifest of generations. Each line stands alone: a bad line is reported with its number and the
     rest still import; a re-run skips the lines already imported."""
-    manifest_path = Path(manifest_path)
-    roots = _import_roots(manifest_path)
-    report = ImportReport()
-    with open(manifest_path, encoding="utf-8", errors="replace") as manifest:
-        for line_number, raw in enumerate(manifest, start=1):
-            if not raw.strip():
-                continue
-            try:
-                entry = _manifest_line_parse(raw)
-                path = _manifest_video_path(entry["video"], base_dir=manifest_path.parent, roots=roots)
-                _, created = generation_ingest(
-                    campaign=campaign,
-                    video=IncomingVideo(path=path, original_name=entry["video"]),
-                    prompt=entry["prompt"],
-                    generator=entry["generator"],
-                    seed=entry.get("seed"),
-                    metadata=entry.get("metadata"),
-                )
-            except (GenerationRejected, PairRejected, VideoRejected) as error:
-                report.errors.append((line_number, str(error)))
-                continue
-            except ValidationError as error:
-                report.errors.append((line_number, "; ".join(error.messages)))
-                continue
-            except QueueUnavailable as error:
-                report.errors.append((line_number, f"{error}; this line and the ones after it were not imported"))
-                break
-            if created:
-                report.created += 1
-            else:
-                report.skipped += 1
-    return report
+
+    def import_line(raw: str, video_path) -> bool:
+        entry = _manifest_line_parse(raw)
+        _, created = generation_ingest(
+            campaign=campaign,
+            video=IncomingVideo(path=video_path(entry["video"]), original_name=entry["video"]),
+            prompt=entry["prompt"],
+            generator=entry["generator"],
+            seed=entry.get("seed"),
+            metadata=entry.get("metadata"),
+        )
+        return created
+
+    return manifest_lines_import(manifest_path=manifest_path, import_line=import_line,
+                                 rejected=(GenerationRejected, PairRejected, VideoRejected))
 
 
 def generation_ingest_uploaded(

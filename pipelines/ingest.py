@@ -346,39 +346,28 @@ def _manifest_video_path(value: str, *, base_dir: Path, roots: list[Path]) -> Pa
     return resolved
 
 
-def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
-    """Import a JSONL manifest of pairs. Each line stands alone: a bad line is reported with its
-    number and the rest still import. Video paths are relative to the manifest's folder."""
+def manifest_lines_import(
+    *, manifest_path: Path, import_line, rejected: tuple[type[Exception], ...] = (PairRejected, VideoRejected)
+) -> ImportReport:
+    """Run ``import_line(raw, video_path) -> created`` on each non-blank line of a JSONL manifest, where
+    ``video_path(value)`` is the file a manifest value names (refused outside the manifest's folder and the import
+    roots). Each line stands alone: a line raising one of ``rejected`` or a ValidationError is reported with its
+    number and the rest still import; a queue that is down stops the import (a re-run skips what was imported).
+    Pair and generation manifests share it."""
     manifest_path = Path(manifest_path)
-    base_dir = manifest_path.parent
     roots = _import_roots(manifest_path)
+
+    def video_path(value: str) -> Path:
+        return _manifest_video_path(value, base_dir=manifest_path.parent, roots=roots)
+
     report = ImportReport()
     with open(manifest_path, encoding="utf-8", errors="replace") as manifest:
         for line_number, raw in enumerate(manifest, start=1):
             if not raw.strip():
                 continue
             try:
-                entry = _manifest_line_parse(raw)
-                path_a, path_b = (
-                    _manifest_video_path(entry[key], base_dir=base_dir, roots=roots) for key in ("video_a", "video_b")
-                )
-                _, created = pair_ingest(
-                    campaign=campaign,
-                    prompt=entry["prompt"],
-                    external_id=entry.get("pair_id"),
-                    metadata=entry.get("metadata"),
-                    video_a=IncomingVideo(
-                        path=path_a,
-                        original_name=entry["video_a"],
-                        source_model=entry.get("source_a") or "",
-                    ),
-                    video_b=IncomingVideo(
-                        path=path_b,
-                        original_name=entry["video_b"],
-                        source_model=entry.get("source_b") or "",
-                    ),
-                )
-            except (PairRejected, VideoRejected) as error:
+                created = import_line(raw, video_path)
+            except rejected as error:
                 report.errors.append((line_number, str(error)))
                 continue
             except ValidationError as error:
@@ -393,6 +382,30 @@ def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
             else:
                 report.skipped += 1
     return report
+
+
+def manifest_import(*, manifest_path: Path, campaign: Campaign) -> ImportReport:
+    """Import a JSONL manifest of pairs. Each line stands alone: a bad line is reported with its
+    number and the rest still import. Video paths are relative to the manifest's folder."""
+
+    def import_line(raw: str, video_path) -> bool:
+        entry = _manifest_line_parse(raw)
+        path_a, path_b = (video_path(entry[key]) for key in ("video_a", "video_b"))
+        _, created = pair_ingest(
+            campaign=campaign,
+            prompt=entry["prompt"],
+            external_id=entry.get("pair_id"),
+            metadata=entry.get("metadata"),
+            video_a=IncomingVideo(
+                path=path_a, original_name=entry["video_a"], source_model=entry.get("source_a") or ""
+            ),
+            video_b=IncomingVideo(
+                path=path_b, original_name=entry["video_b"], source_model=entry.get("source_b") or ""
+            ),
+        )
+        return created
+
+    return manifest_lines_import(manifest_path=manifest_path, import_line=import_line)
 
 
 def video_process(*, video_id: int) -> Video | None:
