@@ -24,16 +24,18 @@ A ranking fitted without resamples says nothing about its uncertainty: every pai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from leaderboards.ranking import Ranking
+from leaderboards import ranking
+from leaderboards.ranking import Comparison, Ranking
 
 # Two bootstrap scores closer than this are equal (generators that no resample saw sit at the same score).
 EQUAL_SCORES = 1e-9
 COIN_TOSS = 0.5
+SELECTION_RIDGE = 1.0
 
 GeneratorPair = tuple[int, int]
 
@@ -47,6 +49,15 @@ class ActivePick:
     order_uncertainty: float  # u_ij of the fitted leaderboard
     comparisons: float  # n_ij before this round
     cold_start: bool  # picked because a generator had no comparison yet
+
+
+def ranking_for_selection(
+    generators: Sequence[str], comparisons: Sequence[Comparison], *, seed: int, n_resamples: int = 200
+) -> Ranking:
+    """The fit the rule reads: ranking_fit with a ridge of SELECTION_RIDGE, i.e. a normal prior N(0, 1) on each
+    log-strength. Without it a generator that won its only comparison gets an unbounded score in every resample
+    that holds that win, so the bootstrap calls it settled above generators it never met."""
+    return ranking.ranking_fit(generators, comparisons, n_resamples=n_resamples, seed=seed, ridge=SELECTION_RIDGE)
 
 
 def order_uncertainty(ranking: Ranking) -> np.ndarray:

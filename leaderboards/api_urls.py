@@ -5,4 +5,5 @@ from leaderboards import apis
 urlpatterns = [
     path("campaigns/<int:campaign_id>/leaderboard/", apis.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("campaigns/<int:campaign_id>/generations/", apis.GenerationListCreateApi.as_view(), name="api-generations"),
+    path("campaigns/<int:campaign_id>/pairing/", apis.PairingApi.as_view(), name="api-pairing"),
 ]

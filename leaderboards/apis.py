@@ -14,6 +14,14 @@ from leaderboards import ranking
 from leaderboards.forms import MAX_RESAMPLES
 from leaderboards.generations import GenerationRejected, generation_ingest_uploaded
 from leaderboards.models import Generation
+from leaderboards.pairing import (
+    DEFAULT_ROUND_SIZE,
+    MAX_ROUND_SIZE,
+    STRATEGIES,
+    PairingPlan,
+    pairing_apply,
+    pairing_plan,
+)
 from leaderboards.selectors import (
     OVERALL,
     SOURCES,
@@ -193,3 +201,101 @@ class GenerationListCreateApi(APIView):
             GenerationSerializer(generation, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class PairingRequestSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=list(STRATEGIES.items()))
+    apply = serializers.BooleanField(
+        required=False, default=False, help_text="false (default): preview only; true: create the new pairs."
+    )
+    opponents = serializers.IntegerField(
+        required=False, default=2, min_value=1, max_value=50, help_text="random_opponents: opponents per video."
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+    round_size = serializers.IntegerField(
+        required=False,
+        default=DEFAULT_ROUND_SIZE,
+        min_value=1,
+        max_value=MAX_ROUND_SIZE,
+        help_text="active: new pairs in this round.",
+    )
+    target = serializers.CharField(
+        required=False, default=OVERALL, help_text='active: "overall" (default), a dimension or a criterion code.'
+    )
+
+
+class PlannedPairSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    prompt = serializers.CharField(source="generation_a.prompt")
+    generation_a = serializers.IntegerField(source="generation_a.pk")
+    generator_a = serializers.CharField(source="generation_a.generator")
+    generation_b = serializers.IntegerField(source="generation_b.pk")
+    generator_b = serializers.CharField(source="generation_b.generator")
+
+
+class ActiveChoiceSerializer(serializers.Serializer):
+    generator_a = serializers.CharField()
+    generator_b = serializers.CharField()
+    order_uncertainty = serializers.FloatField(
+        help_text="min(p, 1 - p), p the share of bootstrap resamples ranking generator_a above generator_b."
+    )
+    comparisons = serializers.FloatField(help_text="Judged comparisons of the two so far.")
+    pairs = serializers.IntegerField(help_text="New pairs of the two in this round.")
+    cold_start = serializers.BooleanField(help_text="Chosen because one of them had no comparison yet.")
+
+
+class PairingPreviewSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    opponents = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    round_size = serializers.IntegerField()
+    target = serializers.CharField()
+    generations = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+    generators = serializers.IntegerField()
+    new_pairs = serializers.IntegerField(source="new_count")
+    existing_pairs = serializers.IntegerField(source="existing_count")
+    scored_videos = serializers.IntegerField(allow_null=True, help_text="dominance: videos with checklist scores.")
+    judged_comparisons = serializers.IntegerField(allow_null=True, help_text="active: consensus labels used.")
+    awaiting_judgment = serializers.IntegerField(
+        allow_null=True, help_text="active: campaign pairs without a consensus label for the target yet."
+    )
+    preview = PlannedPairSerializer(many=True, help_text="The first 20 new pairs.")
+    active_choices = ActiveChoiceSerializer(many=True, allow_null=True)
+
+
+class PairingAppliedSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    created = serializers.IntegerField()
+
+
+class PairingApi(APIView):
+    """Build a campaign's pairs from its generations by a strategy (leaderboards.pairing): preview, or apply.
+    Curators and ML engineers of the campaign only: the answer names generators, which experts judge blind."""
+
+    @extend_schema(
+        request=PairingRequestSerializer,
+        responses={
+            200: OpenApiResponse(PairingPreviewSerializer, description="The preview (apply false); nothing is made."),
+            201: OpenApiResponse(
+                PairingAppliedSerializer,
+                description="apply true: the new pairs were made; created is 0 when the campaign had them all.",
+            ),
+        },
+    )
+    def post(self, request, campaign_id: int):
+        campaign = access_campaign(user=request.user, campaign_id=campaign_id, roles=INGEST, action="build its pairs")
+        query = PairingRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        options = dict(query.validated_data)
+        apply = options.pop("apply")
+        if options["target"] not in dict(targets_for(campaign=campaign)):
+            raise ValidationError({"target": [f"Not a code of rubric {campaign.rubric.label}, nor overall."]})
+        if apply:
+            created = pairing_apply(campaign=campaign, **options)
+            return Response(
+                PairingAppliedSerializer({"strategy": options["strategy"], "created": created}).data,
+                status=status.HTTP_201_CREATED,
+            )
+        plan: PairingPlan = pairing_plan(campaign=campaign, **options)
+        return Response(PairingPreviewSerializer(plan).data)

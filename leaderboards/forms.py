@@ -4,7 +4,7 @@ from django import forms
 from django.http import QueryDict
 
 from leaderboards import ranking
-from leaderboards.pairing import STRATEGIES
+from leaderboards.pairing import DEFAULT_ROUND_SIZE, MAX_ROUND_SIZE, STRATEGIES
 from leaderboards.selectors import OVERALL
 
 MAX_RESAMPLES = 2000
@@ -73,10 +73,36 @@ class PairingForm(forms.Form):
         min_value=1, max_value=50, initial=2, help_text="k, for random opponents: opponents drawn per video."
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, help_text="Seed of the random draw.")
+    round_size = forms.IntegerField(
+        label="Pairs this round",
+        required=False,
+        min_value=1,
+        max_value=MAX_ROUND_SIZE,
+        initial=DEFAULT_ROUND_SIZE,
+        help_text="Active: new pairs in this round.",
+    )
+    target = forms.ChoiceField(
+        label="Settle the ranking by",
+        required=False,
+        initial=OVERALL,
+        help_text="Active: whose consensus judgments count.",
+    )
+
+    def __init__(self, data=None, *, targets: list[tuple[str, str]] | None = None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["target"].choices = targets or [(OVERALL, "Overall")]
+
+    @staticmethod
+    def initial_options() -> dict:
+        return {name: field.initial for name, field in PairingForm.base_fields.items()}
 
     def options(self) -> dict:
+        """Keyword arguments for pairing_plan and pairing_apply; the active-only fields default when left out."""
+        data = self.cleaned_data
         return {
-            "strategy": self.cleaned_data["strategy"],
-            "opponents": self.cleaned_data["opponents"],
-            "seed": self.cleaned_data["seed"],
+            "strategy": data["strategy"],
+            "opponents": data["opponents"],
+            "seed": data["seed"],
+            "round_size": data.get("round_size") or DEFAULT_ROUND_SIZE,
+            "target": data.get("target") or OVERALL,
         }

@@ -12,6 +12,12 @@ prompt). Strategies:
   one scores at least as high as the other on every dimension both were scored on, and higher on one: a preference
   no dimension contradicts. Scores come from pairs already judged with the checklist, so this is a second round
   after, say, random opponents; videos without answers are left out, as are pairs the campaign already has.
+- `active`: one round of N new pairs ("pairs this round") where one more judgment most reduces the uncertainty of
+  the generators' order. The campaign's consensus judgments so far (overall, or one target) are fitted with
+  bootstrap resamples (leaderboards.ranking) and leaderboards.active chooses the generator pairs: the most often
+  swapped by the bootstrap per comparison already made, generators without any comparison first. Each chosen
+  generator pair becomes one pair of two of their generations of a shared prompt, drawn at random (seeded) among
+  those the campaign does not have. Apply the round, let experts judge it, then preview the next round.
 
 A pair's canonical A is the generation imported first; experts see sides in the order of their assignment and never
 a generator name (the pair id is `gen-<id>-<id>`, the generators live on the videos' `source_model`, which only
@@ -30,14 +36,20 @@ from django.db import transaction
 
 from annotation.models import Campaign, ChecklistAnswer, VideoPair
 from annotation.selectors import checklist_answers_latest
+from leaderboards.active import active_pairs_choose, ranking_for_selection
 from leaderboards.models import Generation
+from leaderboards.ranking import Comparison
+from leaderboards.selectors import OVERALL, LabelledComparison, comparisons_from_consensus, targets_for
 
 STRATEGIES = {
     "all_pairs": "All pairs of generators within each prompt",
     "random_opponents": "k random opponents per video (seeded)",
     "dominance": "Dominance pairs from checklist scores",
+    "active": "Active: a round where the ranking is least certain",
 }
 PREVIEW_SIZE = 20
+DEFAULT_ROUND_SIZE = 20
+MAX_ROUND_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,18 @@ class PlannedPair:
         return f"gen-{self.generation_a.pk}-{self.generation_b.pk}"
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveChoice:
+    """A generator pair the active round compares, and why: how uncertain its order is and how often it met."""
+
+    generator_a: str
+    generator_b: str
+    order_uncertainty: float  # min(p, 1 - p), p the share of bootstrap resamples ranking generator_a higher
+    comparisons: float  # judged comparisons of the two so far (consensus labels)
+    pairs: int  # new pairs of the two in this round
+    cold_start: bool  # chosen because one of them had no comparison yet
+
+
 @dataclass(frozen=True)
 class PairingPlan:
     strategy: str
@@ -61,10 +85,19 @@ class PairingPlan:
     generators: int
     pairs: list[PlannedPair]
     scored_videos: int | None = None  # dominance only: videos with checklist scores
+    round_size: int = DEFAULT_ROUND_SIZE
+    target: str = OVERALL
+    judged_comparisons: int | None = None  # active only: consensus labels the round was chosen from
+    awaiting_judgment: int | None = None  # active only: campaign pairs without a consensus label for the target yet
+    active_choices: list[ActiveChoice] | None = None  # active only, most pairs first
 
     @property
     def new_pairs(self) -> list[PlannedPair]:
         return [planned for planned in self.pairs if not planned.exists]
+
+    @property
+    def new_count(self) -> int:
+        return len(self.new_pairs)
 
     @property
     def existing_count(self) -> int:
@@ -142,23 +175,103 @@ def dominance_pairs_within_prompt(
     return pairs
 
 
-def pairing_plan(*, campaign: Campaign, strategy: str, opponents: int = 1, seed: int = 0) -> PairingPlan:
-    """The pairs `strategy` would build in the campaign now, each marked when the campaign already has it."""
+@dataclass(frozen=True)
+class ActiveRound:
+    pairs: list[tuple[Generation, Generation]]
+    choices: list[ActiveChoice]
+    judged_comparisons: int
+
+
+def active_round_within_prompt(
+    generations: list[Generation],
+    *,
+    comparisons: list[LabelledComparison],
+    existing: set[frozenset[int]],
+    round_size: int,
+    seed: int,
+) -> ActiveRound:
+    """Up to `round_size` new pairs of generations (same prompt, different generators, two videos not in
+    `existing`), spread over generator pairs by leaderboards.active on the fit of `comparisons`."""
+    generators = sorted(
+        {generation.generator for generation in generations}
+        | {comparison.generator_a for comparison in comparisons}
+        | {comparison.generator_b for comparison in comparisons}
+    )
+    index = {generator: position for position, generator in enumerate(generators)}
+    unmade: dict[tuple[int, int], list[tuple[Generation, Generation]]] = defaultdict(list)
+    for a, b in all_pairs_within_prompt(generations):
+        if frozenset((a.video_id, b.video_id)) not in existing:
+            first, second = sorted((index[a.generator], index[b.generator]))
+            unmade[(first, second)].append((a, b))
+    fitted = ranking_for_selection(
+        generators,
+        [Comparison(index[c.generator_a], index[c.generator_b], c.outcome, c.weight) for c in comparisons],
+        seed=seed,
+    )
+    picks = active_pairs_choose(
+        fitted, {key: len(pairs) for key, pairs in unmade.items()}, round_size=round_size, seed=seed
+    )
+    draw = random.Random(seed)
+    for key in sorted(unmade):
+        draw.shuffle(unmade[key])
+    chosen, picks_per_pair = [], defaultdict(list)
+    for pick in picks:
+        chosen.append(unmade[(pick.first, pick.second)].pop())
+        picks_per_pair[(pick.first, pick.second)].append(pick)
+    choices = [
+        ActiveChoice(
+            generator_a=generators[first],
+            generator_b=generators[second],
+            order_uncertainty=same[0].order_uncertainty,
+            comparisons=same[0].comparisons,
+            pairs=len(same),
+            cold_start=any(pick.cold_start for pick in same),
+        )
+        for (first, second), same in picks_per_pair.items()
+    ]
+    choices.sort(key=lambda choice: -choice.pairs)
+    return ActiveRound(pairs=chosen, choices=choices, judged_comparisons=len(comparisons))
+
+
+def pairing_plan(
+    *,
+    campaign: Campaign,
+    strategy: str,
+    opponents: int = 1,
+    seed: int = 0,
+    round_size: int = DEFAULT_ROUND_SIZE,
+    target: str = OVERALL,
+) -> PairingPlan:
+    """The pairs `strategy` would build in the campaign now, each marked when the campaign already has it. For
+    `active`: the round's new pairs, and the within-prompt pairs the campaign already has, marked."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown pairing strategy {strategy!r}")
+    if strategy == "active" and target not in dict(targets_for(campaign=campaign)):
+        raise ValueError(f"unknown target {target!r} for rubric {campaign.rubric.label}")
     generations = list(Generation.objects.filter(campaign=campaign).select_related("video").order_by("id"))
-    scored_videos = None
+    existing = {
+        frozenset(videos) for videos in VideoPair.objects.filter(campaign=campaign).values_list("video_a", "video_b")
+    }
+    scored_videos = active_round = awaiting_judgment = None
     if strategy == "all_pairs":
         candidates = all_pairs_within_prompt(generations)
     elif strategy == "random_opponents":
         candidates = random_opponents_within_prompt(generations, opponents=opponents, seed=seed)
-    else:
+    elif strategy == "dominance":
         scores = checklist_scores(campaign=campaign)
         scored_videos = len({generation.video_id for generation in generations} & scores.keys())
         candidates = dominance_pairs_within_prompt(generations, scores=scores)
-    existing = {
-        frozenset(videos) for videos in VideoPair.objects.filter(campaign=campaign).values_list("video_a", "video_b")
-    }
+    else:
+        comparisons, _ = comparisons_from_consensus(campaigns=[campaign], target=target)
+        active_round = active_round_within_prompt(
+            generations, comparisons=comparisons, existing=existing, round_size=round_size, seed=seed
+        )
+        already_made = [
+            (a, b) for a, b in all_pairs_within_prompt(generations) if frozenset((a.video_id, b.video_id)) in existing
+        ]
+        candidates = active_round.pairs + already_made
+        judged = [comparison.pair_id for comparison in comparisons]
+        awaiting_judgment = VideoPair.objects.filter(campaign=campaign).exclude(pk__in=judged).count()
     pairs = [
         PlannedPair(generation_a=a, generation_b=b, exists=frozenset((a.video_id, b.video_id)) in existing)
         for a, b in candidates
@@ -172,6 +285,11 @@ def pairing_plan(*, campaign: Campaign, strategy: str, opponents: int = 1, seed:
         generators=len({generation.generator for generation in generations}),
         pairs=pairs,
         scored_videos=scored_videos,
+        round_size=round_size,
+        target=target,
+        judged_comparisons=active_round.judged_comparisons if active_round else None,
+        awaiting_judgment=awaiting_judgment,
+        active_choices=active_round.choices if active_round else None,
     )
 
 
@@ -183,12 +301,23 @@ def _pair_metadata(planned: PlannedPair, strategy: str) -> dict:
     return metadata
 
 
-def pairing_apply(*, campaign: Campaign, strategy: str, opponents: int = 1, seed: int = 0) -> int:
+def pairing_apply(
+    *,
+    campaign: Campaign,
+    strategy: str,
+    opponents: int = 1,
+    seed: int = 0,
+    round_size: int = DEFAULT_ROUND_SIZE,
+    target: str = OVERALL,
+) -> int:
     """Create the new pairs of the plan; returns how many. Applies of one campaign run one at a time (the campaign
-    row is locked), each planning afresh, so two applies at once create each pair once."""
+    row is locked), each planning afresh, so two applies at once create each pair once. An active round planned
+    afresh on the same judgments is the round previewed (the bootstrap and the draws are seeded)."""
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
-        plan = pairing_plan(campaign=campaign, strategy=strategy, opponents=opponents, seed=seed)
+        plan = pairing_plan(
+            campaign=campaign, strategy=strategy, opponents=opponents, seed=seed, round_size=round_size, target=target
+        )
         pairs = []
         for planned in plan.new_pairs:
             pair = VideoPair(

@@ -120,9 +120,9 @@ def pairing_page(request, campaign_id: int):
     """GET: the pairs a strategy would build (counts and the first ones); POST: build them, then back to the preview."""
     campaign = access_campaign(user=request.user, campaign_id=campaign_id, roles=INGEST, action="build its pairs")
     data = request.POST if request.method == "POST" else (request.GET or None)
-    form = PairingForm(data, initial={"strategy": "all_pairs", "opponents": 2, "seed": 0})
+    form = PairingForm(data, targets=targets_for(campaign=campaign), initial=PairingForm.initial_options())
     if data is None:
-        options = {name: field.initial for name, field in form.fields.items()}
+        options = PairingForm.initial_options()
     elif form.is_valid():
         options = form.options()
     else:
