@@ -1,25 +1,31 @@
 """Active pairing: which generators the next round of judgments should compare to settle the leaderboard's order.
 
-Plain numpy: this module never imports Django; the app's `active` pairing strategy (leaderboards.pairing) and
-benchmarks/adaptive.py use it as it is.
+Plain numpy and scipy: this module never imports Django; the app's `active` pairing strategy (leaderboards.pairing)
+and benchmarks/adaptive.py use it as it is.
 
-The rule, on a leaderboard fitted with bootstrap resamples (leaderboards.ranking.ranking_fit):
+The rule, on the Davidson fit of the judgments so far (leaderboards.ranking) with a N(0, 1) prior on each
+log-strength (ranking_for_selection):
 
-- Order uncertainty of generators i and j: p_ij = the share of bootstrap resamples in which theta_i > theta_j (equal
-  scores count half) and u_ij = min(p_ij, 1 - p_ij): 0 when every resample orders them alike, 1/2 for a coin toss.
-  The bootstrap sees indirect evidence too: i beat k, and k beat j, settles i over j without a direct comparison.
-- Priority of one more comparison of i and j: u_ij / (1 + n_ij), n_ij being their comparisons so far. The discount
-  stops a pair that stays a coin toss (two generators of equal strength) from taking every round: its priority
-  halves once it has as many comparisons again as it had.
-- A round is chosen greedily: the pair of highest priority, then that pair's n_ij counts one more and the next pick
-  is made the same way, so one very uncertain pair may get several comparisons in a round.
+- Information of one comparison of i and j about d_ij = theta_i - theta_j: with y = 1 when i wins, 1/2 for a tie,
+  0 when j wins, the model is an exponential family in theta with statistic y, so
+  f_ij = Var(y) = P(i wins) + P(tie) / 4 - (P(i wins) + P(tie) / 2)^2 (1/4 for two equal generators without ties).
+- Uncertainty of the scores (Laplace): Sigma = (I + sum over comparisons of f_ij c c^T)^-1, c = e_i - e_j, the
+  identity being the prior. v_ij = c^T Sigma c is the variance of d_ij, indirect evidence included: i beat k and k
+  beat j narrows d_ij without a direct comparison.
+- Order uncertainty: P_ij = Phi(-|d_ij| / sqrt(v_ij)), the probability that the fitted order of i and j is wrong.
+- Priority of one more comparison of i and j: P_ij * f_ij v_ij / (1 + f_ij v_ij). The second factor is the share of
+  v_ij that comparison removes (Sherman-Morrison: v_ij becomes v_ij / (1 + f_ij v_ij)); it is small for a pair
+  compared often already and for a lopsided pair, whose outcome is foregone (f_ij small).
+- A round is chosen greedily: the pair of highest priority, then Sigma is updated as if that comparison were made
+  (its outcome unknown, the scores unchanged) and the next pick is made the same way, so one very uncertain pair may
+  get several comparisons in a round, each worth less than the one before.
 - Cold start: while a candidate generator has no comparison (none judged, none picked yet this round) the pick is a
   pair with such a generator, the one whose two generators have the fewest comparisons: round-robin until every
   generator has been compared once.
 - Equal priorities go to the pair with fewer comparisons, then to a random order fixed by the seed.
 
-A ranking fitted without resamples says nothing about its uncertainty: every pair then counts as a coin toss
-(u_ij = 1/2), which spreads the round over the least compared pairs.
+Why the prior: without it a generator that won its only comparison has an unbounded maximum-likelihood score and a
+variance that grows with it, so the pair looks both certain and uncertain at once (the Hauck-Donner effect).
 """
 
 from __future__ import annotations
@@ -28,13 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import norm
 
 from leaderboards import ranking
 from leaderboards.ranking import Comparison, Ranking
 
-# Two bootstrap scores closer than this are equal (generators that no resample saw sit at the same score).
-EQUAL_SCORES = 1e-9
-COIN_TOSS = 0.5
+# Precision of the N(0, 1) prior on each log-strength: a generator's score is rarely more than 2-3 from the mean.
 SELECTION_RIDGE = 1.0
 
 GeneratorPair = tuple[int, int]
@@ -46,29 +51,52 @@ class ActivePick:
 
     first: int
     second: int
-    order_uncertainty: float  # u_ij of the fitted leaderboard
+    order_uncertainty: float  # P_ij of the fitted leaderboard, before this round
     comparisons: float  # n_ij before this round
+    priority: float  # when picked, this round's earlier picks counted
     cold_start: bool  # picked because a generator had no comparison yet
 
 
-def ranking_for_selection(
-    generators: Sequence[str], comparisons: Sequence[Comparison], *, seed: int, n_resamples: int = 200
-) -> Ranking:
-    """The fit the rule reads: ranking_fit with a ridge of SELECTION_RIDGE, i.e. a normal prior N(0, 1) on each
-    log-strength. Without it a generator that won its only comparison gets an unbounded score in every resample
-    that holds that win, so the bootstrap calls it settled above generators it never met."""
-    return ranking.ranking_fit(generators, comparisons, n_resamples=n_resamples, seed=seed, ridge=SELECTION_RIDGE)
+def ranking_for_selection(generators: Sequence[str], comparisons: Sequence[Comparison]) -> Ranking:
+    """The fit the rule reads: ranking_fit with a ridge of SELECTION_RIDGE (the prior), no bootstrap."""
+    return ranking.ranking_fit(generators, comparisons, n_resamples=0, ridge=SELECTION_RIDGE)
 
 
-def order_uncertainty(ranking: Ranking) -> np.ndarray:
-    """u[i, j] = min(p, 1 - p), p the share of bootstrap resamples with theta_i > theta_j (equal counting half)."""
-    n_generators = len(ranking.generators)
-    if ranking.resampled_scores is None:
-        return np.full((n_generators, n_generators), COIN_TOSS)
-    scores = ranking.resampled_scores
-    differences = scores[:, :, np.newaxis] - scores[:, np.newaxis, :]
-    above = (differences > EQUAL_SCORES).mean(axis=0) + 0.5 * (np.abs(differences) <= EQUAL_SCORES).mean(axis=0)
-    return np.minimum(above, 1 - above)
+def comparison_information(fitted: Ranking) -> np.ndarray:
+    """f[i, j]: Fisher information of one comparison of i and j about theta_i - theta_j under the fitted model."""
+    theta = fitted.scores
+    first, second = theta[:, np.newaxis], theta[np.newaxis, :]
+    # Divide by exp(max) first: the same probabilities, no overflow.
+    top = np.maximum(first, second)
+    win = np.exp(first - top)
+    tie = fitted.tie_parameter * np.exp((first + second) / 2 - top)
+    denominator = win + np.exp(second - top) + tie
+    win, tie = win / denominator, tie / denominator
+    return win + tie / 4 - (win + tie / 2) ** 2
+
+
+def score_covariance(fitted: Ranking, information: np.ndarray, *, ridge: float = SELECTION_RIDGE) -> np.ndarray:
+    """Sigma = (ridge I + sum over pairs of n_ij f_ij c c^T)^-1: the Laplace covariance of the log-strengths."""
+    precision = -fitted.cell_counts * information
+    np.fill_diagonal(precision, 0.0)
+    np.fill_diagonal(precision, -precision.sum(axis=1))
+    return np.linalg.inv(precision + ridge * np.eye(len(fitted.generators)))
+
+
+def _difference_variance(covariance: np.ndarray) -> np.ndarray:
+    """v[i, j] = Sigma_ii + Sigma_jj - 2 Sigma_ij."""
+    diagonal = np.diag(covariance)
+    return diagonal[:, np.newaxis] + diagonal[np.newaxis, :] - 2 * covariance
+
+
+def order_uncertainty(fitted: Ranking, *, ridge: float = SELECTION_RIDGE) -> np.ndarray:
+    """P[i, j] = Phi(-|theta_i - theta_j| / sqrt(v_ij)): the probability that the fitted order of i and j is wrong."""
+    variance = _difference_variance(score_covariance(fitted, comparison_information(fitted), ridge=ridge))
+    difference = np.abs(fitted.scores[:, np.newaxis] - fitted.scores[np.newaxis, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uncertainty = norm.cdf(-difference / np.sqrt(variance))
+    np.fill_diagonal(uncertainty, 0.0)
+    return uncertainty
 
 
 def _normalised(capacity: Mapping[GeneratorPair, int]) -> dict[GeneratorPair, int]:
@@ -82,28 +110,40 @@ def _normalised(capacity: Mapping[GeneratorPair, int]) -> dict[GeneratorPair, in
 
 
 def active_pairs_choose(
-    ranking: Ranking, capacity: Mapping[GeneratorPair, int], *, round_size: int, seed: int
+    fitted: Ranking,
+    capacity: Mapping[GeneratorPair, int],
+    *,
+    round_size: int,
+    seed: int,
+    ridge: float = SELECTION_RIDGE,
 ) -> list[ActivePick]:
-    """The next round: up to `round_size` comparisons of generator pairs, best first, by the rule of this module.
+    """The next round: up to `round_size` comparisons of generator pairs, in the order picked, by the module's rule.
 
-    capacity: {(i, j): how many new comparisons of generators i and j can still be made}, e.g. the number of
-    unpaired generations of the two within shared prompts; pairs absent or at 0 are never picked. The same ranking,
-    capacity and seed give the same round."""
+    fitted: the leaderboard of the judgments so far from ranking_for_selection, over every generator that may be
+    paired (one never judged is simply in no comparison). capacity: {(i, j): how many new comparisons of i and j can
+    still be made}, e.g. their unpaired generations within shared prompts; pairs absent or at 0 are never picked.
+    The same inputs and seed give the same round."""
     left = _normalised(capacity)
     if round_size <= 0 or not left:
         return []
-    uncertainty = order_uncertainty(ranking)
-    pair_comparisons = ranking.cell_counts
-    generator_comparisons = ranking.comparisons.astype(float).copy()
-    random_order = np.random.default_rng(seed).permutation(len(left))
-    tie_break = dict(zip(sorted(left), random_order.tolist(), strict=True))
+    n_generators = len(fitted.generators)
+    information = comparison_information(fitted)
+    covariance = score_covariance(fitted, information, ridge=ridge)
+    uncertainty = order_uncertainty(fitted, ridge=ridge)
+    difference = np.abs(fitted.scores[:, np.newaxis] - fitted.scores[np.newaxis, :])
+    generator_comparisons = fitted.comparisons.astype(float).copy()
+    tie_break = dict(zip(sorted(left), np.random.default_rng(seed).permutation(len(left)).tolist(), strict=True))
     picked_of_pair = dict.fromkeys(left, 0)
 
-    def comparisons_of(pair: GeneratorPair) -> float:
-        return float(pair_comparisons[pair]) + picked_of_pair[pair]
-
     def priority(pair: GeneratorPair) -> float:
-        return round(float(uncertainty[pair]) / (1 + comparisons_of(pair)), 12)
+        first, second = pair
+        variance = covariance[first, first] + covariance[second, second] - 2 * covariance[first, second]
+        wrong_order = norm.cdf(-difference[pair] / np.sqrt(variance))
+        removed_share = information[pair] * variance / (1 + information[pair] * variance)
+        return round(float(wrong_order * removed_share), 12)
+
+    def comparisons_of(pair: GeneratorPair) -> float:
+        return float(fitted.cell_counts[pair]) + picked_of_pair[pair]
 
     picks: list[ActivePick] = []
     while len(picks) < round_size:
@@ -120,9 +160,17 @@ def active_pairs_choose(
                 first=chosen[0],
                 second=chosen[1],
                 order_uncertainty=float(uncertainty[chosen]),
-                comparisons=float(pair_comparisons[chosen]),
+                comparisons=float(fitted.cell_counts[chosen]),
+                priority=priority(chosen),
                 cold_start=bool(cold),
             )
+        )
+        # The pick as a comparison made: Sherman-Morrison update of Sigma with f c c^T.
+        direction = np.zeros(n_generators)
+        direction[list(chosen)] = (1.0, -1.0)
+        projected = covariance @ direction
+        covariance = covariance - information[chosen] * np.outer(projected, projected) / (
+            1 + information[chosen] * direction @ projected
         )
         left[chosen] -= 1
         picked_of_pair[chosen] += 1

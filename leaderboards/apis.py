@@ -237,7 +237,7 @@ class ActiveChoiceSerializer(serializers.Serializer):
     generator_a = serializers.CharField()
     generator_b = serializers.CharField()
     order_uncertainty = serializers.FloatField(
-        help_text="min(p, 1 - p), p the share of bootstrap resamples ranking generator_a above generator_b."
+        help_text="Probability that the fitted order of the two is wrong: Phi(-|d| / sd(d)), d their score difference."
     )
     comparisons = serializers.FloatField(help_text="Judged comparisons of the two so far.")
     pairs = serializers.IntegerField(help_text="New pairs of the two in this round.")

@@ -13,9 +13,9 @@ prompt). Strategies:
   no dimension contradicts. Scores come from pairs already judged with the checklist, so this is a second round
   after, say, random opponents; videos without answers are left out, as are pairs the campaign already has.
 - `active`: one round of N new pairs ("pairs this round") where one more judgment most reduces the uncertainty of
-  the generators' order. The campaign's consensus judgments so far (overall, or one target) are fitted with
-  bootstrap resamples (leaderboards.ranking) and leaderboards.active chooses the generator pairs: the most often
-  swapped by the bootstrap per comparison already made, generators without any comparison first. Each chosen
+  the generators' order. The campaign's consensus judgments so far (overall, or one target) are fitted
+  (leaderboards.ranking) and leaderboards.active chooses the generator pairs: probability that their fitted order is
+  wrong times the share of its variance one more judgment removes; generators without a comparison first. Each chosen
   generator pair becomes one pair of two of their generations of a shared prompt, drawn at random (seeded) among
   those the campaign does not have. Apply the round, let experts judge it, then preview the next round.
 
@@ -69,7 +69,7 @@ class ActiveChoice:
 
     generator_a: str
     generator_b: str
-    order_uncertainty: float  # min(p, 1 - p), p the share of bootstrap resamples ranking generator_a higher
+    order_uncertainty: float  # the probability that the fitted order of the two is wrong (leaderboards.active)
     comparisons: float  # judged comparisons of the two so far (consensus labels)
     pairs: int  # new pairs of the two in this round
     cold_start: bool  # chosen because one of them had no comparison yet
@@ -204,9 +204,7 @@ def active_round_within_prompt(
             first, second = sorted((index[a.generator], index[b.generator]))
             unmade[(first, second)].append((a, b))
     fitted = ranking_for_selection(
-        generators,
-        [Comparison(index[c.generator_a], index[c.generator_b], c.outcome, c.weight) for c in comparisons],
-        seed=seed,
+        generators, [Comparison(index[c.generator_a], index[c.generator_b], c.outcome, c.weight) for c in comparisons]
     )
     picks = active_pairs_choose(
         fitted, {key: len(pairs) for key, pairs in unmade.items()}, round_size=round_size, seed=seed
