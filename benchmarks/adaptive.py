@@ -1,19 +1,22 @@
 """Leaderboard recovery and label accuracy on simulated experts whose truth and reliability are known (issue 17).
 
     .venv/bin/python benchmarks/adaptive.py [--generators 8] [--repeats 10] [--budgets 25,50,100,200,400,800]
-        [--plot adaptive.png] [--seed 0]
+        [--plot adaptive.png] [--seed 0] [--round-size N]
 
 No database and no Django: it uses the same fit (leaderboards.ranking) and Dawid-Skene (leaderboards.reliability)
 as the app. The world:
 - generators with true log-strengths evenly spaced in [-1.5, 1.5]; a pair's true verdict is drawn from the
   Davidson model with tie parameter 0.5 (so about 15-20% of close pairs are ties);
-- pairs by random pairing: two different generators drawn uniformly (active pairing is not built yet);
+- pairs by random pairing: two different generators drawn uniformly; or, in (a), by active pairing
+  (leaderboards.active, the app's `active` strategy) in rounds of --round-size pairs (default 10% of the budget),
+  each round chosen on the majority-vote labels of the rounds before;
 - five experts, three drawn at random per pair (overlap 3): two careful (right 90% of the time), one decent (75%),
   one careless (40%, barely above the 1/3 of chance) and one adversary (always the opposite of a decisive truth, a
   random side on a true tie). A wrong answer is one of the two other verdicts at random.
 For each budget (number of pairs) and repeat it reports:
 (a) Kendall tau between the true generator order and the leaderboard fitted on the labels of majority vote (the
-    app's rule: a shared top count is "comparable"), of Dawid-Skene, and of the true verdicts (the ceiling);
+    app's rule: a shared top count is "comparable"), of Dawid-Skene, and of the true verdicts (the ceiling); then
+    a second table, random vs active pairing on majority-vote labels, each design in the same worlds;
 (b) the share of pairs whose label equals the true verdict, for majority vote and for Dawid-Skene.
 Figures are means over the repeats (each repeat a new world from seed + repeat), with the standard deviation of tau.
 """
@@ -30,6 +33,7 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from leaderboards import active  # noqa: E402
 from leaderboards.ranking import Comparison, ranking_fit  # noqa: E402
 from leaderboards.reliability import dawid_skene  # noqa: E402
 
@@ -106,14 +110,109 @@ def simulate(*, n_generators: int, n_pairs: int, seed: int) -> tuple[float, floa
     )
 
 
-def plot(rows: list[Row], path: Path) -> None:
+# --- (a) Leaderboard recovery: random pairing vs active pairing ------------------------------------------
+
+
+@dataclass
+class RecoveryRow:
+    pairs: int
+    judgments: int
+    tau_random: list[float]
+    tau_active: list[float]
+
+
+def consensus_label_simulate(random: np.random.Generator, theta_a: float, theta_b: float) -> int:
+    """A pair judged by OVERLAP experts drawn from EXPERTS, labelled by majority vote (the app's consensus)."""
+    truth = true_verdict(random, theta_a, theta_b)
+    labels = [
+        expert_verdict(random, truth, EXPERTS[expert][1])
+        for expert in random.choice(len(EXPERTS), size=OVERLAP, replace=False)
+    ]
+    return majority(labels)
+
+
+def recovery_random_vs_active(*, n_generators: int, n_pairs: int, round_size: int, seed: int) -> tuple[float, float]:
+    """Kendall tau of the recovered order after `n_pairs` consensus labels, in one world, for two designs: random
+    pairing (two different generators drawn uniformly per pair) and active pairing (rounds of `round_size` pairs
+    chosen by leaderboards.active on the labels so far)."""
+    random = np.random.default_rng(seed)
+    theta_true = np.linspace(-1.5, 1.5, n_generators)
+    random.shuffle(theta_true)
+    names = [f"g{index}" for index in range(n_generators)]
+
+    def judged(pairs: list[tuple[int, int]]) -> list[Comparison]:
+        return [Comparison(a, b, consensus_label_simulate(random, theta_true[a], theta_true[b])) for a, b in pairs]
+
+    def tau(comparisons: list[Comparison]) -> float:
+        fitted = ranking_fit(names, comparisons, n_resamples=0)
+        return float(kendalltau(theta_true, fitted.scores).statistic)
+
+    random_pairs = [tuple(int(g) for g in random.choice(n_generators, size=2, replace=False)) for _ in range(n_pairs)]
+    tau_random = tau(judged(random_pairs))
+
+    every_pair = {(a, b): n_pairs for a in range(n_generators) for b in range(a + 1, n_generators)}
+    comparisons: list[Comparison] = []
+    round_number = 0
+    while len(comparisons) < n_pairs:
+        fitted = active.ranking_for_selection(names, comparisons)
+        size = min(round_size, n_pairs - len(comparisons))
+        picks = active.active_pairs_choose(fitted, every_pair, round_size=size, seed=seed + round_number)
+        comparisons += judged([(pick.first, pick.second) for pick in picks])
+        round_number += 1
+    return tau_random, tau(comparisons)
+
+
+def recovery_rows(
+    *, n_generators: int, budgets: list[int], repeats: int, round_size: int | None, seed: int
+) -> list[RecoveryRow]:
+    """One row per budget; rounds of `round_size` pairs, or of 10% of the budget when None."""
+    rows = []
+    for n_pairs in budgets:
+        size = round_size or max(1, round(n_pairs / 10))
+        results = [
+            recovery_random_vs_active(n_generators=n_generators, n_pairs=n_pairs, round_size=size, seed=seed + repeat)
+            for repeat in range(repeats)
+        ]
+        tau_random, tau_active = (list(column) for column in zip(*results, strict=True))
+        rows.append(RecoveryRow(n_pairs, n_pairs * OVERLAP, tau_random, tau_active))
+    return rows
+
+
+def recovery_table_print(rows: list[RecoveryRow], *, n_generators: int, repeats: int, round_size: int | None) -> None:
+    rounds = f"rounds of {round_size} pairs" if round_size else "rounds of 10% of the budget"
+    print(
+        f"\n(a) {n_generators} generators, consensus (majority of {OVERLAP} experts) labels, random vs active "
+        f"pairing ({rounds}), {repeats} worlds per row; tau mean ± sd"
+    )
+    print(f"{'pairs':>6} {'judgments':>9} | {'tau random':>13} {'tau active':>13}")
+    for row in rows:
+        print(
+            f"{row.pairs:>6} {row.judgments:>9} | "
+            + " ".join(f"{np.mean(values):>6.3f} ± {np.std(values):.3f}" for values in (row.tau_random, row.tau_active))
+        )
+
+
+def recovery_plot(axes, rows: list[RecoveryRow]) -> None:
+    """(a) Kendall tau against judgments, random vs active pairing, mean ± sd."""
+    judgments = [row.judgments for row in rows]
+    for label, key in (("random pairing", "tau_random"), ("active pairing", "tau_active")):
+        means = [np.mean(getattr(row, key)) for row in rows]
+        spread = [np.std(getattr(row, key)) for row in rows]
+        axes.errorbar(judgments, means, yerr=spread, marker="o", capsize=3, label=label)
+    axes.set_xscale("log")
+    axes.set_xlabel("judgments (majority of 3 experts per pair)")
+    axes.set_ylabel("Kendall tau, true vs recovered order")
+    axes.legend(fontsize=8)
+
+
+def plot(rows: list[Row], path: Path, recovery_rows: list[RecoveryRow] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 3.6))
-    recovery, accuracy = figure.subplots(1, 2)
+    figure = Figure(figsize=(13.5 if recovery_rows else 9, 3.6))
+    recovery, accuracy, *designs = figure.subplots(1, 3 if recovery_rows else 2)
     judgments = [row.judgments for row in rows]
     for label, key in (
         ("majority vote", "tau_majority"),
@@ -133,6 +232,8 @@ def plot(rows: list[Row], path: Path) -> None:
     accuracy.set_xlabel("judgments")
     accuracy.set_ylabel("share of pair labels equal to the truth")
     accuracy.legend(fontsize=8)
+    if recovery_rows:
+        recovery_plot(designs[0], recovery_rows)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -144,6 +245,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="25,50,100,200,400,800", help="Numbers of pairs, comma-separated.")
     parser.add_argument("--plot", type=Path, default=Path("adaptive.png"), help="Where the PNG plot goes.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the first world.")
+    parser.add_argument(
+        "--round-size", type=int, default=None, help="(a) active pairing: pairs per round (default 10%% of the budget)."
+    )
     arguments = parser.parse_args()
 
     rows = []
@@ -173,7 +277,18 @@ def main() -> None:
             )
             + f" | {np.mean(row.accuracy_majority):>12.3f} {np.mean(row.accuracy_dawid_skene):>8.3f}"
         )
-    plot(rows, arguments.plot)
+    budgets = [int(value) for value in arguments.budgets.split(",")]
+    recovery = recovery_rows(
+        n_generators=arguments.generators,
+        budgets=budgets,
+        repeats=arguments.repeats,
+        round_size=arguments.round_size,
+        seed=arguments.seed,
+    )
+    recovery_table_print(
+        recovery, n_generators=arguments.generators, repeats=arguments.repeats, round_size=arguments.round_size
+    )
+    plot(rows, arguments.plot, recovery)
     print(f"plot: {arguments.plot}")
 
 
