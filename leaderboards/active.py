@@ -132,47 +132,46 @@ def active_pairs_choose(
     uncertainty = order_uncertainty(fitted, ridge=ridge)
     difference = np.abs(fitted.scores[:, np.newaxis] - fitted.scores[np.newaxis, :])
     generator_comparisons = fitted.comparisons.astype(float).copy()
-    tie_break = dict(zip(sorted(left), np.random.default_rng(seed).permutation(len(left)).tolist(), strict=True))
-    picked_of_pair = dict.fromkeys(left, 0)
-
-    def priority(pair: GeneratorPair) -> float:
-        first, second = pair
-        variance = covariance[first, first] + covariance[second, second] - 2 * covariance[first, second]
-        wrong_order = norm.cdf(-difference[pair] / np.sqrt(variance))
-        removed_share = information[pair] * variance / (1 + information[pair] * variance)
-        return round(float(wrong_order * removed_share), 12)
-
-    def comparisons_of(pair: GeneratorPair) -> float:
-        return float(fitted.cell_counts[pair]) + picked_of_pair[pair]
+    candidates = sorted(left)
+    firsts = np.array([first for first, _ in candidates])
+    seconds = np.array([second for _, second in candidates])
+    remaining = np.array([left[pair] for pair in candidates])
+    pair_information = information[firsts, seconds]
+    pair_comparisons = fitted.cell_counts[firsts, seconds].astype(float)
+    tie_break = np.random.default_rng(seed).permutation(len(candidates))
 
     picks: list[ActivePick] = []
-    while len(picks) < round_size:
-        available = [pair for pair in sorted(left) if left[pair] > 0]
-        if not available:
-            break
-        cold = [pair for pair in available if min(generator_comparisons[list(pair)]) == 0]
-        if cold:
-            chosen = min(cold, key=lambda pair: (generator_comparisons[list(pair)].sum(), tie_break[pair]))
+    while len(picks) < round_size and remaining.any():
+        variance = covariance[firsts, firsts] + covariance[seconds, seconds] - 2 * covariance[firsts, seconds]
+        wrong_order = norm.cdf(-difference[firsts, seconds] / np.sqrt(variance))
+        removed_share = pair_information * variance / (1 + pair_information * variance)
+        priority = np.round(wrong_order * removed_share, 12)
+        cold = (np.minimum(generator_comparisons[firsts], generator_comparisons[seconds]) == 0) & (remaining > 0)
+        if cold.any():
+            together = generator_comparisons[firsts] + generator_comparisons[seconds]
+            # np.lexsort sorts by its last key first: cold pairs, then fewest comparisons, then the seeded order.
+            chosen = np.lexsort((tie_break, together, ~cold))[0]
         else:
-            chosen = min(available, key=lambda pair: (-priority(pair), comparisons_of(pair), tie_break[pair]))
+            chosen = np.lexsort((tie_break, pair_comparisons, -priority, remaining == 0))[0]
+        first, second = int(firsts[chosen]), int(seconds[chosen])
         picks.append(
             ActivePick(
-                first=chosen[0],
-                second=chosen[1],
-                order_uncertainty=float(uncertainty[chosen]),
-                comparisons=float(fitted.cell_counts[chosen]),
-                priority=priority(chosen),
-                cold_start=bool(cold),
+                first=first,
+                second=second,
+                order_uncertainty=float(uncertainty[first, second]),
+                comparisons=float(fitted.cell_counts[first, second]),
+                priority=float(priority[chosen]),
+                cold_start=bool(cold.any()),
             )
         )
         # The pick as a comparison made: Sherman-Morrison update of Sigma with f c c^T.
         direction = np.zeros(n_generators)
-        direction[list(chosen)] = (1.0, -1.0)
+        direction[[first, second]] = (1.0, -1.0)
         projected = covariance @ direction
-        covariance = covariance - information[chosen] * np.outer(projected, projected) / (
-            1 + information[chosen] * direction @ projected
+        covariance = covariance - pair_information[chosen] * np.outer(projected, projected) / (
+            1 + pair_information[chosen] * direction @ projected
         )
-        left[chosen] -= 1
-        picked_of_pair[chosen] += 1
-        generator_comparisons[list(chosen)] += 1
+        remaining[chosen] -= 1
+        pair_comparisons[chosen] += 1
+        generator_comparisons[[first, second]] += 1
     return picks
