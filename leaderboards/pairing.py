@@ -88,7 +88,8 @@ class PairingPlan:
     round_size: int = DEFAULT_ROUND_SIZE
     target: str = OVERALL
     judged_comparisons: int | None = None  # active only: consensus labels the round was chosen from
-    awaiting_judgment: int | None = None  # active only: campaign pairs without a consensus label for the target yet
+    # active only: pairs of two generators in the campaign without a consensus label for the target yet
+    awaiting_judgment: int | None = None
     active_choices: list[ActiveChoice] | None = None  # active only, most pairs first
 
     @property
@@ -260,7 +261,7 @@ def pairing_plan(
         scored_videos = len({generation.video_id for generation in generations} & scores.keys())
         candidates = dominance_pairs_within_prompt(generations, scores=scores)
     else:
-        comparisons, _ = comparisons_from_consensus(campaigns=[campaign], target=target)
+        comparisons, without_generators = comparisons_from_consensus(campaigns=[campaign], target=target)
         active_round = active_round_within_prompt(
             generations, comparisons=comparisons, existing=existing, round_size=round_size, seed=seed
         )
@@ -268,8 +269,8 @@ def pairing_plan(
             (a, b) for a, b in all_pairs_within_prompt(generations) if frozenset((a.video_id, b.video_id)) in existing
         ]
         candidates = active_round.pairs + already_made
-        judged = [comparison.pair_id for comparison in comparisons]
-        awaiting_judgment = VideoPair.objects.filter(campaign=campaign).exclude(pk__in=judged).count()
+        compared = VideoPair.objects.filter(campaign=campaign).count() - without_generators
+        awaiting_judgment = compared - len(comparisons)
     pairs = [
         PlannedPair(generation_a=a, generation_b=b, exists=frozenset((a.video_id, b.video_id)) in existing)
         for a, b in candidates

@@ -85,9 +85,6 @@ class Ranking:
     seed: int
     confidence: float
     order: list[int] = field(default_factory=list)  # generator indices, best first
-    # One row of scores per bootstrap resample, (n_resamples, n_generators): how often two generators swap order
-    # (leaderboards.active). None with 0 resamples.
-    resampled_scores: np.ndarray | None = None
 
     def rows(self) -> list[dict]:
         """One row per generator, best first: rank, generator, score, ci_low, ci_high, n."""
@@ -242,5 +239,4 @@ def ranking_fit(
         seed=seed,
         confidence=confidence,
         order=order,
-        resampled_scores=np.array(scores_resampled) if scores_resampled else None,
     )

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from agreement.tests.factories import expert_make, judge
 from annotation.models import Campaign, VideoPair
+from annotation.tests.factories import VideoPairFactory
 from leaderboards.pairing import pairing_apply, pairing_plan
 from leaderboards.tests.test_pairing import generation_make, generations_campaign
 
@@ -157,3 +158,18 @@ def test_a_round_size_of_zero_or_an_unknown_target_is_refused_on_the_page(client
 
     assert zero.status_code == unknown.status_code == 400
     assert campaign.pairs.count() == 0
+
+
+def test_pairs_not_judged_yet_are_counted_as_awaiting_and_left_out_of_the_fit():
+    campaign = generations_campaign(prompts=4)
+    expert = expert_make("active-judge", campaign)
+    pairing_apply(campaign=campaign, strategy="active", round_size=6, seed=0)
+    for pair in campaign.pairs.order_by("id")[:2]:
+        judge(pair, expert, default=1)
+    # A judged pair of videos without generators counts neither as judged nor as awaiting.
+    anonymous = VideoPairFactory(campaign=campaign, external_id="no-generators")
+    judge(anonymous, expert, default=1)
+
+    plan = pairing_plan(campaign=campaign, strategy="active", round_size=2, seed=0)
+
+    assert (plan.judged_comparisons, plan.awaiting_judgment) == (2, 4)
