@@ -551,6 +551,17 @@ def campaign_members(*, campaign: Campaign) -> QuerySet[CampaignMembership]:
     )
 
 
+def campaign_pairs_by_overlap(*, campaign: Campaign) -> dict[str, int]:
+    """Adaptive overlap on the campaign page: how many pairs are at the overlap (`at_minimum`), asked for more
+    experts but not the most (`raised`), and at the maximum (`at_maximum`). One aggregate over the campaign's pairs."""
+    ceiling_extra = campaign.overlap_ceiling - campaign.overlap
+    return VideoPair.objects.filter(campaign=campaign).aggregate(
+        at_minimum=Count("pk", filter=Q(extra_overlap=0)),
+        raised=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__lt=ceiling_extra)),
+        at_maximum=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__gte=ceiling_extra)),
+    )
+
+
 def campaign_expert_throughput(*, campaign: Campaign) -> list[dict]:
     """One row per expert of the campaign, by username: `judgments` submitted, `open` assignments, `flags` raised,
     `median_seconds` of active time per submitted pair (None before the first) and `last_activity` (their latest

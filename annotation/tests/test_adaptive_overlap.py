@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.urls import reverse
 
 from annotation.models import Assignment, PairJudgment, VideoPair
 from annotation.overlap import dimension_verdicts_disagree
@@ -269,3 +270,28 @@ def test_two_disagreeing_submits_at_once_raise_the_pair_once(experts):
 
     assert PairJudgment.objects.filter(assignment__pair=pair).count() == 2
     assert _pair(pair).extra_overlap == 1
+
+
+# --- The campaign page ------------------------------------------------------------------------------------------
+
+
+def test_only_the_campaigns_curators_change_its_overlap_and_a_bad_maximum_is_shown_beside_its_field(
+    client, curator, expert, experts
+):
+    campaign = _adaptive_campaign(experts)
+    campaign_member_add(campaign=campaign, user=curator, role="curator")
+    campaign_member_add(campaign=campaign, user=expert, role="expert")
+    url = reverse("campaign-overlap", args=[campaign.pk])
+
+    client.force_login(expert)
+    assert client.post(url, {"overlap": 1, "max_overlap": 9}).status_code == 403
+    client.force_login(curator)
+    refused = client.post(url, {"overlap": 3, "max_overlap": 2})
+    assert refused.status_code == 400
+    assert refused.context["overlap_form"].errors == {
+        "max_overlap": ["The maximum overlap cannot be below the overlap."]
+    }
+    assert client.post(url, {"overlap": 3, "max_overlap": ""}).status_code == 302
+
+    campaign.refresh_from_db()
+    assert (campaign.overlap, campaign.max_overlap, campaign.overlap_is_adaptive) == (3, None, False)
