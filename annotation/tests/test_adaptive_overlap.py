@@ -295,3 +295,19 @@ def test_only_the_campaigns_curators_change_its_overlap_and_a_bad_maximum_is_sho
 
     campaign.refresh_from_db()
     assert (campaign.overlap, campaign.max_overlap, campaign.overlap_is_adaptive) == (3, None, False)
+
+
+def test_imported_judgments_raise_a_split_pair_like_submits(experts):
+    """judgment_import holds the pair's lock and submits in the same transaction: the same rule applies."""
+    from agreement.services import judgment_import
+
+    campaign = campaign_create(name="imported", overlap=2, max_overlap=3, checklist=None)
+    pair = VideoPairFactory(campaign=campaign)
+    for annotator, verdict in (("import-a", 1), ("import-b", -1)):
+        criteria, dimensions = all_verdicts(campaign, verdict)
+        record = {"pair_id": pair.external_id, "annotator": annotator, "criteria": criteria, "dimensions": dimensions}
+        assert judgment_import(campaign=campaign, record=record) == "created"
+
+    assert _pair(pair).extra_overlap == 1
+    campaign_member_add(campaign=campaign, user=experts[0], role="expert")
+    assert assignment_next_for(expert=experts[0], campaign=campaign).pair_id == pair.pk
