@@ -306,6 +306,7 @@ class VideoPair(models.Model):
     )
     extra_overlap = models.PositiveIntegerField(
         default=0,
+        db_default=0,  # rows written with COPY or raw INSERT (benchmarks) need no value either
         help_text="Experts this pair asked for beyond its campaign's overlap because its judgments disagreed "
         "(adaptive overlap, annotation.overlap); its target is Campaign.overlap_target. Only raised, under the "
         "pair's row lock.",

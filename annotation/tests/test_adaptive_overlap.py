@@ -286,6 +286,7 @@ def test_only_the_campaigns_curators_change_its_overlap_and_a_bad_maximum_is_sho
     client.force_login(expert)
     assert client.post(url, {"overlap": 1, "max_overlap": 9}).status_code == 403
     client.force_login(curator)
+    assert "<td>2–4</td>" in client.get(reverse("home")).content.decode()  # the campaign list shows the range
     refused = client.post(url, {"overlap": 3, "max_overlap": 2})
     assert refused.status_code == 400
     assert refused.context["overlap_form"].errors == {
