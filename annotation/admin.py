@@ -62,7 +62,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "rubric", "checklist", "overlap", "status", "created_at")
+    list_display = ("name", "rubric", "checklist", "overlap", "max_overlap", "status", "created_at")
     inlines = [MembershipInline]
 
 

@@ -7,7 +7,33 @@ from django import forms
 from annotation.models import Campaign, Checklist, Role, Rubric
 
 
-class CampaignCreateForm(forms.Form):
+class OverlapForm(forms.Form):
+    """How many experts judge each pair: a fixed overlap, or adaptive between the overlap and a maximum."""
+
+    overlap = forms.IntegerField(
+        min_value=1,
+        initial=3,
+        help_text="How many different experts judge each pair (with a maximum: the fewest).",
+    )
+    max_overlap = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Maximum overlap",
+        help_text="Adaptive overlap: a pair whose experts disagree (below the agreement threshold on a dimension) gets "
+        "one more expert at a time, up to this many. Empty: every pair gets exactly the overlap.",
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        overlap, max_overlap = cleaned.get("overlap"), cleaned.get("max_overlap")
+        if overlap is not None and max_overlap is not None and max_overlap < overlap:
+            self.add_error("max_overlap", "The maximum overlap cannot be below the overlap.")
+        return cleaned
+
+
+class CampaignCreateForm(OverlapForm):
+    field_order = ["name", "rubric", "checklist", "overlap", "max_overlap", "agreement_threshold", "guidelines"]
+
     name = forms.CharField(max_length=200)
     rubric = forms.ModelChoiceField(queryset=Rubric.objects.order_by("slug", "-version"), empty_label=None)
     checklist = forms.ModelChoiceField(
@@ -16,7 +42,6 @@ class CampaignCreateForm(forms.Form):
         empty_label="None: rubric verdicts only",
         help_text="The per-video yes/no questions experts answer besides the rubric, or none.",
     )
-    overlap = forms.IntegerField(min_value=1, initial=3, help_text="How many different experts judge each pair.")
     agreement_threshold = forms.FloatField(
         min_value=0.0,
         max_value=1.0,

@@ -11,7 +11,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import selectors, services
-from annotation.campaign_forms import CampaignCreateForm, GuidelinesForm, ManifestUploadForm, MemberAddForm
+from annotation.campaign_forms import (
+    CampaignCreateForm,
+    GuidelinesForm,
+    ManifestUploadForm,
+    MemberAddForm,
+    OverlapForm,
+)
 from annotation.guidelines import guidelines_html
 from annotation.models import Campaign
 from pipelines.ingest import PairRejected, manifest_import_uploaded
@@ -30,6 +36,7 @@ def campaign_new(request):
                 rubric=data["rubric"],
                 checklist=data["checklist"],
                 overlap=data["overlap"],
+                max_overlap=data["max_overlap"],
                 agreement_threshold=data["agreement_threshold"],
                 guidelines=data["guidelines"],
                 created_by=request.user,
@@ -52,7 +59,9 @@ def _errors_onto(form, invalid: ValidationError) -> None:
         form.add_error(None, invalid)
 
 
-def _campaign_page(request, campaign: Campaign, *, member_form=None, manifest_form=None, report=None, status=200):
+def _campaign_page(
+    request, campaign: Campaign, *, member_form=None, manifest_form=None, overlap_form=None, report=None, status=200
+):
     context = {
         "campaign": campaign,
         "members": selectors.campaign_members(campaign=campaign),
@@ -61,6 +70,11 @@ def _campaign_page(request, campaign: Campaign, *, member_form=None, manifest_fo
         "member_form": member_form or MemberAddForm(),
         "manifest_form": manifest_form or ManifestUploadForm(),
         "guidelines_form": GuidelinesForm(initial={"guidelines": campaign.guidelines}),
+        "overlap_form": overlap_form
+        or OverlapForm(initial={"overlap": campaign.overlap, "max_overlap": campaign.max_overlap}),
+        "overlap_counts": selectors.campaign_pairs_by_overlap(campaign=campaign)
+        if campaign.overlap_is_adaptive
+        else None,
         "report": report,
         "max_mb": round(settings.VIDEO_MAX_BYTES / 1e6),
     }
@@ -94,6 +108,25 @@ def campaign_member_add(request, campaign_id: int):
             )
             return redirect("campaign-detail", campaign_id=campaign.pk)
     return _campaign_page(request, campaign, member_form=form, status=400)
+
+
+@login_required
+@require_POST
+def campaign_overlap(request, campaign_id: int):
+    campaign = _curated_campaign(request, campaign_id, "change its overlap")
+    form = OverlapForm(request.POST)
+    if form.is_valid():
+        try:
+            services.campaign_overlap_set(
+                campaign=campaign, overlap=form.cleaned_data["overlap"], max_overlap=form.cleaned_data["max_overlap"]
+            )
+        except ValidationError as invalid:
+            _errors_onto(form, invalid)
+        else:
+            messages.success(request, f"Overlap of {campaign.name} saved.")
+            return redirect("campaign-detail", campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return _campaign_page(request, campaign, overlap_form=form, status=400)
 
 
 @login_required

@@ -221,7 +221,16 @@ class Campaign(models.Model):
     description = models.TextField(blank=True)
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="campaigns")
     checklist = models.ForeignKey(Checklist, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True)
-    overlap = models.PositiveIntegerField(default=3, help_text="How many different experts judge each pair.")
+    overlap = models.PositiveIntegerField(
+        default=3,
+        help_text="How many different experts judge each pair; with max_overlap set, the fewest (adaptive overlap).",
+    )
+    max_overlap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Adaptive overlap: a pair whose judgments disagree gets one more expert at a time, up to this many "
+        "(annotation.overlap). Empty: every pair gets exactly `overlap`.",
+    )
     agreement_threshold = models.FloatField(
         default=0.6, help_text="Pairs whose consensus is backed by a smaller share of raters go to adjudication."
     )
@@ -237,10 +246,30 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=models.Q(overlap__gte=1), name="campaign_overlap_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(overlap__gte=1), name="campaign_overlap_positive"),
+            models.CheckConstraint(
+                condition=models.Q(max_overlap__isnull=True) | models.Q(max_overlap__gte=models.F("overlap")),
+                name="campaign_max_overlap_at_least_overlap",
+                violation_error_message="The maximum overlap cannot be below the overlap.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def overlap_ceiling(self) -> int:
+        """The most experts a pair of this campaign can get: max_overlap, or the fixed overlap."""
+        return self.overlap if self.max_overlap is None else self.max_overlap
+
+    @property
+    def overlap_is_adaptive(self) -> bool:
+        return self.overlap_ceiling > self.overlap
+
+    def overlap_target(self, *, extra_overlap: int) -> int:
+        """How many experts a pair that asked for `extra_overlap` more than the minimum gets now."""
+        return min(self.overlap + extra_overlap, self.overlap_ceiling)
 
 
 class CampaignMembership(models.Model):
@@ -275,11 +304,28 @@ class VideoPair(models.Model):
     assigned_count = models.PositiveIntegerField(
         default=0, help_text="Assignments handed out for this pair; only changed under the pair's row lock."
     )
+    extra_overlap = models.PositiveIntegerField(
+        default=0,
+        db_default=0,  # rows written with COPY or raw INSERT (benchmarks) need no value either
+        help_text="Experts this pair asked for beyond its campaign's overlap because its judgments disagreed "
+        "(adaptive overlap, annotation.overlap); its target is Campaign.overlap_target. Only raised, under the "
+        "pair's row lock.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        # The expert queue's order (annotation.selectors.pair_candidates_for): fullest open pairs first, then by id.
-        indexes = [models.Index(fields=["campaign", "-assigned_count", "id"], name="pair_queue_next")]
+        # The expert queue (annotation.selectors.pair_candidates_queryset): a pair is open while assigned_count -
+        # extra_overlap < the campaign's overlap, a range of this index, read fewest slots left first, then by id.
+        # Stored relative to the campaign's overlap, so pairs created anywhere (bulk inserts included) need no
+        # target of their own and a curator's change of the overlap applies at once.
+        indexes = [
+            models.Index(
+                "campaign",
+                (models.F("assigned_count") - models.F("extra_overlap")).desc(),
+                "id",
+                name="pair_queue_next",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="pair_unique_external_id"),
             models.CheckConstraint(condition=~models.Q(video_a=models.F("video_b")), name="pair_distinct_videos"),

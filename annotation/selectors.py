@@ -7,6 +7,7 @@ import re
 import statistics
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -99,17 +100,33 @@ def check_role_somewhere(*, user, roles, action: str) -> None:
 
 
 def expert_campaign_ids(*, expert, campaign: Campaign | None = None) -> list[int]:
-    return [campaign_id for campaign_id, _ in expert_campaign_overlaps(expert=expert, campaign=campaign)]
+    return [overlap.campaign_id for overlap in expert_campaign_overlaps(expert=expert, campaign=campaign)]
 
 
-def expert_campaign_overlaps(*, expert, campaign: Campaign | None = None) -> list[tuple[int, int]]:
-    """(campaign id, overlap) of the active campaigns the expert judges in (only `campaign`, if given)."""
+class CampaignOverlap(NamedTuple):
+    """What the queue needs of a campaign: its overlap and, for adaptive overlap, its maximum (None: fixed)."""
+
+    campaign_id: int
+    overlap: int
+    max_overlap: int | None
+
+    def target(self, *, extra_overlap: int) -> int:
+        """As Campaign.overlap_target: the experts a pair gets now."""
+        ceiling = self.overlap if self.max_overlap is None else self.max_overlap
+        return min(self.overlap + extra_overlap, ceiling)
+
+
+def expert_campaign_overlaps(*, expert, campaign: Campaign | None = None) -> list[CampaignOverlap]:
+    """The overlaps of the active campaigns the expert judges in (only `campaign`, if given)."""
     memberships = CampaignMembership.objects.filter(
         user=expert, role=Role.EXPERT, campaign__status=Campaign.Status.ACTIVE
     )
     if campaign is not None:
         memberships = memberships.filter(campaign=campaign)
-    return list(memberships.values_list("campaign_id", "campaign__overlap"))
+    return [
+        CampaignOverlap(*row)
+        for row in memberships.values_list("campaign_id", "campaign__overlap", "campaign__max_overlap")
+    ]
 
 
 def assignment_open_for(*, expert, campaign_ids: list[int]) -> Assignment | None:
@@ -162,17 +179,17 @@ def assignment_progress(*, assignment: Assignment, count_limit: int | None = Non
     count_limit = PROGRESS_COUNT_LIMIT if count_limit is None else count_limit
     expert_here = Assignment.objects.filter(campaign_id=assignment.campaign_id, expert_id=assignment.expert_id)
     ready = Video.Status.READY
-    still_open = VideoPair.objects.filter(
-        campaign_id=assignment.campaign_id,
-        assigned_count__lt=assignment.campaign.overlap,
-        video_a__status=ready,
-        video_b__status=ready,
-    ).exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert_id=assignment.expert_id)))
+    campaign = assignment.campaign
+    still_open = (
+        pairs_open(campaign_id=campaign.pk, overlap=campaign.overlap, max_overlap=campaign.max_overlap)
+        .filter(video_a__status=ready, video_b__status=ready)
+        .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert_id=assignment.expert_id)))
+    )
     counts = [
         _count_up_to(expert_here.filter(status=Assignment.Status.SUBMITTED).order_by(), count_limit),
         _count_up_to(expert_here.filter(status=Assignment.Status.ASSIGNED).order_by(), count_limit),
         # In the queue's order, so that it is read along pair_queue_next like pair_candidates_queryset.
-        _count_up_to(still_open.order_by("-assigned_count", "id"), count_limit),
+        _count_up_to(still_open.order_by(F("queue_key").desc(), "id"), count_limit),
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -205,41 +222,63 @@ def assignment_progress(*, assignment: Assignment, count_limit: int | None = Non
     }
 
 
-def pair_candidates_queryset(*, expert, campaign_id: int, overlap: int, limit: int = 20) -> QuerySet:
-    """(id, assigned_count) of the first `limit` pairs of one campaign the expert may take, in the queue's order.
+def pairs_open(*, campaign_id: int, overlap: int, max_overlap: int | None = None) -> QuerySet[VideoPair]:
+    """The campaign's pairs with fewer assignments than their target (Campaign.overlap_target), annotated with
+    `queue_key` = assigned_count - extra_overlap, the key of the index `pair_queue_next`.
+
+    The overlaps are constants of the query, so "open" is the index range `queue_key < overlap`; an adaptive
+    campaign's maximum is one more comparison on the rows read (it only bites on pairs raised past a maximum a
+    curator lowered later)."""
+    pairs = VideoPair.objects.alias(queue_key=F("assigned_count") - F("extra_overlap")).filter(
+        campaign_id=campaign_id, queue_key__lt=overlap
+    )
+    if max_overlap is not None and max_overlap > overlap:
+        pairs = pairs.filter(assigned_count__lt=max_overlap)
+    return pairs
+
+
+def pair_candidates_queryset(
+    *, expert, campaign_id: int, overlap: int, max_overlap: int | None = None, limit: int = 20
+) -> QuerySet:
+    """(id, slots taken) of the first `limit` pairs of one campaign the expert may take, in the queue's order:
+    fewest slots left first (for a fixed overlap: most assignments first), then by id.
 
     Index-backed, so it costs the same at 10,000 pairs as at 1,000,000: the overlap is a constant of the query,
-    so `assigned_count < overlap` is a range of the index `pair_queue_next` (campaign, assigned_count descending,
-    id), read in the queue's order and stopped after `limit` pairs; each pair read costs a primary-key probe of
-    its two videos and one of the unique (pair, expert) index. Full pairs are never read. Joining the campaign for
-    its overlap instead made the planner read every pair of the campaign and both video tables in full."""
+    so "open" is a range of the index `pair_queue_next` (campaign, assigned_count - extra_overlap descending, id),
+    read in the queue's order and stopped after `limit` pairs (pairs_open); each pair read costs a primary-key
+    probe of its two videos and one of the unique (pair, expert) index. Full pairs are never read. Joining the
+    campaign for its overlap instead made the planner read every pair of the campaign and both video tables in
+    full."""
     ready = Video.Status.READY
     return (
-        VideoPair.objects.filter(
-            campaign_id=campaign_id,
-            assigned_count__lt=overlap,
-            video_a__status=ready,
-            video_b__status=ready,
-        )
+        pairs_open(campaign_id=campaign_id, overlap=overlap, max_overlap=max_overlap)
+        .filter(video_a__status=ready, video_b__status=ready)
         .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert=expert)))
-        .order_by("-assigned_count", "id")
-        .values_list("id", "assigned_count")[:limit]
+        .annotate(slots_taken=F("assigned_count") - F("extra_overlap"))
+        .order_by("-slots_taken", "id")
+        .values_list("id", "slots_taken")[:limit]
     )
 
 
-def pair_candidates_for(*, expert, campaign_overlaps: list[tuple[int, int]], limit: int = 20) -> list[int]:
-    """Ids of pairs the expert may take next, closest to full overlap first, from the campaigns given as
-    (campaign id, overlap); see pair_candidates_queryset."""
+def pair_candidates_for(*, expert, campaign_overlaps: list[CampaignOverlap], limit: int = 20) -> list[int]:
+    """Ids of pairs the expert may take next, fewest slots left first, from the campaigns given (see
+    pair_candidates_queryset)."""
     queues = [
-        pair_candidates_queryset(expert=expert, campaign_id=campaign_id, overlap=overlap, limit=limit)
-        for campaign_id, overlap in campaign_overlaps
+        pair_candidates_queryset(
+            expert=expert,
+            campaign_id=campaign.campaign_id,
+            overlap=campaign.overlap,
+            max_overlap=campaign.max_overlap,
+            limit=limit,
+        )
+        for campaign in campaign_overlaps
     ]
     if not queues:
         return []
     if len(queues) == 1:
         return [pair_id for pair_id, _ in queues[0]]
     # Several campaigns: each is read along its own index range, and the union is merged in the queue's order.
-    merged = queues[0].union(*queues[1:], all=True).order_by("-assigned_count", "id")[:limit]
+    merged = queues[0].union(*queues[1:], all=True).order_by("-slots_taken", "id")[:limit]
     return [pair_id for pair_id, _ in merged]
 
 
@@ -509,6 +548,17 @@ def campaign_members(*, campaign: Campaign) -> QuerySet[CampaignMembership]:
     """The campaign's memberships, by role then username."""
     return (
         CampaignMembership.objects.filter(campaign=campaign).select_related("user").order_by("role", "user__username")
+    )
+
+
+def campaign_pairs_by_overlap(*, campaign: Campaign) -> dict[str, int]:
+    """Adaptive overlap on the campaign page: how many pairs are at the overlap (`at_minimum`), asked for more
+    experts but not the most (`raised`), and at the maximum (`at_maximum`). One aggregate over the campaign's pairs."""
+    ceiling_extra = campaign.overlap_ceiling - campaign.overlap
+    return VideoPair.objects.filter(campaign=campaign).aggregate(
+        at_minimum=Count("pk", filter=Q(extra_overlap=0)),
+        raised=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__lt=ceiling_extra)),
+        at_maximum=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__gte=ceiling_extra)),
     )
 
 

@@ -33,6 +33,7 @@ from annotation.models import (
     check_severe_flags,
     check_verdicts_match_rubric,
 )
+from annotation.overlap import dimension_verdicts_disagree
 from annotation.signals import judgments_changed
 
 
@@ -101,18 +102,21 @@ def campaign_create(
     rubric: Rubric | None = None,
     checklist: Checklist | None | str = DEFAULT_CHECKLIST,
     overlap: int = 3,
+    max_overlap: int | None = None,
     agreement_threshold: float | None = None,
     description: str = "",
     guidelines: str = "",
     created_by=None,
 ) -> Campaign:
     """A new active campaign. `checklist=None` makes a rubric-only campaign (verdicts, no checklist answers); by
-    default it gets the default checklist. Its creator, when given, becomes its curator."""
+    default it gets the default checklist. `max_overlap` above `overlap` makes its overlap adaptive
+    (annotation.overlap). Its creator, when given, becomes its curator."""
     campaign = Campaign(
         name=name,
         rubric=rubric or rubric_default(),
         checklist=checklist_default() if checklist == DEFAULT_CHECKLIST else checklist,
         overlap=overlap,
+        max_overlap=max_overlap,
         description=description,
         guidelines=guidelines,
         created_by=created_by,
@@ -131,6 +135,15 @@ def campaign_guidelines_set(*, campaign: Campaign, guidelines: str) -> None:
     campaign.guidelines = guidelines
     campaign.full_clean(validate_unique=False, validate_constraints=False)
     campaign.save(update_fields=["guidelines"])
+
+
+def campaign_overlap_set(*, campaign: Campaign, overlap: int, max_overlap: int | None) -> None:
+    """Change how many experts judge each pair. Pairs keep the extra experts their disagreement asked for, counted
+    from the new overlap and capped by the new maximum; a pair already past its new target keeps its judgments and
+    gets no new expert. ValidationError (by field) for an overlap below 1 or a maximum below the overlap."""
+    campaign.overlap, campaign.max_overlap = overlap, max_overlap
+    campaign.full_clean(validate_unique=False)
+    campaign.save(update_fields=["overlap", "max_overlap"])
 
 
 def campaign_guidelines_mark_seen(*, campaign: Campaign, user) -> None:
@@ -166,11 +179,16 @@ def campaign_member_remove(*, campaign: Campaign, user_id: int, role: str) -> No
         raise ValidationError("A campaign keeps at least one curator: add another before removing this one.")
     removed, _ = memberships.filter(user_id=user_id).delete()
     if removed and role == Role.EXPERT:
+        open_assignments = Assignment.objects.filter(
+            campaign=campaign, expert_id=user_id, status=Assignment.Status.ASSIGNED, flag__isnull=True
+        )
+        # The pairs first, in id order, then the assignments (see "Row locks"): an adaptive campaign's submit
+        # holds its pair while it waits for its assignment.
+        pair_ids = list(open_assignments.values_list("pair_id", flat=True))
+        list(VideoPair.objects.select_for_update(no_key=True).filter(pk__in=pair_ids).order_by("pk").values("pk"))
         # Locked, so a submit in flight finishes first and its assignment, no longer open, is kept.
         released = list(
-            Assignment.objects.select_for_update(of=("self",))
-            .filter(campaign=campaign, expert_id=user_id, status=Assignment.Status.ASSIGNED, flag__isnull=True)
-            .values_list("pk", "pair_id")
+            open_assignments.select_for_update(of=("self",)).filter(pair_id__in=pair_ids).values_list("pk", "pair_id")
         )
         Assignment.objects.filter(pk__in=[pk for pk, _ in released]).delete()
         for _, pair_id in released:
@@ -193,7 +211,11 @@ def user_ensure(*, username: str, password: str, is_superuser: bool = False):
 # assignment_next_for locks the expert's user row, then candidate pairs (SKIP LOCKED), and inserts the assignment;
 # pair_judgment_submit locks the assignment row only (`of=("self",)`): a lock on the campaign or pair row as well
 # serialised every submit and deadlocked against "next pair", whose insert of an assignment needs a key-share lock
-# on the campaign row while it holds the pair row. judgment_import locks the pair, then the submit its assignment.
+# on the campaign row while it holds the pair row. In a campaign with adaptive overlap the submit also locks the
+# pair (FOR NO KEY UPDATE, before the assignment), so submits on one pair take turns and each sees the others'
+# judgments when it decides whether the pair needs another expert; "next pair" skips a pair held so and retries.
+# judgment_import locks the pair, then the submit its assignment; campaign_member_remove the released assignments'
+# pairs, then the assignments.
 # Locks that exist only to serialise a row's writers are FOR NO KEY UPDATE, so inserts that reference the row
 # (their foreign-key check takes FOR KEY SHARE) are not blocked by them.
 
@@ -253,33 +275,35 @@ def assignment_create(*, pair: VideoPair, expert, swapped: bool | None = None) -
 def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: int = 5) -> Assignment:
     """The expert's open assignment, or a new one.
 
-    Pairs closest to their full overlap come first, so a half-done campaign has many fully judged
-    pairs rather than many pairs judged once. Concurrency: the expert's own row is locked so two
-    tabs cannot each open a new assignment, and candidate pairs are locked with SKIP LOCKED so two
-    experts never take the same last slot of a pair. A pair skipped because another expert holds
-    it may still have a slot when they are done, so that case is retried in a fresh transaction
-    rather than reported as "nothing left".
+    Pairs with the fewest slots left before their target come first, so a half-done campaign has many
+    fully judged pairs rather than many pairs judged once. A pair's target is its campaign's overlap,
+    or more for a disputed pair under adaptive overlap (Campaign.overlap_target).
+
+    Concurrency: the expert's own row is locked so two tabs cannot each open a new assignment, and candidate
+    pairs are locked with SKIP LOCKED so two experts never take the same last slot of a pair. A pair skipped
+    because another expert holds it (or a submit deciding whether it needs another expert) may still have a slot
+    when they are done, so that case is retried in a fresh transaction rather than reported as "nothing left".
     """
     for attempt in range(attempts):
         skipped_locked = False
         with transaction.atomic():
             get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).first()
             campaign_overlaps = selectors.expert_campaign_overlaps(expert=expert, campaign=campaign)
-            overlap_of = dict(campaign_overlaps)
+            overlap_of = {overlap.campaign_id: overlap for overlap in campaign_overlaps}
             open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=list(overlap_of))
             if open_assignment is not None:
                 return open_assignment
             for pair_id in selectors.pair_candidates_for(expert=expert, campaign_overlaps=campaign_overlaps):
                 pair = (
                     VideoPair.objects.select_for_update(skip_locked=True, no_key=True)
-                    .only("id", "campaign_id", "assigned_count")
+                    .only("id", "campaign_id", "assigned_count", "extra_overlap")
                     .filter(pk=pair_id)
                     .first()
                 )
                 if pair is None:
                     skipped_locked = True
                     continue
-                if pair.assigned_count >= overlap_of[pair.campaign_id]:
+                if pair.assigned_count >= overlap_of[pair.campaign_id].target(extra_overlap=pair.extra_overlap):
                     continue
                 # No check for an existing assignment of this expert: the candidates exclude their pairs, their
                 # row lock keeps their other tabs out, and the unique constraint backs both.
@@ -404,12 +428,16 @@ def pair_judgment_submit(
     Verdicts are canonical (+1 = A better). `checklist` maps video id -> {question id: yes/no/na}; the answers
     belong to this assignment: they replace its earlier answers and no other assignment's. A second submit based
     on the same revision (double click, a second tab) raises JudgmentConflict and changes nothing; a locked
-    campaign raises CampaignLocked and changes nothing.
+    campaign raises CampaignLocked and changes nothing. Under adaptive overlap a submit or revision that leaves the
+    pair's judgments in disagreement asks for one more expert (pair_overlap_raise_if_disputed).
     """
-    # Lock order (see "Row locks" above): the campaign FOR SHARE, then this assignment's row only.
-    campaign_check_open(
+    # Lock order (see "Row locks" above): the campaign FOR SHARE, then (adaptive overlap only) the pair, then this
+    # assignment's row.
+    open_campaign = campaign_check_open(
         campaign_id=assignment.campaign_id, action="judgments are final and can no longer be submitted or revised."
     )
+    if open_campaign.overlap_is_adaptive:
+        VideoPair.objects.select_for_update(no_key=True).filter(pk=assignment.pair_id).values("pk").first()
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("campaign__rubric", "campaign__checklist", "pair")
@@ -478,8 +506,36 @@ def pair_judgment_submit(
     assignment.time_spent_seconds = spent
     assignment.draft = {}
     assignment.save(update_fields=["status", "submitted_at", "time_spent_seconds", "draft"])
+    if open_campaign.overlap_is_adaptive:
+        pair_overlap_raise_if_disputed(campaign=open_campaign, pair_id=assignment.pair_id)
     transaction.on_commit(lambda: judgments_changed.send(sender=PairJudgment, campaign_id=campaign.pk))
     return judgment
+
+
+def pair_overlap_raise_if_disputed(*, campaign: Campaign, pair_id: int) -> bool:
+    """Adaptive overlap: give the pair one more expert (up to the campaign's maximum) when every expert it has now
+    has submitted and their dimension verdicts disagree (annotation.overlap). Whether it was raised.
+
+    The caller holds the pair's row lock, so concurrent submits on the pair decide one after the other, each
+    seeing the judgments committed before it. A revision is decided the same way; a target never falls, since
+    the assignments it allowed are handed out already. Adjudication changes no target: the experts' votes decide
+    whether a pair needs another expert, and a curator's adjudication settles a label whatever the overlap."""
+    pair = VideoPair.objects.only("id", "campaign_id", "assigned_count", "extra_overlap").get(pk=pair_id)
+    target = campaign.overlap_target(extra_overlap=pair.extra_overlap)
+    if target >= campaign.overlap_ceiling:
+        return False
+    dimension_verdicts = list(
+        PairJudgment.objects.filter(assignment__pair_id=pair_id).values_list("dimensions", flat=True)
+    )
+    if len(dimension_verdicts) < target:
+        return False  # experts still at work on it may settle it
+    if not dimension_verdicts_disagree(dimension_verdicts, threshold=campaign.agreement_threshold):
+        return False
+    # One expert more than it has judgments: imported judgments, or an overlap a curator lowered, may have left it
+    # with more judgments than its target.
+    raised_target = min(max(target, len(dimension_verdicts)) + 1, campaign.overlap_ceiling)
+    VideoPair.objects.filter(pk=pair_id).update(extra_overlap=raised_target - campaign.overlap)
+    return True
 
 
 def campaign_lock(*, campaign: Campaign) -> None:

@@ -294,3 +294,107 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- (c) Adaptive overlap: judgments saved for the same label accuracy --------------------------------------------
+# Run by the same command, after (a) and (b) (`--budgets 25` keeps those short); it reads --generators, --seed and
+# --repeats, and judges OVERLAP_PAIRS pairs per world.
+#
+# The same world (generators, Davidson truths, the five experts above), but every expert answers every pair once,
+# in an order drawn per pair; a strategy reads those answers in that order, so all strategies judge the same pairs
+# with the same answers. "fixed k": the first k experts. "adaptive m-M": the first m, then one more at a time while
+# the verdicts disagree by the app's rule (annotation.overlap.dimension_verdicts_disagree: the majority, ties voting
+# "comparable", backed by less than the agreement threshold, 0.6 as campaigns default to), up to M. The label of a
+# pair is the majority vote of its judgments (the app's rule) or Dawid-Skene over all of a strategy's judgments.
+
+from annotation.overlap import dimension_verdicts_disagree  # noqa: E402
+
+OVERLAP_STRATEGIES = [
+    ("fixed", 2, 2),
+    ("fixed", 3, 3),
+    ("fixed", 4, 4),
+    ("fixed", 5, 5),
+    ("adaptive", 2, 4),
+    ("adaptive", 2, 5),
+    ("adaptive", 3, 5),
+]
+AGREEMENT_THRESHOLD = 0.6
+OVERLAP_PAIRS = 400
+
+
+def adaptive_overlap_judges(verdicts_in_order: list[int], *, minimum: int, maximum: int) -> list[int]:
+    """The verdicts a pair collects under overlap `minimum`..`maximum`: the first `minimum`, then one more at a time
+    while they disagree (the app's rule), up to `maximum`. minimum == maximum is a fixed overlap."""
+    taken = verdicts_in_order[:minimum]
+    while len(taken) < maximum and dimension_verdicts_disagree(
+        [{"verdict": verdict} for verdict in taken], threshold=AGREEMENT_THRESHOLD
+    ):
+        taken = verdicts_in_order[: len(taken) + 1]
+    return taken
+
+
+def simulate_overlap(*, n_generators: int, n_pairs: int, seed: int) -> dict[str, tuple[float, float, float, float]]:
+    """Strategy name -> (judgments per pair, share of pairs given more than the minimum, accuracy of majority vote,
+    accuracy of Dawid-Skene) in one world."""
+    random = np.random.default_rng(seed)
+    theta_true = np.linspace(-1.5, 1.5, n_generators)
+    random.shuffle(theta_true)
+    pairs = [tuple(int(g) for g in random.choice(n_generators, size=2, replace=False)) for _ in range(n_pairs)]
+    truths = np.array([true_verdict(random, theta_true[a], theta_true[b]) for a, b in pairs])
+    orders = [random.permutation(len(EXPERTS)) for _ in pairs]
+    answers = [
+        [expert_verdict(random, truth, EXPERTS[expert][1]) for expert in order]
+        for truth, order in zip(truths, orders, strict=True)
+    ]
+    results = {}
+    for kind, minimum, maximum in OVERLAP_STRATEGIES:
+        raw, majority_labels, raised = [], [], 0
+        for index, (order, verdicts) in enumerate(zip(orders, answers, strict=True)):
+            taken = adaptive_overlap_judges(verdicts, minimum=minimum, maximum=maximum)
+            raised += len(taken) > minimum
+            majority_labels.append(majority(taken))
+            raw += [(index, EXPERTS[expert][0], verdict) for expert, verdict in zip(order, taken, strict=False)]
+        model = dawid_skene(raw)
+        dawid_skene_labels = np.array([model.labels[index] for index in range(n_pairs)])
+        results[f"{kind} {minimum}" if minimum == maximum else f"{kind} {minimum}-{maximum}"] = (
+            len(raw) / n_pairs,
+            raised / n_pairs,
+            float(np.mean(np.array(majority_labels) == truths)),
+            float(np.mean(dawid_skene_labels == truths)),
+        )
+    return results
+
+
+def overlap_table_print(*, n_generators: int, n_pairs: int, repeats: int, seed: int) -> None:
+    worlds = [
+        simulate_overlap(n_generators=n_generators, n_pairs=n_pairs, seed=seed + repeat) for repeat in range(repeats)
+    ]
+    print()
+    print(
+        f"(c) adaptive overlap: {n_pairs} pairs, all {len(EXPERTS)} experts above in a random order per pair, "
+        f"agreement threshold {AGREEMENT_THRESHOLD}, {repeats} worlds; means (sd of accuracy over worlds)"
+    )
+    print(f"{'strategy':<13} {'judgments/pair':>14} {'raised':>7} | {'acc majority':>15} {'acc D-S':>15}")
+    for name in worlds[0]:
+        per_pair, raised, by_majority, by_dawid_skene = (
+            np.array(column) for column in zip(*(world[name] for world in worlds), strict=True)
+        )
+        print(
+            f"{name:<13} {per_pair.mean():>14.2f} {raised.mean():>7.1%} | "
+            f"{by_majority.mean():>7.3f} ({by_majority.std():.3f}) {by_dawid_skene.mean():>7.3f} "
+            f"({by_dawid_skene.std():.3f})"
+        )
+
+
+if __name__ == "__main__":
+    overlap_parser = argparse.ArgumentParser(add_help=False)
+    overlap_parser.add_argument("--generators", type=int, default=8)
+    overlap_parser.add_argument("--repeats", type=int, default=10)
+    overlap_parser.add_argument("--seed", type=int, default=0)
+    overlap_arguments, _ = overlap_parser.parse_known_args()
+    overlap_table_print(
+        n_generators=overlap_arguments.generators,
+        n_pairs=OVERLAP_PAIRS,
+        repeats=overlap_arguments.repeats,
+        seed=overlap_arguments.seed,
+    )

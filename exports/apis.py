@@ -49,7 +49,9 @@ class SnapshotCreateSerializer(serializers.Serializer):
     campaign = serializers.CharField(help_text="Campaign name.")
     format = serializers.ChoiceField(choices=FORMATS)
     options = serializers.DictField(
-        required=False, help_text="split, seed, min_agreement, swap_augment, gold, awaiting_adjudication"
+        required=False,
+        help_text="split, seed, min_agreement, swap_augment, gold, awaiting_adjudication, video_scores, "
+        "video_score_model, consensus (majority or reliability-weighted)",
     )
 
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from exports.models import FORMATS
+from exports.selectors import CONSENSUS_METHODS
 from exports.services import AWAITING_RULES, GOLD_RULES, ExportError, export_split_parse
 from exports.video_scores import VIDEO_SCORE_SOURCES
 
@@ -22,6 +23,14 @@ class ExportForm(forms.Form):
         help_text="judgments: Bradley-Terry over the pairs; checklist-model: a registered checklist-linear model",
     )
     video_score_model = forms.IntegerField(required=False, min_value=1, label="Checklist-linear model id")
+    consensus = forms.ChoiceField(
+        choices=[(method, method) for method in CONSENSUS_METHODS],
+        initial="majority",
+        required=False,
+        label="Consensus",
+        help_text="majority: each expert one vote; reliability-weighted: each expert's vote weighted by their "
+        "Dawid-Skene reliability for the code (recorded in the manifest)",
+    )
 
     def __init__(self, *args, campaigns, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,4 +51,6 @@ class ExportForm(forms.Form):
         }
         if data.get("video_scores") not in (None, "", "none"):
             options.update(video_scores=data["video_scores"], video_score_model=data.get("video_score_model"))
+        if data.get("consensus") not in (None, "", "majority"):
+            options["consensus"] = data["consensus"]
         return options

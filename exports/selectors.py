@@ -5,6 +5,13 @@ with its tie rule, adjudicated codes taking the curator's latest verdict, and `a
 needs_adjudication` deciding what still waits for a curator. Here it is computed with numpy a few thousand pairs
 at a time (keyset-paginated in external_id order), so memory stays flat and no per-code objects are built;
 `consensus_for_campaign` would hold the whole campaign. A test checks both give the same labels.
+
+Reliability-weighted consensus (the export option `consensus: "reliability-weighted"`): each judgment's verdict
+counts for its expert's Dawid-Skene weight for that code (leaderboards.reliability, one model per criterion and
+dimension over the campaign's judgments, as the weighted leaderboard fits them) instead of 1. The vote is the
+verdict with the most weight, the same tie rule applies (shared top weight, or no weight at all: "comparable"),
+and adjudicated codes still take the curator's verdict. What waits for adjudication and each row's `agreement`
+stay the experts' unweighted counts, so the curators' queue is the same whichever consensus an export uses.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from agreement.selectors import needs_adjudication
 from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
 from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answers_latest, user_has_role
 from exports.models import ExportSnapshot
+from leaderboards import reliability
 
 # --- Permissions and snapshots ------------------------------------------------------------------------
 
@@ -116,6 +124,7 @@ class PairForExport:
     severe: dict[str, dict[str, bool]]  # flags any rater set (only True entries)
     checklist: dict[int, dict[int, str | None]]  # video id -> question id -> consensus answer
     gold: bool
+    reweighted: tuple[str, ...] = ()  # codes whose reliability-weighted vote differs from the majority vote
 
 
 def checklist_consensus(counts: dict[str, int]) -> str | None:
@@ -127,16 +136,18 @@ def checklist_consensus(counts: dict[str, int]) -> str | None:
 
 
 def _judgments(pair_ids: list[int]) -> tuple[list[tuple], dict]:
-    """(pair_id, criteria, dimensions) per judgment, and pair id -> {"A": {code: True}, "B": {...}} for severe
-    flags any rater set. One query. Flags come as text and are decoded only when some flag is true: few
+    """(pair_id, expert_id, criteria, dimensions) per judgment, and pair id -> {"A": {code: True}, "B": {...}} for
+    severe flags any rater set. One query. Flags come as text and are decoded only when some flag is true: few
     judgments have one, and decoding every judgment's flags would cost as much as its verdicts."""
     rows, flags = [], defaultdict(lambda: {"A": {}, "B": {}})
-    for pair_id, criteria, dimensions, severe in (
+    for pair_id, expert_id, criteria, dimensions, severe in (
         PairJudgment.objects.filter(assignment__pair_id__in=pair_ids)
         .order_by("assignment__pair_id", "assignment__expert_id")
-        .values_list("assignment__pair_id", "criteria", "dimensions", Cast("severe", TextField()))
+        .values_list(
+            "assignment__pair_id", "assignment__expert_id", "criteria", "dimensions", Cast("severe", TextField())
+        )
     ):
-        rows.append((pair_id, criteria, dimensions))
+        rows.append((pair_id, expert_id, criteria, dimensions))
         if severe and "true" in severe:
             for side, codes in json.loads(severe).items():
                 for code, flagged in codes.items():
@@ -146,11 +157,17 @@ def _judgments(pair_ids: list[int]) -> tuple[list[tuple], dict]:
 
 
 def batch_consensus(
-    *, pair_ids: list[int], criterion_codes: list[str], dimension_codes: list[str], threshold: float
+    *,
+    pair_ids: list[int],
+    criterion_codes: list[str],
+    dimension_codes: list[str],
+    threshold: float,
+    weights: ReliabilityWeights | None = None,
 ) -> dict[int, dict]:
-    """Pair id -> {"n_raters", "labels", "votes", "vote_agreement", "adjudicated", "needs_adjudication"} for the
-    given pairs, by agreement's rule (module docstring). Three queries (judgments with severe flags, and
-    adjudications); the severe flags come back under "severe"."""
+    """Pair id -> {"n_raters", "labels", "votes", "vote_agreement", "adjudicated", "needs_adjudication",
+    "reweighted"} for the given pairs, by agreement's rule (module docstring), or with `weights` by the
+    reliability-weighted vote. Three queries (judgments with severe flags, and adjudications); the severe flags
+    come back under "severe"."""
     codes = criterion_codes + dimension_codes
     column = {code: index for index, code in enumerate(codes)}
     row_of = {pair_id: row for row, pair_id in enumerate(pair_ids)}
@@ -160,19 +177,29 @@ def batch_consensus(
         [
             [value_index.get(criteria.get(code), -1) for code in criterion_codes]
             + [value_index.get(dimensions.get(code), -1) for code in dimension_codes]
-            for _, criteria, dimensions in judgments
+            for _, _, criteria, dimensions in judgments
         ],
         dtype=np.int64,
     ).reshape(len(judgments), len(codes))
-    judgment_row = np.array([row_of[pair_id] for pair_id, _, _ in judgments], dtype=np.int64)
+    judgment_row = np.array([row_of[pair_id] for pair_id, _, _, _ in judgments], dtype=np.int64)
     counts = np.zeros((len(pair_ids), len(codes), len(VERDICT_DOMAIN)), dtype=np.int64)
     present = given >= 0
-    np.add.at(
-        counts,
-        (np.broadcast_to(judgment_row[:, None], given.shape)[present], np.nonzero(present)[1], given[present]),
-        1,
-    )
+    cells = (np.broadcast_to(judgment_row[:, None], given.shape)[present], np.nonzero(present)[1], given[present])
+    np.add.at(counts, cells, 1)
     votes = metrics.majority_vote(counts, tie_code=VERDICT_TIE_CODE)
+    vote_label = votes.label
+    if weights is not None:
+        judgment_weights = np.array(
+            [[weights.weight(code=code, expert_id=expert_id) for code in codes] for _, expert_id, _, _ in judgments],
+            dtype=float,
+        ).reshape(len(judgments), len(codes))
+        weighted = np.zeros(counts.shape, dtype=float)
+        np.add.at(weighted, cells, judgment_weights[present])
+        # Rounded, so that weights summing to the same total in a different order still tie.
+        weighted_votes = metrics.majority_vote(np.round(weighted, 9), tie_code=VERDICT_TIE_CODE)
+        # Judged, but by experts who all weigh nothing: no preference established, "comparable" by the tie rule.
+        weightless = (votes.n_raters > 0) & (weighted_votes.n_raters <= 0)
+        vote_label = np.where(weightless, VERDICT_TIE_CODE, weighted_votes.label)
 
     # Adjudications, oldest first: the latest verdict of a code wins.
     override = np.zeros((len(pair_ids), len(codes)), dtype=np.int64)
@@ -191,8 +218,9 @@ def batch_consensus(
     waiting = needs_adjudication(votes, adjudicated=overridden, threshold=threshold).tolist()
 
     domain = np.array(VERDICT_DOMAIN, dtype=np.int64)
-    vote_value = domain[np.maximum(votes.label, 0)]
+    vote_value = domain[np.maximum(vote_label, 0)]
     final = np.where(overridden, override, vote_value).tolist()
+    reweighted = ((vote_label != votes.label) & ~overridden & (votes.n_raters > 0)).tolist()
     has_label = (overridden | (votes.n_raters > 0)).tolist()
     raters = np.bincount(judgment_row, minlength=len(pair_ids)).tolist()
     dimension_columns = [column[code] for code in dimension_codes]
@@ -212,8 +240,70 @@ def batch_consensus(
             "adjudicated": pair_id in adjudicated_pairs,
             "needs_adjudication": waiting[row],
             "severe": severe.get(pair_id, {"A": {}, "B": {}}),
+            "reweighted": tuple(code for i, code in enumerate(codes) if reweighted[row][i]),
         }
     return result
+
+
+# --- Reliability weights ------------------------------------------------------------------------------
+
+CONSENSUS_METHODS = ("majority", "reliability-weighted")
+
+
+@dataclass(frozen=True)
+class ReliabilityWeights:
+    """Each expert's Dawid-Skene reliability per criterion and dimension code (leaderboards.reliability): `weight`
+    (accuracy above chance, rescaled to [0, 1]) and `accuracy`, keyed code -> expert id."""
+
+    weights: dict[str, dict[int, float]]
+    accuracies: dict[str, dict[int, float]]
+    usernames: dict[int, str]
+
+    def weight(self, *, code: str, expert_id: int) -> float:
+        return self.weights.get(code, {}).get(expert_id, 0.0)
+
+    def manifest_entry(self) -> dict:
+        """What the manifest records: the method, and per expert (by username) the weight and accuracy per code."""
+        experts = sorted(self.usernames.items(), key=lambda item: item[1])
+        codes = list(self.weights)
+        return {
+            "method": "reliability-weighted",
+            "reliability": "Dawid-Skene per code over the campaign's judgments (leaderboards.reliability); weight = "
+            "expected accuracy above chance, rescaled to [0, 1]",
+            "weights": {
+                username: {code: round(self.weight(code=code, expert_id=expert_id), 6) for code in codes}
+                for expert_id, username in experts
+            },
+            "accuracy": {
+                username: {code: round(self.accuracies[code].get(expert_id, 0.0), 6) for code in codes}
+                for expert_id, username in experts
+            },
+        }
+
+
+def reliability_weights_for(*, campaign: Campaign, codes: list[str]) -> ReliabilityWeights:
+    """Fit one Dawid-Skene model per code over every judgment of the campaign (the verdicts held in memory at once:
+    the model needs them all) and return each expert's weight and accuracy per code. One query."""
+    labels: dict[str, list[tuple[int, int, int]]] = {code: [] for code in codes}
+    usernames: dict[int, str] = {}
+    for pair_id, expert_id, username, criteria, dimensions in (
+        PairJudgment.objects.filter(assignment__campaign_id=campaign.pk)
+        .order_by("assignment__pair_id", "assignment__expert_id")
+        .values_list(
+            "assignment__pair_id", "assignment__expert_id", "assignment__expert__username", "criteria", "dimensions"
+        )
+        .iterator(chunk_size=5000)
+    ):
+        usernames[expert_id] = username
+        for code, verdict in (*dimensions.items(), *criteria.items()):
+            if code in labels:
+                labels[code].append((pair_id, expert_id, verdict))
+    weights, accuracies = {}, {}
+    for code, code_labels in labels.items():
+        annotators = reliability.dawid_skene(code_labels).annotators
+        weights[code] = {expert_id: found.weight for expert_id, found in annotators.items()}
+        accuracies[code] = {expert_id: found.accuracy for expert_id, found in annotators.items()}
+    return ReliabilityWeights(weights=weights, accuracies=accuracies, usernames=usernames)
 
 
 def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[int, str | None]]:
@@ -234,10 +324,15 @@ def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[i
 
 
 def pairs_for_export(
-    *, campaign: Campaign, structure: CampaignStructure, batch_size: int = 2000
+    *,
+    campaign: Campaign,
+    structure: CampaignStructure,
+    batch_size: int = 2000,
+    weights: ReliabilityWeights | None = None,
 ) -> Iterator[list[PairForExport]]:
-    """Every pair of the campaign in external_id order, `batch_size` at a time, with its consensus labels,
-    severe flags, consensus checklist answers and whether it has gold. Six queries per batch."""
+    """Every pair of the campaign in external_id order, `batch_size` at a time, with its consensus labels
+    (reliability-weighted with `weights`), severe flags, consensus checklist answers and whether it has gold. Six
+    queries per batch."""
     last = None
     fields = (
         "id",
@@ -266,6 +361,7 @@ def pairs_for_export(
             criterion_codes=structure.criterion_codes,
             dimension_codes=structure.dimension_codes,
             threshold=campaign.agreement_threshold,
+            weights=weights,
         )
         gold = set(GoldLabel.objects.filter(pair_id__in=pair_ids).values_list("pair_id", flat=True))
         checklist = _checklist_for(campaign, [row[3] for row in rows] + [row[7] for row in rows])
@@ -300,10 +396,16 @@ MEDIA_DESCRIPTIONS = {
 }
 
 
+CONSENSUS_DESCRIPTIONS = {
+    "majority": "the experts' majority vote",
+    "reliability-weighted": "each expert's vote weighted by their Dawid-Skene reliability for the code",
+}
+
+
 def export_options_summary(*, options: dict) -> list[tuple[str, str]]:
     """The snapshot's options as (label, plain-language value) rows, for people rather than for the builder.
     Options this summary does not know yet are listed as they are, so none is ever hidden."""
-    known = {"split", "seed", "min_agreement", "swap_augment", "gold", "awaiting_adjudication", "media"}
+    known = {"split", "seed", "min_agreement", "swap_augment", "gold", "awaiting_adjudication", "media", "consensus"}
     split = options.get("split") or [0.8, 0.1, 0.1]
     min_agreement = float(options.get("min_agreement", 0.0))
     rows = [
@@ -317,6 +419,7 @@ def export_options_summary(*, options: dict) -> list[tuple[str, str]]:
         ("Pairs awaiting adjudication", AWAITING_DESCRIPTIONS.get(options.get("awaiting_adjudication", "exclude"),
                                                                   str(options.get("awaiting_adjudication")))),
         ("Videos", MEDIA_DESCRIPTIONS.get(options.get("media", "link"), str(options.get("media")))),
+        ("Consensus", CONSENSUS_DESCRIPTIONS.get(options.get("consensus", "majority"), str(options.get("consensus")))),
     ]
     rows += [(key.replace("_", " ").capitalize(), str(value)) for key, value in options.items() if key not in known]
     return rows

@@ -55,7 +55,14 @@ from annotation.models import Campaign, Video
 from annotation.selectors import CURATE, user_has_role
 from exports import formats
 from exports.models import FORMATS, ExportSnapshot
-from exports.selectors import CampaignStructure, PairForExport, campaign_structure, pairs_for_export
+from exports.selectors import (
+    CONSENSUS_METHODS,
+    CampaignStructure,
+    PairForExport,
+    campaign_structure,
+    pairs_for_export,
+    reliability_weights_for,
+)
 from exports.splits import SPLITS, SplitError, prompt_group_of, split_plan, split_ratios_parse, split_sizes
 from exports.video_scores import VIDEO_SCORE_SOURCES, VideoScoreError, video_scoring_for
 from pipelines.ingest import file_sha256
@@ -161,7 +168,9 @@ class ExportOptions:
     hard-linked when on the same filesystem ("link", copied otherwise), always copied ("copy"), or not put in
     the folder at all ("none": rows still name media/<sha256>.mp4; for benchmarks). `video_scores` (rl-prompts):
     no single-video rows ("none"), or one per video scored from the pair judgments ("judgments") or by the
-    registered checklist-linear model `video_score_model` ("checklist-model"); see exports/video_scores.py."""
+    registered checklist-linear model `video_score_model` ("checklist-model"); see exports/video_scores.py.
+    `consensus`: each pair's labels by the experts' majority vote ("majority") or by a vote weighting each expert
+    by their Dawid-Skene reliability for the code ("reliability-weighted"; exports.selectors)."""
 
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -172,6 +181,7 @@ class ExportOptions:
     media: str = "link"
     video_scores: str = "none"
     video_score_model: int | None = None
+    consensus: str = "majority"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ExportOptions:
@@ -189,12 +199,14 @@ class ExportOptions:
             media=data.get("media", cls.media),
             video_scores=data.get("video_scores", cls.video_scores),
             video_score_model=_video_score_model_option(data.get("video_score_model", cls.video_score_model)),
+            consensus=data.get("consensus", cls.consensus),
         )
         for name, value, allowed in (
             ("gold", options.gold, GOLD_RULES),
             ("awaiting_adjudication", options.awaiting_adjudication, AWAITING_RULES),
             ("media", options.media, MEDIA_MODES),
             ("video_scores", options.video_scores, VIDEO_SCORE_SOURCES),
+            ("consensus", options.consensus, CONSENSUS_METHODS),
         ):
             if value not in allowed:
                 raise ExportError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -209,6 +221,8 @@ class ExportOptions:
         keys = ["min_agreement", "seed", "split", "swap_augment", "gold", "awaiting_adjudication", "media"]
         if self.video_scores != "none":  # recorded when asked for, so manifests without single rows are unchanged
             keys += ["video_scores", "video_score_model"]
+        if self.consensus != "majority":  # likewise: majority exports keep the filters they always had
+            keys.append("consensus")
         return {key: values[key] for key in keys}
 
 
@@ -896,7 +910,14 @@ def _write_rows(
                 )
             except VideoScoreError as error:
                 raise ExportError(str(error)) from error
+            weights = None
+            if options.consensus == "reliability-weighted":
+                _progress(snapshot, 0.0, "fitting each expert's reliability (Dawid-Skene)")
+                weights = reliability_weights_for(
+                    campaign=campaign, codes=structure.criterion_codes + structure.dimension_codes
+                )
         excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+        reweighted = {"pairs": 0, "labels": 0}
         tally = _AgreementTally(structure.dimension_codes)
         group_index: dict[str, int] = {}
         record_groups = array("q")
@@ -912,7 +933,7 @@ def _write_rows(
         done = 0
         with open(spool_path, "wb") as spool:
             pairs = pairs_for_export(
-                campaign=campaign, structure=structure, batch_size=settings.EXPORT_PAIR_BATCH_SIZE
+                campaign=campaign, structure=structure, batch_size=settings.EXPORT_PAIR_BATCH_SIZE, weights=weights
             )
             for batch in _batches(reading, pairs):
                 tally.add_batch(batch)
@@ -931,6 +952,9 @@ def _write_rows(
                             continue
                         records = [record]
                         exported_pairs += 1
+                        if pair.reweighted:
+                            reweighted["pairs"] += 1
+                            reweighted["labels"] += len(pair.reweighted)
                         if video_scoring is not None:
                             video_scoring.add(pair, record)
                     group = (
@@ -1075,6 +1099,10 @@ def _write_rows(
             "prompt_groups": split_sizes(plan=plan, group_sizes=dict.fromkeys(groups, 1)),
         },
     }
+    manifest["consensus"] = {"method": "majority"}
+    if weights is not None:
+        # Counted over the exported pairs, adjudicated codes left out: how much the weighting changed.
+        manifest["consensus"] = {**weights.manifest_entry(), "changed_from_majority": reweighted}
     if video_scoring is not None:
         manifest["video_scores"] = video_scoring.summary()
     return manifest

@@ -11,7 +11,13 @@ from django.urls import reverse
 
 from annotation import selectors
 from annotation.models import Assignment, ChecklistAnswer, PairJudgment, Video, VideoPair
-from annotation.services import assignment_next_for, campaign_create, campaign_member_add, pair_judgment_submit
+from annotation.services import (
+    assignment_next_for,
+    campaign_create,
+    campaign_member_add,
+    campaign_overlap_set,
+    pair_judgment_submit,
+)
 from annotation.tests.factories import all_checklist_yes, all_verdicts, workbench_form
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +144,32 @@ def test_next_pair_candidates_are_read_along_the_queue_index_not_the_whole_campa
         node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0) for node in nodes
     )
     assert rows_read <= 200, f"{rows_read} rows read for 20 candidates"
+
+
+def test_under_adaptive_overlap_raised_pairs_come_first_along_the_same_index(large_campaign, other_expert):
+    """The campaign made adaptive (overlap 3, maximum 5) with 500 of its full pairs raised to 4 experts: the
+    candidates are still one range of pair_queue_next, read in order, and the raised pairs (one slot left) lead."""
+    campaign_overlap_set(campaign=large_campaign, overlap=3, max_overlap=5)
+    full = VideoPair.objects.filter(campaign=large_campaign, assigned_count=3).order_by("-id")
+    raised = list(full.values_list("id", flat=True)[:500])
+    VideoPair.objects.filter(pk__in=raised).update(extra_overlap=1)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_videopair")
+    queryset = selectors.pair_candidates_queryset(
+        expert=other_expert, campaign_id=large_campaign.pk, overlap=3, max_overlap=5, limit=20
+    )
+    sql, params = queryset.query.sql_with_params()
+    nodes = _nodes(_plan(sql, params, analyze=True))
+
+    pair_scans = [node for node in nodes if node.get("Relation Name") == VideoPair._meta.db_table]
+    assert [(node["Node Type"], node["Index Name"]) for node in pair_scans] == [("Index Scan", "pair_queue_next")]
+    assert "assigned_count - extra_overlap" in pair_scans[0]["Index Cond"]
+    assert "Sort" not in {node["Node Type"] for node in nodes}
+    rows_read = sum(
+        node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0) for node in nodes
+    )
+    assert rows_read <= 200, f"{rows_read} rows read for 20 candidates"
+    assert [pair_id for pair_id, _ in queryset] == sorted(raised)[:20]
 
 
 def test_the_candidates_skip_pairs_the_expert_already_holds_without_reading_their_history(large_campaign, expert):

@@ -1,6 +1,7 @@
 """python manage.py export --campaign NAME --format FORMAT [--split 0.8/0.1/0.1] [--seed N] [--min-agreement X]
 [--swap-augment] [--gold test|split|exclude] [--awaiting-adjudication exclude|include] [--media link|copy|none]
-[--video-scores none|judgments|checklist-model [--video-score-model ID]] --out DIR"""
+[--video-scores none|judgments|checklist-model [--video-score-model ID]] [--consensus majority|reliability-weighted]
+--out DIR"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from exports.models import FORMATS, ExportSnapshot
+from exports.selectors import CONSENSUS_METHODS
 from exports.services import AWAITING_RULES, GOLD_RULES, MEDIA_MODES, ExportError, export_build, export_snapshot_create
 from exports.video_scores import VIDEO_SCORE_SOURCES
 
@@ -32,6 +34,13 @@ class Command(BaseCommand):
                  "registered checklist-linear model.",
         )
         parser.add_argument("--video-score-model", type=int, help="Registered checklist-linear model id.")
+        parser.add_argument(
+            "--consensus",
+            choices=CONSENSUS_METHODS,
+            default="majority",
+            help="Labels by the experts' majority, or by each expert's vote weighted by their Dawid-Skene "
+            "reliability for the code (recorded in the manifest).",
+        )
         parser.add_argument("--user", help="Username recorded as the snapshot's author.")
 
     def handle(self, *args, **options):
@@ -56,6 +65,7 @@ class Command(BaseCommand):
                     "media": options["media"],
                     "video_scores": options["video_scores"],
                     "video_score_model": options["video_score_model"],
+                    "consensus": options["consensus"],
                 },
             )
         except ExportError as error:
