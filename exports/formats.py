@@ -57,28 +57,25 @@ def answer_tag(labels: dict[str, str]) -> str:
     return "<answer>" + ", ".join(f"{code}: {VERDICT_OF_LABEL[label]}" for code, label in labels.items()) + "</answer>"
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def base_sentence(labels: dict[str, str]) -> str:
-    """AesRM-Base's one sentence, e.g. "Video A underperforms Video B in visual aesthetics, while the two are
-    comparable in visual fidelity and visual plausibility."."""
-    groups: dict[str, list[str]] = {"A": [], "B": [], "tie": []}
-    for code, label in labels.items():
-        groups[label].append(DIMENSION_NAMES.get(code, code))
+    """AesRM-Base's one sentence, one clause per dimension in rubric order, each in the seed's words ("Video A
+    outperforms Video B" / "underperforms" / "the two are comparable"), e.g. "Video A underperforms Video B in
+    visual aesthetics, the two are comparable in visual fidelity, and it outperforms Video B in visual
+    plausibility."
+
+    The seed's own example groups dimensions by verdict ("..., while the two are comparable in visual fidelity and
+    visual plausibility"); then the first word already depends on all three verdicts, and a small model taught
+    that sentence answered the same whichever video came first (rm_training/README.md, "Proof that the models
+    learn"). In rubric order each verdict is one choice at its own clause, and rm_training.parsing reads both."""
     clauses = []
-    if groups["A"]:
-        clauses.append(f"Video A outperforms Video B in {_join(groups['A'])}")
-    if groups["B"]:
-        clauses.append(f"{'Video A' if not clauses else 'it'} underperforms Video B in {_join(groups['B'])}")
-    if groups["tie"]:
-        clauses.append(f"the two are comparable in {_join(groups['tie'])}")
-    sentence = clauses[0]
-    if len(clauses) == 2:
-        sentence += ", while " + clauses[1]
-    elif len(clauses) == 3:
-        sentence += ", " + clauses[1] + ", while " + clauses[2]
+    for code, label in labels.items():
+        name = DIMENSION_NAMES.get(code, code)
+        if label == "tie":
+            clauses.append(f"the two are comparable in {name}")
+        else:
+            subject = "it" if any(clause.startswith(("Video A", "it")) for clause in clauses) else "Video A"
+            clauses.append(f"{subject} {'outperforms' if label == 'A' else 'underperforms'} Video B in {name}")
+    sentence = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + ", and " + clauses[-1]
     return sentence[0].upper() + sentence[1:] + "."
 
 

@@ -49,8 +49,8 @@ def test_a_severe_flag_decides_the_taught_answer_and_travels_with_the_rows(expor
 
     assert base["labels"] == prompts["labels"] == {"VA": "A", "VF": "A", "VP": "A"}
     assert base["messages"][-1]["content"][0]["text"] == (
-        "Video A outperforms Video B in visual aesthetics and visual fidelity, while it underperforms Video B in "
-        "visual plausibility. <answer>VA: 1, VF: 1, VP: -1</answer>"
+        "Video A outperforms Video B in visual aesthetics, it outperforms Video B in visual fidelity, and it "
+        "underperforms Video B in visual plausibility. <answer>VA: 1, VF: 1, VP: -1</answer>"
     )
     flags = {"A": {"VA": False, "VF": False, "VP": True}, "B": {"VA": False, "VF": False, "VP": False}}
     assert base["severe"] == prompts["severe"] == flags

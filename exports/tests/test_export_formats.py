@@ -172,8 +172,8 @@ def test_aesrm_base_answers_are_one_sentence_and_the_verdicts(export_campaign, t
     original, swapped = [row for row in rows if row["pair_id"] == "mixed"]
     answer = original["messages"][-1]["content"][0]["text"]
     assert answer == (
-        "Video A underperforms Video B in visual aesthetics, while the two are comparable in visual fidelity and "
-        "visual plausibility. <answer>VA: -1, VF: 0, VP: 0</answer>"
+        "Video A underperforms Video B in visual aesthetics, the two are comparable in visual fidelity, and the two "
+        "are comparable in visual plausibility. <answer>VA: -1, VF: 0, VP: 0</answer>"
     )
     assert swapped["messages"][-1]["content"][0]["text"].endswith("<answer>VA: 1, VF: 0, VP: 0</answer>")
     user = original["messages"][1]["content"]
@@ -222,3 +222,22 @@ def test_the_generation_prompt_reads_back_from_a_pair_prompt():
         )
         assert formats.prompt_of_messages(messages) == "a red kite over dunes"
     assert formats.prompt_of_messages([{"role": "user", "content": [{"type": "text", "text": "no prompt here"}]}]) == ""
+
+
+def test_every_base_sentence_reads_back_as_its_verdicts():
+    """All 27 combinations of three verdicts: one clause per dimension in rubric order, and rm_training's parser
+    of the seed's sentence reads each back."""
+    from itertools import product
+
+    from rm_training.parsing import sentence_verdicts
+
+    for combination in product(("A", "B", "tie"), repeat=3):
+        labels = dict(zip(("VA", "VF", "VP"), combination, strict=True))
+        sentence = formats.base_sentence(labels)
+        assert sentence_verdicts(sentence) == {code: formats.VERDICT_OF_LABEL[label] for code, label in labels.items()}
+        positions = [sentence.index(name) for name in ("visual aesthetics", "visual fidelity", "visual plausibility")]
+        assert positions == sorted(positions)
+    assert formats.base_sentence({"VA": "B", "VF": "tie", "VP": "A"}) == (
+        "Video A underperforms Video B in visual aesthetics, the two are comparable in visual fidelity, and it "
+        "outperforms Video B in visual plausibility."
+    )
