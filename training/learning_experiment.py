@@ -19,7 +19,9 @@ from pipelines.ingest import manifest_import
 
 SIMULATED_EXPERTS = ("learning-expert-1", "learning-expert-2", "learning-expert-3")
 PLANTED_FILE = "planted_checklist.json"
-FORMAT_OPTIONS = {"rl-prompts": {"video_scores": "judgments"}}
+# aesrm-base-sft with both orders of every pair (evaluation skips the swapped rows and asks each pair both ways):
+# the cold start then cannot learn a verdict from the position alone
+FORMAT_OPTIONS = {"rl-prompts": {"video_scores": "judgments"}, "aesrm-base-sft": {"swap_augment": True}}
 
 
 @dataclass(frozen=True)

@@ -16,3 +16,13 @@ def test_real_size_benchmark_config_matches_qwen2_5_vl_3b_shapes():
     assert sum(config.text_config.rope_parameters["mrope_section"]) == 2048 // 16 // 2
     assert config.vision_config.out_hidden_size == config.text_config.hidden_size
     assert config.video_token_id == tokenizer.convert_tokens_to_ids("<|video_pad|>")
+
+
+def test_tiny_config_takes_more_key_value_heads():
+    """hidden 64 with 4 heads -> head_dim 16 -> mrope_section sums to 8; the default keeps one key/value head."""
+    tokenizer = build_tiny_tokenizer()
+    config = tiny_qwen2_5_vl_config(tokenizer, hidden_size=64, num_heads=4, num_key_value_heads=4)
+    assert (config.text_config.num_attention_heads, config.text_config.num_key_value_heads) == (4, 4)
+    assert config.text_config.head_dim == 16
+    assert sum(config.text_config.rope_parameters["mrope_section"]) == 16 // 2
+    assert tiny_qwen2_5_vl_config(tokenizer).text_config.num_key_value_heads == 1
