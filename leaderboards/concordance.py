@@ -104,13 +104,11 @@ def _sign(value: float) -> int:
 
 
 def order_agreement(expert_scores: Sequence[float], model_scores: Sequence[float]) -> float:
-    """Share of generator pairs (i, j), i < j, that the two score lists order the same way (equal counts as an order)."""
+    """Share of generator pairs (i, j), i < j, the two score lists order the same way (equal scores: one order)."""
     pairs = list(itertools.combinations(range(len(expert_scores)), 2))
     if not pairs:
         return math.nan
-    same = sum(
-        _sign(expert_scores[i] - expert_scores[j]) == _sign(model_scores[i] - model_scores[j]) for i, j in pairs
-    )
+    same = sum(_sign(expert_scores[i] - expert_scores[j]) == _sign(model_scores[i] - model_scores[j]) for i, j in pairs)
     return same / len(pairs)
 
 

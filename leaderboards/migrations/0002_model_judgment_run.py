@@ -6,57 +6,114 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0011_assignment_task_number_and_progress_indexes'),
-        ('leaderboards', '0001_generation'),
-        ('training', '0002_model_evaluation_per_snapshot'),
+        ("annotation", "0011_assignment_task_number_and_progress_indexes"),
+        ("leaderboards", "0001_generation"),
+        ("training", "0002_model_evaluation_per_snapshot"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelJudgmentRun',
+            name="ModelJudgmentRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Waiting for a worker'), ('running', 'Scoring'), ('succeeded', 'Done'), ('failed', 'Failed')], db_index=True, default='pending', max_length=10)),
-                ('pairs_total', models.PositiveIntegerField(default=0, help_text='Pairs comparing two generators, when it started.')),
-                ('pairs_judged', models.PositiveIntegerField(default=0, help_text='Pairs with a stored verdict (parsed or not).')),
-                ('pairs_unparsable', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('requested_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last batch stored.', null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_judgment_runs', to='annotation.campaign')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgment_runs', to='training.registeredmodel')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for a worker"),
+                            ("running", "Scoring"),
+                            ("succeeded", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "pairs_total",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Pairs comparing two generators, when it started."
+                    ),
+                ),
+                (
+                    "pairs_judged",
+                    models.PositiveIntegerField(default=0, help_text="Pairs with a stored verdict (parsed or not)."),
+                ),
+                ("pairs_unparsable", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("requested_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, help_text="Last batch stored.", null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_judgment_runs",
+                        to="annotation.campaign",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="judgment_runs",
+                        to="training.registeredmodel",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-requested_at', '-id'],
+                "ordering": ["-requested_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelPairVerdict',
+            name="ModelPairVerdict",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dimensions', models.JSONField(blank=True, default=dict)),
-                ('overall', models.SmallIntegerField(blank=True, null=True)),
-                ('parse_error', models.TextField(blank=True)),
-                ('judged_at', models.DateTimeField(auto_now_add=True)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotation.videopair')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='verdicts', to='leaderboards.modeljudgmentrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dimensions", models.JSONField(blank=True, default=dict)),
+                ("overall", models.SmallIntegerField(blank=True, null=True)),
+                ("parse_error", models.TextField(blank=True)),
+                ("judged_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="annotation.videopair"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="verdicts",
+                        to="leaderboards.modeljudgmentrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pair_id'],
+                "ordering": ["pair_id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='modeljudgmentrun',
-            constraint=models.UniqueConstraint(fields=('model', 'campaign'), name='model_judgment_run_per_model_and_campaign'),
+            model_name="modeljudgmentrun",
+            constraint=models.UniqueConstraint(
+                fields=("model", "campaign"), name="model_judgment_run_per_model_and_campaign"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelpairverdict',
-            constraint=models.UniqueConstraint(fields=('run', 'pair'), name='model_pair_verdict_once_per_run'),
+            model_name="modelpairverdict",
+            constraint=models.UniqueConstraint(fields=("run", "pair"), name="model_pair_verdict_once_per_run"),
         ),
     ]
