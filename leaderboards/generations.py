@@ -180,9 +180,8 @@ def generations_manifest_import(*, manifest_path: Path, campaign: Campaign) -> I
         )
         return created
 
-    return manifest_lines_import(
-        manifest_path=manifest_path, import_line=import_line, rejected=(GenerationRejected, PairRejected, VideoRejected)
-    )
+    return manifest_lines_import(manifest_path=manifest_path, import_line=import_line,
+                                 rejected=(GenerationRejected, PairRejected, VideoRejected))
 
 
 def generation_ingest_uploaded(
