@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -69,6 +69,9 @@ def leaderboard_page(request, campaign_id: int):
     return render(request, "leaderboards/leaderboard.html", context, status=400 if form.errors else 200)
 
 
+SHOWN_OPTIONS = ("target", "source", "resamples", "seed", "also")
+
+
 def _chosen_run(request, campaign):
     """The run of the model named by ?model=<id>, else the campaign's latest run (None when there is none)."""
     runs = list(model_judgment_runs_for(campaign=campaign))
@@ -126,7 +129,10 @@ def leaderboard_model_start(request, campaign_id: int):
             messages.success(request, f"Scoring {campaign.name} with {model.name} in the background.")
         else:
             messages.info(request, f"{model.name} is already scoring {campaign.name}: {run.pairs_judged} pairs so far.")
-    return redirect(f"{reverse('leaderboard', args=[campaign.pk])}?{urlencode({'model': model.pk})}#reward-model")
+    # Back to the same options (target, resamples...) the page was showing, now with this model's run.
+    shown = QueryDict(request.POST.get("shown", ""))
+    query = [(name, value) for name in SHOWN_OPTIONS for value in shown.getlist(name)] + [("model", model.pk)]
+    return redirect(f"{reverse('leaderboard', args=[campaign.pk])}?{urlencode(query)}#reward-model")
 
 
 @login_required

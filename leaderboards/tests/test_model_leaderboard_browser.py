@@ -39,8 +39,9 @@ def test_a_curator_scores_the_campaign_with_a_reward_model_and_compares_it_with_
     section.locator("[data-start-scoring]").click()
 
     expect(page.locator("[data-testid=model-run-status]")).to_contain_text(
-        re.compile(r"waiting for a worker|scoring|scored")
+        re.compile(r"waiting for a worker|scoring|scored"), timeout=30_000
     )
+    assert "resamples=40" in page.url and f"model={model.pk}" in page.url
     expect(page.locator("[data-scoring-done]")).to_have_text("scored 6 of 6 pairs", timeout=240_000)
     expect(section.locator("[data-board=experts] tbody tr")).to_have_count(len(generators))
     expect(section.locator("[data-board=experts] tbody tr").first).to_have_attribute("data-generator", "lavfi-clean")

@@ -48,9 +48,13 @@ def test_a_curator_starts_scoring_and_reads_the_model_leaderboard_beside_the_exp
     assert "Reward model" in page and f'<option value="{model.pk}"' in page and "data-model-agreement" not in page
 
     with django_capture_on_commit_callbacks(execute=True):
-        started = client.post(reverse("leaderboard-model-start", args=[judged.pk]), {"model": model.pk})
+        started = client.post(
+            reverse("leaderboard-model-start", args=[judged.pk]),
+            {"model": model.pk, "shown": "target=VA&resamples=30&next=//evil.example"},
+        )
 
-    assert started.status_code == 302 and started.url.endswith(f"?model={model.pk}#reward-model")
+    assert started.status_code == 302
+    assert started.url == f"/campaigns/{judged.pk}/leaderboard/?target=VA&resamples=30&model={model.pk}#reward-model"
     html = client.get(reverse("leaderboard", args=[judged.pk]), {"model": model.pk, "resamples": 30}).content.decode()
     assert "scored 10 of 10 pairs" in html
     assert _board(html, "experts") == ORDER and _board(html, "model") == ORDER
