@@ -84,8 +84,8 @@ class Concordance:
         }
 
 
-def _scores(pairs: Sequence[JointPair], side: str, n_generators: int) -> tuple[np.ndarray, set[int]]:
-    """Davidson scores fitted on one side's labels, and the generators that side has a label for."""
+def _fit(pairs: Sequence[JointPair], side: str, n_generators: int, start: np.ndarray | None):
+    """Davidson fit on one side's labels (None when that side has none), and the generators it has a label for."""
     comparisons = [
         ranking.Comparison(pair.first, pair.second, getattr(pair, side))
         for pair in pairs
@@ -93,8 +93,13 @@ def _scores(pairs: Sequence[JointPair], side: str, n_generators: int) -> tuple[n
     ]
     seen = {c.first for c in comparisons} | {c.second for c in comparisons}
     if not comparisons:
-        return np.zeros(n_generators), seen
-    return ranking.davidson_fit(ranking.outcomes_count(comparisons, n_generators)).scores, seen
+        return None, seen
+    return ranking.davidson_fit(ranking.outcomes_count(comparisons, n_generators), start=start), seen
+
+
+def _start_of(fit: ranking.DavidsonFit | None) -> np.ndarray | None:
+    """A resample's fit starts from the full data's estimate: the same answer, in a few BFGS steps."""
+    return None if fit is None else np.append(fit.scores, np.log(max(fit.tie_parameter, 1e-6)))
 
 
 def _sign(value: float) -> int:
@@ -113,20 +118,27 @@ def order_agreement(expert_scores: Sequence[float], model_scores: Sequence[float
 
 
 def figures_of(pairs: Sequence[JointPair], n_generators: int) -> Figures:
-    expert_scores, expert_seen = _scores(pairs, "expert", n_generators)
-    model_scores, model_seen = _scores(pairs, "model", n_generators)
+    """The four figures of these pairs, without intervals."""
+    return _figures(pairs, n_generators)[0]
+
+
+def _figures(pairs: Sequence[JointPair], n_generators: int, starts: tuple = (None, None)):
+    """The figures, and the two fits (to start the resamples' fits from)."""
+    expert_fit, expert_seen = _fit(pairs, "expert", n_generators, starts[0])
+    model_fit, model_seen = _fit(pairs, "model", n_generators, starts[1])
+    fits = (expert_fit, model_fit)
     shared = sorted(expert_seen & model_seen)
     both = [pair for pair in pairs if pair.expert is not None and pair.model is not None]
     verdicts = sum(pair.expert == pair.model for pair in both) / len(both) if both else math.nan
     if len(shared) < 2:
-        return Figures(math.nan, math.nan, math.nan, verdicts, len(shared), len(both))
-    expert_shared, model_shared = expert_scores[shared], model_scores[shared]
+        return Figures(math.nan, math.nan, math.nan, verdicts, len(shared), len(both)), fits
+    expert_shared, model_shared = expert_fit.scores[shared], model_fit.scores[shared]
     # A constant order (every score equal) has no rank correlation: scipy warns and answers nan, which we keep.
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         tau = float(stats.kendalltau(expert_shared, model_shared).statistic)
         rho = float(stats.spearmanr(expert_shared, model_shared).statistic)
-    return Figures(tau, rho, order_agreement(expert_shared, model_shared), verdicts, len(shared), len(both))
+    return Figures(tau, rho, order_agreement(expert_shared, model_shared), verdicts, len(shared), len(both)), fits
 
 
 def _interval(values: list[float], confidence: float) -> tuple[float, float] | None:
@@ -148,13 +160,14 @@ def concordance_fit(
 ) -> Concordance:
     """The figures and their percentile bootstrap intervals (pairs resampled jointly, `seed` for numpy's default
     generator). With 0 resamples each interval is the point estimate."""
-    point = figures_of(pairs, n_generators)
+    point, fits = _figures(pairs, n_generators)
+    starts = tuple(_start_of(fit) for fit in fits)
     resampled: list[Figures] = []
     if pairs and n_resamples > 0:
         random = np.random.default_rng(seed)
         for _ in range(n_resamples):
             drawn = random.integers(0, len(pairs), size=len(pairs))
-            resampled.append(figures_of([pairs[index] for index in drawn], n_generators))
+            resampled.append(_figures([pairs[index] for index in drawn], n_generators, starts)[0])
     else:
         resampled = [point]
 
