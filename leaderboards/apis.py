@@ -5,7 +5,7 @@ import json
 from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +13,7 @@ from annotation.selectors import INGEST, access_campaign
 from leaderboards import ranking
 from leaderboards.forms import MAX_RESAMPLES
 from leaderboards.generations import GenerationRejected, generation_ingest_uploaded
-from leaderboards.models import Generation
+from leaderboards.models import Generation, ModelJudgmentRun
 from leaderboards.pairing import (
     DEFAULT_ROUND_SIZE,
     MAX_ROUND_SIZE,
@@ -26,10 +26,16 @@ from leaderboards.selectors import (
     OVERALL,
     SOURCES,
     access_campaign_for_leaderboard,
+    access_model_for_scoring,
     campaigns_comparable_with,
     leaderboard_for,
+    model_comparison_for,
+    model_judgment_run_json,
+    model_judgment_runs_for,
+    model_targets_for,
     targets_for,
 )
+from leaderboards.services import ScoringRefused, model_judgment_run_start
 from pipelines.apis import VideoSerializer
 from pipelines.ingest import PairRejected
 from pipelines.media import VideoRejected
@@ -299,3 +305,137 @@ class PairingApi(APIView):
             )
         plan: PairingPlan = pairing_plan(campaign=campaign, **options)
         return Response(PairingPreviewSerializer(plan).data)
+# --- A registered reward model's leaderboard ---------------------------------------------------------
+
+
+class ModelJudgmentRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.IntegerField(help_text="The registered model's id.")
+    status = serializers.ChoiceField(choices=ModelJudgmentRun.Status.choices)
+    pairs_total = serializers.IntegerField(help_text="Pairs of the campaign comparing two generators.")
+    pairs_judged = serializers.IntegerField()
+    pairs_unparsable = serializers.IntegerField(help_text="Judged, but the answer could not be read.")
+    error = serializers.CharField(allow_blank=True)
+    requested_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScoringRequestSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="Id or name of a registered model.")
+
+
+class ConcordanceSerializer(serializers.Serializer):
+    kendall_tau = serializers.FloatField(allow_null=True)
+    kendall_tau_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    spearman = serializers.FloatField(allow_null=True)
+    spearman_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    order_agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of generator pairs both leaderboards order the same way."
+    )
+    order_agreement_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    verdict_agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of pairs judged by both where the model's verdict equals the consensus."
+    )
+    verdict_agreement_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    generators_compared = serializers.IntegerField()
+    pairs_judged_by_both = serializers.IntegerField()
+    resamples = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    confidence = serializers.FloatField()
+
+
+class RegisteredModelBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    recipe = serializers.CharField()
+
+
+class ModelLeaderboardSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    model = RegisteredModelBriefSerializer()
+    run = ModelJudgmentRunSerializer()
+    target = serializers.CharField()
+    experts = LeaderboardSerializer(allow_null=True, help_text="Null until the model judged a pair.")
+    reward_model = LeaderboardSerializer(allow_null=True)
+    agreement = ConcordanceSerializer(allow_null=True)
+
+
+class ModelLeaderboardQuerySerializer(serializers.Serializer):
+    target = serializers.CharField(required=False, default=OVERALL)
+    resamples = serializers.IntegerField(
+        required=False, default=ranking.DEFAULT_RESAMPLES, min_value=0, max_value=MAX_RESAMPLES
+    )
+    seed = serializers.IntegerField(required=False, default=ranking.DEFAULT_SEED, min_value=0)
+
+
+class ModelScoringListCreateApi(APIView):
+    """Registered reward models scoring this campaign's pairs: curators and ML engineers of it only."""
+
+    @extend_schema(responses=ModelJudgmentRunSerializer(many=True))
+    def get(self, request, campaign_id: int):
+        campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+        runs = model_judgment_runs_for(campaign=campaign)
+        return Response(ModelJudgmentRunSerializer([model_judgment_run_json(run) for run in runs], many=True).data)
+
+    @extend_schema(
+        request=ScoringRequestSerializer,
+        responses={
+            202: OpenApiResponse(ModelJudgmentRunSerializer, description="Scoring was started in the background."),
+            200: OpenApiResponse(ModelJudgmentRunSerializer, description="The model is already scoring it."),
+            503: QUEUE_UNREACHABLE_RESPONSE,
+        },
+    )
+    def post(self, request, campaign_id: int):
+        campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+        body = ScoringRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = access_model_for_scoring(user=request.user, model_ref=body.validated_data["model"])
+        try:
+            run, sent = model_judgment_run_start(model=model, campaign=campaign, requested_by=request.user)
+        except ScoringRefused as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            ModelJudgmentRunSerializer(model_judgment_run_json(run)).data,
+            status=status.HTTP_202_ACCEPTED if sent else status.HTTP_200_OK,
+        )
+
+
+class ModelLeaderboardApi(APIView):
+    """A registered model's leaderboard of this campaign beside the experts', and their agreement with intervals
+    (null until the model judged a pair): curators and ML engineers of the campaign only."""
+
+    @extend_schema(
+        responses=ModelLeaderboardSerializer,
+        parameters=[
+            OpenApiParameter("target", str, description='"overall" (default) or a dimension code.'),
+            OpenApiParameter("resamples", int, description=f"Bootstrap resamples, 0 to {MAX_RESAMPLES} (200)."),
+            OpenApiParameter("seed", int, description="Bootstrap seed (0)."),
+        ],
+    )
+    def get(self, request, campaign_id: int, model_id: int):
+        campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+        model = access_model_for_scoring(user=request.user, model_ref=model_id)
+        run = model_judgment_runs_for(campaign=campaign).filter(model=model).first()
+        if run is None:
+            raise NotFound("This model has not scored this campaign: POST to start it.")
+        query = ModelLeaderboardQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        options = query.validated_data
+        if options["target"] not in dict(model_targets_for(campaign=campaign)):
+            raise ValidationError({"target": ["overall or a dimension code: models give no per-criterion verdicts."]})
+        if not run.pairs_judged:
+            data = {
+                "campaign": campaign.name,
+                "model": {"id": model.pk, "name": model.name, "recipe": model.recipe},
+                "run": model_judgment_run_json(run),
+                "target": options["target"],
+                "experts": None,
+                "reward_model": None,
+                "agreement": None,
+            }
+        else:
+            data = model_comparison_for(
+                run=run, target=options["target"], n_resamples=options["resamples"], seed=options["seed"]
+            ).as_json()
+        return Response(ModelLeaderboardSerializer(data).data)

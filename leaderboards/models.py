@@ -1,4 +1,6 @@
-"""Generations: single videos of a campaign, each the output of one generator for one prompt and seed.
+"""Generations, and the verdicts of reward models.
+
+Generations: single videos of a campaign, each the output of one generator for one prompt and seed.
 
 Pairing strategies (leaderboards.pairing) build the campaign's VideoPairs from them. A generation's video carries its
 generator as `source_model`, which is where the leaderboard reads generators from, so pairs built from generations
@@ -7,6 +9,7 @@ rank like pairs imported with `source_a` / `source_b`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from annotation.models import Campaign, Video
@@ -31,3 +34,65 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.generator} / seed {self.seed} / {self.prompt[:40]}"
+
+
+class ModelJudgmentRun(models.Model):
+    """A registered reward model judging every pair of a campaign that compares two generators, in the background
+    (leaderboards.model_judging): one row per (model, campaign), its verdicts in ModelPairVerdict.
+
+    Resumable: verdicts are stored in batches as they come, and a run started again (after a failure, a worker
+    that died, or new pairs) judges only the pairs that have none."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Scoring"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    model = models.ForeignKey("training.RegisteredModel", on_delete=models.CASCADE, related_name="judgment_runs")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="model_judgment_runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    pairs_total = models.PositiveIntegerField(default=0, help_text="Pairs comparing two generators, when it started.")
+    pairs_judged = models.PositiveIntegerField(default=0, help_text="Pairs with a stored verdict (parsed or not).")
+    pairs_unparsable = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last batch stored.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "campaign"], name="model_judgment_run_per_model_and_campaign")
+        ]
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.campaign}: {self.status}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+
+class ModelPairVerdict(models.Model):
+    """The model's answer for one pair, in canonical terms (+1: video A better): per dimension, and overall by the
+    experts' rule (the video better on more dimensions). An answer that could not be read keeps its reason in
+    `parse_error` and counts in no leaderboard."""
+
+    run = models.ForeignKey(ModelJudgmentRun, on_delete=models.CASCADE, related_name="verdicts")
+    pair = models.ForeignKey("annotation.VideoPair", on_delete=models.CASCADE, related_name="+")
+    dimensions = models.JSONField(default=dict, blank=True)
+    overall = models.SmallIntegerField(null=True, blank=True)
+    parse_error = models.TextField(blank=True)
+    judged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "pair"], name="model_pair_verdict_once_per_run")]
+        ordering = ["pair_id"]
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id}: {self.overall}"

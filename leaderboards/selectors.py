@@ -13,6 +13,10 @@ Labels, two sources:
 Prompt categories: a pair's `metadata["category"]` (from its manifest line). When some pairs carry one, the
 leaderboard is also fitted within each category (pairs without one are in the overall fit only).
 
+A registered reward model's leaderboard: the same fit on the verdicts it stored for the campaign's pairs
+(leaderboards.services judges them in the background), beside the experts' and compared with it
+(leaderboards.concordance).
+
 Targets: "overall", a dimension code (VA, VF, VP) or a criterion code (VA1...). A pair's overall verdict is the
 sign of the sum of its dimension verdicts: the video better on more dimensions wins, a balance is a tie.
 """
@@ -25,12 +29,15 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.http import Http404
 
 from agreement.selectors import agreement_fingerprint, consensus_for_campaign
 from annotation.models import Campaign, Criterion, PairJudgment, VideoPair
 from annotation.selectors import READ_AGREEMENT, access_campaign, campaigns_for
-from leaderboards import ranking, reliability
+from leaderboards import concordance, ranking, reliability
+from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
 from leaderboards.reliability import AnnotatorReliability
+from training.models import RegisteredModel
 
 OVERALL = "overall"
 SOURCES = ("consensus", "weighted")
@@ -325,6 +332,169 @@ def leaderboard_for(
         n_resamples=n_resamples,
         seed=seed,
         by_category={category: fit for category, fit in category_fits.items() if fit is not None},
+    )
+    cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
+    return result
+
+
+def pairs_with_generators(*, campaigns: list[Campaign]) -> tuple[dict[int, PairGenerators], int]:
+    """{pair id: its two generators} of the pairs that compare two different generators, and how many do not."""
+    return _pair_generators(campaigns)
+
+
+# --- A registered reward model's leaderboard ---------------------------------------------------------
+
+# Recipes whose models look at the two videos themselves (training.judging: checklist-linear scores the experts'
+# checklist answers instead, and a checklist-vlm run needs its checklist-linear weights, checked when it loads).
+SCORING_RECIPES = ("aesrm-base", "aesrm-cot", "descore", "checklist-vlm")
+
+
+def registered_models_for_scoring(*, user) -> QuerySet[RegisteredModel]:
+    """Registered models the user may score campaigns with: trained on a snapshot of a campaign where they read
+    leaderboards, looking at videos, their run folder still there. Promoted first, then newest."""
+    readable = campaigns_for(user=user, roles=READ_LEADERBOARD).values("pk")
+    return (
+        RegisteredModel.objects.filter(
+            snapshot__campaign__in=readable, recipe__in=SCORING_RECIPES, files_deleted_at__isnull=True
+        )
+        .select_related("snapshot")
+        .order_by("-promoted", "-created_at", "-id")
+    )
+
+
+def access_model_for_scoring(*, user, model_ref: str | int) -> RegisteredModel:
+    """One of registered_models_for_scoring, by id (or by name, for the command line); 404 otherwise."""
+    models = registered_models_for_scoring(user=user)
+    found = models.filter(pk=int(model_ref)).first() if str(model_ref).isdigit() else None
+    if found is None:
+        found = models.filter(name=str(model_ref)).first()
+    if found is None:
+        raise Http404("No such registered model, or not one you may use.")
+    return found
+
+
+def model_targets_for(*, campaign: Campaign) -> list[tuple[str, str]]:
+    """What a model's leaderboard ranks: overall and each dimension (models give no per-criterion verdicts)."""
+    return [(OVERALL, "Overall")] + [
+        (d.code, f"{d.code} {d.name}") for d in campaign.rubric.dimensions.order_by("order", "code")
+    ]
+
+
+def model_judgment_runs_for(*, campaign: Campaign) -> QuerySet[ModelJudgmentRun]:
+    return ModelJudgmentRun.objects.filter(campaign=campaign).select_related("model").order_by("-requested_at", "-id")
+
+
+def comparisons_from_model(*, run: ModelJudgmentRun, target: str) -> tuple[list[LabelledComparison], int]:
+    """One comparison per pair the model judged readably: its overall verdict or that dimension's."""
+    generators, left_out = _pair_generators([run.campaign])
+    rows = ModelPairVerdict.objects.filter(run=run, parse_error="").values_list("pair_id", "dimensions", "overall")
+    comparisons = []
+    for pair_id, dimensions, overall in rows.order_by("pair_id"):
+        verdict = overall if target == OVERALL else (dimensions or {}).get(target)
+        if pair_id in generators and verdict is not None:
+            pair = generators[pair_id]
+            comparisons.append(
+                LabelledComparison(pair_id, pair.generator_a, pair.generator_b, int(verdict), 1.0, pair.category)
+            )
+    return comparisons, left_out
+
+
+@dataclass
+class ModelComparison:
+    """A reward model's leaderboard beside the experts' (consensus labels) on the same campaign and target."""
+
+    run: ModelJudgmentRun
+    target: str
+    experts: Leaderboard
+    model: Leaderboard
+    concordance: concordance.Concordance
+
+    def as_json(self) -> dict:
+        run = self.run
+        return {
+            "campaign": run.campaign.name,
+            "model": {"id": run.model_id, "name": run.model.name, "recipe": run.model.recipe},
+            "run": model_judgment_run_json(run),
+            "target": self.target,
+            "experts": self.experts.as_json(),
+            "reward_model": self.model.as_json(),
+            "agreement": self.concordance.as_json(),
+        }
+
+
+def model_judgment_run_json(run: ModelJudgmentRun) -> dict:
+    def moment(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": run.pk,
+        "model": run.model_id,
+        "status": run.status,
+        "pairs_total": run.pairs_total,
+        "pairs_judged": run.pairs_judged,
+        "pairs_unparsable": run.pairs_unparsable,
+        "error": run.error,
+        "requested_at": moment(run.requested_at),
+        "started_at": moment(run.started_at),
+        "finished_at": moment(run.finished_at),
+    }
+
+
+def _leaderboard_of(comparisons, *, campaign, target, source, left_out, n_resamples, seed) -> Leaderboard:
+    return Leaderboard(
+        campaigns=[campaign],
+        target=target,
+        source=source,
+        ranking=_fit(comparisons, n_resamples=n_resamples, seed=seed),
+        pairs_without_generators=left_out,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def model_comparison_for(
+    *,
+    run: ModelJudgmentRun,
+    target: str = OVERALL,
+    n_resamples: int = ranking.DEFAULT_RESAMPLES,
+    seed: int = ranking.DEFAULT_SEED,
+) -> ModelComparison:
+    """The model's leaderboard (the same Davidson fit on its verdicts), the experts' on consensus labels, and how
+    far they agree, with intervals from one bootstrap over pairs (both refitted on each resample). Cached until a
+    judgment changes or the model judges more pairs."""
+    campaign = run.campaign
+    key = (
+        f"leaderboard-model:{_fingerprint([campaign])}:{run.pk}:{run.pairs_judged}:"
+        f"{run.finished_at.isoformat() if run.finished_at else ''}:{target}:{n_resamples}:{seed}"
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    expert_comparisons, left_out = comparisons_from_consensus(campaigns=[campaign], target=target)
+    model_comparisons, _ = comparisons_from_model(run=run, target=target)
+    options = {"campaign": campaign, "target": target, "left_out": left_out, "n_resamples": n_resamples, "seed": seed}
+    experts = _leaderboard_of(expert_comparisons, source="consensus", **options)
+    model = _leaderboard_of(model_comparisons, source=f"model:{run.model_id}", **options)
+    by_pair: dict[int, dict] = defaultdict(dict)
+    for side, comparisons in (("expert", expert_comparisons), ("model", model_comparisons)):
+        for comparison in comparisons:
+            by_pair[comparison.pair_id].update(
+                {side: comparison.outcome, "generators": (comparison.generator_a, comparison.generator_b)}
+            )
+    names = sorted({name for entry in by_pair.values() for name in entry["generators"]})
+    index = {name: position for position, name in enumerate(names)}
+    joint = [
+        concordance.JointPair(
+            index[entry["generators"][0]], index[entry["generators"][1]], entry.get("expert"), entry.get("model")
+        )
+        for _, entry in sorted(by_pair.items())
+    ]
+    result = ModelComparison(
+        run=run,
+        target=target,
+        experts=experts,
+        model=model,
+        concordance=concordance.concordance_fit(joint, len(names), n_resamples=n_resamples, seed=seed),
     )
     cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
     return result

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -19,13 +19,20 @@ from leaderboards import plots, tables
 from leaderboards.forms import LeaderboardForm, PairingForm
 from leaderboards.pairing import pairing_apply, pairing_plan
 from leaderboards.selectors import (
+    OVERALL,
     Leaderboard,
     access_campaign_for_leaderboard,
+    access_model_for_scoring,
     campaigns_comparable_with,
     expert_reliability_for,
     leaderboard_for,
+    model_comparison_for,
+    model_judgment_runs_for,
+    model_targets_for,
+    registered_models_for_scoring,
     targets_for,
 )
+from leaderboards.services import ScoringRefused, model_judgment_run_start
 
 
 def _svg_data_uri(svg: str | None) -> str | None:
@@ -57,8 +64,88 @@ def leaderboard_page(request, campaign_id: int):
         "query": request.GET.urlencode(),
         "scores_chart": _svg_data_uri(plots.scores_chart(leaderboard.ranking)),
         "win_rate_chart": _svg_data_uri(plots.win_rate_heatmap(leaderboard.ranking)),
+        **_reward_model_context(request, campaign, form),
     }
     return render(request, "leaderboards/leaderboard.html", context, status=400 if form.errors else 200)
+
+
+SHOWN_OPTIONS = ("target", "source", "resamples", "seed", "also")
+
+
+def _chosen_run(request, campaign):
+    """The run of the model named by ?model=<id>, else the campaign's latest run (None when there is none)."""
+    runs = list(model_judgment_runs_for(campaign=campaign))
+    chosen = request.GET.get("model", "")
+    if chosen.isdigit():
+        return next((run for run in runs if run.model_id == int(chosen)), None), runs
+    return (runs[0] if runs else None), runs
+
+
+def _reward_model_context(request, campaign, form: LeaderboardForm) -> dict:
+    """The "Reward model" section: models to score with, the chosen model's run, and (once it judged pairs) its
+    leaderboard beside the experts' on the form's target when a model ranks it (overall and dimensions)."""
+    run, runs = _chosen_run(request, campaign)
+    options = form.options()
+    model_targets = dict(model_targets_for(campaign=campaign))
+    target = options["target"] if options["target"] in model_targets else OVERALL
+    comparison = None
+    if run is not None and run.pairs_judged:
+        comparison = model_comparison_for(
+            run=run, target=target, n_resamples=options["n_resamples"], seed=options["seed"]
+        )
+    return {
+        "scoring_models": list(registered_models_for_scoring(user=request.user)),
+        "model_runs": runs,
+        "model_run": run,
+        "model_comparison": comparison,
+        "model_target_label": model_targets[target],
+        "model_target_fallback": target != options["target"],
+        "model_boards": _side_by_side(comparison) if comparison else [],
+    }
+
+
+def _side_by_side(comparison) -> list[dict]:
+    def rows(board: Leaderboard) -> list[dict]:
+        return board.ranking.rows() if board.ranking else []
+
+    return [
+        {"kind": "experts", "title": "Experts (consensus)", "rows": rows(comparison.experts)},
+        {"kind": "model", "title": f"Reward model {comparison.run.model.name}", "rows": rows(comparison.model)},
+    ]
+
+
+@login_required
+@require_http_methods(["POST"])
+def leaderboard_model_start(request, campaign_id: int):
+    """Start scoring the campaign's pairs with a registered model (in the background), then back to the page."""
+    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+    model = access_model_for_scoring(user=request.user, model_ref=request.POST.get("model", ""))
+    try:
+        run, sent = model_judgment_run_start(model=model, campaign=campaign, requested_by=request.user)
+    except ScoringRefused as error:
+        messages.error(request, str(error))
+    else:
+        if sent:
+            messages.success(request, f"Scoring {campaign.name} with {model.name} in the background.")
+        else:
+            messages.info(request, f"{model.name} is already scoring {campaign.name}: {run.pairs_judged} pairs so far.")
+    # Back to the same options (target, resamples...) the page was showing, now with this model's run.
+    shown = QueryDict(request.POST.get("shown", ""))
+    query = [(name, value) for name in SHOWN_OPTIONS for value in shown.getlist(name)] + [("model", model.pk)]
+    return redirect(f"{reverse('leaderboard', args=[campaign.pk])}?{urlencode(query)}#reward-model")
+
+
+@login_required
+def leaderboard_model_status(request, campaign_id: int):
+    """Polled while a model is scoring: its progress line, or a page reload once the run has stopped."""
+    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+    run, _ = _chosen_run(request, campaign)
+    if run is None:
+        raise Http404("This model never scored this campaign.")
+    response = render(request, "leaderboards/_model_run_status.html", {"campaign": campaign, "model_run": run})
+    if not run.active:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _spreadsheet_safe(cell):

@@ -59,3 +59,64 @@ def judged_generator_campaign(*, name: str = "checkpoints", members: dict | None
             given = 0 if (expert == experts[2] and pair.external_id == "m5") else verdict
             judge(pair, expert, default=given)
     return campaign
+
+
+def registered_model_make(campaign: Campaign, run_dir, *, name: str = "tiny-descore", recipe: str = "descore"):
+    """A registered model row trained (on paper) on an export of `campaign`; its run folder is `run_dir`."""
+    from exports.models import ExportSnapshot
+    from training.models import RegisteredModel, TrainingJob
+
+    snapshot = ExportSnapshot.objects.create(
+        campaign=campaign,
+        format="aesrm-pairwise",
+        options={},
+        path=str(run_dir) + "-export",
+        status=ExportSnapshot.Status.SUCCEEDED,
+    )
+    job = TrainingJob.objects.create(
+        recipe=recipe, snapshot=snapshot, run_dir=str(run_dir), status=TrainingJob.Status.SUCCEEDED
+    )
+    return RegisteredModel.objects.create(job=job, name=name, recipe=recipe, snapshot=snapshot, run_dir=str(run_dir))
+
+
+class StrengthJudge:
+    """A stand-in for a loaded PairJudge: prefers the video of the stronger generator in STRENGTH on every
+    dimension, reading the generator from the file it is given. `answers` overrides the answer per generator
+    matchup: "garbage" (an answer that does not parse) or "crash" (the judge raises). `die_after`: raise
+    WorkerKilled on that call, as a worker killed mid-job stops."""
+
+    def __init__(self, campaign: Campaign, *, answers: dict | None = None, die_after: int | None = None):
+        from annotation.models import Video
+
+        self.generator_of = {}
+        for video in Video.objects.filter(pairs_as_a__campaign=campaign) | Video.objects.filter(
+            pairs_as_b__campaign=campaign
+        ):
+            for stored in (video.file, video.proxy):
+                if stored:
+                    self.generator_of[stored.storage.path(stored.name)] = video.source_model
+        self.answers = answers or {}
+        self.die_after = die_after
+        self.calls = 0
+
+    def judge(self, pair):
+        from rm_training.judging import OrderAnswer, PairJudgement
+
+        self.calls += 1
+        if self.die_after is not None and self.calls >= self.die_after:
+            raise WorkerKilled
+        generators = (self.generator_of[str(pair.video_a)], self.generator_of[str(pair.video_b)])
+        answer = self.answers.get(generators)
+        if answer == "crash":
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        if answer == "garbage":
+            original = OrderAnswer(verdicts={"VA": 0, "VF": 0, "VP": 0}, text="<answer>VA: maybe", parse_error="no")
+        else:
+            difference = STRENGTH[generators[0]] - STRENGTH[generators[1]]
+            verdict = (difference > 0) - (difference < 0)
+            original = OrderAnswer(verdicts={"VA": verdict, "VF": verdict, "VP": verdict})
+        return PairJudgement(recipe="descore", original=original, swapped=original)
+
+
+class WorkerKilled(BaseException):
+    """What a killed worker looks like from inside the job: nothing after it runs (not even `except Exception`)."""

@@ -1,0 +1,11 @@
+"""Celery tasks: fetch by id, call a service."""
+
+from celery import shared_task
+
+from leaderboards.services import model_judgment_run_execute
+
+
+@shared_task(acks_late=True)
+def model_judgment_run_task(run_id: int) -> bool:
+    """A second delivery finds the run claimed and does nothing; one redelivered after its worker died resumes it."""
+    return model_judgment_run_execute(run_id=run_id)
