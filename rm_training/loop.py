@@ -154,14 +154,27 @@ class Trainer:
         built its model from the same checkpoint); return the step."""
         if checkpoint is None:
             return 0
+        configured = list(self.scheduler.base_lrs)
         load_optimizer_state(self.accelerator, self.model, self.optimizer, checkpoint)
         self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", map_location="cpu"))
+        self._schedule_from_config(configured)
         self.step = json.loads((checkpoint / "state.json").read_text())["step"]
         if (checkpoint / "rng.pt").is_file():
             states = torch.load(checkpoint / "rng.pt", map_location="cpu", weights_only=False)
             torch.set_rng_state(states["torch"])
             random.setstate(states["python"])
         return self.step
+
+    def _schedule_from_config(self, base_rates: list[float]) -> None:
+        """The saved schedule's position with this run's learning rates. A checkpoint holds the rates of the run
+        that wrote it; a run continued with other ones (GRPO at ``optim.learning_rate`` after a cold start at
+        another rate) trained at the old rate before, whatever its config said."""
+        step = self.scheduler.last_epoch
+        self.scheduler.base_lrs = list(base_rates)
+        rates = [base * factor(step) for base, factor in zip(base_rates, self.scheduler.lr_lambdas, strict=True)]
+        for group, base, rate in zip(self.optimizer.param_groups, base_rates, rates, strict=True):
+            group["initial_lr"], group["lr"] = base, rate
+        self.scheduler._last_lr = rates
 
     # --- logging --------------------------------------------------------------------------------
 

@@ -90,3 +90,37 @@ def test_rapo_defaults_are_the_papers_rates():
         4, 0.28, 0.01, 0.1)
     assert load_config(None, ["optim.learning_rate=2e-6", "stages.grpo_steps=1"], recipe="rapo",
                        model_path="m").optim.learning_rate == 2e-6
+
+
+def test_a_run_continued_with_another_learning_rate_trains_at_the_new_one(tmp_path):
+    """The benchmark's aesrm-base-grpo: a cold start of 2 SFT steps at optim.learning_rate=1e-2 is saved, then the
+    same run folder continues with optim.learning_rate=1e-3 for 3 constant GRPO steps. The checkpoint holds the old
+    rate; the GRPO steps must run at 1e-3 (they ran at 1e-2 before, whatever the config said), and the step count
+    and the optimizer's moments still come from the checkpoint."""
+    run = RunDir(tmp_path / "run")
+    saved = {}
+
+    def save_model(module, path, state_dict):
+        saved["path"] = path
+
+    def trainer_for(rate: float, grpo_steps: int) -> Trainer:
+        config = load_config(None, [f"optim.learning_rate={rate}", "stages.sft_steps=2",
+                                    f"stages.grpo_steps={grpo_steps}", "save_every=1000"], recipe="checklist-linear")
+        torch.manual_seed(0)
+        return Trainer(config, run, nn.Linear(2, 1), save_model)
+
+    cold = trainer_for(1e-2, 0)
+    cold.fit([Stage("sft", 2, 4, lambda indices: (cold.model(torch.ones(len(indices), 2)).pow(2).mean(), {}))])
+    checkpoint = cold.save_checkpoint("sft")
+
+    continued = trainer_for(1e-3, 3)
+    assert continued.resume(checkpoint) == 2
+    assert continued.optimizer.state_dict()["state"], "the optimizer's moments come from the checkpoint"
+    applied = []
+
+    def loss(indices: list[int]):
+        applied.append(continued.optimizer.param_groups[0]["lr"])
+        return continued.model(torch.ones(len(indices), 2)).pow(2).mean(), {}
+
+    continued.fit([Stage("sft", 2, 4, loss), Stage("grpo", 3, 4, loss)])
+    assert applied == pytest.approx([1e-3, 1e-3, 1e-3], abs=1e-12)
