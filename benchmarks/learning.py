@@ -47,14 +47,15 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
     answers = ["grpo.max_new_tokens=96"]
     cold_start = [*common, *answers, "optim.batch_size=4", "optim.learning_rate=3e-4", "stages.atomic_steps=0",
                   f"stages.sft_steps={args.cold_start_steps}"]
+    descore = [*common, "optim.batch_size=4", "optim.learning_rate=3e-4", f"stages.sft_steps={args.descore_steps}",
+               "descore.use_cot=false", "descore.eval_cot_tokens=0"]
+    aesrm_base = [*cold_start, "stages.grpo_steps=0"]
     return [
         ("checklist-linear", "checklist-linear", "aesrm-pairwise", [], None),
         # learning rates from a sweep on this data (1e-4 / 3e-4 / 5e-4 / 2e-3): 2e-3 does not even fit the
         # training pairs (train accuracy 0.57), 3e-4 generalises best
-        ("descore", "descore", "aesrm-pairwise",
-         [*common, "optim.batch_size=4", "optim.learning_rate=3e-4", f"stages.sft_steps={args.descore_steps}",
-          "descore.use_cot=false", "descore.eval_cot_tokens=0"], None),
-        ("aesrm-base", "aesrm-base", "aesrm-base-sft", [*cold_start, "stages.grpo_steps=0"], None),
+        ("descore", "descore", "aesrm-pairwise", descore, None),
+        ("aesrm-base", "aesrm-base", "aesrm-base-sft", aesrm_base, None),
         # the cold-start run continued: its SFT stage is done, so only GRPO runs (not evaluated: the reward
         # curve and the sampled answers' format share are the measurement). No KL penalty: the reference is
         # the base model, here random weights, whose KL pulls the policy back to random text (with beta 0.01
@@ -63,6 +64,11 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
          [*cold_start, "optim.batch_size=2", "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4",
           f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.temperature=0.7",
           "grpo.kl_beta=0"], "aesrm-base"),
+        # the same two trainings again from other seeds (the data order and sampling; same model and data)
+        *[(f"{recipe}-seed-{seed}", recipe, export_format, [*overrides, f"seed={seed}"], None)
+          for seed in range(1, args.seeds)
+          for recipe, export_format, overrides in (("descore", "aesrm-pairwise", descore),
+                                                   ("aesrm-base", "aesrm-base-sft", aesrm_base))],
     ]
 
 
@@ -126,7 +132,8 @@ def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_reci
     result = run_recipe("rapo", "rapo", data, run, [
         f"model_path={model}", *VIDEO, "save_every=100000", "keep_checkpoints=1", "optim.batch_size=2",
         "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4", f"stages.sft_steps={args.cold_start_steps}",
-        f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=80",
+        # the scripted critiques with their score are 82-91 tiny-tokenizer tokens; 80 cut every answer short
+        f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=112",
     ])
     metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     result.notes.update({key: metrics.get(key) for key in ("plcc", "srcc", "parse_failure_rate")})
@@ -142,6 +149,8 @@ def main() -> None:
     parser.add_argument("--descore-steps", type=int, default=1000)
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
     parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; on a loaded 2-core machine one thread ran 10-20x faster than two "
                              "(OpenMP workers waiting for each other at every op)")

@@ -23,6 +23,7 @@ import numpy as np
 from rm_training.cli import main as rm_training_main
 from rm_training.parsing import DIMENSIONS
 
+POOLED = "all"  # every decided (pair, dimension) cell of the three dimensions together
 CHANCE = 0.5  # a scorer that ignores the videos is right half of the time on decided pairs (A/B drawn by a coin)
 
 
@@ -63,6 +64,8 @@ def run_recipe(
     if predictions.is_file():
         rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
         result.accuracy = {d: bootstrap_accuracy(rows, d) for d in DIMENSIONS if all(d in r["margins"] for r in rows)}
+        if len(result.accuracy) == len(DIMENSIONS):
+            result.accuracy[POOLED] = pooled_bootstrap_accuracy(rows)
     return result
 
 
@@ -90,6 +93,22 @@ def bootstrap_accuracy(
     means = outcomes[rng.integers(0, outcomes.size, size=(resamples, outcomes.size))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(outcomes.mean()), float(low), float(high), int(outcomes.size)
+
+
+def pooled_bootstrap_accuracy(
+    rows: list[dict], *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float, int]:
+    """:func:`bootstrap_accuracy` over the decided cells of all three dimensions, with PAIRS resampled: a pair's
+    cells move together (one model answer decides them), so resampling cells would narrow the interval."""
+    cells = np.array([[decided_outcomes([row], d).sum() for d in DIMENSIONS] for row in rows]).sum(axis=1)
+    counts = np.array([[decided_outcomes([row], d).size for d in DIMENSIONS] for row in rows]).sum(axis=1)
+    if counts.sum() == 0:
+        return math.nan, math.nan, math.nan, 0
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(rows), size=(resamples, len(rows)))
+    means = cells[draws].sum(axis=1) / np.maximum(counts[draws].sum(axis=1), 1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(cells.sum() / counts.sum()), float(low), float(high), int(counts.sum())
 
 
 def weight_recovery(learned: list[float], planted: list[float]) -> dict[str, float]:
@@ -193,11 +212,12 @@ def _cell(value: tuple[float, float, float, int] | None) -> str:
 
 def learning_table(results: list[RecipeResult]) -> str:
     """Markdown: one row per run, per-dimension held-out accuracy with its 95% bootstrap interval."""
-    lines = ["| run | " + " | ".join(DIMENSIONS) + " | train s | notes |", "|---|" + "---|" * (len(DIMENSIONS) + 2)]
-    lines.append("| chance | " + " | ".join(f"{CHANCE:.2f}" for _ in DIMENSIONS) + " | | |")
+    columns = (*DIMENSIONS, POOLED)
+    lines = ["| run | " + " | ".join(columns) + " | train s | notes |", "|---|" + "---|" * (len(columns) + 2)]
+    lines.append("| chance | " + " | ".join(f"{CHANCE:.2f}" for _ in columns) + " | | |")
     for result in results:
         notes = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.notes.items())
-        cells = " | ".join(_cell(result.accuracy.get(d)) for d in DIMENSIONS)
+        cells = " | ".join(_cell(result.accuracy.get(d)) for d in columns)
         lines.append(f"| {result.name} | {cells} | {result.train_seconds:.0f} | {notes} |")
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ from rm_training.experiment import (
     decided_outcomes,
     first_and_last_mean,
     learning_table,
+    pooled_bootstrap_accuracy,
     weight_recovery,
 )
 
@@ -95,5 +96,20 @@ def test_learning_table_prints_accuracy_with_its_interval_beside_chance(tmp_path
     result = RecipeResult("descore", "descore", tmp_path, train_seconds=12.0, eval_seconds=1.0,
                           accuracy={"VA": (0.75, 0.5, 1.0, 20)}, notes={"format share": 1.0})
     table = learning_table([result])
-    assert "| chance | 0.50 | 0.50 | 0.50 |" in table
-    assert "| descore | 0.75 [0.50, 1.00] n=20 | - | - | 12 | format share 1.00 |" in table
+    assert "| chance | 0.50 | 0.50 | 0.50 | 0.50 |" in table
+    assert "| descore | 0.75 [0.50, 1.00] n=20 | - | - | - | 12 | format share 1.00 |" in table
+
+
+def test_pooled_accuracy_counts_every_decided_cell_and_resamples_whole_pairs():
+    """Pair 1: VA right, VF wrong, VP a gold tie (not counted); pair 2: all three right; pair 3: VA wrong, VF right,
+    VP right. 6 of 8 decided cells right. Resampling pairs can only give sums of whole pairs: with every draw
+    of pair 2 alone the accuracy is 1, of pair 1 alone 1/2, so the interval lies in [1/2, 1]."""
+    rows = [
+        {"labels": {"VA": "A", "VF": "B", "VP": "tie"}, "margins": {"VA": 1.0, "VF": 1.0, "VP": 1.0}},
+        {"labels": {"VA": "B", "VF": "A", "VP": "A"}, "margins": {"VA": -1.0, "VF": 2.0, "VP": 0.5}},
+        {"labels": {"VA": "A", "VF": "A", "VP": "B"}, "margins": {"VA": -1.0, "VF": 1.0, "VP": -3.0}},
+    ]
+    accuracy, low, high, count = pooled_bootstrap_accuracy(rows, resamples=500)
+    assert (accuracy, count) == (0.75, 8)
+    assert 0.5 <= low <= accuracy <= high <= 1.0
+    assert math.isnan(pooled_bootstrap_accuracy([rows[0] | {"labels": dict.fromkeys(("VA", "VF", "VP"), "tie")}])[0])
