@@ -169,7 +169,7 @@ def test_under_adaptive_overlap_raised_pairs_come_first_along_the_same_index(lar
         node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0) for node in nodes
     )
     assert rows_read <= 200, f"{rows_read} rows read for 20 candidates"
-    assert [pair_id for pair_id, _ in queryset] == sorted(raised)[:20]
+    assert [pair_id for pair_id, _, _ in queryset] == sorted(raised)[:20]
 
 
 def test_the_candidates_skip_pairs_the_expert_already_holds_without_reading_their_history(large_campaign, expert):
