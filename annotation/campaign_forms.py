@@ -31,6 +31,26 @@ class OverlapForm(forms.Form):
         return cleaned
 
 
+class QueueModelForm(forms.Form):
+    """Model-in-the-loop queue: the reward model whose doubts and disagreements order the experts' queue."""
+
+    queue_model = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Queue model",
+        empty_label="None: the queue ignores reward models",
+        help_text="Among pairs equally far from their overlap, those this model found uncertain, or whose verdict "
+        "goes against the experts' votes so far, go to experts first. Offered: models started scoring this campaign "
+        "on its leaderboard page.",
+    )
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        from annotation.selectors import queue_model_choices
+
+        self.fields["queue_model"].queryset = queue_model_choices(campaign=campaign)
+
+
 class CampaignCreateForm(OverlapForm):
     field_order = ["name", "rubric", "checklist", "overlap", "max_overlap", "agreement_threshold", "guidelines"]
 

@@ -17,6 +17,7 @@ from annotation.campaign_forms import (
     ManifestUploadForm,
     MemberAddForm,
     OverlapForm,
+    QueueModelForm,
 )
 from annotation.guidelines import guidelines_html
 from annotation.models import Campaign
@@ -60,7 +61,15 @@ def _errors_onto(form, invalid: ValidationError) -> None:
 
 
 def _campaign_page(
-    request, campaign: Campaign, *, member_form=None, manifest_form=None, overlap_form=None, report=None, status=200
+    request,
+    campaign: Campaign,
+    *,
+    member_form=None,
+    manifest_form=None,
+    overlap_form=None,
+    queue_model_form=None,
+    report=None,
+    status=200,
 ):
     context = {
         "campaign": campaign,
@@ -74,6 +83,11 @@ def _campaign_page(
         or OverlapForm(initial={"overlap": campaign.overlap, "max_overlap": campaign.max_overlap}),
         "overlap_counts": selectors.campaign_pairs_by_overlap(campaign=campaign)
         if campaign.overlap_is_adaptive
+        else None,
+        "queue_model_form": queue_model_form
+        or QueueModelForm(campaign=campaign, initial={"queue_model": campaign.queue_model_id}),
+        "model_priority_counts": selectors.campaign_pairs_by_model_priority(campaign=campaign)
+        if campaign.queue_model_id is not None
         else None,
         "report": report,
         "max_mb": round(settings.VIDEO_MAX_BYTES / 1e6),
@@ -127,6 +141,27 @@ def campaign_overlap(request, campaign_id: int):
             return redirect("campaign-detail", campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return _campaign_page(request, campaign, overlap_form=form, status=400)
+
+
+@login_required
+@require_POST
+def campaign_queue_model(request, campaign_id: int):
+    campaign = _curated_campaign(request, campaign_id, "choose its queue model")
+    form = QueueModelForm(request.POST, campaign=campaign)
+    if form.is_valid():
+        try:
+            services.campaign_queue_model_set(campaign=campaign, model=form.cleaned_data["queue_model"])
+        except ValidationError as invalid:
+            _errors_onto(form, invalid)
+        else:
+            chosen = form.cleaned_data["queue_model"]
+            messages.success(
+                request,
+                f"The queue of {campaign.name} now follows {chosen.name}." if chosen else "The queue ignores models.",
+            )
+            return redirect("campaign-detail", campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return _campaign_page(request, campaign, queue_model_form=form, status=400)
 
 
 @login_required

@@ -238,6 +238,16 @@ class Campaign(models.Model):
         blank=True, help_text="What experts should know before judging, as Markdown source, written by its curators."
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    queue_model = models.ForeignKey(
+        "training.RegisteredModel",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Model-in-the-loop queue: among pairs equally far from their target, those this reward model is "
+        "unsure of or disagrees with the experts on come first (VideoPair.model_priority, from its verdicts on this "
+        "campaign). Empty: the queue ignores models.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CampaignMembership", related_name="campaigns")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -311,17 +321,26 @@ class VideoPair(models.Model):
         "(adaptive overlap, annotation.overlap); its target is Campaign.overlap_target. Only raised, under the "
         "pair's row lock.",
     )
+    model_priority = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Model-in-the-loop queue (annotation.model_queue): 1 if the campaign's queue model found the pair "
+        "uncertain, plus 2 if its verdict goes against the majority of the experts' votes so far. 0 in campaigns "
+        "without a queue model.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         # The expert queue (annotation.selectors.pair_candidates_queryset): a pair is open while assigned_count -
-        # extra_overlap < the campaign's overlap, a range of this index, read fewest slots left first, then by id.
-        # Stored relative to the campaign's overlap, so pairs created anywhere (bulk inserts included) need no
-        # target of their own and a curator's change of the overlap applies at once.
+        # extra_overlap < the campaign's overlap, a range of this index, read fewest slots left first, then the
+        # queue model's priority (all 0 without one, so the old order), then by id. Stored relative to the
+        # campaign's overlap, so pairs created anywhere (bulk inserts included) need no target of their own and a
+        # curator's change of the overlap applies at once.
         indexes = [
             models.Index(
                 "campaign",
                 (models.F("assigned_count") - models.F("extra_overlap")).desc(),
+                models.F("model_priority").desc(),
                 "id",
                 name="pair_queue_next",
             )

@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from annotation.model_queue import DISPUTED, UNCERTAIN
 from annotation.models import (
     Assignment,
     Campaign,
@@ -189,7 +190,7 @@ def assignment_progress(*, assignment: Assignment, count_limit: int | None = Non
         _count_up_to(expert_here.filter(status=Assignment.Status.SUBMITTED).order_by(), count_limit),
         _count_up_to(expert_here.filter(status=Assignment.Status.ASSIGNED).order_by(), count_limit),
         # In the queue's order, so that it is read along pair_queue_next like pair_candidates_queryset.
-        _count_up_to(still_open.order_by(F("queue_key").desc(), "id"), count_limit),
+        _count_up_to(still_open.order_by(F("queue_key").desc(), F("model_priority").desc(), "id"), count_limit),
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -240,11 +241,13 @@ def pairs_open(*, campaign_id: int, overlap: int, max_overlap: int | None = None
 def pair_candidates_queryset(
     *, expert, campaign_id: int, overlap: int, max_overlap: int | None = None, limit: int = 20
 ) -> QuerySet:
-    """(id, slots taken) of the first `limit` pairs of one campaign the expert may take, in the queue's order:
-    fewest slots left first (for a fixed overlap: most assignments first), then by id.
+    """(id, slots taken, model priority) of the first `limit` pairs of one campaign the expert may take, in the
+    queue's order: fewest slots left first (for a fixed overlap: most assignments first), then the highest
+    priority from the campaign's queue model (annotation.model_queue; all 0 without one), then by id.
 
     Index-backed, so it costs the same at 10,000 pairs as at 1,000,000: the overlap is a constant of the query,
-    so "open" is a range of the index `pair_queue_next` (campaign, assigned_count - extra_overlap descending, id),
+    so "open" is a range of the index `pair_queue_next` (campaign, assigned_count - extra_overlap descending,
+    model_priority descending, id),
     read in the queue's order and stopped after `limit` pairs (pairs_open); each pair read costs a primary-key
     probe of its two videos and one of the unique (pair, expert) index. Full pairs are never read. Joining the
     campaign for its overlap instead made the planner read every pair of the campaign and both video tables in
@@ -255,14 +258,14 @@ def pair_candidates_queryset(
         .filter(video_a__status=ready, video_b__status=ready)
         .exclude(Exists(Assignment.objects.filter(pair=OuterRef("pk"), expert=expert)))
         .annotate(slots_taken=F("assigned_count") - F("extra_overlap"))
-        .order_by("-slots_taken", "id")
-        .values_list("id", "slots_taken")[:limit]
+        .order_by("-slots_taken", "-model_priority", "id")
+        .values_list("id", "slots_taken", "model_priority")[:limit]
     )
 
 
 def pair_candidates_for(*, expert, campaign_overlaps: list[CampaignOverlap], limit: int = 20) -> list[int]:
-    """Ids of pairs the expert may take next, fewest slots left first, from the campaigns given (see
-    pair_candidates_queryset)."""
+    """Ids of pairs the expert may take next, fewest slots left first, then the queue model's priority, from the
+    campaigns given (see pair_candidates_queryset)."""
     queues = [
         pair_candidates_queryset(
             expert=expert,
@@ -276,10 +279,10 @@ def pair_candidates_for(*, expert, campaign_overlaps: list[CampaignOverlap], lim
     if not queues:
         return []
     if len(queues) == 1:
-        return [pair_id for pair_id, _ in queues[0]]
+        return [pair_id for pair_id, _, _ in queues[0]]
     # Several campaigns: each is read along its own index range, and the union is merged in the queue's order.
-    merged = queues[0].union(*queues[1:], all=True).order_by("-slots_taken", "id")[:limit]
-    return [pair_id for pair_id, _ in merged]
+    merged = queues[0].union(*queues[1:], all=True).order_by("-slots_taken", "-model_priority", "id")[:limit]
+    return [pair_id for pair_id, _, _ in merged]
 
 
 def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assignment:
@@ -559,6 +562,24 @@ def campaign_pairs_by_overlap(*, campaign: Campaign) -> dict[str, int]:
         at_minimum=Count("pk", filter=Q(extra_overlap=0)),
         raised=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__lt=ceiling_extra)),
         at_maximum=Count("pk", filter=Q(extra_overlap__gt=0, extra_overlap__gte=ceiling_extra)),
+    )
+
+
+def queue_model_choices(*, campaign: Campaign) -> QuerySet:
+    """The registered reward models a curator may pick for the campaign's queue: those with a scoring run on it."""
+    from training.models import RegisteredModel
+
+    return RegisteredModel.objects.filter(judgment_runs__campaign=campaign).order_by("name", "pk")
+
+
+def campaign_pairs_by_model_priority(*, campaign: Campaign) -> dict[str, int]:
+    """Model-in-the-loop queue on the campaign page: pairs the queue model is unsure of (`uncertain`), whose verdict
+    goes against the experts' majority (`disputed`, uncertain or not), and all raised in the queue (`prioritised`).
+    One aggregate over the campaign's pairs."""
+    return VideoPair.objects.filter(campaign=campaign).aggregate(
+        prioritised=Count("pk", filter=Q(model_priority__gt=0)),
+        uncertain=Count("pk", filter=Q(model_priority__in=[UNCERTAIN, UNCERTAIN + DISPUTED])),
+        disputed=Count("pk", filter=Q(model_priority__gte=DISPUTED)),
     )
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation import defaults, selectors
 from annotation.checklist import ChecklistContradiction, checklist_apply_progressive, question_specs
+from annotation.model_queue import pair_model_priority
 from annotation.models import (
     Assignment,
     Campaign,
@@ -35,6 +36,7 @@ from annotation.models import (
 )
 from annotation.overlap import dimension_verdicts_disagree
 from annotation.signals import judgments_changed
+from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
 
 
 @transaction.atomic
@@ -146,6 +148,88 @@ def campaign_overlap_set(*, campaign: Campaign, overlap: int, max_overlap: int |
     campaign.save(update_fields=["overlap", "max_overlap"])
 
 
+class QueueModelNotJudged(ValidationError):
+    """The model chosen for a campaign's queue has not been set to judge the campaign's pairs."""
+
+
+PRIORITY_UPDATE_CHUNK = 5000
+
+
+def campaign_queue_model_set(*, campaign: Campaign, model) -> None:
+    """Choose the reward model whose verdicts order the queue (annotation.model_queue), or none (`model` None: every
+    pair's priority back to 0, the queue exactly as without one). The model must have a scoring run on this
+    campaign (started, not necessarily finished: priorities are recomputed when it finishes)."""
+    if model is not None and not ModelJudgmentRun.objects.filter(model=model, campaign=campaign).exists():
+        raise QueueModelNotJudged(
+            {"queue_model": f"{model} has not judged this campaign's pairs: start scoring on the leaderboard page."}
+        )
+    with transaction.atomic():
+        campaign.queue_model = model
+        campaign.save(update_fields=["queue_model"])
+        campaign_model_priorities_recompute(campaign_id=campaign.pk)
+
+
+def campaign_model_priorities_recompute(*, campaign_id: int) -> int:
+    """Set every pair's VideoPair.model_priority from the campaign's queue model's stored verdicts and the experts'
+    judgments so far (all 0 without a queue model). Only changed rows are written; how many were.
+
+    The campaign row is locked FOR NO KEY UPDATE first: recomputations of one campaign take turns (their UPDATEs
+    lock pairs in no fixed order), and submits in flight, which hold it FOR SHARE, finish first; a submit that comes
+    later waits, then updates its pair from this result (see "Row locks")."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+        wanted: dict[int, int] = {}
+        if campaign.queue_model_id is not None:
+            verdicts = ModelPairVerdict.objects.filter(
+                run__campaign_id=campaign_id, run__model_id=campaign.queue_model_id
+            ).values_list("pair_id", "overall")
+            expert_dimensions: dict[int, list[dict]] = {}
+            for pair_id, dimensions in PairJudgment.objects.filter(assignment__campaign_id=campaign_id).values_list(
+                "assignment__pair_id", "dimensions"
+            ):
+                expert_dimensions.setdefault(pair_id, []).append(dimensions)
+            for pair_id, overall in verdicts.iterator(chunk_size=PRIORITY_UPDATE_CHUNK):
+                priority = pair_model_priority(
+                    model_judged=True, model_overall=overall, expert_dimensions=expert_dimensions.get(pair_id, [])
+                )
+                if priority:
+                    wanted[pair_id] = priority
+        stored = dict(
+            VideoPair.objects.filter(campaign_id=campaign_id, model_priority__gt=0).values_list("pk", "model_priority")
+        )
+        changed_by_priority: dict[int, list[int]] = {}
+        for pair_id in set(stored) | set(wanted):
+            if stored.get(pair_id, 0) != wanted.get(pair_id, 0):
+                changed_by_priority.setdefault(wanted.get(pair_id, 0), []).append(pair_id)
+        written = 0
+        for priority, pair_ids in changed_by_priority.items():
+            pair_ids.sort()
+            for start in range(0, len(pair_ids), PRIORITY_UPDATE_CHUNK):
+                written += VideoPair.objects.filter(pk__in=pair_ids[start : start + PRIORITY_UPDATE_CHUNK]).update(
+                    model_priority=priority
+                )
+        return written
+
+
+def pair_model_priority_refresh(*, campaign: Campaign, pair_id: int) -> None:
+    """After a judgment of the pair: its priority from the queue model's verdict and the votes now. The caller
+    holds the pair's row lock (pair_judgment_submit)."""
+    verdict = (
+        ModelPairVerdict.objects.filter(
+            run__campaign_id=campaign.pk, run__model_id=campaign.queue_model_id, pair_id=pair_id
+        )
+        .values_list("overall")
+        .first()
+    )
+    dimensions = list(PairJudgment.objects.filter(assignment__pair_id=pair_id).values_list("dimensions", flat=True))
+    priority = pair_model_priority(
+        model_judged=verdict is not None,
+        model_overall=verdict[0] if verdict is not None else None,
+        expert_dimensions=dimensions,
+    )
+    VideoPair.objects.filter(pk=pair_id).exclude(model_priority=priority).update(model_priority=priority)
+
+
 def campaign_guidelines_mark_seen(*, campaign: Campaign, user) -> None:
     """Remember that the member has read the guidelines, so the workbench no longer opens them first."""
     CampaignMembership.objects.filter(campaign=campaign, user=user, guidelines_seen_at__isnull=True).update(
@@ -211,9 +295,11 @@ def user_ensure(*, username: str, password: str, is_superuser: bool = False):
 # assignment_next_for locks the expert's user row, then candidate pairs (SKIP LOCKED), and inserts the assignment;
 # pair_judgment_submit locks the assignment row only (`of=("self",)`): a lock on the campaign or pair row as well
 # serialised every submit and deadlocked against "next pair", whose insert of an assignment needs a key-share lock
-# on the campaign row while it holds the pair row. In a campaign with adaptive overlap the submit also locks the
-# pair (FOR NO KEY UPDATE, before the assignment), so submits on one pair take turns and each sees the others'
-# judgments when it decides whether the pair needs another expert; "next pair" skips a pair held so and retries.
+# on the campaign row while it holds the pair row. In a campaign with adaptive overlap or a queue model the submit
+# also locks the pair (FOR NO KEY UPDATE, before the assignment), so submits on one pair take turns and each sees
+# the others' judgments when it decides whether the pair needs another expert and sets its model priority; "next
+# pair" skips a pair held so and retries. campaign_model_priorities_recompute locks the campaign FOR NO KEY UPDATE
+# (it waits for submits in flight), then updates pairs.
 # judgment_import locks the pair, then the submit its assignment; campaign_member_remove the released assignments'
 # pairs, then the assignments.
 # Locks that exist only to serialise a row's writers are FOR NO KEY UPDATE, so inserts that reference the row
@@ -431,12 +517,12 @@ def pair_judgment_submit(
     campaign raises CampaignLocked and changes nothing. Under adaptive overlap a submit or revision that leaves the
     pair's judgments in disagreement asks for one more expert (pair_overlap_raise_if_disputed).
     """
-    # Lock order (see "Row locks" above): the campaign FOR SHARE, then (adaptive overlap only) the pair, then this
-    # assignment's row.
+    # Lock order (see "Row locks" above): the campaign FOR SHARE, then (adaptive overlap or a queue model only) the
+    # pair, then this assignment's row.
     open_campaign = campaign_check_open(
         campaign_id=assignment.campaign_id, action="judgments are final and can no longer be submitted or revised."
     )
-    if open_campaign.overlap_is_adaptive:
+    if open_campaign.overlap_is_adaptive or open_campaign.queue_model_id is not None:
         VideoPair.objects.select_for_update(no_key=True).filter(pk=assignment.pair_id).values("pk").first()
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
@@ -508,6 +594,8 @@ def pair_judgment_submit(
     assignment.save(update_fields=["status", "submitted_at", "time_spent_seconds", "draft"])
     if open_campaign.overlap_is_adaptive:
         pair_overlap_raise_if_disputed(campaign=open_campaign, pair_id=assignment.pair_id)
+    if open_campaign.queue_model_id is not None:
+        pair_model_priority_refresh(campaign=open_campaign, pair_id=assignment.pair_id)
     transaction.on_commit(lambda: judgments_changed.send(sender=PairJudgment, campaign_id=campaign.pk))
     return judgment
 

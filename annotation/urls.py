@@ -21,6 +21,7 @@ urlpatterns = [
     path("campaigns/new/", campaign_views.campaign_new, name="campaign-new"),
     path("campaigns/<int:campaign_id>/", campaign_views.campaign_detail, name="campaign-detail"),
     path("campaigns/<int:campaign_id>/overlap/", campaign_views.campaign_overlap, name="campaign-overlap"),
+    path("campaigns/<int:campaign_id>/queue-model/", campaign_views.campaign_queue_model, name="campaign-queue-model"),
     path("campaigns/<int:campaign_id>/members/add/", campaign_views.campaign_member_add, name="campaign-member-add"),
     path(
         "campaigns/<int:campaign_id>/members/remove/",

@@ -291,6 +291,12 @@ def main() -> None:
     )
     parser.add_argument("--judged-share", type=float, default=0.9, help="Scale mode: share of pairs fully judged.")
     parser.add_argument("--rounds", type=int, default=40, help="Scale mode: next/page/submit rounds per size.")
+    parser.add_argument(
+        "--queue-model-doubts",
+        type=float,
+        help="Scale mode: give the campaign a queue model (model-in-the-loop queue) that calls this share of pairs "
+        "comparable, so the queue is ordered by its priorities.",
+    )
     args = parser.parse_args()
 
     static_root = tempfile.mkdtemp(prefix="aeslab-bench-static-")
@@ -327,6 +333,7 @@ def main() -> None:
             judged_share=args.judged_share,
             rounds=args.rounds,
             database_url=SCALE_DATABASE_URL,
+            queue_model_doubts=args.queue_model_doubts,
         )
         return
     usernames = _seed(args.pairs, args.experts, args.judgments)

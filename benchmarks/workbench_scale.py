@@ -163,6 +163,43 @@ def _candidate_query_buffers(*, expert, campaign) -> tuple[int, str]:
     return plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0), ", ".join(captured)
 
 
+def queue_model_attach(*, campaign, doubted_share: float) -> None:
+    """Model-in-the-loop queue: a registered model (database rows only) whose run on the campaign stored a verdict
+    for every pair without one, "comparable" (doubted) for `doubted_share` of them at random, else "A"; the campaign
+    follows it (campaign_queue_model_set, whose recomputation is timed by the caller)."""
+    from django.db import connection
+
+    from annotation.services import campaign_queue_model_set
+    from exports.models import ExportSnapshot
+    from leaderboards.models import ModelJudgmentRun
+    from training.models import RegisteredModel, TrainingJob
+
+    model = RegisteredModel.objects.filter(name="scale-queue-model").first()
+    if model is None:
+        snapshot = ExportSnapshot.objects.create(
+            campaign=campaign, format="aesrm-pairwise", options={}, path="/nonexistent-export", status="succeeded"
+        )
+        job = TrainingJob.objects.create(
+            recipe="descore", snapshot=snapshot, run_dir="/nonexistent", status="succeeded"
+        )
+        model = RegisteredModel.objects.create(
+            job=job, name="scale-queue-model", recipe="descore", snapshot=snapshot, run_dir="/nonexistent"
+        )
+    run, _ = ModelJudgmentRun.objects.get_or_create(
+        model=model, campaign=campaign, defaults={"status": ModelJudgmentRun.Status.SUCCEEDED}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO leaderboards_modelpairverdict (run_id, pair_id, dimensions, overall, parse_error, judged_at) "
+            "SELECT %s, pair.id, '{}', CASE WHEN random() < %s THEN 0 ELSE 1 END, '', now() "
+            "FROM annotation_videopair pair WHERE pair.campaign_id = %s AND NOT EXISTS ("
+            "SELECT 1 FROM leaderboards_modelpairverdict verdict "
+            "WHERE verdict.run_id = %s AND verdict.pair_id = pair.id)",
+            [run.pk, doubted_share, campaign.pk, run.pk],
+        )
+    campaign_queue_model_set(campaign=campaign, model=model)
+
+
 def _summary(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -214,7 +251,15 @@ def campaign_measure(*, campaign, experts: list, rounds: int) -> dict:
     return {"timings": timings, "queries": queries, "candidate_buffers": buffers, "candidate_plan": plan}
 
 
-def run(*, sizes: list[int], experts_count: int, judged_share: float, rounds: int, database_url: str) -> None:
+def run(
+    *,
+    sizes: list[int],
+    experts_count: int,
+    judged_share: float,
+    rounds: int,
+    database_url: str,
+    queue_model_doubts: float | None = None,
+) -> None:
     import django
 
     django.setup()
@@ -251,6 +296,15 @@ def run(*, sizes: list[int], experts_count: int, judged_share: float, rounds: in
             f"\n{pair_total:,} pairs, {judgment_total:,} judgments: filled {sum(counts.values()):,} rows by COPY in "
             f"{copied:.0f} s, ANALYZE {time.perf_counter() - started - copied:.0f} s"
         )
+        if queue_model_doubts is not None:
+            started = time.perf_counter()
+            queue_model_attach(campaign=campaign, doubted_share=queue_model_doubts)
+            campaign.refresh_from_db()
+            analyze()
+            print(
+                f"  queue model doubting {queue_model_doubts:.0%} of pairs: verdicts stored and every priority "
+                f"recomputed in {time.perf_counter() - started:.1f} s"
+            )
         result = campaign_measure(campaign=campaign, experts=experts, rounds=rounds)
         for name, values in result["timings"].items():
             print(f"  {name:<15} {_summary(values)}  ({result['queries'][name]} queries)")

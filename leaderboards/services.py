@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import Campaign, Video, VideoPair
+from annotation.services import campaign_model_priorities_recompute
 from exports.formats import pair_prompt_for_format
 from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
 from leaderboards.selectors import pairs_with_generators
@@ -206,4 +207,7 @@ def model_judgment_run_execute(*, run_id: int, judge: PairJudge | None = None) -
     ModelJudgmentRun.objects.filter(pk=run.pk).update(
         status=ModelJudgmentRun.Status.SUCCEEDED, finished_at=timezone.now()
     )
+    if Campaign.objects.filter(pk=run.campaign_id, queue_model_id=run.model_id).exists():
+        # The campaign's queue follows this model: its verdicts are all in, so every pair's priority is set now.
+        campaign_model_priorities_recompute(campaign_id=run.campaign_id)
     return True

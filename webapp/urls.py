@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("pipelines.api_urls")),
     path("api/", include("leaderboards.api_urls")),
+    path("api/", include("annotation.api_urls")),
     path("", include("agreement.urls")),
     path("", include("distillation.urls")),
     path("", include("exports.urls")),

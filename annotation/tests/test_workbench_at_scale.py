@@ -10,12 +10,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotation import selectors
+from annotation.model_queue import DISPUTED, UNCERTAIN
 from annotation.models import Assignment, ChecklistAnswer, PairJudgment, Video, VideoPair
 from annotation.services import (
     assignment_next_for,
     campaign_create,
     campaign_member_add,
     campaign_overlap_set,
+    campaign_queue_model_set,
     pair_judgment_submit,
 )
 from annotation.tests.factories import all_checklist_yes, all_verdicts, workbench_form
@@ -169,7 +171,68 @@ def test_under_adaptive_overlap_raised_pairs_come_first_along_the_same_index(lar
         node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0) for node in nodes
     )
     assert rows_read <= 200, f"{rows_read} rows read for 20 candidates"
-    assert [pair_id for pair_id, _ in queryset] == sorted(raised)[:20]
+    assert [pair_id for pair_id, _, _ in queryset] == sorted(raised)[:20]
+
+
+def _queue_model_on(campaign, run_dir, *, doubted: list[int]) -> None:
+    """A queue model for the campaign whose stored verdicts call the `doubted` pairs comparable (the rest: A)."""
+    from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
+    from leaderboards.tests.factories import registered_model_make
+
+    model = registered_model_make(campaign, run_dir)
+    run = ModelJudgmentRun.objects.create(model=model, campaign=campaign, status=ModelJudgmentRun.Status.SUCCEEDED)
+    ModelPairVerdict.objects.bulk_create(
+        (ModelPairVerdict(run=run, pair_id=pair_id, overall=0) for pair_id in doubted), batch_size=5000
+    )
+    campaign_queue_model_set(campaign=campaign, model=model)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def test_with_a_queue_model_the_doubted_open_pairs_lead_along_the_same_index(large_campaign, other_expert, tmp_path):
+    """200 open pairs, spread through the campaign, doubted by the queue model: they are the first candidates,
+    read from one range of pair_queue_next in order, no Sort, no full pair read."""
+    open_pairs = list(
+        VideoPair.objects.filter(campaign=large_campaign, assigned_count=0).order_by("id").values_list("id", flat=True)
+    )
+    doubted = open_pairs[::10][:200]
+    _queue_model_on(large_campaign, tmp_path / "run", doubted=doubted)
+    queryset = selectors.pair_candidates_queryset(
+        expert=other_expert, campaign_id=large_campaign.pk, overlap=large_campaign.overlap, limit=20
+    )
+    sql, params = queryset.query.sql_with_params()
+    nodes = _nodes(_plan(sql, params, analyze=True))
+
+    pair_scans = [node for node in nodes if node.get("Relation Name") == VideoPair._meta.db_table]
+    assert [(node["Node Type"], node["Index Name"]) for node in pair_scans] == [("Index Scan", "pair_queue_next")]
+    assert "assigned_count" in pair_scans[0]["Index Cond"], "full pairs must be outside the index range read"
+    assert "Sort" not in {node["Node Type"] for node in nodes}
+    rows_read = sum(
+        node["Actual Rows"] * node["Actual Loops"] + node.get("Rows Removed by Filter", 0) for node in nodes
+    )
+    assert rows_read <= 200, f"{rows_read} rows read for 20 candidates"
+    assert list(queryset) == [(pair_id, 0, UNCERTAIN) for pair_id in doubted[:20]]
+
+
+def test_with_a_queue_model_next_pair_and_submit_still_use_an_index_for_every_query(
+    large_campaign, other_expert, tmp_path
+):
+    open_pairs = VideoPair.objects.filter(campaign=large_campaign, assigned_count=0).order_by("-id")
+    _queue_model_on(large_campaign, tmp_path / "run", doubted=list(open_pairs.values_list("id", flat=True)[:5]))
+    with CaptureQueriesContext(connection) as next_queries:
+        assignment = assignment_next_for(expert=other_expert)
+    assert assignment.pair.model_priority == UNCERTAIN
+    criteria, dimensions = all_verdicts(large_campaign, -1)
+    with CaptureQueriesContext(connection) as submit_queries:
+        pair_judgment_submit(
+            assignment=assignment,
+            criteria=criteria,
+            dimensions=dimensions,
+            checklist=all_checklist_yes(large_campaign, assignment.pair),
+        )
+    assert VideoPair.objects.get(pk=assignment.pair_id).model_priority == UNCERTAIN + DISPUTED
+    assert _full_scans_in(next_queries.captured_queries) == []
+    assert _full_scans_in(submit_queries.captured_queries) == []
 
 
 def test_the_candidates_skip_pairs_the_expert_already_holds_without_reading_their_history(large_campaign, expert):
