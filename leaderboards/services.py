@@ -322,9 +322,7 @@ def leaderboard_result_get_or_request(
             or result.requested_at is not None
             or result.fingerprint != leaderboard_fingerprint(campaigns=campaigns)
         ):
-            LeaderboardResult.objects.filter(pk=result.pk).update(requested_at=now, started_at=None)
-            leaderboard_result_compute(result_id=result.pk)
-            result.refresh_from_db()
+            _compute_here(result)
         return result
     asked = created
     if not asked and not result.recomputing:
@@ -341,6 +339,39 @@ def leaderboard_result_get_or_request(
     if asked:
         _recompute_enqueue_on_commit(result.pk, delay_seconds=0)
         result.refresh_from_db()
+    return result
+
+
+def _compute_here(result: LeaderboardResult) -> None:
+    LeaderboardResult.objects.filter(pk=result.pk).update(requested_at=timezone.now(), started_at=None)
+    leaderboard_result_compute(result_id=result.pk)
+    result.refresh_from_db()
+
+
+def leaderboard_result_compute_now(
+    *,
+    campaigns: list[Campaign],
+    target: str = OVERALL,
+    source: str = "consensus",
+    n_resamples: int = ranking.DEFAULT_RESAMPLES,
+    seed: int = ranking.DEFAULT_SEED,
+) -> LeaderboardResult:
+    """Fit and store the leaderboard in this process, whether a broker runs or not (`manage.py leaderboard`): the
+    page then answers from it. The first campaign is the one the result belongs to, the others pooled with it."""
+    key = leaderboard_result_key(
+        kind=LeaderboardResult.Kind.LEADERBOARD,
+        campaigns=campaigns,
+        target=target,
+        source=source,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    result, created = LeaderboardResult.objects.get_or_create(options_key=key, defaults={"campaign": campaigns[0]})
+    if created and campaigns[1:]:
+        result.pooled.set(campaigns[1:])
+    _compute_here(result)
+    if result.error:
+        raise RuntimeError(f"the leaderboard could not be fitted: {result.error}")
     return result
 
 

@@ -396,3 +396,23 @@ def test_a_judgment_makes_the_worker_refit_and_the_page_shows_the_new_ranking(cl
     assert generators_shown(with_the_new_ranking) == ["pixel-two", "pixel-one"]
     assert "up to date" in with_the_new_ranking.content.decode()
     assert sum("succeeded" in line and line.endswith(": True") for line in fits) == 2
+
+
+def test_the_command_fits_in_its_process_and_stores_what_the_page_then_shows(
+    client, curator, db, with_a_broker, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    campaign = judged_generator_campaign(members={curator: "curator"})
+    printed = StringIO()
+    call_command("leaderboard", campaign=campaign.name, target="VA", resamples=20, stdout=printed)
+    client.force_login(curator)
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = page(client, campaign, target="VA", resamples=20)
+
+    assert enqueued == []  # stored and current: nothing to ask a worker
+    assert generators_shown(response) == ORDER
+    assert printed.getvalue().index("sora-ckpt-3") < printed.getvalue().index("base-v1")
