@@ -25,17 +25,23 @@ from leaderboards.pairing import (
 from leaderboards.selectors import (
     OVERALL,
     SOURCES,
+    Leaderboard,
     access_campaign_for_leaderboard,
     access_model_for_scoring,
     campaigns_comparable_with,
-    leaderboard_for,
+    leaderboard_result_json,
     model_comparison_for,
     model_judgment_run_json,
     model_judgment_runs_for,
     model_targets_for,
     targets_for,
 )
-from leaderboards.services import ScoringRefused, model_judgment_run_start
+from leaderboards.services import (
+    RESULT_CONTENT_VERSION,
+    ScoringRefused,
+    leaderboard_result_get_or_request,
+    model_judgment_run_start,
+)
 from pipelines.apis import VideoSerializer
 from pipelines.ingest import PairRejected
 from pipelines.media import VideoRejected
@@ -90,13 +96,24 @@ class LeaderboardSerializer(serializers.Serializer):
     by_category = serializers.DictField(
         child=CategoryLeaderboardSerializer(), help_text="The same fit within each prompt category (pair metadata)."
     )
+    # The experts' leaderboard only (a model comparison is fitted in the request, neither is set there).
+    computed_at = serializers.DateTimeField(required=False, help_text="When the background fit read the judgments.")
+    recomputing = serializers.BooleanField(
+        required=False, help_text="A newer fit is on its way (the judgments changed since)."
+    )
+
+
+class LeaderboardComputingSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text='"computing": ask again shortly.')
+    detail = serializers.CharField()
 
 
 class LeaderboardApi(APIView):
-    """The generator leaderboard of a campaign: curators and ML engineers of it only (experts judge blind)."""
+    """The generator leaderboard of a campaign: curators and ML engineers of it only (experts judge blind). Answered
+    from the fit last computed in the background; 202 while the first one for these options is running."""
 
     @extend_schema(
-        responses=LeaderboardSerializer,
+        responses={200: LeaderboardSerializer, 202: LeaderboardComputingSerializer},
         parameters=[
             OpenApiParameter("target", str, description='"overall" (default), a dimension code or a criterion code.'),
             OpenApiParameter("source", str, enum=list(SOURCES), description="consensus (default) or weighted."),
@@ -120,14 +137,20 @@ class LeaderboardApi(APIView):
         unknown = [pk for pk in options["also"] if pk not in comparable]
         if unknown:
             raise ValidationError({"also": [f"Not a campaign on the same rubric version you may read: {unknown}."]})
-        leaderboard = leaderboard_for(
-            campaigns=[campaign, *(comparable[pk] for pk in options["also"])],
+        campaigns = [campaign, *(comparable[pk] for pk in options["also"])]
+        result = leaderboard_result_get_or_request(
+            campaigns=campaigns,
             target=options["target"],
             source=options["source"],
             n_resamples=options["resamples"],
             seed=options["seed"],
         )
-        return Response(LeaderboardSerializer(leaderboard.as_json()).data)
+        content = result.content or {}
+        if content.get("version") != RESULT_CONTENT_VERSION:
+            computing = {"status": "computing", "detail": "the leaderboard is being computed: ask again shortly"}
+            return Response(LeaderboardComputingSerializer(computing).data, status=status.HTTP_202_ACCEPTED)
+        leaderboard = Leaderboard.from_stored(content["leaderboard"], campaigns=campaigns)
+        return Response(LeaderboardSerializer(leaderboard_result_json(leaderboard=leaderboard, result=result)).data)
 
 
 class GenerationSerializer(serializers.ModelSerializer):
@@ -305,6 +328,8 @@ class PairingApi(APIView):
             )
         plan: PairingPlan = pairing_plan(campaign=campaign, **options)
         return Response(PairingPreviewSerializer(plan).data)
+
+
 # --- A registered reward model's leaderboard ---------------------------------------------------------
 
 

@@ -96,3 +96,37 @@ class ModelPairVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id}: {self.overall}"
+
+
+class LeaderboardResult(models.Model):
+    """The experts' leaderboard (or the reliability page) of a campaign as last computed in the background, so a
+    visit never waits for the Davidson fit, its bootstrap or Dawid-Skene. One row per campaign and set of options:
+    `options_key` spells them out (kind, campaigns pooled, target, source, resamples, seed).
+
+    Life cycle (leaderboards.services, the agreement dashboard's DashboardReport copied): `requested_at` is set on
+    the first visit, when a judgment or adjudication of a campaign it reads changes (rows with the default options
+    only) or when a visit finds `fingerprint` (agreement_fingerprint of its campaigns when computed) out of date;
+    only the change that sets it enqueues a recompute, so a burst of submits makes one. The recompute clears it
+    when it starts (`started_at`) and stores `content` with `computed_at`, the moment it read the data."""
+
+    class Kind(models.TextChoices):
+        LEADERBOARD = "leaderboard", "Generator leaderboard"
+        RELIABILITY = "reliability", "Expert reliability"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leaderboard_results")
+    pooled = models.ManyToManyField(Campaign, blank=True, related_name="+", help_text="Campaigns pooled with it.")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.LEADERBOARD)
+    options_key = models.CharField(max_length=255, unique=True)
+    content = models.JSONField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="Of the judgments the content was fitted on.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.options_key}"
+
+    @property
+    def recomputing(self) -> bool:
+        return self.requested_at is not None or self.started_at is not None

@@ -100,6 +100,55 @@ class Ranking:
             for rank, index in enumerate(self.order, start=1)
         ]
 
+    def as_stored(self) -> dict:
+        """JSON-ready (a stored leaderboard, models.LeaderboardResult); win rates of generators that never met,
+        NaN here, become None: PostgreSQL's jsonb has no NaN."""
+
+        def floats(array: np.ndarray) -> list:
+            return [None if np.isnan(value) else float(value) for value in np.asarray(array, dtype=float).ravel()]
+
+        size = len(self.generators)
+        return {
+            "generators": list(self.generators),
+            "scores": floats(self.scores),
+            "ci_low": floats(self.ci_low),
+            "ci_high": floats(self.ci_high),
+            "tie_parameter": floats([self.tie_parameter])[0],
+            "tie_parameter_ci": floats(list(self.tie_parameter_ci)),
+            "comparisons": floats(self.comparisons),
+            "win_rate": floats(self.win_rate.reshape(size, size)),
+            "cell_counts": floats(self.cell_counts.reshape(size, size)),
+            "n_comparisons": int(self.n_comparisons),
+            "n_resamples": int(self.n_resamples),
+            "seed": int(self.seed),
+            "confidence": float(self.confidence),
+            "order": [int(index) for index in self.order],
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict) -> Ranking:
+        size = len(data["generators"])
+
+        def array(values: list, shape: tuple[int, ...]) -> np.ndarray:
+            return np.array([np.nan if value is None else value for value in values], dtype=float).reshape(shape)
+
+        return cls(
+            generators=list(data["generators"]),
+            scores=array(data["scores"], (size,)),
+            ci_low=array(data["ci_low"], (size,)),
+            ci_high=array(data["ci_high"], (size,)),
+            tie_parameter=float(array([data["tie_parameter"]], (1,))[0]),
+            tie_parameter_ci=tuple(float(bound) for bound in array(data["tie_parameter_ci"], (2,))),
+            comparisons=array(data["comparisons"], (size,)),
+            win_rate=array(data["win_rate"], (size, size)),
+            cell_counts=array(data["cell_counts"], (size, size)),
+            n_comparisons=data["n_comparisons"],
+            n_resamples=data["n_resamples"],
+            seed=data["seed"],
+            confidence=data["confidence"],
+            order=list(data["order"]),
+        )
+
 
 def outcomes_count(comparisons: Sequence[Comparison], n_generators: int) -> Outcomes:
     return _outcomes_from_arrays(_comparison_arrays(comparisons), n_generators)

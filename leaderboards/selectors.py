@@ -28,14 +28,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agreement.selectors import agreement_fingerprint, consensus_for_campaign
 from annotation.models import Campaign, Criterion, PairJudgment, VideoPair
 from annotation.selectors import READ_AGREEMENT, access_campaign, campaigns_for
 from leaderboards import concordance, ranking, reliability
-from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
+from leaderboards.models import LeaderboardResult, ModelJudgmentRun, ModelPairVerdict
 from leaderboards.reliability import AnnotatorReliability
 from training.models import RegisteredModel
 
@@ -189,6 +189,35 @@ class ExpertReliability:
     def experts(self) -> list[str]:
         return sorted(self.overall, key=lambda name: (-self.overall[name].accuracy, name))
 
+    def as_stored(self) -> dict:
+        def experts(reliabilities: dict[str, AnnotatorReliability]) -> dict:
+            return {
+                str(name): {"accuracy": float(r.accuracy), "weight": float(r.weight), "n_labels": int(r.n_labels)}
+                for name, r in reliabilities.items()
+            }
+
+        return {
+            "overall": experts(self.overall),
+            "by_code": {code: experts(reliabilities) for code, reliabilities in self.by_code.items()},
+            "codes": list(self.codes),
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict) -> ExpertReliability:
+        def experts(stored: dict) -> dict[str, AnnotatorReliability]:
+            return {name: AnnotatorReliability(annotator=name, **values) for name, values in stored.items()}
+
+        return cls(
+            overall=experts(data["overall"]),
+            by_code={code: experts(stored) for code, stored in data["by_code"].items()},
+            codes=list(data["codes"]),
+        )
+
+
+def leaderboard_fingerprint(*, campaigns: list[Campaign]) -> str:
+    """Changes whenever a judgment, gold answer or adjudication of any of the campaigns changes."""
+    return _fingerprint(campaigns)
+
 
 def _fingerprint(campaigns: list[Campaign]) -> str:
     parts = sorted(agreement_fingerprint(campaign=campaign) for campaign in campaigns)
@@ -266,6 +295,33 @@ class Leaderboard:
             },
         }
 
+    def as_stored(self) -> dict:
+        """Everything the page, the downloads and the API show (models.LeaderboardResult.content)."""
+        return {
+            "campaign_ids": [campaign.pk for campaign in self.campaigns],
+            "target": self.target,
+            "source": self.source,
+            "ranking": self.ranking.as_stored() if self.ranking else None,
+            "pairs_without_generators": self.pairs_without_generators,
+            "n_resamples": self.n_resamples,
+            "seed": self.seed,
+            "by_category": {category: fit.as_stored() for category, fit in self.by_category.items()},
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict, *, campaigns: list[Campaign]) -> Leaderboard:
+        """Read back with the campaigns it was fitted on (the caller has them: it checked the user may read them)."""
+        return cls(
+            campaigns=sorted(campaigns, key=lambda campaign: campaign.pk),
+            target=data["target"],
+            source=data["source"],
+            ranking=ranking.Ranking.from_stored(data["ranking"]) if data["ranking"] else None,
+            pairs_without_generators=data["pairs_without_generators"],
+            n_resamples=data["n_resamples"],
+            seed=data["seed"],
+            by_category={category: ranking.Ranking.from_stored(fit) for category, fit in data["by_category"].items()},
+        )
+
 
 def _matrix_json(fitted: ranking.Ranking) -> list[dict]:
     """One entry per ordered pair of generators that met: win rate of `generator` against `opponent`, and n."""
@@ -335,6 +391,38 @@ def leaderboard_for(
     )
     cache.set(key, result, LEADERBOARD_CACHE_SECONDS)
     return result
+
+
+# --- The stored leaderboard (computed in the background: leaderboards.services) ----------------------
+
+
+def leaderboard_result_key(
+    *, kind: str, campaigns: list[Campaign], target: str = "", source: str = "", n_resamples: int = 0, seed: int = 0
+) -> str:
+    """The options a stored result answers for, spelled out: one row per distinct key (models.LeaderboardResult)."""
+    campaign_ids = ",".join(str(pk) for pk in sorted(campaign.pk for campaign in campaigns))
+    if kind == LeaderboardResult.Kind.RELIABILITY:
+        return f"{kind}|{campaign_ids}"
+    return f"{kind}|{campaign_ids}|{target}|{source}|{n_resamples}|{seed}"
+
+
+def leaderboard_result_for(*, key: str) -> LeaderboardResult | None:
+    """The stored result for these options (None: never asked for). See services for its life."""
+    return LeaderboardResult.objects.filter(options_key=key).first()
+
+
+def leaderboard_result_json(*, leaderboard: Leaderboard, result: LeaderboardResult) -> dict:
+    """The JSON download and the API: the leaderboard, when it was computed, and whether a newer one is coming."""
+    return {
+        **leaderboard.as_json(),
+        "computed_at": result.computed_at.isoformat() if result.computed_at else None,
+        "recomputing": result.recomputing,
+    }
+
+
+def leaderboard_results_reading(*, campaign_id: int) -> QuerySet[LeaderboardResult]:
+    """Every stored result fitted on the campaign's judgments, alone or pooled with others."""
+    return LeaderboardResult.objects.filter(Q(campaign_id=campaign_id) | Q(pooled__id=campaign_id)).distinct()
 
 
 def pairs_with_generators(*, campaigns: list[Campaign]) -> tuple[dict[int, PairGenerators], int]:

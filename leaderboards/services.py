@@ -27,13 +27,22 @@ from django.utils import timezone
 from annotation.models import Campaign, Video, VideoPair
 from annotation.services import campaign_model_priorities_recompute
 from exports.formats import pair_prompt_for_format
-from leaderboards.models import ModelJudgmentRun, ModelPairVerdict
-from leaderboards.selectors import pairs_with_generators
+from leaderboards import plots, ranking
+from leaderboards.models import LeaderboardResult, ModelJudgmentRun, ModelPairVerdict
+from leaderboards.selectors import (
+    OVERALL,
+    expert_reliability_for,
+    leaderboard_fingerprint,
+    leaderboard_for,
+    leaderboard_result_key,
+    leaderboard_results_reading,
+    pairs_with_generators,
+)
 from rm_training.judging import PairInput, PairJudge, PairJudgement
 from rm_training.parsing import DIMENSIONS
 from training.models import RegisteredModel
 from training.selectors import training_queue
-from webapp.queue import enqueue_on_commit
+from webapp.queue import QueueUnavailable, enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -210,4 +219,207 @@ def model_judgment_run_execute(*, run_id: int, judge: PairJudge | None = None) -
     if Campaign.objects.filter(pk=run.campaign_id, queue_model_id=run.model_id).exists():
         # The campaign's queue follows this model: its verdicts are all in, so every pair's priority is set now.
         campaign_model_priorities_recompute(campaign_id=run.campaign_id)
+    return True
+
+
+# --- The experts' leaderboard, stored (the agreement dashboard's DashboardReport life cycle) ------------------
+
+# Bumped when what `content` holds changes: a row stored in another format is computed again on the next visit.
+RESULT_CONTENT_VERSION = 1
+# A burst of submits (twenty experts, one campaign) makes one recompute: the first change enqueues it to run this
+# many seconds later, and the changes until it starts find it requested already.
+RECOMPUTE_DELAY_SECONDS = 3
+# A request still waiting, or a recompute still running, after this long was lost (the broker was down, the
+# worker died mid-way): the next visit asks again. Far above the 3-21 s a weighted fit on 2,500 pairs takes.
+RECOMPUTE_LOST_AFTER = timedelta(minutes=5)
+
+
+def _recompute_enqueue_on_commit(result_id: int, *, delay_seconds: int) -> None:
+    from leaderboards.tasks import leaderboard_result_compute_task
+
+    def unsent(reason: str) -> None:
+        LeaderboardResult.objects.filter(pk=result_id).update(error=f"the recompute could not be started: {reason}")
+
+    def send() -> None:
+        # The change itself is committed and must not fail because the queue is down: the page keeps showing the
+        # last result, and asks again once the request looks lost.
+        with contextlib.suppress(QueueUnavailable):
+            enqueue(leaderboard_result_compute_task.s(result_id).set(countdown=delay_seconds), undo=unsent)
+
+    transaction.on_commit(send)
+
+
+def _tasks_run_in_process() -> bool:
+    """No broker (the embedded default): a task would run inside the request or command that sent it."""
+    from webapp.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def _has_default_options(result: LeaderboardResult) -> bool:
+    if result.kind == LeaderboardResult.Kind.RELIABILITY:
+        return True
+    default = leaderboard_result_key(
+        kind=result.kind,
+        campaigns=[result.campaign],
+        target=OVERALL,
+        source="consensus",
+        n_resamples=ranking.DEFAULT_RESAMPLES,
+        seed=ranking.DEFAULT_SEED,
+    )
+    return result.options_key == default
+
+
+def leaderboard_results_mark_stale(*, campaign_id: int) -> None:
+    """A judgment or adjudication of the campaign changed: the stored results with the default options (the
+    leaderboard as first opened, the reliability page) are requested again; only the change that finds one not yet
+    requested enqueues its recompute (a conditional update), RECOMPUTE_DELAY_SECONDS later: one per burst. Results
+    with other options are recomputed when next visited (their fingerprint no longer matches).
+
+    Without a broker nothing is enqueued: the fit would run inside the expert's submit; the next visit runs it."""
+    now = timezone.now()
+    stale = leaderboard_results_reading(campaign_id=campaign_id).filter(requested_at__isnull=True)
+    for result in stale.select_related("campaign").only("pk", "kind", "options_key", "campaign"):
+        if not _has_default_options(result):
+            continue
+        marked = LeaderboardResult.objects.filter(pk=result.pk, requested_at__isnull=True).update(requested_at=now)
+        if marked and not _tasks_run_in_process():
+            _recompute_enqueue_on_commit(result.pk, delay_seconds=RECOMPUTE_DELAY_SECONDS)
+
+
+def leaderboard_results_mark_stale_on_commit(*, campaign_id: int) -> None:
+    transaction.on_commit(lambda: leaderboard_results_mark_stale(campaign_id=campaign_id))
+
+
+def _recompute_lost(result: LeaderboardResult, *, now) -> bool:
+    if result.started_at is not None:
+        return result.started_at < now - RECOMPUTE_LOST_AFTER
+    return result.requested_at is not None and result.requested_at < now - RECOMPUTE_LOST_AFTER
+
+
+def leaderboard_result_get_or_request(
+    *,
+    campaigns: list[Campaign],
+    kind: str = LeaderboardResult.Kind.LEADERBOARD,
+    target: str = OVERALL,
+    source: str = "consensus",
+    n_resamples: int = ranking.DEFAULT_RESAMPLES,
+    seed: int = ranking.DEFAULT_SEED,
+) -> LeaderboardResult:
+    """The stored result for these options (the first campaign is the page's, the others pooled with it), as last
+    computed (content None before the first computation ends). Asks for a recompute when there is none yet, when
+    the judgments changed since (the fingerprint), when it predates the content format, or when an earlier request
+    was lost. Without a broker the fit runs here, in the request, as it did before it was stored."""
+    campaign, pooled = campaigns[0], campaigns[1:]
+    key = leaderboard_result_key(
+        kind=kind, campaigns=campaigns, target=target, source=source, n_resamples=n_resamples, seed=seed
+    )
+    now = timezone.now()
+    result, created = LeaderboardResult.objects.get_or_create(
+        options_key=key, defaults={"campaign": campaign, "kind": kind, "requested_at": now}
+    )
+    if created and pooled:
+        result.pooled.set(pooled)
+    if _tasks_run_in_process():
+        if (
+            created
+            or result.requested_at is not None
+            or result.fingerprint != leaderboard_fingerprint(campaigns=campaigns)
+        ):
+            _compute_here(result)
+        return result
+    asked = created
+    if not asked and not result.recomputing:
+        outdated = (result.content or {}).get("version") != RESULT_CONTENT_VERSION
+        changed = result.fingerprint != leaderboard_fingerprint(campaigns=campaigns)
+        asked = outdated or changed
+    if not asked and _recompute_lost(result, now=now):
+        asked = True
+    if asked and not created:
+        # Conditional: of two visits finding the same stale result, one asks.
+        asked = LeaderboardResult.objects.filter(
+            pk=result.pk, requested_at=result.requested_at, started_at=result.started_at
+        ).update(requested_at=now, started_at=None)
+    if asked:
+        _recompute_enqueue_on_commit(result.pk, delay_seconds=0)
+        result.refresh_from_db()
+    return result
+
+
+def _compute_here(result: LeaderboardResult) -> None:
+    LeaderboardResult.objects.filter(pk=result.pk).update(requested_at=timezone.now(), started_at=None)
+    leaderboard_result_compute(result_id=result.pk)
+    result.refresh_from_db()
+
+
+def leaderboard_result_compute_now(
+    *,
+    campaigns: list[Campaign],
+    target: str = OVERALL,
+    source: str = "consensus",
+    n_resamples: int = ranking.DEFAULT_RESAMPLES,
+    seed: int = ranking.DEFAULT_SEED,
+) -> LeaderboardResult:
+    """Fit and store the leaderboard in this process, whether a broker runs or not (`manage.py leaderboard`): the
+    page then answers from it. The first campaign is the one the result belongs to, the others pooled with it."""
+    key = leaderboard_result_key(
+        kind=LeaderboardResult.Kind.LEADERBOARD,
+        campaigns=campaigns,
+        target=target,
+        source=source,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    result, created = LeaderboardResult.objects.get_or_create(options_key=key, defaults={"campaign": campaigns[0]})
+    if created and campaigns[1:]:
+        result.pooled.set(campaigns[1:])
+    _compute_here(result)
+    if result.error:
+        raise RuntimeError(f"the leaderboard could not be fitted: {result.error}")
+    return result
+
+
+def _content_build(result: LeaderboardResult, campaigns: list[Campaign]) -> dict:
+    if result.kind == LeaderboardResult.Kind.RELIABILITY:
+        reliabilities = expert_reliability_for(campaigns=campaigns)
+        return {"version": RESULT_CONTENT_VERSION, "reliability": reliabilities.as_stored()}
+    _, _, target, source, n_resamples, seed = result.options_key.split("|")
+    board = leaderboard_for(
+        campaigns=campaigns, target=target, source=source, n_resamples=int(n_resamples), seed=int(seed)
+    )
+    return {
+        "version": RESULT_CONTENT_VERSION,
+        "leaderboard": board.as_stored(),
+        "charts": {"scores": plots.scores_chart(board.ranking), "win_rate": plots.win_rate_heatmap(board.ranking)},
+    }
+
+
+def leaderboard_result_compute(*, result_id: int) -> bool:
+    """Recompute a requested result and store it. False when there was no request to serve: the task was
+    delivered twice, or another worker took the request.
+
+    The request is cleared before the data is read, so a change committed during the fit requests (and enqueues)
+    the next one; a computation that finishes after a newer one never overwrites it."""
+    started = timezone.now()
+    claimed = LeaderboardResult.objects.filter(pk=result_id, requested_at__isnull=False).update(
+        requested_at=None, started_at=started
+    )
+    if not claimed:
+        return False
+    result = LeaderboardResult.objects.select_related("campaign").get(pk=result_id)
+    campaigns = [result.campaign, *result.pooled.order_by("pk")]
+    try:
+        fingerprint = leaderboard_fingerprint(campaigns=campaigns)
+        content = _content_build(result, campaigns)
+    except Exception as error:
+        # Kept on the row and shown on the page; not raised: without a broker this runs inside a page request.
+        logger.exception("leaderboard result %s (%s) failed", result_id, result.options_key)
+        LeaderboardResult.objects.filter(pk=result_id, started_at=started).update(
+            started_at=None, error=f"{type(error).__name__}: {error}"
+        )
+        return False
+    LeaderboardResult.objects.filter(Q(computed_at__isnull=True) | Q(computed_at__lt=started), pk=result_id).update(
+        content=content, fingerprint=fingerprint, computed_at=started, error=""
+    )
+    LeaderboardResult.objects.filter(pk=result_id, started_at=started).update(started_at=None)
     return True

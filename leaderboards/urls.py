@@ -4,6 +4,7 @@ from leaderboards import views
 
 urlpatterns = [
     path("campaigns/<int:campaign_id>/leaderboard/", views.leaderboard_page, name="leaderboard"),
+    path("campaigns/<int:campaign_id>/leaderboard/status/", views.leaderboard_status, name="leaderboard-status"),
     path("campaigns/<int:campaign_id>/leaderboard.json", views.leaderboard_json, name="leaderboard-json"),
     path("campaigns/<int:campaign_id>/leaderboard/<str:table>.csv", views.leaderboard_csv, name="leaderboard-csv"),
     path(
@@ -16,4 +17,10 @@ urlpatterns = [
     ),
     path("campaigns/<int:campaign_id>/pairing/", views.pairing_page, name="pairing"),
     path("campaigns/<int:campaign_id>/reliability/", views.reliability_page, name="leaderboard-reliability"),
+    path(
+        "campaigns/<int:campaign_id>/reliability/status/",
+        views.leaderboard_status,
+        {"kind": "reliability"},
+        name="leaderboard-reliability-status",
+    ),
 ]

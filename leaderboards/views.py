@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -11,35 +12,57 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import http_date
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 
+from annotation.models import Campaign
 from annotation.selectors import INGEST, access_campaign
-from leaderboards import plots, tables
+from leaderboards import tables
 from leaderboards.forms import LeaderboardForm, PairingForm
+from leaderboards.models import LeaderboardResult
 from leaderboards.pairing import pairing_apply, pairing_plan
 from leaderboards.selectors import (
     OVERALL,
+    ExpertReliability,
     Leaderboard,
     access_campaign_for_leaderboard,
     access_model_for_scoring,
     campaigns_comparable_with,
-    expert_reliability_for,
-    leaderboard_for,
+    leaderboard_result_for,
+    leaderboard_result_json,
+    leaderboard_result_key,
     model_comparison_for,
     model_judgment_runs_for,
     model_targets_for,
     registered_models_for_scoring,
     targets_for,
 )
-from leaderboards.services import ScoringRefused, model_judgment_run_start
+from leaderboards.services import (
+    RESULT_CONTENT_VERSION,
+    ScoringRefused,
+    leaderboard_result_get_or_request,
+    model_judgment_run_start,
+)
 
 
 def _svg_data_uri(svg: str | None) -> str | None:
     return None if svg is None else "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def _leaderboard_from_request(request, campaign_id: int) -> tuple[Leaderboard, LeaderboardForm]:
+@dataclass
+class StoredLeaderboard:
+    """What the page and the downloads show: the stored result (its age, whether it is being recomputed) and the
+    leaderboard read back from it (None until its first computation ends)."""
+
+    campaign: Campaign
+    result: LeaderboardResult
+    leaderboard: Leaderboard | None
+    form: LeaderboardForm
+
+
+def _leaderboard_from_request(request, campaign_id: int) -> StoredLeaderboard:
+    """The leaderboard as last computed in the background (services: leaderboard_result_compute); no fit here."""
     campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
     comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
     form = LeaderboardForm(
@@ -47,26 +70,69 @@ def _leaderboard_from_request(request, campaign_id: int) -> tuple[Leaderboard, L
         targets=targets_for(campaign=campaign),
         comparable=[(other.pk, other.name) for other in comparable],
     )
-    pooled = [other for other in comparable if other.pk in form.also_ids()]
-    return leaderboard_for(campaigns=[campaign, *pooled], **form.options()), form
+    campaigns = [campaign, *(other for other in comparable if other.pk in form.also_ids())]
+    result = leaderboard_result_get_or_request(campaigns=campaigns, **form.options())
+    content = result.content or {}
+    leaderboard = None
+    if content.get("version") == RESULT_CONTENT_VERSION:
+        leaderboard = Leaderboard.from_stored(content["leaderboard"], campaigns=campaigns)
+    return StoredLeaderboard(campaign=campaign, result=result, leaderboard=leaderboard, form=form)
+
+
+def _status_context(request, campaign: Campaign, result: LeaderboardResult, status_url: str) -> dict:
+    """The line saying how old the shown result is; while a recompute is pending it polls the status view, which
+    reloads the page once a newer result is stored."""
+    shown = result.computed_at.isoformat() if result.computed_at else ""
+    query = [(name, value) for name in SHOWN_OPTIONS for value in request.GET.getlist(name)] + [("shown", shown)]
+    return {"campaign": campaign, "stored": result, "status_url": status_url, "status_query": urlencode(query)}
 
 
 @login_required
 def leaderboard_page(request, campaign_id: int):
-    leaderboard, form = _leaderboard_from_request(request, campaign_id)
-    campaign = next(pooled for pooled in leaderboard.campaigns if pooled.pk == campaign_id)
+    stored = _leaderboard_from_request(request, campaign_id)
+    campaign, leaderboard, form = stored.campaign, stored.leaderboard, stored.form
+    charts = (stored.result.content or {}).get("charts", {})
     context = {
-        "campaign": campaign,
+        **_status_context(request, campaign, stored.result, reverse("leaderboard-status", args=[campaign.pk])),
         "leaderboard": leaderboard,
-        "rows": leaderboard.ranking.rows() if leaderboard.ranking else [],
-        "matrix": tables.win_rate_matrix(leaderboard),
+        "rows": leaderboard.ranking.rows() if leaderboard and leaderboard.ranking else [],
+        "matrix": tables.win_rate_matrix(leaderboard) if leaderboard else [],
         "form": form,
         "query": request.GET.urlencode(),
-        "scores_chart": _svg_data_uri(plots.scores_chart(leaderboard.ranking)),
-        "win_rate_chart": _svg_data_uri(plots.win_rate_heatmap(leaderboard.ranking)),
+        "scores_chart": _svg_data_uri(charts.get("scores")),
+        "win_rate_chart": _svg_data_uri(charts.get("win_rate")),
         **_reward_model_context(request, campaign, form),
     }
     return render(request, "leaderboards/leaderboard.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def leaderboard_status(request, campaign_id: int, kind: str = LeaderboardResult.Kind.LEADERBOARD):
+    """Polled while a recompute is pending: the status line, or a page reload once a newer result is stored."""
+    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
+    comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
+    form = LeaderboardForm(
+        LeaderboardForm.with_defaults(request.GET),
+        targets=targets_for(campaign=campaign),
+        comparable=[(other.pk, other.name) for other in comparable],
+    )
+    campaigns = [campaign, *(other for other in comparable if other.pk in form.also_ids())]
+    if kind == LeaderboardResult.Kind.RELIABILITY:
+        key = leaderboard_result_key(kind=kind, campaigns=[campaign])
+        status_url = reverse("leaderboard-reliability-status", args=[campaign.pk])
+    else:
+        key = leaderboard_result_key(kind=LeaderboardResult.Kind.LEADERBOARD, campaigns=campaigns, **form.options())
+        status_url = reverse("leaderboard-status", args=[campaign.pk])
+    result = leaderboard_result_for(key=key)
+    if result is None:
+        raise Http404("This leaderboard was never opened.")
+    response = render(
+        request, "leaderboards/_result_status.html", _status_context(request, campaign, result, status_url)
+    )
+    shown = result.computed_at.isoformat() if result.computed_at else ""
+    if shown != request.GET.get("shown", ""):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 SHOWN_OPTIONS = ("target", "source", "resamples", "seed", "also")
@@ -155,11 +221,21 @@ def _spreadsheet_safe(cell):
     return cell
 
 
+def _not_computed_yet() -> JsonResponse:
+    """202: the download waits for the background fit; the client asks again."""
+    return JsonResponse(
+        {"status": "computing", "detail": "the leaderboard is being computed: try again shortly"}, status=202
+    )
+
+
 @login_required
 def leaderboard_csv(request, campaign_id: int, table: str):
     if table not in ("leaderboard", "win-rate"):
         raise Http404("No such table.")
-    leaderboard, _ = _leaderboard_from_request(request, campaign_id)
+    stored = _leaderboard_from_request(request, campaign_id)
+    leaderboard = stored.leaderboard
+    if leaderboard is None:
+        return _not_computed_yet()
     if table == "leaderboard":
         header, rows = tables.LEADERBOARD_HEADER, tables.leaderboard_rows(leaderboard)
     else:
@@ -167,6 +243,7 @@ def leaderboard_csv(request, campaign_id: int, table: str):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = slugify("-".join(leaderboard.campaign_names))
     response["Content-Disposition"] = f'attachment; filename="{name}-{table}-{slugify(leaderboard.target)}.csv"'
+    response["Last-Modified"] = http_date(stored.result.computed_at.timestamp())
     writer = csv.writer(response)
     writer.writerow(header)
     writer.writerows([_spreadsheet_safe(cell) for cell in row] for row in rows)
@@ -175,8 +252,13 @@ def leaderboard_csv(request, campaign_id: int, table: str):
 
 @login_required
 def leaderboard_json(request, campaign_id: int):
-    leaderboard, _ = _leaderboard_from_request(request, campaign_id)
-    response = JsonResponse(leaderboard.as_json(), json_dumps_params={"indent": 2})
+    stored = _leaderboard_from_request(request, campaign_id)
+    leaderboard = stored.leaderboard
+    if leaderboard is None:
+        return _not_computed_yet()
+    response = JsonResponse(
+        leaderboard_result_json(leaderboard=leaderboard, result=stored.result), json_dumps_params={"indent": 2}
+    )
     name = slugify("-".join(leaderboard.campaign_names))
     response["Content-Disposition"] = f'attachment; filename="{name}-leaderboard-{slugify(leaderboard.target)}.json"'
     return response
@@ -184,21 +266,25 @@ def leaderboard_json(request, campaign_id: int):
 
 @login_required
 def reliability_page(request, campaign_id: int):
+    """Dawid-Skene reliability as last computed in the background, with its age; no fit here."""
     campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
-    reliabilities = expert_reliability_for(campaigns=[campaign])
-    rows = [
-        {
-            "expert": expert,
-            "overall": reliabilities.overall[expert],
-            "by_code": [reliabilities.by_code.get(code, {}).get(expert) for code in reliabilities.codes],
-        }
-        for expert in reliabilities.experts()
-    ]
-    return render(
-        request,
-        "leaderboards/reliability.html",
-        {"campaign": campaign, "codes": reliabilities.codes, "rows": rows},
-    )
+    result = leaderboard_result_get_or_request(campaigns=[campaign], kind=LeaderboardResult.Kind.RELIABILITY)
+    content = result.content or {}
+    rows, codes = [], []
+    if content.get("version") == RESULT_CONTENT_VERSION:
+        reliabilities = ExpertReliability.from_stored(content["reliability"])
+        codes = reliabilities.codes
+        rows = [
+            {
+                "expert": expert,
+                "overall": reliabilities.overall[expert],
+                "by_code": [reliabilities.by_code.get(code, {}).get(expert) for code in reliabilities.codes],
+            }
+            for expert in reliabilities.experts()
+        ]
+    status_url = reverse("leaderboard-reliability-status", args=[campaign.pk])
+    status = _status_context(request, campaign, result, status_url)
+    return render(request, "leaderboards/reliability.html", {**status, "codes": codes, "rows": rows})
 
 
 @login_required

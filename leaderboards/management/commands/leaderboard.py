@@ -7,13 +7,13 @@ from leaderboards import ranking
 from leaderboards.models import ModelJudgmentRun
 from leaderboards.selectors import (
     SOURCES,
-    leaderboard_for,
+    Leaderboard,
     model_comparison_for,
     model_judgment_run_json,
     model_targets_for,
     targets_for,
 )
-from leaderboards.services import ScoringRefused, model_judgment_run_start
+from leaderboards.services import ScoringRefused, leaderboard_result_compute_now, model_judgment_run_start
 from leaderboards.tables import leaderboard_rows
 from training.models import RegisteredModel
 
@@ -48,10 +48,13 @@ class Command(BaseCommand):
         codes = [code for code, _ in targets_for(campaign=found)]
         if target is not None and target not in codes:
             raise CommandError(f"--target must be one of: {', '.join(codes)}.")
-        leaderboards = {
-            code: leaderboard_for(campaigns=[found], target=code, source=source, n_resamples=resamples, seed=seed)
-            for code in ([target] if target else codes)
-        }
+        leaderboards = {}
+        for code in [target] if target else codes:
+            # Stored as the background job would: the page then shows this fit without waiting for a worker.
+            result = leaderboard_result_compute_now(
+                campaigns=[found], target=code, source=source, n_resamples=resamples, seed=seed
+            )
+            leaderboards[code] = Leaderboard.from_stored(result.content["leaderboard"], campaigns=[found])
         if options["json"]:
             self.stdout.write(json.dumps({code: board.as_json() for code, board in leaderboards.items()}, indent=2))
             return
