@@ -355,6 +355,10 @@ def main() -> None:
             str(args.workers),
             "--log-level",
             "warning",
+            # A worker's first request imports the URL conf and its apps; on a busy machine that outlasts
+            # gunicorn's default 30 s and the worker is killed over and over.
+            "--timeout",
+            "300",
         ],
         cwd=ROOT,
         env=environment,
