@@ -40,7 +40,7 @@
         await this.inFlight;
       }
       this.dirty = false;
-      const body = new FormData(this.form);
+      const body = this.body();
       this.setStatus("Saving…");
       this.inFlight = fetch(this.url, { method: "POST", body, credentials: "same-origin" })
         .then(async (response) => {
@@ -66,9 +66,14 @@
       return this.inFlight;
     }
 
+    body() {
+      /* URL-encoded, not multipart: Django parses the ~300 fields of a full draft several times faster. */
+      return new URLSearchParams(new FormData(this.form));
+    }
+
     flushWithBeacon() {
       if (this.dirty && navigator.sendBeacon) {
-        navigator.sendBeacon(this.url, new FormData(this.form));
+        navigator.sendBeacon(this.url, this.body());
         this.dirty = false;
       }
     }
