@@ -3,9 +3,9 @@
 Rendering 18 rubric rows and 128 checklist questions with radios through Django templates was most of the
 workbench's CPU time. The markup depends only on the rubric or checklist and read-only mode (the
 pair's prompt is put in per request), so it is built once per version of the definition and cached in Django's
-cache for every process and machine (annotation.selectors.definition_cached), with a slot wherever the
-request's state goes: ` checked` on chosen radios and flagged boxes, ` missing` on rows without a verdict. A
-request only fills the slots."""
+cache for every process and machine (annotation.selectors.definition_cached). It carries no per-assignment
+state: which radios are chosen and which rows lack a verdict travel as a small JSON payload
+(views.workbench_state) that the page's script applies (static/js/workbench.js)."""
 
 from __future__ import annotations
 
@@ -15,53 +15,34 @@ from django.utils.safestring import SafeString, mark_safe
 from annotation.selectors import definition_cached
 
 ANSWER_CHOICES = (("yes", "Yes", ""), ("no", "No", ""), ("na", "N/A", ""))
-SLOT = "\x00"  # cannot occur in escaped HTML
 PROMPT = "[[prompt]]"  # where checklist texts name the pair's prompt (ChecklistQuestion.text_for)
 
 
-def _fill(parts: tuple, slots: tuple, *, values: dict, missing: frozenset = frozenset()) -> SafeString:
-    """Join a skeleton's parts, putting into each slot what the request's values say."""
-    pieces = [parts[0]]
-    for slot, part in zip(slots, parts[1:], strict=True):
-        kind, key, expected = slot
-        if kind == "radio":
-            pieces.append(" checked" if values.get(key) == expected else "")
-        elif kind == "flag":
-            pieces.append(" checked" if values.get(key) else "")
-        else:  # "missing"
-            pieces.append(" missing" if key in missing else "")
-        pieces.append(part)
-    return mark_safe("".join(pieces))
-
-
-def _radio_group(*, field: str, choices: tuple, read_only: bool, slots: list, form_attribute: str = "") -> str:
-    """Radios for one field, each with a ` checked` slot; `choices` are (value, label, title or "")."""
+def _radio_group(*, field: str, choices: tuple, read_only: bool, form_attribute: str = "") -> str:
+    """Radios for one field; `choices` are (value, label, title or "")."""
     disabled = mark_safe(" disabled") if read_only else ""
     radios = []
     for value, label, title in choices:
         radios.append(
             format_html(
-                '<label{}><input type="radio"{} name="{}" value="{}"{}{}><span>{}</span></label>',
+                '<label{}><input type="radio"{} name="{}" value="{}"{}><span>{}</span></label>',
                 format_html(' title="{}"', title) if title else "",
                 format_html(' form="{}"', form_attribute) if form_attribute else "",
                 field,
                 value,
-                mark_safe(SLOT),
                 disabled,
                 label,
             )
         )
-        slots.append(("radio", field, value))
     return mark_safe("".join(radios))
 
 
-def _question_row(question: tuple, side: str, read_only: bool, slots: list, help_text: str) -> str:
+def _question_row(question: tuple, side: str, read_only: bool, help_text: str) -> str:
     question_id, _dimension, sub_dimension, _option, level, gated_by, text = question
     choices = _radio_group(
         field=f"checklist-{side}-{question_id}",
         choices=ANSWER_CHOICES,
         read_only=read_only,
-        slots=slots,
         form_attribute="judgment-form",  # the checklist sits outside the form element
     )
     gated = format_html(' data-gated-by="{}"', gated_by) if gated_by else ""
@@ -114,8 +95,7 @@ def _dimension_section(dimension: str, groups: list[tuple[str, list[str]]]) -> s
     )
 
 
-def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) -> tuple[tuple, tuple]:
-    slots: list[tuple] = []
+def _side_markup(questions: tuple, prompt: str, side: str, read_only: bool) -> str:
     levels: dict[str, int] = {}
     texts: dict[int, str] = {}
     for question_id, _dimension, sub_dimension, _option, _level, _gated_by, text in questions:
@@ -128,37 +108,32 @@ def _side_skeleton(questions: tuple, prompt: str, side: str, read_only: bool) ->
         help_text = checklist_question_help(
             question=rendered, levels=levels[sub_dimension], gate_text=texts.get(gated_by) if gated_by else None
         )
-        row = _question_row(rendered, side, read_only, slots, help_text)
+        row = _question_row(rendered, side, read_only, help_text)
         dimensions.setdefault(dimension, {}).setdefault(sub_dimension, []).append(row)
     body = "".join(_dimension_section(dimension, list(groups.items())) for dimension, groups in dimensions.items())
-    html = format_html(
+    return format_html(
         '<div class="wb-checklist-side" data-checklist-side="{}"{}>{}</div>',
         side,
         mark_safe(" hidden") if side == "right" else "",
         mark_safe(body),
     )
-    return tuple(html.split(SLOT)), tuple(slots)
 
 
-def checklist_side_html(
-    *, checklist, questions: list, side: str, values: dict, prompt: str, read_only: bool
-) -> SafeString:
-    """The checklist of one video (`side` "left" or "right"), radios checked from `values` (field -> answer): one
-    column, grouped by dimension, then sub-dimension, in checklist order. Built once per checklist version with the
-    prompt left as PROMPT; this request's prompt, escaped, goes in its place."""
+def checklist_side_html(*, checklist, questions: list, side: str, prompt: str, read_only: bool) -> SafeString:
+    """The checklist of one video (`side` "left" or "right"), no radio chosen: one column, grouped by dimension,
+    then sub-dimension, in checklist order. Built once per checklist version with the prompt left as PROMPT; this
+    request's prompt, escaped, goes in its place."""
     if checklist is None:
         return mark_safe("")
 
-    def build() -> tuple[tuple, tuple]:
+    def build() -> str:
         key = tuple(
             (q.id, q.dimension, q.sub_dimension, q.option, q.level, q.not_applicable_when_id, q.text) for q in questions
         )
-        return _side_skeleton(key, PROMPT, side, read_only)
+        return str(_side_markup(key, PROMPT, side, read_only))
 
-    parts, slots = definition_cached(definition=checklist, purpose=f"markup-{side}-{read_only}", build=build)
-    escaped_prompt = str(conditional_escape(prompt))
-    parts = tuple(part.replace(PROMPT, escaped_prompt) for part in parts)
-    return _fill(parts, slots, values=values)
+    markup = definition_cached(definition=checklist, purpose=f"blank-markup-{side}-{read_only}", build=build)
+    return mark_safe(markup.replace(PROMPT, str(conditional_escape(prompt))))
 
 
 VERDICT_CHOICES = (
@@ -168,17 +143,13 @@ VERDICT_CHOICES = (
 )
 
 
-def _verdict_row(
-    *, field: str, code: str, dimension: str, name_html: str, css: str, read_only: bool, slots: list
-) -> str:
-    """One row of three radios; its ` missing` slot comes before its radios' slots, as in the markup."""
-    slots.append(("missing", code, None))
-    choices = _radio_group(field=field, choices=VERDICT_CHOICES, read_only=read_only, slots=slots)
+def _verdict_row(*, field: str, code: str, dimension: str, name_html: str, css: str, read_only: bool) -> str:
+    """One row of three radios."""
+    choices = _radio_group(field=field, choices=VERDICT_CHOICES, read_only=read_only)
     return format_html(
-        '<div class="wb-row{}{}" tabindex="0" data-row="verdict" data-code="{}" data-dimension="{}">'
+        '<div class="wb-row{}" tabindex="0" data-row="verdict" data-code="{}" data-dimension="{}">'
         '<span class="wb-code">{}</span>{}<span class="wb-choices">{}</span></div>',
         css,
-        mark_safe(SLOT),
         code,
         dimension,
         code,
@@ -187,8 +158,7 @@ def _verdict_row(
     )
 
 
-def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
-    slots: list[tuple] = []
+def _rubric_markup(rubric: tuple, read_only: bool) -> str:
     fieldsets = []
     for code, name, description, criteria in rubric:
         rows = []
@@ -211,7 +181,6 @@ def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
                     name_html=name_html,
                     css="",
                     read_only=read_only,
-                    slots=slots,
                 )
             )
         overall = format_html('<span class="wb-name"><strong>Overall {}</strong></span>', name)
@@ -223,7 +192,6 @@ def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
                 name_html=overall,
                 css=" wb-verdict",
                 read_only=read_only,
-                slots=slots,
             )
         )
         disabled = mark_safe(" disabled") if read_only else ""
@@ -232,16 +200,14 @@ def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
             field = f"severe-{side}-{code}"
             severe.append(
                 format_html(
-                    '<label title="{}"><input type="checkbox" name="{}" data-severe="{}"{}{}> {} video</label>',
+                    '<label title="{}"><input type="checkbox" name="{}" data-severe="{}"{}> {} video</label>',
                     key,
                     field,
                     side,
-                    mark_safe(SLOT),
                     disabled,
                     side,
                 )
             )
-            slots.append(("flag", field, None))
         rows.append(
             format_html(
                 '<div class="wb-severe"><span class="muted">Severe violation</span>{}</div>', mark_safe("".join(severe))
@@ -259,14 +225,14 @@ def _rubric_skeleton(rubric: tuple, read_only: bool) -> tuple[tuple, tuple]:
                 mark_safe("".join(rows)),
             )
         )
-    return tuple("".join(fieldsets).split(SLOT)), tuple(slots)
+    return "".join(fieldsets)
 
 
-def rubric_form_html(*, rubric, dimensions: list, values: dict, missing: list[str], read_only: bool) -> SafeString:
-    """The rubric's fieldsets: one row per criterion and per dimension verdict, and the severe-violation boxes.
-    Built once per rubric version (definition_cached); a request fills its slots."""
+def rubric_form_html(*, rubric, dimensions: list, read_only: bool) -> SafeString:
+    """The rubric's fieldsets, no verdict chosen: one row per criterion and per dimension verdict, and the
+    severe-violation boxes. Built once per rubric version (definition_cached)."""
 
-    def build() -> tuple[tuple, tuple]:
+    def build() -> str:
         key = tuple(
             (
                 dimension.code,
@@ -276,7 +242,6 @@ def rubric_form_html(*, rubric, dimensions: list, values: dict, missing: list[st
             )
             for dimension in dimensions
         )
-        return _rubric_skeleton(key, read_only)
+        return _rubric_markup(key, read_only)
 
-    parts, slots = definition_cached(definition=rubric, purpose=f"markup-{read_only}", build=build)
-    return _fill(parts, slots, values=values, missing=frozenset(missing))
+    return mark_safe(definition_cached(definition=rubric, purpose=f"blank-markup-{read_only}", build=build))

@@ -91,7 +91,6 @@ def _workbench_render(
             checklist=campaign.checklist,
             questions=questions,
             side=side,
-            values=values,
             prompt=assignment.pair.prompt,
             read_only=read_only or locked,
         )
@@ -105,14 +104,13 @@ def _workbench_render(
         "flag_values": flag_values or {},
         "label": _assignment_label(assignment, read_only=read_only),
         "values": values,
+        "workbench_state": workbench_state(values=values, missing=missing),
         "left": left,
         "right": right,
         "prompt": assignment.pair.prompt,
         "rubric_form": rubric_form_html(
             rubric=campaign.rubric,
             dimensions=selectors.rubric_structure(rubric=campaign.rubric),
-            values=values,
-            missing=list(missing),
             read_only=read_only or locked,
         ),
         "has_checklist": bool(questions),
@@ -130,6 +128,21 @@ def _workbench_render(
         "comments_open": not read_only and not locked and assignment.status == assignment.Status.ASSIGNED,
     }
     return render(request, "annotation/workbench.html", context, status=status)
+
+
+CHOICE_FIELD_PREFIXES = ("criterion-", "dimension-", "severe-", "checklist-")
+
+
+def workbench_state(*, values: dict, missing=()) -> dict:
+    """What the workbench's script applies to the cached form markup: the chosen verdicts, severe boxes and
+    checklist answers ({field: value}, the draft's or the judgment's) and the rows the last submit left without a
+    verdict. Notes and the hidden fields are rendered into the page as usual."""
+    return {
+        "values": {
+            field: value for field, value in values.items() if field.startswith(CHOICE_FIELD_PREFIXES) and value
+        },
+        "missing": list(missing),
+    }
 
 
 def _timed_comment_json(comment: TimedComment, assignment) -> dict:

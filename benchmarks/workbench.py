@@ -40,10 +40,11 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE = "aeslab_bench_workbench"
+# Engineers sharing a machine pick their own database and port (BENCH_DATABASE, BENCH_PORT).
+DATABASE = os.environ.get("BENCH_DATABASE", "aeslab_bench_workbench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 SCALE_DATABASE_URL = f"{DATABASE_URL}_scale"  # its own, so a load run does not drop a million pairs
-PORT = 8765
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
 
 
 def _seed(pairs: int, experts: int, judgments: int) -> list[str]:
@@ -361,6 +362,10 @@ def main() -> None:
             str(args.workers),
             "--log-level",
             "warning",
+            # A worker's first request imports the URL conf and its apps; on a busy machine that outlasts
+            # gunicorn's default 30 s and the worker is killed over and over.
+            "--timeout",
+            "300",
         ],
         cwd=ROOT,
         env=environment,

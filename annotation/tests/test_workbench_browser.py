@@ -230,3 +230,32 @@ def test_a_video_from_an_earlier_pair_opens_pre_filled_and_a_locked_campaign_ope
     screenshot(page, "workbench-locked.png")
     assert Assignment.objects.get(pk=second.pk).draft == {}
     context.close()
+
+
+def test_the_page_restores_the_draft_from_its_json_payload(chromium, app_url, campaign, expert, swapped_assignment):
+    from annotation.services import assignment_draft_save
+    from annotation.tests.factories import workbench_form
+
+    draft = workbench_form(campaign, verdict="right", criterion_verdict="same", notes="judged half")
+    draft["severe-left-VA"] = "on"
+    assignment_draft_save(assignment=swapped_assignment, draft=draft)
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    _sign_in(page, app_url, expert)
+
+    page.goto(f"{app_url}/work/assignments/{swapped_assignment.pk}/")
+
+    # The server sends the form unchosen; the script checks what the draft says.
+    payload = page.evaluate("() => JSON.parse(document.getElementById('workbench-state').textContent)")
+    assert payload["values"]["dimension-VA"] == "right" and payload["values"]["severe-left-VA"] == "on"
+    verdicts = _checked_verdicts(page)
+    assert len(verdicts) == VERDICT_ROWS
+    assert {code: value for code, value in verdicts.items() if code in ("VA", "VF", "VP")} == dict.fromkeys(
+        ("VA", "VF", "VP"), "right"
+    )
+    assert set(value for code, value in verdicts.items() if code not in ("VA", "VF", "VP")) == {"same"}
+    assert page.is_checked('input[name="severe-left-VA"]') and not page.is_checked('input[name="severe-right-VA"]')
+    expect(page.locator("[data-checklist-progress]")).to_have_text("128 / 128 answered")
+    expect(page.locator("textarea[name=notes]")).to_have_value("judged half")
+    expect(page.locator("[data-save-status]")).to_have_text("Draft restored")
+    context.close()

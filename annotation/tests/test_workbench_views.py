@@ -6,6 +6,7 @@ from django.urls import reverse
 from annotation.models import Assignment, PairJudgment
 from annotation.services import assignment_create, campaign_member_add, pair_judgment_submit
 from annotation.tests.factories import VideoPairFactory, all_checklist_yes, all_verdicts, workbench_form
+from annotation.tests.workbench_page import workbench_state
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,7 @@ def test_experts_never_see_other_experts_judgments_of_a_pair(client, campaign, m
     mine = assignment_create(pair=pair, expert=members[0])
     client.force_login(members[0])
     page = client.get(reverse("workbench", args=[mine.pk])).content.decode()
-    assert "SECRET-NOTE" not in page and " checked" not in page
+    assert "SECRET-NOTE" not in page and " checked" not in page and workbench_state(page)["values"] == {}
 
 
 def test_a_curator_reads_any_assignment_but_cannot_write_it(client, assignment, curator):
@@ -89,7 +90,7 @@ def test_autosave_keeps_the_draft_and_the_page_restores_it(client, assignment, m
     response = client.post(reverse("draft-save", args=[assignment.pk]), {"criterion-VA1": "right", "notes": "hmm"})
     assert response.status_code == 204
     page = client.get(reverse("workbench", args=[assignment.pk])).content.decode()
-    assert 'name="criterion-VA1" value="right" checked' in page
+    assert workbench_state(page)["values"] == {"criterion-VA1": "right"}
     assert ">hmm</textarea>" in page
 
 
@@ -99,7 +100,10 @@ def test_submit_lists_the_missing_criteria(client, assignment, members):
     del data["criterion-VA2"], data["dimension-VP"]
     response = client.post(reverse("judgment-submit", args=[assignment.pk]), data)
     assert response.status_code == 400
-    assert "Missing verdicts: <span data-missing-list>VA2, VP</span>" in response.content.decode()
+    page = response.content.decode()
+    assert "Missing verdicts: <span data-missing-list>VA2, VP</span>" in page
+    state = workbench_state(page)
+    assert state["missing"] == ["VA2", "VP"] and state["values"]["criterion-VA1"] == data["criterion-VA1"]
     assert not PairJudgment.objects.exists()
 
 
@@ -121,7 +125,7 @@ def test_a_revision_starts_from_the_submitted_judgment_in_display_terms(client, 
     url = reverse("judgment-submit", args=[assignment.pk])
     client.post(url, _complete_form(assignment, "left"))
     page = client.get(reverse("workbench", args=[assignment.pk])).content.decode()
-    assert 'name="criterion-VA1" value="left" checked' in page and "revision 1" in page
+    assert workbench_state(page)["values"]["criterion-VA1"] == "left" and "revision 1" in page
     assert 'name="base_revision" value="1"' in page
     client.post(url, _complete_form(assignment, "same", base_revision="1"))
     assert PairJudgment.objects.get().revision == 2

@@ -8,6 +8,8 @@
 
   const AUTOSAVE_DELAY_MS = 300;
   const RETRY_DELAY_MS = 2000;
+  // What the server reads as an unticked box (annotation.forms.UNCHECKED).
+  const UNCHECKED = new Set(["", "false", "False", "0"]);
 
   function isTyping(event) {
     const tag = (event.target && event.target.tagName) || "";
@@ -38,7 +40,7 @@
         await this.inFlight;
       }
       this.dirty = false;
-      const body = new FormData(this.form);
+      const body = this.body();
       this.setStatus("Saving…");
       this.inFlight = fetch(this.url, { method: "POST", body, credentials: "same-origin" })
         .then(async (response) => {
@@ -64,9 +66,14 @@
       return this.inFlight;
     }
 
+    body() {
+      /* URL-encoded, not multipart: Django parses the ~300 fields of a full draft several times faster. */
+      return new URLSearchParams(new FormData(this.form));
+    }
+
     flushWithBeacon() {
       if (this.dirty && navigator.sendBeacon) {
-        navigator.sendBeacon(this.url, new FormData(this.form));
+        navigator.sendBeacon(this.url, this.body());
         this.dirty = false;
       }
     }
@@ -135,11 +142,35 @@
       this.timeInput = this.form.querySelector('input[name="time_spent_seconds"]');
       this.submitting = false;
       this.cursorKey = "aeslab-workbench-cursor-" + root.dataset.assignmentId;
+      this.applyState();
       this.checklist.applyGates();
       this.bind();
       this.updateChecklistProgress();
       this.restoreCursor();
       if (!this.readOnly) this.startClock();
+    }
+
+    applyState() {
+      /* The form's markup is the same for every pair of the campaign (cached on the server); this assignment's
+         chosen verdicts, severe boxes and checklist answers, and the rows a refused submit left without a verdict,
+         come as JSON (views.workbench_state). */
+      const payload = document.getElementById("workbench-state");
+      if (!payload) return;
+      const state = JSON.parse(payload.textContent);
+      for (const [name, value] of Object.entries(state.values || {})) {
+        const inputs = document.getElementsByName(name);
+        for (const input of inputs) {
+          if (input.type === "radio") {
+            if (input.value === value) input.checked = true;
+          } else if (input.type === "checkbox") {
+            input.checked = !UNCHECKED.has(value);
+          }
+        }
+      }
+      const missing = new Set(state.missing || []);
+      for (const row of this.form.querySelectorAll('.wb-row[data-row="verdict"]')) {
+        if (missing.has(row.dataset.code)) row.classList.add("missing");
+      }
     }
 
     rows() {
