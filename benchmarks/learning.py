@@ -13,10 +13,9 @@ held-out accuracy with a 95% bootstrap interval, chance, the checklist-linear ba
 the format share after the cold start and GRPO's reward curve) and writes learning.png, learning.md and
 learning.json under --out.
 
-Run time on the 2-core development machine (shared with other jobs): data 8 min, checklist-linear 4 s, descore
-60 steps 5 min (+1 min eval), aesrm-base 160 cold-start steps about 8 min plus a slow greedy eval; the default
-run end to end has not been timed (estimate 45-60 min). Figures: rm_training/README.md, "Proof that the models
-learn (CPU)".
+Run time on the 2-core development machine (shared with other jobs, one torch thread): data 2 min,
+checklist-linear under a second, descore 1,000 steps 1 min, aesrm-base 3,000 cold-start steps 5 min, GRPO 60 steps
+1 min, RAPO 3 min; `--seeds 3` end to end 26 min. Figures: rm_training/README.md, "Proof that the models learn (CPU)".
 """
 
 from __future__ import annotations
