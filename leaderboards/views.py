@@ -61,8 +61,8 @@ class StoredLeaderboard:
     form: LeaderboardForm
 
 
-def _leaderboard_from_request(request, campaign_id: int) -> StoredLeaderboard:
-    """The leaderboard as last computed in the background (services: leaderboard_result_compute); no fit here."""
+def _options_from_request(request, campaign_id: int) -> tuple[Campaign, LeaderboardForm, list[Campaign]]:
+    """The campaign (access checked), the options form bound to the query string, and the campaigns it pools."""
     campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
     comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
     form = LeaderboardForm(
@@ -71,6 +71,12 @@ def _leaderboard_from_request(request, campaign_id: int) -> StoredLeaderboard:
         comparable=[(other.pk, other.name) for other in comparable],
     )
     campaigns = [campaign, *(other for other in comparable if other.pk in form.also_ids())]
+    return campaign, form, campaigns
+
+
+def _leaderboard_from_request(request, campaign_id: int) -> StoredLeaderboard:
+    """The leaderboard as last computed in the background (services: leaderboard_result_compute); no fit here."""
+    campaign, form, campaigns = _options_from_request(request, campaign_id)
     result = leaderboard_result_get_or_request(campaigns=campaigns, **form.options())
     content = result.content or {}
     leaderboard = None
@@ -109,14 +115,7 @@ def leaderboard_page(request, campaign_id: int):
 @login_required
 def leaderboard_status(request, campaign_id: int, kind: str = LeaderboardResult.Kind.LEADERBOARD):
     """Polled while a recompute is pending: the status line, or a page reload once a newer result is stored."""
-    campaign = access_campaign_for_leaderboard(user=request.user, campaign_id=campaign_id)
-    comparable = list(campaigns_comparable_with(user=request.user, campaign=campaign))
-    form = LeaderboardForm(
-        LeaderboardForm.with_defaults(request.GET),
-        targets=targets_for(campaign=campaign),
-        comparable=[(other.pk, other.name) for other in comparable],
-    )
-    campaigns = [campaign, *(other for other in comparable if other.pk in form.also_ids())]
+    campaign, form, campaigns = _options_from_request(request, campaign_id)
     if kind == LeaderboardResult.Kind.RELIABILITY:
         key = leaderboard_result_key(kind=kind, campaigns=[campaign])
         status_url = reverse("leaderboard-reliability-status", args=[campaign.pk])
