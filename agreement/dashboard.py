@@ -14,7 +14,7 @@ from agreement.report import VERDICT_DOMAIN, AgreementReport, RatingBlock
 from agreement.selectors import adjudication_queue_size, agreement_report_for, campaign_ratings
 
 # Bump when the stored content changes shape: older rows are then recomputed instead of misread.
-CONTENT_VERSION = 1
+CONTENT_VERSION = 2  # 2: with the experts' Dawid-Skene reliability
 
 
 @dataclass
@@ -67,6 +67,8 @@ class DashboardContent:
     confusions: VerdictConfusions
     queue_size: int
     charts: dict[str, str | None]  # SVG text by name: alpha, heatmap, position
+    # each expert's Dawid-Skene reliability over all codes: {username: {"accuracy": a, "weight": w}}
+    reliability: dict[str, dict[str, float]]
 
     @property
     def levels(self) -> dict[str, str | None]:
@@ -84,6 +86,7 @@ class DashboardContent:
             "confusions": self.confusions.as_stored(),
             "queue_size": self.queue_size,
             "charts": self.charts,
+            "reliability": self.reliability,
         }
 
     @classmethod
@@ -96,6 +99,7 @@ class DashboardContent:
             confusions=VerdictConfusions.from_stored(data["confusions"]),
             queue_size=data["queue_size"],
             charts=data["charts"],
+            reliability=data["reliability"],
         )
 
 
@@ -105,6 +109,10 @@ def dashboard_content_build(*, campaign, levels: dict[str, str] | None = None) -
     ratings = campaign_ratings(campaign=campaign, levels=levels)
     report = agreement_report_for(campaign=campaign, ratings=ratings)
     verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
+    # the leaderboards app's Dawid-Skene model of all verdicts (imported here: leaderboards reads agreement)
+    from leaderboards.selectors import annotator_reliability_for
+
+    reliability = annotator_reliability_for(campaigns=[campaign], code=None)
     return DashboardContent(
         report=report,
         confusions=VerdictConfusions.from_block(ratings.verdicts),
@@ -113,5 +121,9 @@ def dashboard_content_build(*, campaign, levels: dict[str, str] | None = None) -
             "alpha": plots.alpha_bar_chart(verdict_variables),
             "heatmap": plots.consensus_heatmap(report.experts, [variable.key for variable in verdict_variables]),
             "position": plots.position_bias_chart(report.experts),
+        },
+        reliability={
+            name: {"accuracy": float(value.accuracy), "weight": float(value.weight)}
+            for name, value in reliability.items()
         },
     )

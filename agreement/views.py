@@ -129,8 +129,15 @@ def agreement_dashboard(request, campaign_id: int):
         "gold_labels": gold_labels_for(campaign=campaign),
         "can_adjudicate": user_can_adjudicate(user=request.user, campaign_id=campaign.pk),
         "csv_tables": CSV_TABLES,
+        **_reliability_context(content),
     }
     return render(request, "agreement/dashboard.html", context)
+
+
+def _reliability_context(content: DashboardContent) -> dict:
+    """Each expert row with its Dawid-Skene reliability beside the leave-one-out figures (computed with the report;
+    none for an expert the model had no verdict of)."""
+    return {"expert_rows": [(expert, content.reliability.get(expert.username)) for expert in content.report.experts]}
 
 
 @login_required

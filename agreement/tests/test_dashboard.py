@@ -245,3 +245,20 @@ def test_gold_csv_lists_each_known_answer(client, curator, patchy_campaign):
     assert [(row["pair_id"], row["code"], row["gold_label"], row["set_by"]) for row in rows] == [
         ("p1", "VA1", "1", "curator-cy")
     ]
+
+
+def test_experts_show_their_dawid_skene_accuracy_beside_the_leave_one_out_figures(client, curator, patchy_campaign):
+    """The Experts table carries each expert's Dawid-Skene accuracy and weight over all codes (the leaderboards app's
+    model, computed with the report in the background), linked to the reliability page."""
+    from leaderboards.selectors import expert_reliability_for
+
+    client.force_login(curator)
+    html = dashboard(client, patchy_campaign).content.decode()
+
+    expected = expert_reliability_for(campaigns=[patchy_campaign]).overall
+    assert set(expected) == {"ann", "ben", "cal"}
+    assert reverse("leaderboard-reliability", args=[patchy_campaign.pk]) in html
+    assert "Dawid-Skene accuracy" in html
+    for name, reliability in expected.items():
+        row = re.search(rf"<tr><td>{name}</td>(.*?)</tr>", html, flags=re.S).group(1)
+        assert f"{100 * reliability.accuracy:.0f}%" in row and f"weight {reliability.weight:.2f}" in row, (name, row)
