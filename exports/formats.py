@@ -64,9 +64,9 @@ def base_sentence(labels: dict[str, str]) -> str:
     plausibility."
 
     The seed's own example groups dimensions by verdict ("..., while the two are comparable in visual fidelity and
-    visual plausibility"); then the first word already depends on all three verdicts, and a small model taught
-    that sentence answered the same whichever video came first (rm_training/README.md, "Proof that the models
-    learn"). In rubric order each verdict is one choice at its own clause, and rm_training.parsing reads both."""
+    visual plausibility"), so its first word already depends on all three verdicts; in rubric order each verdict
+    is one choice at its own clause. A reason, not a measurement: on the CPU benchmark four wordings did as well as
+    each other (rm_training/README.md, "Proof that the models learn"). rm_training.parsing reads both forms."""
     clauses = []
     for code, label in labels.items():
         name = DIMENSION_NAMES.get(code, code)
