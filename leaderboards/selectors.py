@@ -32,6 +32,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agreement.selectors import agreement_fingerprint, consensus_for_campaign
+from annotation.model_queue import overall_vote
 from annotation.models import Campaign, Criterion, PairJudgment, VideoPair
 from annotation.selectors import READ_AGREEMENT, access_campaign, campaigns_for
 from leaderboards import concordance, ranking, reliability
@@ -103,17 +104,9 @@ def _pair_generators(campaigns: list[Campaign]) -> tuple[dict[int, PairGenerator
     return generators, left_out
 
 
-def _overall_verdict(dimensions: dict[str, int | None]) -> int | None:
-    given = [value for value in dimensions.values() if value is not None]
-    if not given:
-        return None
-    total = sum(given)
-    return (total > 0) - (total < 0)
-
-
 def _verdict_of(*, target: str, criteria: dict, dimensions: dict) -> int | None:
     if target == OVERALL:
-        return _overall_verdict(dimensions)
+        return overall_vote(dimensions)
     if target in dimensions:
         return dimensions[target]
     return criteria.get(target)

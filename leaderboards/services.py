@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.model_queue import overall_vote
 from annotation.models import Campaign, Video, VideoPair
 from annotation.services import campaign_model_priorities_recompute
 from exports.formats import pair_prompt_for_format
@@ -132,11 +133,6 @@ def _pair_input(pair: VideoPair, *, export_format: str) -> Iterator[PairInput]:
         yield PairInput(video_a=video_a, video_b=video_b, prompt=pair.prompt or None, messages=messages)
 
 
-def _sign_of_sum(verdicts: list[int]) -> int:
-    total = sum(verdicts)
-    return (total > 0) - (total < 0)
-
-
 def verdict_from_judgement(judgement: PairJudgement) -> tuple[dict[str, int], int | None, str]:
     """(verdict per dimension, overall verdict, why unparsable or ""), from the model's answer in the pairs'
     display order (video A shown first, as the experts saw it). Overall: the model's own when it gives one (the
@@ -151,10 +147,9 @@ def verdict_from_judgement(judgement: PairJudgement) -> tuple[dict[str, int], in
         verdicts[str(code)] = int(value)
     overall = verdicts.pop(OVERALL_CODE, None)
     if overall is None:
-        rubric_verdicts = [verdicts[code] for code in DIMENSIONS if code in verdicts]
-        if not rubric_verdicts:
+        overall = overall_vote({code: verdicts[code] for code in DIMENSIONS if code in verdicts})
+        if overall is None:
             return {}, None, "the answer has no verdict for any dimension"
-        overall = _sign_of_sum(rubric_verdicts)
     return verdicts, overall, ""
 
 
