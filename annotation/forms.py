@@ -150,3 +150,9 @@ def judgment_form_initial(
 def display_videos(*, assignment: Assignment):
     pair = assignment.pair
     return (pair.video_b, pair.video_a) if assignment.swapped else (pair.video_a, pair.video_b)
+
+
+def display_video_ids(*, assignment: Assignment) -> tuple[int, int]:
+    """The ids of the left and right videos, without reading the videos."""
+    pair = assignment.pair
+    return (pair.video_b_id, pair.video_a_id) if assignment.swapped else (pair.video_a_id, pair.video_b_id)

@@ -70,10 +70,19 @@ def user_has_role(*, user, roles, campaign_id: int | None = None) -> bool:
         return False
     if user.is_staff:
         return True
-    memberships = CampaignMembership.objects.filter(user=user, role__in=list(roles))
-    if campaign_id is not None:
-        memberships = memberships.filter(campaign_id=campaign_id)
-    return memberships.exists()
+    if campaign_id is None:
+        return not roles_held_anywhere(user=user).isdisjoint(roles)
+    return CampaignMembership.objects.filter(user=user, role__in=list(roles), campaign_id=campaign_id).exists()
+
+
+def roles_held_anywhere(*, user) -> frozenset[str]:
+    """The roles the user holds in some campaign. Read once per user object, so once per request: every page's
+    menu asks four times (agreement, distillation, exports, training)."""
+    held = user.__dict__.get("_roles_held_anywhere")
+    if held is None:
+        held = frozenset(CampaignMembership.objects.filter(user=user).values_list("role", flat=True).distinct())
+        user.__dict__["_roles_held_anywhere"] = held
+    return held
 
 
 def holds_role(*, user, roles) -> Exists | Value:
@@ -285,17 +294,17 @@ def pair_candidates_for(*, expert, campaign_overlaps: list[CampaignOverlap], lim
     return [pair_id for pair_id, _, _ in merged]
 
 
-def assignment_access(*, user, assignment_id: int, write: bool = False) -> Assignment:
+WORKBENCH_RELATIONS = ("campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert", "flag")
+
+
+def assignment_access(
+    *, user, assignment_id: int, write: bool = False, related: tuple[str, ...] = WORKBENCH_RELATIONS
+) -> Assignment:
     """Fetch an assignment the user may see: its expert always, the campaign's curators and staff read-only.
+    `related`: the relations read with it (the workbench page's by default; an autosave needs none).
 
     Anyone else gets a 404, so assignment ids reveal nothing."""
-    assignment = (
-        Assignment.objects.select_related(
-            "campaign__rubric", "campaign__checklist", "pair__video_a", "pair__video_b", "expert", "flag"
-        )
-        .filter(pk=assignment_id)
-        .first()
-    )
+    assignment = Assignment.objects.select_related(*related).filter(pk=assignment_id).first()
     if assignment is None:
         raise Http404("No such assignment.")
     if assignment.expert_id == user.pk:

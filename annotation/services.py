@@ -240,6 +240,7 @@ def campaign_guidelines_mark_seen(*, campaign: Campaign, user) -> None:
 def campaign_member_add(*, campaign: Campaign, user, role: str) -> CampaignMembership:
     """Give `user` the role in this campaign only: rights are per campaign (annotation.selectors, Rights)."""
     membership, _ = CampaignMembership.objects.get_or_create(campaign=campaign, user=user, role=Role(role))
+    user.__dict__.pop("_roles_held_anywhere", None)  # selectors.roles_held_anywhere's memo on this object
     return membership
 
 
@@ -373,7 +374,7 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
     for attempt in range(attempts):
         skipped_locked = False
         with transaction.atomic():
-            get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).first()
+            get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).values_list("pk").first()
             campaign_overlaps = selectors.expert_campaign_overlaps(expert=expert, campaign=campaign)
             overlap_of = {overlap.campaign_id: overlap for overlap in campaign_overlaps}
             open_assignment = selectors.assignment_open_for(expert=expert, campaign_ids=list(overlap_of))
@@ -524,12 +525,11 @@ def pair_judgment_submit(
     )
     if open_campaign.overlap_is_adaptive or open_campaign.queue_model_id is not None:
         VideoPair.objects.select_for_update(no_key=True).filter(pk=assignment.pair_id).values("pk").first()
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("campaign__rubric", "campaign__checklist", "pair")
-        .get(pk=assignment.pk)
-    )
-    campaign = assignment.campaign
+    # The row is read again under its lock (its status and draft may have changed since the request read it); the
+    # campaign, its definitions and the pair come from the caller's read: none of them changes under a judgment.
+    campaign, pair = assignment.campaign, assignment.pair
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    assignment.campaign, assignment.pair = campaign, pair
     existing = PairJudgment.objects.filter(assignment=assignment).first()
     current_revision = existing.revision if existing else 0
     if base_revision != current_revision:
@@ -572,17 +572,7 @@ def pair_judgment_submit(
     )
     # Only this assignment's answers are replaced: the same video judged in another pair keeps its own.
     ChecklistAnswer.objects.filter(assignment=assignment).delete()
-    ChecklistAnswer.objects.bulk_create(
-        ChecklistAnswer(
-            assignment=assignment,
-            video_id=video_id,
-            question_id=question_id,
-            annotator_id=assignment.expert_id,
-            answer=answer,
-        )
-        for video_id, answers in normalised_checklist.items()
-        for question_id, answer in answers.items()
-    )
+    checklist_answers_insert(assignment=assignment, answers_by_video=normalised_checklist, at=now)
 
     started = assignment.started_at or assignment.created_at
     elapsed = max(0.0, (now - started).total_seconds())
@@ -598,6 +588,38 @@ def pair_judgment_submit(
         pair_model_priority_refresh(campaign=open_campaign, pair_id=assignment.pair_id)
     transaction.on_commit(lambda: judgments_changed.send(sender=PairJudgment, campaign_id=campaign.pk))
     return judgment
+
+
+def checklist_answers_insert(*, assignment: Assignment, answers_by_video: dict[int, dict[int, str]], at) -> None:
+    """Store an assignment's checklist answers ({video id: {question id: answer}}, already normalised) in one
+    statement. A judgment carries 256 of them; as model instances through bulk_create they cost more Python than
+    the rest of a submit."""
+    rows = [
+        (video_id, question_id, answer)
+        for video_id, answers in answers_by_video.items()
+        for question_id, answer in answers.items()
+    ]
+    if not rows:
+        return
+    table = connection.ops.quote_name(ChecklistAnswer._meta.db_table)
+    columns = "(assignment_id, video_id, question_id, annotator_id, answer, created_at, updated_at)"
+    at = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            video_ids, question_ids, answers = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"INSERT INTO {table} {columns} SELECT %s, v, q, %s, a, %s, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[]) AS answer(v, q, a)",
+                [assignment.pk, assignment.expert_id, at, at, video_ids, question_ids, answers],
+            )
+        else:  # SQLite (the embedded default) has no unnest
+            cursor.executemany(
+                f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (assignment.pk, video, question, assignment.expert_id, answer, at, at)
+                    for video, question, answer in rows
+                ],
+            )
 
 
 def pair_overlap_raise_if_disputed(*, campaign: Campaign, pair_id: int) -> bool:

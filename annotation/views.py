@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
-from annotation.forms import JudgmentForm, display_videos, judgment_form_initial
+from annotation.forms import JudgmentForm, display_video_ids, display_videos, judgment_form_initial
 from annotation.models import Campaign, CampaignMembership, PairFlag, Role, TimedComment, Video
 from annotation.rendering import checklist_side_html, rubric_form_html
 
@@ -206,7 +206,7 @@ def timed_comment_delete(request, assignment_id: int, comment_id: int):
 @login_required
 @require_POST
 def draft_save(request, assignment_id: int):
-    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True, related=())
     draft = {key: value for key, value in request.POST.items() if key != "csrfmiddlewaretoken"}
     try:
         services.assignment_draft_save(assignment=assignment, draft=draft)
@@ -219,7 +219,13 @@ def draft_save(request, assignment_id: int):
 @login_required
 @require_POST
 def judgment_submit(request, assignment_id: int):
-    assignment = selectors.assignment_access(user=request.user, assignment_id=assignment_id, write=True)
+    # What a valid submit reads; a page shown again for an error loads the rest as it renders.
+    assignment = selectors.assignment_access(
+        user=request.user,
+        assignment_id=assignment_id,
+        write=True,
+        related=("campaign__rubric", "campaign__checklist", "pair"),
+    )
     form = _judgment_form(assignment, request.POST)
     if not form.is_valid():
         return _workbench_render(
@@ -229,7 +235,7 @@ def judgment_submit(request, assignment_id: int):
     if missing:
         return _workbench_render(request, assignment, values=request.POST.dict(), status=400, missing=missing)
     criteria, dimensions = form.display_verdicts()
-    left, right = display_videos(assignment=assignment)
+    left_id, right_id = display_video_ids(assignment=assignment)
     checklist = form.display_checklist()
     try:
         services.pair_judgment_submit(
@@ -238,7 +244,7 @@ def judgment_submit(request, assignment_id: int):
             dimensions=services.verdicts_from_display(verdicts=dimensions, swapped=assignment.swapped),
             severe=services.severe_from_display(severe=form.display_severe(), swapped=assignment.swapped),
             notes=form.cleaned_data["notes"],
-            checklist={left.id: checklist["left"], right.id: checklist["right"]},
+            checklist={left_id: checklist["left"], right_id: checklist["right"]},
             base_revision=form.cleaned_data["base_revision"],
             time_spent_seconds=form.cleaned_data.get("time_spent_seconds"),
         )
@@ -247,8 +253,8 @@ def judgment_submit(request, assignment_id: int):
     except ValidationError as invalid:
         error = "; ".join(invalid.messages)
         # The service names videos by id; the expert knows them as left and right (ids would tell A from B).
-        for side, video in (("left", left), ("right", right)):
-            error = error.replace(f"video {video.id}:", f"{side} video:")
+        for side, video_id in (("left", left_id), ("right", right_id)):
+            error = error.replace(f"video {video_id}:", f"{side} video:")
         return _workbench_render(request, assignment, values=request.POST.dict(), status=400, error=error)
     label = _assignment_label(assignment, read_only=False)
     messages.success(request, f"Judgment of {label} in {assignment.campaign.name} saved.")

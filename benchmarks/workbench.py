@@ -11,8 +11,8 @@ autosaves, and a full submit (15 criteria, 3 dimensions, 128 checklist answers).
 
 Figures: client-observed latency over loopback and the in-app time from the `Server-Timing`
 header (Django's own time, without queueing in gunicorn), median and p95 per endpoint; server CPU
-per full cycle (user + system time of the gunicorn workers and of this database's PostgreSQL
-backends, over the run, divided by the cycles completed) and cycles per second. Before the run,
+per full cycle (user + system time of the gunicorn workers, of this database's PostgreSQL
+backends and of the Redis server that holds Django's cache, over the run, divided by the cycles completed) and cycles per second. Before the run,
 one cycle is made in-process through Django's test client to print, per request, its queries,
 its transactions (statements outside an atomic block each count one, as PostgreSQL commits each)
 and its response bytes.
@@ -205,7 +205,8 @@ def _cpu_seconds(processes) -> dict[int, float]:
 
 
 def _server_processes(server_pid: int) -> list:
-    """The gunicorn workers and this database's PostgreSQL backends."""
+    """The gunicorn workers, this database's PostgreSQL backends and the Redis server (the cache; whatever else
+    uses it during the run is counted too, so the figure errs high)."""
     import psycopg
 
     workers = psutil.Process(server_pid).children(recursive=True)
@@ -222,7 +223,8 @@ def _server_processes(server_pid: int) -> list:
             backends.append(psutil.Process(pid))
         except psutil.NoSuchProcess:
             pass
-    return workers + backends
+    redis_servers = [process for process in psutil.process_iter(["name"]) if process.info["name"] == "redis-server"]
+    return workers + backends + redis_servers
 
 
 class Client:
@@ -313,6 +315,10 @@ def main() -> None:
         "CSRF_COOKIE_SECURE": "false",
         "STATIC_ROOT": static_root,
         "LOG_LEVEL": "WARNING",
+        # Django's cache as deployed (docker-compose, README "Production"): shared by the workers in Redis, so the
+        # session is read from it. BENCH_CACHE_URL=locmemcache:// measures a cache per process (sessions from the
+        # database).
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
     }
     environment.pop("CELERY_BROKER_URL", None)
     os.environ.update(environment)
@@ -321,6 +327,10 @@ def main() -> None:
     if args.scale:
         environment["DATABASE_URL"] = os.environ["DATABASE_URL"] = SCALE_DATABASE_URL
     database_prepare(environment["DATABASE_URL"])
+    if environment["CACHE_URL"].startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(environment["CACHE_URL"]).flushdb()  # sessions and markup of an earlier run's database
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True
     )

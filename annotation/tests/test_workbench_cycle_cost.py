@@ -38,8 +38,8 @@ def test_a_full_cycle_runs_a_pinned_number_of_queries_per_request(client, judgin
     page_url = reverse("workbench", args=[assignment.pk])
     # In a test each view's own transaction (views.workbench_transaction) is a savepoint: 2 queries more than live.
     # Page: session, user, assignment with its pair, videos and campaign, start time, judgment, earlier answers,
-    # progress (2), notes on moments, the menu's 3 role checks.
-    with django_assert_max_num_queries(16):
+    # progress (2), notes on moments, the roles the menu needs (one read for its four links).
+    with django_assert_max_num_queries(14):
         assert client.get(page_url).status_code == 200
     # Autosave: session, user, assignment, the campaign's lock check and the update (+ savepoint around them).
     with django_assert_max_num_queries(9):
