@@ -12,8 +12,9 @@ autosaves, and a full submit (15 criteria, 3 dimensions, 128 checklist answers).
 Figures: client-observed latency over loopback and the in-app time from the `Server-Timing`
 header (Django's own time, without queueing in gunicorn), median and p95 per endpoint; server CPU
 per full cycle (user + system time of the gunicorn workers, of this database's PostgreSQL
-backends and of the Redis server that holds Django's cache, over the run, divided by the cycles completed) and cycles per second. Before the run,
-one cycle is made in-process through Django's test client to print, per request, its queries,
+backends and of the Redis server that holds Django's cache, over the run, divided by the cycles
+completed) and cycles per second. Before the run, one cycle is made in-process through Django's
+test client to print, per request, its queries,
 its transactions (statements outside an atomic block each count one, as PostgreSQL commits each)
 and its response bytes.
 Checklist answers are not seeded for the 50,000 historical judgments (6.4 M rows); the
