@@ -435,7 +435,7 @@ def main() -> None:
     if cycles:
         print(
             f"{cycles} full cycles in {wall:.1f} s: {cycles / wall:.1f} cycles/s; server CPU (gunicorn workers + "
-            f"PostgreSQL backends) {server_cpu:.1f} s = {1000 * server_cpu / cycles:.1f} ms per cycle"
+            f"PostgreSQL backends + Redis) {server_cpu:.1f} s = {1000 * server_cpu / cycles:.1f} ms per cycle"
         )
     if errors:
         print(f"{len(errors)} clients failed; first: {errors[0]}")
