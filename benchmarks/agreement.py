@@ -160,12 +160,15 @@ def _figures(median: float, minimum: float, cpu: float) -> dict[str, float]:
 
 
 def _stored_report_compute(campaign) -> None:
-    """What the recompute task does: claim the request, compute, store."""
+    """What the recompute task does: claim the request, compute, store. The cache is emptied first: the recompute
+    follows a change of the judgments, so the Dawid-Skene fit it includes is never cached then."""
+    from django.core.cache import cache
     from django.utils import timezone
 
     from agreement.models import DashboardReport
     from agreement.services import dashboard_report_compute
 
+    cache.clear()
     report, _ = DashboardReport.objects.get_or_create(campaign=campaign, levels="")
     DashboardReport.objects.filter(pk=report.pk).update(requested_at=timezone.now())
     if not dashboard_report_compute(report_id=report.pk):

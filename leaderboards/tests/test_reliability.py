@@ -55,3 +55,15 @@ def test_weight_is_accuracy_above_chance_rescaled():
 
 def test_no_labels_give_no_annotators():
     assert dawid_skene([]).annotators == {}
+
+
+def test_items_named_by_tuples_fit_as_items_named_by_numbers_and_keep_their_names():
+    """The dashboard's all-code model names items (pair, code); they are fitted as integer codes and named back."""
+    _, labels = simulated_labels(n_items=120)
+    by_tuple = dawid_skene([((item, "VA"), expert, label) for item, expert, label in labels])
+    by_number = dawid_skene(labels)
+
+    assert set(by_tuple.labels) == {(item, "VA") for item in range(120)}
+    assert {item: label for (item, _), label in by_tuple.labels.items()} == by_number.labels
+    for name, value in by_number.annotators.items():
+        assert by_tuple.annotators[name].accuracy == pytest.approx(value.accuracy, abs=1e-12)
