@@ -169,6 +169,7 @@ def main() -> None:
         parsed_share,
         run_recipe,
         stage_metric,
+        tie_answer_share,
     )
     from rm_training.tiny import save_tiny_qwen2_5_vl
 
@@ -200,6 +201,9 @@ def main() -> None:
                 result.notes[f"score corr {target}"] = correlation
         if recipe == "aesrm-base" and not continues:
             result.notes["format share"] = parsed_share(run)
+            predictions = (run / "eval" / "test" / "predictions.jsonl").read_text().splitlines()
+            # a "comparable" answer on a decided cell is a miss: chance for this judge is (1 - share) / 2
+            result.notes["tie answers on decided cells"] = tie_answer_share([json.loads(line) for line in predictions])
         if continues:
             grpo_rewards = stage_metric(run, "grpo/reward_mean")
             first, last = first_and_last_mean(grpo_rewards)
@@ -208,6 +212,9 @@ def main() -> None:
             first, last = first_and_last_mean(stage_metric(run, "grpo/format_share"))
             result.notes["format share first quarter"] = first
             result.notes["format share last quarter"] = last
+            first, last = first_and_last_mean(stage_metric(run, "grpo/accuracy_share"))
+            result.notes["accuracy share first quarter"] = first
+            result.notes["accuracy share last quarter"] = last
         results.append(result)
         print(f"{name}: trained in {result.train_seconds:.0f} s, evaluated in {result.eval_seconds:.0f} s", flush=True)
 

@@ -203,6 +203,15 @@ def parsed_share(run: Path, split: str = "test") -> float:
     return 1 - sum(row.get("text_parse_error") is not None for row in rows) / len(rows)
 
 
+def tie_answer_share(rows: list[dict]) -> float:
+    """Share of the decided (pair, dimension) cells, over all three dimensions, where the model answered "comparable"
+    (a zero margin). Each such cell counts as a miss, so a generative judge that answers a tie on a share ``t`` of the
+    decided cells and guesses A or B at random on the rest scores (1 - t) / 2, not :data:`CHANCE`; a scorer with
+    continuous margins (descore) never answers a tie."""
+    cells = [float(row["margins"][d]) == 0.0 for row in rows for d in DIMENSIONS if row["labels"][d] != "tie"]
+    return sum(cells) / len(cells) if cells else math.nan
+
+
 def _cell(value: tuple[float, float, float, int] | None) -> str:
     if value is None or value[3] == 0:
         return "-"

@@ -210,6 +210,13 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         )
         style = answer_style(config.recipe)
         rollout.stats["format_share"] = sum(format_reward(text, style) for text in rollout.texts) / len(rollout.texts)
+        # the accuracy part of the reward on its own (the share of dimension verdicts that match the labels), so
+        # a curve of the total says whether the format or the verdicts moved
+        rows_of_texts = [grpo_rows[i] for i in prompts.indices for _ in range(k)]
+        rollout.stats["accuracy_share"] = sum(
+            dimension_accuracy_reward(text, row["labels"], style, row.get("severe"))
+            for text, row in zip(rollout.texts, rows_of_texts, strict=True)
+        ) / len(rollout.texts)
         return rollout, rewards
 
     def start_grpo() -> None:

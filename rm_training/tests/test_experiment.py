@@ -14,6 +14,7 @@ from rm_training.experiment import (
     first_and_last_mean,
     learning_table,
     pooled_bootstrap_accuracy,
+    tie_answer_share,
     weight_recovery,
 )
 
@@ -113,3 +114,15 @@ def test_pooled_accuracy_counts_every_decided_cell_and_resamples_whole_pairs():
     assert (accuracy, count) == (0.75, 8)
     assert 0.5 <= low <= accuracy <= high <= 1.0
     assert math.isnan(pooled_bootstrap_accuracy([rows[0] | {"labels": dict.fromkeys(("VA", "VF", "VP"), "tie")}])[0])
+
+
+def test_tie_answer_share_counts_comparable_answers_on_decided_cells_only():
+    """Pair 1: VA decided and answered 0 (a tie answer), VF decided and answered 1, VP a gold tie answered 0 (not
+    counted); pair 2: VA decided answered 0, VF decided answered -1, VP decided answered 1. 2 tie answers in 5
+    decided cells: 0.4, and a judge guessing A or B on the rest would score (1 - 0.4) / 2 = 0.3."""
+    rows = [
+        {"labels": {"VA": "A", "VF": "B", "VP": "tie"}, "margins": {"VA": 0, "VF": 1, "VP": 0}},
+        {"labels": {"VA": "B", "VF": "B", "VP": "A"}, "margins": {"VA": 0, "VF": -1, "VP": 1}},
+    ]
+    assert tie_answer_share(rows) == pytest.approx(0.4)
+    assert math.isnan(tie_answer_share([rows[0] | {"labels": dict.fromkeys(("VA", "VF", "VP"), "tie")}]))

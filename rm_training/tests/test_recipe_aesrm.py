@@ -121,6 +121,9 @@ def test_aesrm_base_runs_atomic_sft_and_grpo_and_the_sft_loss_falls(make_export,
     assert all("grpo/reward_mean" in entry and "grpo/kl" in entry for entry in grpo)
     # the format reward (weight 1) is one of the reward's non-negative terms: its share can't exceed the mean
     assert all(0.0 <= entry["grpo/format_share"] <= entry["grpo/reward_mean"] + 1e-6 for entry in grpo)
+    # aesrm-base's reward is exactly its two weight-1 parts, format and accuracy, each logged on its own
+    assert all(entry["grpo/format_share"] + entry["grpo/accuracy_share"] == pytest.approx(entry["grpo/reward_mean"])
+               for entry in grpo)
 
     assert main(["eval", "--run", str(run), "--data", str(export), "--split", "test"]) == 0
     evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())
