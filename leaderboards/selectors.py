@@ -225,11 +225,10 @@ def annotator_reliability_for(*, campaigns: list[Campaign], code: str | None) ->
     if cached is not None:
         return cached
     labels = []
-    items: dict[tuple[int, str], int] = {}  # (pair, code) -> a number: pandas groups numbers far faster than tuples
     for pair_id, expert, criteria, dimensions in _judgment_rows(campaigns):
         for verdict_code, verdict in {**dimensions, **criteria}.items():
             if code is None:
-                labels.append((items.setdefault((pair_id, verdict_code), len(items)), expert, verdict))
+                labels.append(((pair_id, verdict_code), expert, verdict))
             elif verdict_code == code:
                 labels.append((pair_id, expert, verdict))
     result = reliability.dawid_skene(labels).annotators
