@@ -36,6 +36,15 @@ FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.bat
         "grpo.max_new_tokens=8", "grpo.num_generations=2", "stages.sft_steps=0"]
 
 
+@pytest.fixture(autouse=True)
+def process_group_environment_restored(monkeypatch):
+    """``VLLMGenerator.for_run`` sets RANK, WORLD_SIZE and MASTER_PORT for vLLM's launcher in this process; left
+    behind, every later ``python -m rm_training`` this test process starts would join a process group on that
+    port (and fail, the port being taken)."""
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+
+
 class FakeVLLM:
     """The ``vllm`` package as ``rm_training.generation`` uses it; ``answer(request) -> token ids``."""
 
