@@ -146,19 +146,32 @@ def grpo_prompts(config: TrainConfig, encoder: ChatEncoder, rows: list[dict]) ->
     return pairs, ChatEncoder(encoder.tokenizer, export, encoder.videos, encoder.max_tokens)
 
 
+def rule_reward_parts(
+    text: str, row: dict, config: TrainConfig, dimension_criteria: dict[str, list[str]] | None = None
+) -> dict[str, float]:
+    """The unweighted parts of the rule reward: format and accuracy (labels with the row's severe flags applied),
+    and for aesrm-cot the process and consistency rewards (``dimension_criteria``: the rubric of the prompts'
+    export)."""
+    style = answer_style(config.recipe)
+    parts = {
+        "format": format_reward(text, style),
+        "accuracy": dimension_accuracy_reward(text, row["labels"], style, row.get("severe")),
+    }
+    if style == "cot":
+        parts["process"] = cot_process_reward(text, row.get("criteria") or {})
+        parts["consistency"] = consistency_reward(text, dimension_criteria)
+    return parts
+
+
+def weighted_reward(parts: dict[str, float], config: TrainConfig) -> float:
+    """``parts`` of :func:`rule_reward_parts` weighted by ``config.grpo``'s ``<part>_weight``."""
+    return sum(getattr(config.grpo, f"{name}_weight") * value for name, value in parts.items())
+
+
 def rule_reward(
     text: str, row: dict, config: TrainConfig, dimension_criteria: dict[str, list[str]] | None = None
 ) -> float:
-    """Weighted format + accuracy (labels with the row's severe flags applied) rewards, and for aesrm-cot the
-    process reward and the consistency reward (``dimension_criteria``: the rubric of the prompts' export)."""
-    style = answer_style(config.recipe)
-    weights = config.grpo
-    reward = weights.format_weight * format_reward(text, style)
-    reward += weights.accuracy_weight * dimension_accuracy_reward(text, row["labels"], style, row.get("severe"))
-    if style == "cot":
-        reward += weights.process_weight * cot_process_reward(text, row.get("criteria") or {})
-        reward += weights.consistency_weight * consistency_reward(text, dimension_criteria)
-    return reward
+    return weighted_reward(rule_reward_parts(text, row, config, dimension_criteria), config)
 
 
 def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
@@ -204,19 +217,13 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         rollout = sample(trainer.model, prompts.batch, tokenizer, config.grpo, prompts.videos_per_row,
                          grpo["generator"])
         k = config.grpo.num_generations
-        rewards = torch.tensor(
-            [[rule_reward(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric) for j in range(k)]
-             for b, i in enumerate(prompts.indices)]
-        )
-        style = answer_style(config.recipe)
-        rollout.stats["format_share"] = sum(format_reward(text, style) for text in rollout.texts) / len(rollout.texts)
-        # the accuracy part of the reward on its own (the share of dimension verdicts that match the labels), so
-        # a curve of the total says whether the format or the verdicts moved
-        rows_of_texts = [grpo_rows[i] for i in prompts.indices for _ in range(k)]
-        rollout.stats["accuracy_share"] = sum(
-            dimension_accuracy_reward(text, row["labels"], style, row.get("severe"))
-            for text, row in zip(rollout.texts, rows_of_texts, strict=True)
-        ) / len(rollout.texts)
+        parts = [rule_reward_parts(rollout.texts[b * k + j], grpo_rows[i], config, grpo_rubric)
+                 for b, i in enumerate(prompts.indices) for j in range(k)]
+        rewards = torch.tensor([weighted_reward(part, config) for part in parts]).view(len(prompts.indices), k)
+        # the format and accuracy parts on their own (accuracy: the share of dimension verdicts that match the
+        # labels), so a curve of the total says whether the format or the verdicts moved
+        rollout.stats["format_share"] = sum(part["format"] for part in parts) / len(parts)
+        rollout.stats["accuracy_share"] = sum(part["accuracy"] for part in parts) / len(parts)
         return rollout, rewards
 
     def start_grpo() -> None:
