@@ -258,11 +258,11 @@ def learning_plot(results: list[RecipeResult], path: Path, grpo_rewards: list[fl
     axis.set_xticks(range(len(DIMENSIONS)), DIMENSIONS)
     axis.set_ylim(0, 1)
     axis.set_ylabel("held-out accuracy (decided pairs, 95% CI)")
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="upper center", ncol=4, bbox_to_anchor=(0.5, -0.1))
     if grpo_rewards:
         axes[0][1].plot(range(1, len(grpo_rewards) + 1), grpo_rewards)
         axes[0][1].set_xlabel("GRPO step")
         axes[0][1].set_ylabel("mean reward (format + accuracy)")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
