@@ -122,9 +122,12 @@ LOGPROB_CHUNK_TOKENS = 256
 
 
 def completion_logprobs(
-    model: nn.Module, batch: dict, prompt_length: int, chunk_tokens: int = LOGPROB_CHUNK_TOKENS
+    model: nn.Module, batch: dict, prompt_length: int, chunk_tokens: int = LOGPROB_CHUNK_TOKENS,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Log-probability of each completion token given its prefix, ``(rows, completion_length)``.
+    """Log-probability of each completion token given its prefix, ``(rows, completion_length)``, under the
+    distribution the completions were sampled from (``temperature``: the logits divided by it, as TRL's GRPO
+    does; at 0.7 the policy gradient of the temperature-1 log-probs pushes a different distribution).
 
     Only the positions that predict completion tokens go through the LM head (``logits_to_keep``), so
     the logits are ``(rows, completion_length, vocabulary)`` in the model's dtype whatever the prompt's
@@ -135,7 +138,7 @@ def completion_logprobs(
     input_ids = batch["input_ids"]
     positions = torch.arange(prompt_length - 1, input_ids.shape[1] - 1, device=input_ids.device)
     logits = model(**model_inputs(batch), use_cache=False, logits_to_keep=positions).logits
-    return selective_log_softmax(logits, input_ids[:, prompt_length:], chunk_tokens)
+    return selective_log_softmax(logits, input_ids[:, prompt_length:], chunk_tokens, temperature)
 
 
 def select_rows(rollout: Rollout, rows: range) -> dict:
@@ -167,9 +170,9 @@ class Reference:
         self.model = model
 
     @torch.no_grad()
-    def logprobs(self, policy: nn.Module, batch: dict, prompt_length: int) -> torch.Tensor:
+    def logprobs(self, policy: nn.Module, batch: dict, prompt_length: int, temperature: float = 1.0) -> torch.Tensor:
         if self.model is not None:
-            return completion_logprobs(self.model, batch, prompt_length)
+            return completion_logprobs(self.model, batch, prompt_length, temperature=temperature)
         from accelerate.utils import extract_model_from_parallel
 
         adapted = extract_model_from_parallel(policy)
@@ -177,7 +180,7 @@ class Reference:
             raise ValueError("a reference without its own model needs a LoRA (peft) policy to disable the adapter of")
         # the forward still goes through the wrapper (FSDP gathers its shards in it)
         with adapted.disable_adapter():
-            return completion_logprobs(policy, batch, prompt_length)
+            return completion_logprobs(policy, batch, prompt_length, temperature=temperature)
 
 
 def load_reference_model(model_path: str, dtype: str = "auto") -> nn.Module:
@@ -251,10 +254,12 @@ class GRPOUpdates:
         inputs = [select_rows(rollout, rows) for rows in self.parts]
         with torch.no_grad():
             if self.calls_per_rollout > 1:
-                self.old_logprobs = [completion_logprobs(self.policy, batch, rollout.prompt_length)
+                self.old_logprobs = [completion_logprobs(self.policy, batch, rollout.prompt_length,
+                                                         temperature=self.options.temperature)
                                      for batch in inputs]
             if self.reference is not None:
-                self.reference_logprobs = [self.reference.logprobs(self.policy, batch, rollout.prompt_length)
+                self.reference_logprobs = [self.reference.logprobs(self.policy, batch, rollout.prompt_length,
+                                                                   temperature=self.options.temperature)
                                            for batch in inputs]
         self._pending = [(update, part) for update in range(self.options.updates_per_rollout)
                          for part in range(self.options.mini_batches)]
@@ -264,7 +269,8 @@ class GRPOUpdates:
             self._start(indices)
         update, part = self._pending.pop(0)
         rollout, rows = self.rollout, self.parts[part]
-        logprobs = completion_logprobs(self.policy, select_rows(rollout, rows), rollout.prompt_length)
+        logprobs = completion_logprobs(self.policy, select_rows(rollout, rows), rollout.prompt_length,
+                                       temperature=self.options.temperature)
         old_logprobs = self.old_logprobs[part] if self.old_logprobs is not None else logprobs.detach()
         reference_logprobs = self.reference_logprobs[part] if self.reference_logprobs is not None else None
         mask = rollout.completion_mask[rows.start:rows.stop, rollout.prompt_length:]

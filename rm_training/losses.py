@@ -126,11 +126,11 @@ def grpo_clipped_loss(
 
 
 class _SelectiveLogSoftmax(torch.autograd.Function):
-    """``log_softmax(logits)[target]`` a chunk of rows at a time: only one chunk is ever upcast to
+    """``log_softmax(logits / temperature)[target]`` a chunk of rows at a time: only one chunk is ever upcast to
     float32; backward keeps the logits (in their own dtype) and one float32 log-normaliser per row."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, chunk_rows: int) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, chunk_rows: int, temperature: float) -> torch.Tensor:
         rows = logits.reshape(-1, logits.shape[-1])
         row_targets = targets.reshape(-1, 1)
         compute_dtype = torch.promote_types(logits.dtype, torch.float32)
@@ -138,39 +138,50 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
         normalisers = torch.empty_like(chosen)
         for start in range(0, rows.shape[0], chunk_rows):
             chunk = rows[start:start + chunk_rows].to(compute_dtype)
+            if temperature != 1.0:
+                chunk = chunk / temperature
             normalisers[start:start + chunk_rows] = torch.logsumexp(chunk, dim=-1)
             chosen[start:start + chunk_rows] = chunk.gather(-1, row_targets[start:start + chunk_rows]).squeeze(-1)
         ctx.save_for_backward(logits, targets, normalisers)
         ctx.chunk_rows = chunk_rows
+        ctx.temperature = temperature
         return (chosen - normalisers).view(targets.shape)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         logits, targets, normalisers = ctx.saved_tensors
+        temperature = ctx.temperature
         rows = logits.reshape(-1, logits.shape[-1])
         row_targets = targets.reshape(-1, 1)
-        row_grads = grad_output.reshape(-1, 1).to(normalisers.dtype)
+        # d/dx_j (x_t / T - logsumexp(x / T)) = ([j == t] - softmax(x / T)_j) / T
+        row_grads = grad_output.reshape(-1, 1).to(normalisers.dtype) / temperature
         grad_logits = torch.empty_like(rows)
         for start in range(0, rows.shape[0], ctx.chunk_rows):
             end = start + ctx.chunk_rows
-            # d/dx_j (x_t - logsumexp x) = [j == t] - softmax_j
-            softmax = torch.exp(rows[start:end].to(normalisers.dtype) - normalisers[start:end, None])
+            scaled = rows[start:end].to(normalisers.dtype)
+            if temperature != 1.0:
+                scaled = scaled / temperature
+            softmax = torch.exp(scaled - normalisers[start:end, None])
             grad = softmax.mul_(-row_grads[start:end])
             grad.scatter_add_(-1, row_targets[start:end], row_grads[start:end])
             grad_logits[start:end] = grad.to(grad_logits.dtype)
-        return grad_logits.view_as(logits), None, None
+        return grad_logits.view_as(logits), None, None, None
 
 
-def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor, chunk_rows: int = 256) -> torch.Tensor:
-    """``log_softmax(logits, -1).gather(-1, targets)`` without a full-vocabulary float32 tensor.
+def selective_log_softmax(
+    logits: torch.Tensor, targets: torch.Tensor, chunk_rows: int = 256, temperature: float = 1.0
+) -> torch.Tensor:
+    """``log_softmax(logits / temperature, -1).gather(-1, targets)`` without a full-vocabulary float32 tensor.
 
     ``logits`` is ``(..., vocabulary)`` in any float dtype, ``targets`` the matching ``(...)`` token ids;
     the result is float32 (float64 for float64 logits) ``(...)``. Each chunk of ``chunk_rows`` rows is
     upcast to float32 for its log-normaliser (as ``.float().log_softmax()`` would, so bf16 logits lose
     no precision), and only that chunk: at Qwen2.5-VL's 151,936 tokens a 256-row chunk is 156 MB,
     where the whole sequence in float32 was tens of GB. Backward rebuilds each chunk's softmax the
-    same way.
+    same way. ``temperature`` scales each chunk after the upcast, so no scaled copy of the logits is made.
     """
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
-    return _SelectiveLogSoftmax.apply(logits, targets, chunk_rows)
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    return _SelectiveLogSoftmax.apply(logits, targets, chunk_rows, float(temperature))

@@ -18,24 +18,26 @@ def _text_batch(tokenizer, rows: int, length: int, seed: int = 0) -> dict:
             "mm_token_type_ids": torch.zeros_like(input_ids, dtype=torch.int)}
 
 
-def _old_full_sequence_logprobs(model, batch: dict, prompt_length: int) -> torch.Tensor:
+def _old_full_sequence_logprobs(model, batch: dict, prompt_length: int, temperature: float = 1.0) -> torch.Tensor:
     """What GRPO computed before: float32 log-softmax over the whole sequence, prompt included."""
-    logits = model(**batch, use_cache=False).logits[:, :-1].float()
+    logits = model(**batch, use_cache=False).logits[:, :-1].float() / temperature
     targets = batch["input_ids"][:, 1:]
     every_token = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return every_token[:, prompt_length - 1:]
 
 
-def test_selective_log_softmax_equals_log_softmax_and_its_gradient_in_chunks():
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_selective_log_softmax_equals_log_softmax_and_its_gradient_in_chunks(temperature):
     torch.manual_seed(0)
     logits = torch.randn(3, 5, 50, requires_grad=True)
     targets = torch.randint(0, 50, (3, 5))
     weights = torch.randn(3, 5)
-    chunked = selective_log_softmax(logits, targets, chunk_rows=4)  # 15 rows: chunks of 4, 4, 4, 3
+    # 15 rows: chunks of 4, 4, 4, 3
+    chunked = selective_log_softmax(logits, targets, chunk_rows=4, temperature=temperature)
     (chunked * weights).sum().backward()
     chunked_grad = logits.grad.clone()
     logits.grad = None
-    expected = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    expected = torch.log_softmax(logits / temperature, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     (expected * weights).sum().backward()
     assert torch.allclose(chunked, expected, atol=1e-6)
     assert torch.allclose(chunked_grad, logits.grad, atol=1e-6)
@@ -53,16 +55,52 @@ def test_bf16_logits_give_float32_log_probs_and_bf16_gradients():
     assert logits.grad.dtype == torch.bfloat16
 
 
-def test_completion_logprobs_equal_the_old_full_sequence_numbers_and_gradients(tiny_model_path):
+def test_a_token_sampled_at_temperature_half_is_scored_by_the_halved_distribution():
+    """logits (2, 0, 0): at temperature 0.5 they are (4, 0, 0), so token 0 has log-probability
+    4 - log(e^4 + 2) and token 1 has -log(e^4 + 2), by hand."""
+    logits = torch.tensor([[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], dtype=torch.float64)
+    result = selective_log_softmax(logits, torch.tensor([0, 1]), temperature=0.5)
+    normaliser = torch.log(torch.exp(torch.tensor(4.0, dtype=torch.float64)) + 2)
+    assert torch.allclose(result, torch.stack([4 - normaliser, -normaliser]), atol=1e-12)
+    with pytest.raises(ValueError, match="temperature"):
+        selective_log_softmax(logits, torch.tensor([0, 1]), temperature=0.0)
+
+
+def test_grpo_scores_completions_at_the_temperature_it_sampled_them(tiny_model_path):
+    """Two passes over one rollout sampled at 0.6: the old log-probs the ratio divides by are the policy's
+    at 0.6 (not at 1), and the update's own log-probs are taken at 0.6 too, so the first pass's ratio is 1."""
+    model, tokenizer = load_vlm(tiny_model_path, dtype="float32")
+    options = GRPOConfig(num_generations=2, max_new_tokens=5, kl_beta=0.0, updates_per_rollout=2, temperature=0.6)
+    prompt = _text_batch(tokenizer, rows=1, length=10)
+    rollouts = []
+
+    def new_rollout(indices):
+        torch.manual_seed(0)
+        rollouts.append(sample(model, prompt, tokenizer, options, videos_per_row=0))
+        return rollouts[-1], torch.tensor([[1.0, -1.0]])
+
+    updates = GRPOUpdates(model, options, None, new_rollout)
+    _, stats = updates([0])
+    rollout = rollouts[0]
+    with torch.no_grad():
+        at_sampling = completion_logprobs(model, rollout.batch, rollout.prompt_length, temperature=0.6)
+        at_one = completion_logprobs(model, rollout.batch, rollout.prompt_length)
+    assert torch.equal(updates.old_logprobs[0], at_sampling)
+    assert not torch.allclose(at_sampling, at_one)
+    assert stats["ratio_min"] == 1.0 == stats["ratio_max"]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_completion_logprobs_equal_the_old_full_sequence_numbers_and_gradients(tiny_model_path, temperature):
     model, tokenizer = load_vlm(tiny_model_path, dtype="float32")
     batch, prompt_length = _text_batch(tokenizer, rows=3, length=40), 30
     weights = torch.randn(3, 10)
 
-    new = completion_logprobs(model, batch, prompt_length, chunk_tokens=7)
+    new = completion_logprobs(model, batch, prompt_length, chunk_tokens=7, temperature=temperature)
     (new * weights).sum().backward()
     new_grad = model.lm_head.weight.grad.clone()
     model.zero_grad()
-    old = _old_full_sequence_logprobs(model, batch, prompt_length)
+    old = _old_full_sequence_logprobs(model, batch, prompt_length, temperature)
     (old * weights).sum().backward()
 
     assert new.shape == (3, 10)
