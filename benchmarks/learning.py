@@ -16,8 +16,8 @@ learning.json under --out.
 
 Run time on the 2-core development machine (the other core busy, one torch thread): data 9 min,
 checklist-linear under a second, descore 1,000 steps 3 min, aesrm-base 3,000 cold-start steps 8 min and its
-evaluation (235 test pairs in both orders) 2 min, GRPO 60 steps 3 min, RAPO 5 min. Figures: rm_training/README.md,
-"Proof that the models learn (CPU)".
+evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min and its evaluation 2 min, RAPO 5 min.
+Figures: rm_training/README.md, "Proof that the models learn (CPU)".
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -57,12 +58,12 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
         # training pairs (train accuracy 0.57), 3e-4 generalises best
         ("descore", "descore", "aesrm-pairwise", descore, None),
         ("aesrm-base", "aesrm-base", "aesrm-base-sft", aesrm_base, None),
-        # the cold-start run continued: its SFT stage is done, so only GRPO runs (not evaluated: the reward
-        # curve and the sampled answers' format share are the measurement). No KL penalty: the reference is
-        # the base model, here random weights, whose KL pulls the policy back to random text (with beta 0.01
-        # the format share fell from 1.00 to 0.79 in 60 steps); with a pretrained base it is RAPO's anchor.
+        # the cold-start run continued: its SFT stage is done, so only GRPO runs, then it is evaluated like the
+        # cold start. No KL penalty: the reference is the base model, here random weights, whose KL pulls the
+        # policy back to random text (with beta 0.01 the format share fell from 1.00 to 0.79 in 60 steps); with
+        # a pretrained base it is RAPO's anchor. 4 prompts a step at 1e-4 (2e-4 lost accuracy, 3e-4 the format).
         ("aesrm-base-grpo", "aesrm-base", "aesrm-base-sft",
-         [*cold_start, "optim.batch_size=2", "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4",
+         [*cold_start, "optim.batch_size=4", "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4",
           f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.temperature=0.7",
           "grpo.kl_beta=0"], "aesrm-base"),
         # the same two trainings again from other seeds (the data order and sampling; same model and data)
@@ -134,7 +135,7 @@ def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_reci
         f"model_path={model}", *VIDEO, "save_every=100000", "keep_checkpoints=1", "optim.batch_size=2",
         "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4", f"stages.sft_steps={args.cold_start_steps}",
         # the scripted critiques with their score are 82-91 tiny-tokenizer tokens; 80 cut every answer short
-        f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=112",
+        f"stages.grpo_steps={args.rapo_grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=112",
     ])
     metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     result.notes.update({key: metrics.get(key) for key in ("plcc", "srcc", "parse_failure_rate")})
@@ -150,7 +151,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.1, help="probability an expert's verdict is replaced")
     parser.add_argument("--descore-steps", type=int, default=1000)
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
-    parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
+    parser.add_argument("--rapo-grpo-steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=1,
                         help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
     parser.add_argument("--threads", type=int, default=1,
@@ -164,14 +166,20 @@ def main() -> None:
     import torch
 
     from rm_training.experiment import (
+        DIMENSIONS,
+        POOLED,
+        RecipeResult,
+        bootstrap_accuracy,
         checklist_recovery,
         checklist_score_recovery,
         first_and_last_mean,
         learning_plot,
         learning_table,
         parsed_share,
+        pooled_bootstrap_accuracy,
         run_recipe,
         stage_metric,
+        swapped_order_predictions,
         tie_answer_share,
     )
     from rm_training.tiny import save_tiny_qwen2_5_vl
@@ -193,8 +201,10 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         run = out / "runs" / name
+        # a run folder left by an earlier benchmark would be resumed from its last checkpoint, not trained again
+        shutil.rmtree(run, ignore_errors=True)
         result = run_recipe(name, recipe, exports[export_format], run, overrides,
-                            continue_from=out / "runs" / continues if continues else None, evaluate=not continues)
+                            continue_from=out / "runs" / continues if continues else None)
         if recipe == "checklist-linear":
             for target, recovery in checklist_recovery(run / "checklist_weights.json", planted_path).items():
                 result.notes[f"w* corr {target}"] = recovery["correlation"]
@@ -202,11 +212,19 @@ def main() -> None:
             scores = checklist_score_recovery(run / "checklist_weights.json", planted_path, exports[export_format])
             for target, correlation in scores.items():
                 result.notes[f"score corr {target}"] = correlation
-        if recipe == "aesrm-base" and not continues:
+        swapped = None
+        if recipe == "aesrm-base":
             result.notes["format share"] = parsed_share(run)
-            predictions = (run / "eval" / "test" / "predictions.jsonl").read_text().splitlines()
+            predictions = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").open()]
             # a "comparable" answer on a decided cell is a miss: chance for this judge is (1 - share) / 2
-            result.notes["tie answers on decided cells"] = tie_answer_share([json.loads(line) for line in predictions])
+            result.notes["tie answers on decided cells"] = tie_answer_share(predictions)
+            # the same pairs asked with video B first: a position bias that fits the original order's labels
+            # scores high there and low here
+            in_swapped_order = swapped_order_predictions(predictions)
+            swapped = RecipeResult(f"{name}, swapped order", recipe, run, 0.0, 0.0, {
+                **{d: bootstrap_accuracy(in_swapped_order, d) for d in DIMENSIONS},
+                POOLED: pooled_bootstrap_accuracy(in_swapped_order),
+            })
         if continues:
             grpo_rewards = stage_metric(run, "grpo/reward_mean")
             first, last = first_and_last_mean(grpo_rewards)
@@ -219,9 +237,12 @@ def main() -> None:
             result.notes["accuracy share first quarter"] = first
             result.notes["accuracy share last quarter"] = last
         results.append(result)
+        if swapped is not None:
+            results.append(swapped)
         print(f"{name}: trained in {result.train_seconds:.0f} s, evaluated in {result.eval_seconds:.0f} s", flush=True)
 
     if not args.only or "rapo" in args.only:
+        shutil.rmtree(out / "runs" / "rapo", ignore_errors=True)
         results.append(_rapo(exports["rl-prompts"], out / "runs" / "rapo", model, args, run_recipe))
     table = learning_table(results)
     learning_plot(results, out / "learning.png", grpo_rewards)

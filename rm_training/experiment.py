@@ -212,6 +212,14 @@ def tie_answer_share(rows: list[dict]) -> float:
     return sum(cells) / len(cells) if cells else math.nan
 
 
+def swapped_order_predictions(rows: list[dict]) -> list[dict]:
+    """The predictions of the swapped order (video B shown first) as if they were the original's: each row's
+    ``margins`` replaced by its ``swapped_margins`` in the original frame (negated), so the accuracy functions
+    score the second order. A judge that answers the same position in both orders (position bias) scores
+    about 1 - its original-order accuracy here, however the original order's labels happen to lean."""
+    return [row | {"margins": {d: -float(v) for d, v in row["swapped_margins"].items()}} for row in rows]
+
+
 def _cell(value: tuple[float, float, float, int] | None) -> str:
     if value is None or value[3] == 0:
         return "-"

@@ -14,6 +14,7 @@ from rm_training.experiment import (
     first_and_last_mean,
     learning_table,
     pooled_bootstrap_accuracy,
+    swapped_order_predictions,
     tie_answer_share,
     weight_recovery,
 )
@@ -126,3 +127,17 @@ def test_tie_answer_share_counts_comparable_answers_on_decided_cells_only():
     ]
     assert tie_answer_share(rows) == pytest.approx(0.4)
     assert math.isnan(tie_answer_share([rows[0] | {"labels": dict.fromkeys(("VA", "VF", "VP"), "tie")}]))
+
+
+def test_the_swapped_order_is_scored_in_the_original_frame_so_position_bias_shows():
+    """A judge answering "Video A" on VA in both orders: right on the pair whose label is A in the original
+    order, wrong there in the swapped order (where it named the original B); the other way round for a B label."""
+    rows = [
+        {"labels": {"VA": "A"}, "margins": {"VA": 1.0}, "swapped_margins": {"VA": 1.0}},
+        {"labels": {"VA": "B"}, "margins": {"VA": 1.0}, "swapped_margins": {"VA": 1.0}},
+    ]
+    swapped = swapped_order_predictions(rows)
+    assert [row["margins"]["VA"] for row in swapped] == [-1.0, -1.0]
+    assert [row["labels"] for row in swapped] == [row["labels"] for row in rows]
+    assert bootstrap_accuracy(rows, "VA")[0] == 0.5 == bootstrap_accuracy(swapped, "VA")[0]
+    assert bootstrap_accuracy(rows[:1], "VA")[0] == 1.0 and bootstrap_accuracy(swapped[:1], "VA")[0] == 0.0
