@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.machinery
 import json
+import os
 import random
 import sys
 import types
@@ -37,12 +38,18 @@ FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.bat
 
 
 @pytest.fixture(autouse=True)
-def process_group_environment_restored(monkeypatch):
+def process_group_environment_restored():
     """``VLLMGenerator.for_run`` sets RANK, WORLD_SIZE and MASTER_PORT for vLLM's launcher in this process; left
     behind, every later ``python -m rm_training`` this test process starts would join a process group on that
-    port (and fail, the port being taken)."""
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
+    port (and fail, the port being taken). (monkeypatch.delenv of an unset variable records nothing to undo.)"""
+    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    saved = {key: os.environ.get(key) for key in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class FakeVLLM:
