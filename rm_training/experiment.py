@@ -43,8 +43,10 @@ def run_recipe(
     continue_from: Path | None = None, evaluate: bool = True,
 ) -> RecipeResult:
     """``train`` then (unless ``evaluate`` is false) ``eval`` on ``split``; raises when either exits with an
-    error. ``continue_from``: a run folder copied to ``run`` first, so ``train`` resumes from its last
-    checkpoint (later stages only)."""
+    error. A folder already at ``run`` is removed first: ``train`` would resume it, not train again.
+    ``continue_from``: a run folder copied to ``run`` first, so ``train`` resumes from its last checkpoint (later
+    stages only)."""
+    shutil.rmtree(run, ignore_errors=True)
     if continue_from is not None:
         shutil.copytree(continue_from, run, ignore=shutil.ignore_patterns("eval"))
     started = time.perf_counter()
@@ -63,10 +65,17 @@ def run_recipe(
     predictions = run / "eval" / split / "predictions.jsonl"
     if predictions.is_file():
         rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
-        result.accuracy = {d: bootstrap_accuracy(rows, d) for d in DIMENSIONS if all(d in r["margins"] for r in rows)}
-        if len(result.accuracy) == len(DIMENSIONS):
-            result.accuracy[POOLED] = pooled_bootstrap_accuracy(rows)
+        result.accuracy = accuracy_table(rows)
     return result
+
+
+def accuracy_table(rows: list[dict]) -> dict[str, tuple[float, float, float, int]]:
+    """Per-dimension bootstrap accuracy of prediction rows, and the pooled one over all cells when every
+    dimension has margins."""
+    accuracy = {d: bootstrap_accuracy(rows, d) for d in DIMENSIONS if all(d in r["margins"] for r in rows)}
+    if len(accuracy) == len(DIMENSIONS):
+        accuracy[POOLED] = pooled_bootstrap_accuracy(rows)
+    return accuracy
 
 
 def decided_outcomes(rows: list[dict], dimension: str) -> np.ndarray:
