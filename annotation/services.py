@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from pathlib import Path
@@ -359,7 +360,7 @@ def assignment_create(*, pair: VideoPair, expert, swapped: bool | None = None) -
     return assignment
 
 
-def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: int = 5) -> Assignment:
+def assignment_next_for(*, expert, campaign: Campaign | None = None, patience_s: float = 3.0) -> Assignment:
     """The expert's open assignment, or a new one.
 
     Pairs with the fewest slots left before their target come first, so a half-done campaign has many
@@ -369,9 +370,11 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
     Concurrency: the expert's own row is locked so two tabs cannot each open a new assignment, and candidate
     pairs are locked with SKIP LOCKED so two experts never take the same last slot of a pair. A pair skipped
     because another expert holds it (or a submit deciding whether it needs another expert) may still have a slot
-    when they are done, so that case is retried in a fresh transaction rather than reported as "nothing left".
+    when they are done, so that case is retried in a fresh transaction, for up to `patience_s` seconds, rather
+    than reported as "nothing left": under load a submit holds its pair for longer than a few fixed retries wait.
     """
-    for attempt in range(attempts):
+    give_up_at = time.monotonic() + patience_s
+    for attempt in itertools.count():
         skipped_locked = False
         with transaction.atomic():
             get_user_model().objects.select_for_update(no_key=True).filter(pk=expert.pk).values_list("pk").first()
@@ -395,9 +398,9 @@ def assignment_next_for(*, expert, campaign: Campaign | None = None, attempts: i
                 # No check for an existing assignment of this expert: the candidates exclude their pairs, their
                 # row lock keeps their other tabs out, and the unique constraint backs both.
                 return assignment_create(pair=pair, expert=expert)
-        if not skipped_locked:
+        if not skipped_locked or time.monotonic() >= give_up_at:
             break
-        time.sleep(0.01 * (attempt + 1))
+        time.sleep(min(0.01 * (attempt + 1), 0.1) * (0.5 + secrets.randbelow(1000) / 1000))
     skipped = selectors.assignment_skipped_for(
         expert=expert, campaign_ids=selectors.expert_campaign_ids(expert=expert, campaign=campaign)
     )

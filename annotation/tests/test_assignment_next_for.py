@@ -4,7 +4,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
+from django.db.utils import ConnectionHandler
 
 from annotation.models import Assignment, Video, VideoPair
 from annotation.services import NoPairAvailable, assignment_next_for, campaign_member_add
@@ -100,3 +101,35 @@ def test_many_experts_pressing_next_at_the_same_instant_never_share_a_slot(campa
     for expert, result in zip(experts + experts, results, strict=True):
         by_expert.setdefault(expert.pk, set()).add(result)
     assert all(len(results_of_expert) == 1 for results_of_expert in by_expert.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pair_held_by_a_slow_submit_is_waited_for_rather_than_reported_as_nothing_left(campaign, experts):
+    """Five fixed retries gave up after 0.1 s; a submit under load holds its pair's row for longer."""
+    assert connection.vendor == "postgresql", "row locking is what this test proves; run it on PostgreSQL"
+    pair = VideoPairFactory(campaign=campaign)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_pair_like_a_submit():
+        other = ConnectionHandler(connections.settings)["default"]
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT id FROM annotation_videopair WHERE id = %s FOR NO KEY UPDATE", [pair.pk])
+                locked.set()
+                release.wait(5)
+                cursor.execute("COMMIT")
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold_the_pair_like_a_submit)
+    holder.start()
+    assert locked.wait(5)
+    threading.Timer(0.6, release.set).start()
+    try:
+        assignment = assignment_next_for(expert=experts[0])
+    finally:
+        release.set()
+        holder.join()
+
+    assert assignment.pair_id == pair.pk
