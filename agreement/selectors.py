@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import CharField, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from agreement import metrics
@@ -57,7 +56,7 @@ from annotation.selectors import (
     access_campaign,
     campaigns_for,
     check_role_somewhere,
-    checklist_answers_latest,
+    checklist_answer_sets,
     holds_role,
     user_has_role,
 )
@@ -354,61 +353,6 @@ def _verdict_variables(campaign: Campaign) -> tuple[list[str], list[str], dict[s
     return keys, labels, groups
 
 
-def _checklist_answer_groups(
-    campaign: Campaign, *, aggregate_in_database: bool | None = None
-) -> list[tuple[int, int, int, np.ndarray]]:
-    """The campaign's counted checklist answers grouped by (annotator id, question id, answer code), each group with
-    the ids of the videos it answered; codes index CHECKLIST_DOMAIN (no 0, yes 1, na 2).
-
-    A full campaign holds millions of answers, and a million Python tuples take seconds to build. On PostgreSQL
-    each group comes back as one text of video ids that numpy parses in C: a few hundred rows instead of millions.
-    Groups are not filtered by question in SQL: the readers drop the few groups they do not know, which spares
-    the database a comparison per answer."""
-    answers = checklist_answers_latest(campaign_id=campaign.pk)
-    code_of = {answer: code for code, answer in enumerate(CHECKLIST_DOMAIN)}
-    if aggregate_in_database is None:
-        aggregate_in_database = connection.vendor == "postgresql"
-    if aggregate_in_database:
-        from django.contrib.postgres.aggregates import StringAgg
-
-        rows = (
-            answers.values("annotator_id", "question_id", "answer")
-            .annotate(video_ids=StringAgg(Cast("video_id", CharField()), ","))
-            .values_list("annotator_id", "question_id", "answer", "video_ids")
-        )
-        return [
-            (annotator, question, code_of[answer], np.fromstring(video_ids, dtype=np.int64, sep=","))
-            for annotator, question, answer, video_ids in rows
-        ]
-    grouped = defaultdict(list)
-    for annotator, video, question, answer in answers.values_list("annotator_id", "video_id", "question_id", "answer"):
-        grouped[annotator, question, code_of[answer]].append(video)
-    return [
-        (annotator, question, code, np.array(videos, dtype=np.int64))
-        for (annotator, question, code), videos in grouped.items()
-    ]
-
-
-def _checklist_answers(
-    campaign: Campaign, question_ids: list[int], *, aggregate_in_database: bool | None = None
-) -> tuple[np.ndarray, ...]:
-    """(annotator ids, video ids, question ids, answer codes) of the questions given, as equal-length arrays, one
-    entry per answer."""
-    known = set(question_ids)
-    groups = [
-        group
-        for group in _checklist_answer_groups(campaign, aggregate_in_database=aggregate_in_database)
-        if group[1] in known
-    ]
-    lengths = [len(videos) for *_, videos in groups]
-    return (
-        np.repeat(np.array([group[0] for group in groups], dtype=np.int64), lengths),
-        np.concatenate([videos for *_, videos in groups]) if groups else np.zeros(0, dtype=np.int64),
-        np.repeat(np.array([group[1] for group in groups], dtype=np.int64), lengths),
-        np.repeat(np.array([group[2] for group in groups], dtype=np.int64), lengths),
-    )
-
-
 def campaign_ratings(*, campaign: Campaign, levels: dict[str, str] | None = None) -> CampaignRatings:
     """Every submitted judgment and checklist answer of the campaign, as arrays. A handful of queries."""
     levels = {**DEFAULT_LEVELS, **(levels or {})}
@@ -489,17 +433,15 @@ def _checklist_block(campaign: Campaign, expert_ids: list[int], rater_names: lis
     questions = list(
         ChecklistQuestion.objects.filter(checklist_id=campaign.checklist_id).order_by("order").values_list("id", "text")
     )
-    question_index = {question_id: index for index, (question_id, _) in enumerate(questions)}
+    sets = checklist_answer_sets(campaign=campaign)
+    column_of = {question_id: column for column, question_id in enumerate(sets.question_ids)}
+    codes = sets.codes(CHECKLIST_DOMAIN)[:, [column_of[question_id] for question_id, _ in questions]]
     rater_index = {expert_id: index for index, expert_id in enumerate(expert_ids)}
-    groups = [
-        (rater_index[annotator], question_index[question], code, videos)
-        for annotator, question, code, videos in _checklist_answer_groups(campaign)
-        if annotator in rater_index and question in question_index
-    ]
-    video_ids = np.unique(np.concatenate([videos for *_, videos in groups])) if groups else np.zeros(0, np.int64)
+    kept = np.array([annotator in rater_index for annotator in sets.annotator_ids.tolist()], dtype=bool)
+    video_ids = np.unique(sets.video_ids[kept])
     ratings = np.full((len(expert_ids), len(video_ids), len(questions)), np.nan)
-    for rater, question, code, videos in groups:
-        ratings[rater, np.searchsorted(video_ids, videos), question] = code
+    raters = np.array([rater_index[annotator] for annotator in sets.annotator_ids[kept].tolist()], dtype=np.int64)
+    ratings[raters, np.searchsorted(video_ids, sets.video_ids[kept])] = np.where(codes[kept] >= 0, codes[kept], np.nan)
     return RatingBlock(
         ratings=ratings,
         variables=[str(question_id) for question_id, _ in questions],

@@ -85,3 +85,28 @@ def checklist_missing(questions: list[QuestionSpec], answers: dict[int, str]) ->
     """Ids of questions still without an answer after the progressive rules are applied."""
     filled = checklist_apply_progressive(questions, answers)
     return [q.id for q in questions if q.id not in filled]
+
+
+# --- Packed answers: one character per question ----------------------------------------------------------
+
+PACKED = {NO: "n", YES: "y", NOT_APPLICABLE: "a"}
+UNANSWERED = "-"
+_UNPACKED = {char: answer for answer, char in PACKED.items()}
+
+
+def checklist_pack(question_ids: list[int], answers: dict[int, str]) -> str:
+    """One video's answers as one character per question of `question_ids` (the checklist's ids, ascending): "y",
+    "n", "a" (not applicable) or "-" (unanswered). Empty when there is no answer at all. Readers of a whole campaign
+    take a judgment's 64 answers per video as one short text instead of 64 rows."""
+    if not answers:
+        return ""
+    return "".join(PACKED.get(answers.get(question_id), UNANSWERED) for question_id in question_ids)
+
+
+def checklist_unpack(question_ids: list[int], packed: str) -> dict[int, str]:
+    """{question id: answer} of a packed text (checklist_pack's inverse; unanswered questions left out)."""
+    return {
+        question_id: _UNPACKED[char]
+        for question_id, char in zip(question_ids, packed, strict=False)
+        if char in _UNPACKED
+    }

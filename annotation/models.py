@@ -415,12 +415,18 @@ class PairJudgment(models.Model):
     criteria:   {"VA1": 1, "VA2": 0, ...}           one entry per criterion of the rubric
     dimensions: {"VA": 1, "VF": -1, "VP": 0}        one entry per dimension
     severe:     {"A": {"VA": false, ...}, "B": {...}}  severe-violation flags per video and dimension
+    checklist_a, checklist_b: the assignment's checklist answers for video A and B once more, packed
+                (annotation.checklist.checklist_pack: one character per question of the campaign's checklist,
+                ids ascending), written with the ChecklistAnswer rows. Readers of a whole campaign (agreement,
+                exports, leaderboards) read these: 30,000 judgments are 30,000 rows, not 3.8 million.
     """
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
     criteria = models.JSONField()
     dimensions = models.JSONField()
     severe = models.JSONField(default=dict)
+    checklist_a = models.TextField(blank=True, default="")
+    checklist_b = models.TextField(blank=True, default="")
     notes = models.TextField(blank=True)
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -516,7 +522,7 @@ class ChecklistAnswer(models.Model):
     Answers belong to the assignment, so the same video judged again in another pair or campaign gets its own
     answers and never changes those of an earlier judgment. `annotator` is the assignment's expert, kept here for
     reads by expert. Readers of a campaign take one assignment's answers per (video, expert): see
-    annotation.selectors.checklist_answers_latest."""
+    annotation.selectors.checklist_answer_sets."""
 
     class Answer(models.TextChoices):
         YES = "yes", "Yes"

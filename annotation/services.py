@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotation import defaults, selectors
-from annotation.checklist import ChecklistContradiction, checklist_apply_progressive, question_specs
+from annotation.checklist import ChecklistContradiction, checklist_apply_progressive, checklist_pack, question_specs
 from annotation.model_queue import pair_model_priority
 from annotation.models import (
     Assignment,
@@ -553,16 +553,39 @@ def pair_judgment_submit(
     if campaign.checklist_id is not None:
         checklist = {video_id: checklist.get(video_id, {}) for video_id in sorted(pair_videos)}
     normalised_checklist = checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
+    question_ids = sorted(question.pk for question in selectors.checklist_questions(checklist=campaign.checklist))
+    packed_a, packed_b = (
+        checklist_pack(question_ids, normalised_checklist.get(video_id, {}))
+        for video_id in (assignment.pair.video_a_id, assignment.pair.video_b_id)
+    )
 
     now = timezone.now()
     if existing:
         judgment = existing
         judgment.criteria, judgment.dimensions, judgment.severe, judgment.notes = criteria, dimensions, severe, notes
+        judgment.checklist_a, judgment.checklist_b = packed_a, packed_b
         judgment.revision = current_revision + 1
-        judgment.save(update_fields=["criteria", "dimensions", "severe", "notes", "revision", "updated_at"])
+        judgment.save(
+            update_fields=[
+                "criteria",
+                "dimensions",
+                "severe",
+                "notes",
+                "checklist_a",
+                "checklist_b",
+                "revision",
+                "updated_at",
+            ]
+        )
     else:
         judgment = PairJudgment.objects.create(
-            assignment=assignment, criteria=criteria, dimensions=dimensions, severe=severe, notes=notes
+            assignment=assignment,
+            criteria=criteria,
+            dimensions=dimensions,
+            severe=severe,
+            notes=notes,
+            checklist_a=packed_a,
+            checklist_b=packed_b,
         )
     PairJudgmentRevision.objects.create(
         judgment=judgment,

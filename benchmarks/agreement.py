@@ -6,7 +6,8 @@ both videos), read from PostgreSQL, with the bootstrap.
 
 The database is created and migrated if missing. The campaign is seeded once with bulk inserts (synthetic
 verdicts: each expert agrees with a latent label 70% of the time; checklist answers likewise, drawn per question
-without the progressive rules, which do not change the amount of data) and reused by later runs; --reseed
+without the progressive rules, which do not change the amount of data; stored as a submit stores them, as
+ChecklistAnswer rows and packed on the judgment) and reused by later runs; --reseed
 rebuilds it. Timed, each as the median of --repeats runs in a fresh connection:
 - ratings: every judgment and checklist answer into arrays (the database part);
 - report: alphas with bootstrap intervals, Fleiss' kappa, percent agreement, per-expert numbers, Cohen's kappas;
@@ -59,7 +60,9 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
         campaign = campaign_create(name=CAMPAIGN, overlap=experts)
         codes = list(Criterion.objects.filter(dimension__rubric=campaign.rubric).values_list("code", flat=True))
         dimensions = list(campaign.rubric.dimensions.values_list("code", flat=True))
-        question_ids = list(ChecklistQuestion.objects.filter(checklist=campaign.checklist).values_list("id", flat=True))
+        question_ids = list(
+            ChecklistQuestion.objects.filter(checklist=campaign.checklist).order_by("id").values_list("id", flat=True)
+        )
         pair_rows = videos_and_pairs_bulk_create(
             campaign=campaign,
             count=pairs,
@@ -82,6 +85,15 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
             for pair in pair_rows
             for user in users
         )
+        answers = np.array(["no", "yes", "na"])
+        packed_of = np.array(["n", "y", "a"])
+        video_truth = rng.choice(3, size=(2 * pairs, len(question_ids)), p=[0.45, 0.45, 0.10])
+        given = np.empty((len(assignments), 2, len(question_ids)), dtype=np.int64)
+        for i in range(len(assignments)):
+            for side in (0, 1):
+                agree = rng.random(len(question_ids)) < 0.8
+                random_answers = rng.choice(3, size=len(question_ids))
+                given[i, side] = np.where(agree, video_truth[2 * (i // experts) + side], random_answers)
         keys = codes + dimensions
         truth = rng.integers(-1, 2, size=(pairs, len(keys)))
         noise = rng.integers(-1, 2, size=(pairs, experts, len(keys)))
@@ -99,20 +111,17 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
                         for code, v in zip(dimensions, verdicts[i // experts, i % experts, len(codes) :], strict=True)
                     },
                     severe={"A": {}, "B": {}},
+                    checklist_a="".join(packed_of[given[i, 0]]),
+                    checklist_b="".join(packed_of[given[i, 1]]),
                 )
                 for i, assignment in enumerate(assignments)
             ),
             batch_size=2000,
         )
-        answers = np.array(["no", "yes", "na"])
-        video_truth = rng.choice(3, size=(2 * pairs, len(question_ids)), p=[0.45, 0.45, 0.10])
         batch = []
         for i, assignment in enumerate(assignments):
             pair_index = i // experts
             for side in (0, 1):
-                video_index = 2 * pair_index + side
-                agree = rng.random(len(question_ids)) < 0.8
-                given = np.where(agree, video_truth[video_index], rng.choice(3, size=len(question_ids)))
                 batch.extend(
                     ChecklistAnswer(
                         video_id=pair_rows[pair_index].video_a_id if side == 0 else pair_rows[pair_index].video_b_id,
@@ -121,7 +130,7 @@ def _seed(*, pairs: int, experts: int, seed: int) -> None:
                         assignment=assignment,
                         answer=answers[code],
                     )
-                    for question_id, code in zip(question_ids, given, strict=True)
+                    for question_id, code in zip(question_ids, given[i, side], strict=True)
                 )
             if len(batch) >= 50_000:
                 ChecklistAnswer.objects.bulk_create(batch, batch_size=10_000)

@@ -5,7 +5,11 @@
 Builds its own PostgreSQL database (DATABASE_URL's server, database aeslab_bench_export, dropped and re-created),
 migrated, with one campaign per size seeded by bulk inserts (3 experts per pair, verdicts agreeing with a latent
 label 70% of the time, a prompt shared by every three pairs, a few adjudications and gold answers) and ANALYZE.
-The campaigns have no checklist, so the checklist columns are null.
+Each campaign has the default checklist (64 questions per video): every judgment carries its answers packed, as a
+submit stores them (PairJudgment.checklist_a / checklist_b; each expert agrees with a latent answer of the video
+80% of the time), and the export reads only those, so the 256 ChecklistAnswer rows a submit also writes are not
+seeded (1,000,000 judgments would be 256 million rows, which the export never reads). `--no-checklist` seeds
+campaigns without a checklist, as this benchmark did before the packed answers.
 
 Each export runs in a fresh subprocess (`--run`), so its peak resident memory is its own: the peak (VmHWM, reset
 just before the export) minus the resident size just before it (Django and pyarrow loaded) is the growth.
@@ -48,7 +52,7 @@ def _django_setup(server: str) -> None:
     django.setup()
 
 
-def _seed(*, name: str, judgments: int, seed: int) -> None:
+def _seed(*, name: str, judgments: int, seed: int, checklist: bool) -> None:
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -63,7 +67,8 @@ def _seed(*, name: str, judgments: int, seed: int) -> None:
     pairs = -(-judgments // EXPERTS)
     with transaction.atomic():
         campaign = campaign_create(name=name, overlap=EXPERTS)
-        Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
+        if not checklist:
+            Campaign.objects.filter(pk=campaign.pk).update(checklist=None)
         codes = list(
             Criterion.objects.filter(dimension__rubric=campaign.rubric)
             .order_by("dimension__order", "order")
@@ -99,6 +104,17 @@ def _seed(*, name: str, judgments: int, seed: int) -> None:
         truth = rng.integers(-1, 2, size=(pairs, len(keys)))
         noise = rng.integers(-1, 2, size=(pairs, EXPERTS, len(keys)))
         verdicts = np.where(rng.random((pairs, EXPERTS, len(keys))) < 0.7, truth[:, None, :], noise).tolist()
+        packed = ["", ""] * (pairs * EXPERTS)
+        if checklist:
+            questions = campaign.checklist.questions.count()
+            latent = rng.choice(3, size=(pairs, 1, 2, questions), p=[0.45, 0.45, 0.10])
+            given = np.where(
+                rng.random((pairs, EXPERTS, 2, questions)) < 0.8,
+                latent,
+                rng.choice(3, size=(pairs, EXPERTS, 2, questions)),
+            )
+            letters = np.frombuffer(b"nya", dtype=np.uint8)[given].reshape(pairs * EXPERTS * 2, questions)
+            packed = [row.tobytes().decode() for row in letters]
         PairJudgment.objects.bulk_create(
             (
                 PairJudgment(
@@ -106,6 +122,8 @@ def _seed(*, name: str, judgments: int, seed: int) -> None:
                     criteria=dict(zip(codes, verdicts[i // EXPERTS][i % EXPERTS][: len(codes)], strict=True)),
                     dimensions=dict(zip(dimensions, verdicts[i // EXPERTS][i % EXPERTS][len(codes) :], strict=True)),
                     severe={"A": {"VP": i % 97 == 0}, "B": {}},
+                    checklist_a=packed[2 * i],
+                    checklist_b=packed[2 * i + 1],
                 )
                 for i, assignment in enumerate(assignments)
             ),
@@ -192,6 +210,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,50000,100000", help="judgments per campaign")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--keep-database", action="store_true", help="reuse the seeded database of a previous run")
+    parser.add_argument("--no-checklist", action="store_true", help="campaigns without a checklist")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -216,7 +235,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         for size in sizes:
             started = time.perf_counter()
-            _seed(name=f"bench-{size}", judgments=size, seed=size)
+            _seed(name=f"bench-{size}", judgments=size, seed=size, checklist=not arguments.no_checklist)
             print(f"seeded {size} judgments in {time.perf_counter() - started:.1f} s", flush=True)
         analyze()
     missing = [size for size in sizes if not Campaign.objects.filter(name=f"bench-{size}").exists()]

@@ -23,7 +23,7 @@ from annotation.selectors import (
     access_campaign,
     campaigns_for,
     check_role_somewhere,
-    checklist_answers_latest,
+    checklist_answer_sets,
     user_has_role,
 )
 from distillation.filters import FILTERS, FilterContext, VideoFacts
@@ -195,13 +195,11 @@ def video_facts_for(*, videos: list[Video], campaign: Campaign) -> dict[int, Vid
                 questions[question.id] = fact
     counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
     if questions:
-        answers = (
-            checklist_answers_latest(campaign_id=campaign.pk, video_ids=[video.id for video in videos])
-            .filter(question_id__in=list(questions))
-            .values_list("video_id", "question_id", "answer")
-        )
-        for video_id, question_id, answer in answers:
-            counts[(video_id, questions[question_id])][answer] += 1
+        sets = checklist_answer_sets(campaign=campaign, video_ids=[video.id for video in videos])
+        for row, video_id in enumerate(sets.video_ids.tolist()):
+            for question_id, answer in sets.answers_of(row).items():
+                if question_id in questions:
+                    counts[(video_id, questions[question_id])][answer] += 1
     facts = {}
     for video in videos:
         checklist_facts = {}

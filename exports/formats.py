@@ -33,7 +33,6 @@ PAIR_FORMATS = ("aesrm-pairwise", "cot-sft", "aesrm-base-sft", "rl-prompts", "pr
 SWAPPABLE_FORMATS = ("aesrm-pairwise", "aesrm-base-sft")
 
 
-
 # --- Shared pieces ------------------------------------------------------------------------------------
 
 
@@ -148,17 +147,20 @@ def pairwise_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:
 
 
 def checklist_answers(record: dict, side: str) -> list[dict]:
-    """One video's consensus checklist answers with their question texts (record["_checklist_questions"]), for
-    the atomic stage's single-video questions: ``[{"question_id", "question", "answer": "yes"|"no"}]`` in
-    question order; not-applicable and unanswered questions are left out."""
+    """One video's consensus checklist answers with their question texts (record["_checklist_questions"], with
+    the pair's prompt put in), for the atomic stage's single-video questions: ``[{"question_id", "question",
+    "answer": "yes"|"no"}]`` in question order; not-applicable and unanswered questions are left out."""
     answers = record[f"checklist_{side.lower()}"] or {}
     questions = record.get("_checklist_questions") or {}
     return [
-        {"question_id": int(question_id), "question": questions[question_id], "answer": "yes" if value else "no"}
+        {
+            "question_id": int(question_id),
+            "question": questions[question_id].replace("[[prompt]]", record["prompt"]),
+            "answer": "yes" if value else "no",
+        }
         for question_id, value in answers.items()
         if value is not None and question_id in questions
     ]
-
 
 
 def base_sft_rows(record: dict, *, swap_augment: bool = False) -> list[dict]:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from django.db.models import Count, QuerySet, TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
@@ -33,7 +34,7 @@ from agreement.models import Adjudication, GoldLabel
 from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE
 from agreement.selectors import needs_adjudication
 from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
-from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answers_latest, user_has_role
+from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answer_sets, user_has_role
 from exports.models import ExportSnapshot
 from leaderboards import reliability
 
@@ -83,6 +84,11 @@ class CampaignStructure:
     def criterion_codes(self) -> list[str]:
         return [code for codes in self.dimensions.values() for code in codes]
 
+    @cached_property
+    def question_texts(self) -> dict[str, str]:
+        """Question id (as text) -> its wording, "[[prompt]]" still in it (formats.checklist_answers fills it)."""
+        return {str(question["id"]): question["text"] for question in self.questions}
+
 
 def campaign_structure(*, campaign: Campaign) -> CampaignStructure:
     dimensions: dict[str, list[str]] = {}
@@ -127,12 +133,14 @@ class PairForExport:
     reweighted: tuple[str, ...] = ()  # codes whose reliability-weighted vote differs from the majority vote
 
 
-def checklist_consensus(counts: dict[str, int]) -> str | None:
-    """The answer most annotators gave ("yes", "no" or "na"); None when the top count is shared."""
-    ranked = Counter(counts).most_common()
-    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
-        return None
-    return ranked[0][0]
+CONSENSUS_ANSWERS = ("yes", "no", "na")
+
+
+def checklist_consensus(counts: np.ndarray) -> np.ndarray:
+    """Per row of answer counts (last axis: CONSENSUS_ANSWERS), the index of the answer most annotators gave; -1
+    when the top count is shared or nobody answered."""
+    ranked = np.sort(counts, axis=-1)
+    return np.where((ranked[..., -1] > 0) & (ranked[..., -1] > ranked[..., -2]), counts.argmax(axis=-1), -1)
 
 
 def _judgments(pair_ids: list[int]) -> tuple[list[tuple], dict]:
@@ -307,19 +315,25 @@ def reliability_weights_for(*, campaign: Campaign, codes: list[str]) -> Reliabil
 
 
 def _checklist_for(campaign: Campaign, video_ids: list[int]) -> dict[int, dict[int, str | None]]:
-    counts: dict[int, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    """Video id -> question id -> the consensus answer (None when the top count is shared) of the questions anybody
+    answered for it, from the judgments' packed answers. Two queries."""
     if campaign.checklist_id is None or not video_ids:
         return {}
-    for video_id, question_id, answer, n in (
-        checklist_answers_latest(campaign_id=campaign.pk, video_ids=video_ids)
-        .values("video_id", "question_id", "answer")
-        .annotate(n=Count("id"))
-        .values_list("video_id", "question_id", "answer", "n")
-    ):
-        counts[video_id][question_id][answer] = n
+    sets = checklist_answer_sets(campaign=campaign, video_ids=video_ids)
+    videos, row_video = np.unique(sets.video_ids, return_inverse=True)
+    codes = sets.codes(CONSENSUS_ANSWERS)
+    counts = np.zeros((len(videos), len(sets.question_ids), len(CONSENSUS_ANSWERS)), dtype=np.int64)
+    answered = codes >= 0
+    rows, columns = np.nonzero(answered)
+    np.add.at(counts, (row_video[rows], columns, codes[rows, columns]), 1)
+    consensus = checklist_consensus(counts).tolist()
+    asked = (counts.sum(axis=-1) > 0).tolist()
+    names = (*CONSENSUS_ANSWERS, None)  # index -1 is None
     return {
-        video_id: {question_id: checklist_consensus(by_answer) for question_id, by_answer in questions.items()}
-        for video_id, questions in counts.items()
+        video_id: {
+            question_id: names[consensus[v][q]] for q, question_id in enumerate(sets.question_ids) if asked[v][q]
+        }
+        for v, video_id in enumerate(videos.tolist())
     }
 
 
@@ -409,15 +423,24 @@ def export_options_summary(*, options: dict) -> list[tuple[str, str]]:
     split = options.get("split") or [0.8, 0.1, 0.1]
     min_agreement = float(options.get("min_agreement", 0.0))
     rows = [
-        ("Split (train / validation / test)", " / ".join(f"{float(share):.0%}" for share in split)
-         + f", by prompt, seed {options.get('seed', 0)}"),
-        ("Agreement", f"pairs whose experts agree at least {min_agreement:.2f} (adjudicated pairs always)"
-         if min_agreement > 0 else "every pair, whatever its agreement"),
-        ("Position swap", "each pair also exported with A and B swapped" if options.get("swap_augment")
-         else "no"),
+        (
+            "Split (train / validation / test)",
+            " / ".join(f"{float(share):.0%}" for share in split) + f", by prompt, seed {options.get('seed', 0)}",
+        ),
+        (
+            "Agreement",
+            f"pairs whose experts agree at least {min_agreement:.2f} (adjudicated pairs always)"
+            if min_agreement > 0
+            else "every pair, whatever its agreement",
+        ),
+        ("Position swap", "each pair also exported with A and B swapped" if options.get("swap_augment") else "no"),
         ("Gold pairs", GOLD_DESCRIPTIONS.get(options.get("gold", "test"), str(options.get("gold")))),
-        ("Pairs awaiting adjudication", AWAITING_DESCRIPTIONS.get(options.get("awaiting_adjudication", "exclude"),
-                                                                  str(options.get("awaiting_adjudication")))),
+        (
+            "Pairs awaiting adjudication",
+            AWAITING_DESCRIPTIONS.get(
+                options.get("awaiting_adjudication", "exclude"), str(options.get("awaiting_adjudication"))
+            ),
+        ),
         ("Videos", MEDIA_DESCRIPTIONS.get(options.get("media", "link"), str(options.get("media")))),
         ("Consensus", CONSENSUS_DESCRIPTIONS.get(options.get("consensus", "majority"), str(options.get("consensus")))),
     ]

@@ -211,8 +211,10 @@ class ExportOptions:
             if value not in allowed:
                 raise ExportError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if (options.video_scores == "checklist-model") != (options.video_score_model is not None):
-            raise ExportError("video_score_model (a registered checklist-linear model) goes with, and only with, "
-                              "video_scores checklist-model")
+            raise ExportError(
+                "video_score_model (a registered checklist-linear model) goes with, and only with, "
+                "video_scores checklist-model"
+            )
         return options
 
     def as_filters(self) -> dict:
@@ -713,9 +715,6 @@ def _pair_record(
         "swapped": False,
         "_dimension_agreement": shares,
         "_media": [[pair.video_a["sha256"], pair.video_a["proxy"]], [pair.video_b["sha256"], pair.video_b["proxy"]]],
-        "_checklist_questions": {
-            str(question["id"]): question["text"].replace("[[prompt]]", pair.prompt) for question in structure.questions
-        },
     }
     return record, None
 
@@ -1040,6 +1039,8 @@ def _write_rows(
             if keep is not None and not keep[position]:
                 continue
             split = SPLITS[record_splits[position]]
+            # Attached here, not spooled: the same 64 question texts pickled once per record cost 4 KB each.
+            record["_checklist_questions"] = structure.question_texts
             for file_name, row in formats.rows_for_record(
                 export_format, record, split=split, swap_augment=options.swap_augment
             ):
@@ -1085,7 +1086,9 @@ def _write_rows(
         "rubric": {"slug": rubric.slug, "version": rubric.version, "dimensions": structure.dimensions},
         "checklist": formats.checklist_manifest_entry(
             slug=checklist.slug, version=checklist.version, questions=structure.questions
-        ) if checklist else None,
+        )
+        if checklist
+        else None,
         "filters": options.as_filters(),
         "splits": sizes,
         "label_counts": label_counts,

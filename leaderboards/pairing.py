@@ -8,7 +8,7 @@ prompt). Strategies:
   generations of its prompt by other generators; fewer when the prompt has fewer. Pairs drawn twice count once.
 - `dominance`: VisionReward's multi-objective selection. A video's checklist score on each checklist dimension is
   its share of "yes" among the yes/no answers of that dimension's questions, pooled over the experts whose answers
-  count (annotation.selectors.checklist_answers_latest; "not applicable" left out). Two generations are paired when
+  count (annotation.selectors.checklist_answer_sets; "not applicable" left out). Two generations are paired when
   one scores at least as high as the other on every dimension both were scored on, and higher on one: a preference
   no dimension contradicts. Scores come from pairs already judged with the checklist, so this is a second round
   after, say, random opponents; videos without answers are left out, as are pairs the campaign already has.
@@ -34,8 +34,8 @@ from itertools import combinations
 
 from django.db import transaction
 
-from annotation.models import Campaign, ChecklistAnswer, VideoPair
-from annotation.selectors import checklist_answers_latest
+from annotation.models import Campaign, ChecklistQuestion, VideoPair
+from annotation.selectors import checklist_answer_sets
 from leaderboards.active import active_pairs_choose, ranking_for_selection
 from leaderboards.models import Generation
 from leaderboards.ranking import Comparison
@@ -142,16 +142,22 @@ def random_opponents_within_prompt(
 
 def checklist_scores(*, campaign: Campaign) -> dict[int, dict[str, float]]:
     """{video id: {checklist dimension: share of "yes" among its yes/no answers}} over the answers that count."""
+    sets = checklist_answer_sets(campaign=campaign)
+    dimension_of = dict(ChecklistQuestion.objects.filter(pk__in=sets.question_ids).values_list("id", "dimension"))
+    codes = sets.codes(("no", "yes"))  # "na" and unanswered are -1
     counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    answers = (
-        checklist_answers_latest(campaign_id=campaign.pk)
-        .exclude(answer=ChecklistAnswer.Answer.NOT_APPLICABLE)
-        .values_list("video_id", "question__dimension", "answer")
-    )
-    for video_id, dimension, answer in answers:
-        tally = counts[video_id][dimension]
-        tally[0] += answer == ChecklistAnswer.Answer.YES
-        tally[1] += 1
+    columns_of: dict[str, list[int]] = defaultdict(list)
+    for column, question_id in enumerate(sets.question_ids):
+        columns_of[dimension_of[question_id]].append(column)
+    for dimension, columns in columns_of.items():
+        answers = codes[:, columns]
+        yes = (answers == 1).sum(axis=1).tolist()
+        given = (answers >= 0).sum(axis=1).tolist()
+        for video_id, yes_count, given_count in zip(sets.video_ids.tolist(), yes, given, strict=True):
+            if given_count:
+                tally = counts[video_id][dimension]
+                tally[0] += yes_count
+                tally[1] += given_count
     return {
         video_id: {dimension: yes / total for dimension, (yes, total) in by_dimension.items()}
         for video_id, by_dimension in counts.items()

@@ -1,8 +1,11 @@
 """Factories for annotation rows that need no real media (videos are marked ready)."""
 
+from collections import defaultdict
+
 import factory
 
-from annotation.models import Video, VideoPair
+from annotation.checklist import checklist_pack
+from annotation.models import ChecklistAnswer, PairJudgment, Video, VideoPair
 
 
 class VideoFactory(factory.django.DjangoModelFactory):
@@ -62,3 +65,23 @@ def workbench_form(campaign, *, verdict: str = "left", criterion_verdict: str | 
             data[f"checklist-{side}-{question.id}"] = "yes"
     data.update(extra)
     return data
+
+
+def checklist_answers_overwrite(answers, answer: str) -> None:
+    """Give the ChecklistAnswer rows `answers` (a queryset) another answer, and re-pack their judgments' answers to
+    match, as a revision would: for tests that plant a checklist fact."""
+    assignment_ids = set(answers.values_list("assignment_id", flat=True))
+    answers.update(answer=answer)
+    for judgment in PairJudgment.objects.filter(assignment_id__in=assignment_ids).select_related(
+        "assignment__pair", "assignment__campaign"
+    ):
+        assignment = judgment.assignment
+        question_ids = sorted(assignment.campaign.checklist.questions.values_list("id", flat=True))
+        given = defaultdict(dict)
+        for video_id, question_id, value in ChecklistAnswer.objects.filter(assignment=assignment).values_list(
+            "video_id", "question_id", "answer"
+        ):
+            given[video_id][question_id] = value
+        judgment.checklist_a = checklist_pack(question_ids, given[assignment.pair.video_a_id])
+        judgment.checklist_b = checklist_pack(question_ids, given[assignment.pair.video_b_id])
+        judgment.save(update_fields=["checklist_a", "checklist_b"])

@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 
 from agreement.tests.factories import checklist_complete
+from annotation.checklist import checklist_unpack
 from annotation.models import ChecklistAnswer, PairJudgmentRevision
-from annotation.selectors import checklist_answers_latest
+from annotation.selectors import checklist_answer_sets
 from annotation.services import (
     assignment_create,
     campaign_create,
@@ -40,6 +41,10 @@ def _mostly_no(campaign, pair) -> dict[int, dict[int, str]]:
 def _answers(assignment) -> dict[tuple[int, int], str]:
     rows = ChecklistAnswer.objects.filter(assignment=assignment).values_list("video_id", "question_id", "answer")
     return {(video_id, question_id): answer for video_id, question_id, answer in rows}
+
+
+def _answers_of_video(assignment, video_id: int) -> dict[int, str]:
+    return {question: answer for (video, question), answer in _answers(assignment).items() if video == video_id}
 
 
 @pytest.fixture
@@ -128,22 +133,21 @@ def test_each_revision_keeps_the_checklist_it_was_submitted_with(campaign, exper
 def test_readers_take_the_answers_of_the_experts_latest_submitted_assignment_of_a_video(
     campaign, expert, shared_video_pairs
 ):
-    from agreement.selectors import _checklist_answers
-
     first, second = shared_video_pairs
     _submit(second, _mostly_no(campaign, second.pair))
     shared = second.pair.video_a_id
 
-    counted = list(checklist_answers_latest(campaign_id=campaign.pk).values_list("assignment_id", "video_id"))
+    sets = checklist_answer_sets(campaign=campaign)
 
-    assert len(counted) == 64 * 3
-    assert {assignment for assignment, video in counted if video == shared} == {second.pk}
-    assert {assignment for assignment, video in counted if video == first.pair.video_b_id} == {first.pk}
-    only_shared = checklist_answers_latest(campaign_id=campaign.pk, video_ids=[shared])
-    assert set(only_shared.values_list("assignment_id", flat=True)) == {second.pk} and only_shared.count() == 64
-    question_ids = list(campaign.checklist.questions.values_list("id", flat=True))
-    annotators, videos, _, _ = _checklist_answers(campaign, question_ids)
-    assert len(videos) == 64 * 3 and list(videos).count(shared) == 64
+    videos = sets.video_ids.tolist()
+    assert sorted(videos) == sorted([first.pair.video_b_id, shared, second.pair.video_b_id])
+    assert set(sets.annotator_ids.tolist()) == {expert.pk}
+    assert sets.answers_of(videos.index(shared)) == _answers_of_video(second, shared)
+    assert sets.answers_of(videos.index(first.pair.video_b_id)) == _answers_of_video(first, first.pair.video_b_id)
+    assert "no" in sets.answers_of(videos.index(shared)).values()
+    only_shared = checklist_answer_sets(campaign=campaign, video_ids=[shared])
+    assert only_shared.video_ids.tolist() == [shared]
+    assert only_shared.answers_of(0) == _answers_of_video(second, shared)
 
 
 def test_an_open_assignment_with_a_draft_or_a_judgment_is_not_pre_filled(client, expert, shared_video_pairs):
@@ -154,3 +158,21 @@ def test_an_open_assignment_with_a_draft_or_a_judgment_is_not_pre_filled(client,
     page = client.get(reverse("workbench", args=[second.pk])).content.decode()
 
     assert "data-prefill-note" not in page and workbench_state(page)["values"] == {}
+
+
+def test_a_revision_packs_the_answers_it_stores_for_video_a_and_video_b(campaign, expert):
+    pair = VideoPairFactory(campaign=campaign)
+    assignment = assignment_create(pair=pair, expert=expert)
+    judgment = _submit(assignment, all_checklist_yes(campaign, pair))
+    assert judgment.checklist_a == judgment.checklist_b == "y" * 64
+
+    _submit(assignment, _mostly_no(campaign, pair), base_revision=judgment.revision)
+
+    judgment.refresh_from_db()
+    question_ids = sorted(campaign.checklist.questions.values_list("id", flat=True))
+    answers = _answers(assignment)
+    for video_id, packed in ((pair.video_a_id, judgment.checklist_a), (pair.video_b_id, judgment.checklist_b)):
+        assert checklist_unpack(question_ids, packed) == {
+            question_id: answer for (video, question_id), answer in answers.items() if video == video_id
+        }
+    assert "n" in judgment.checklist_a

@@ -86,3 +86,64 @@ def test_moving_checklist_answers_onto_assignments_keeps_what_exists(capsys):
     finally:
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_packing_judgments_checklists_copies_what_their_answer_rows_say():
+    """0014: each judgment gets its answers for video A and B packed, one character per question (ids ascending),
+    "-" for a question it has no row for; a judgment without answers packs to empty texts."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("annotation", "0013_model_in_the_loop_queue")]
+    after = [("annotation", "0014_judgment_packed_checklist")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        model = lambda name: old.get_model("annotation", name)  # noqa: E731
+        checklist = model("Checklist").objects.get()
+        questions = list(model("ChecklistQuestion").objects.filter(checklist=checklist).order_by("id"))
+        campaign = model("Campaign").objects.create(
+            name="before", rubric=model("Rubric").objects.get(), checklist=checklist
+        )
+        v1, v2, v3 = (
+            model("Video").objects.create(
+                file=f"v{n}.mp4", original_name=f"v{n}.mp4", sha256=f"{n:064x}", size_bytes=1, duration_seconds=1,
+                fps=24, width=16, height=16, codec="h264", frame_count=24,
+            )
+            for n in range(1, 4)
+        )  # fmt: skip
+        pairs = model("VideoPair").objects
+        answered = pairs.create(campaign=campaign, external_id="p1", prompt="x", video_a=v1, video_b=v2)
+        unanswered = pairs.create(campaign=campaign, external_id="p2", prompt="x", video_a=v3, video_b=v1)
+        ada = old.get_model("auth", "User").objects.create(username="ada")
+
+        def judged(pair):
+            assignment = model("Assignment").objects.create(
+                campaign=campaign, pair=pair, expert=ada, swapped=False, status="submitted"
+            )
+            return assignment, model("PairJudgment").objects.create(assignment=assignment, criteria={}, dimensions={})
+
+        assignment, judgment = judged(answered)
+        given = {v1.pk: ["yes", "no", "na"] * 30, v2.pk: ["no"] * (len(questions) - 1)}  # v2's last one missing
+        for video_id, answers in given.items():
+            model("ChecklistAnswer").objects.bulk_create(
+                model("ChecklistAnswer")(
+                    assignment=assignment, video_id=video_id, question=question, annotator=ada, answer=answer
+                )
+                for question, answer in zip(questions, answers, strict=False)
+            )
+        _, empty = judged(unanswered)
+
+        executor.loader.build_graph()
+        executor.migrate(after)
+
+        judgments = executor.loader.project_state(after).apps.get_model("annotation", "PairJudgment").objects
+        packed = judgments.get(pk=judgment.pk)
+        assert packed.checklist_a == ("yna" * 30)[: len(questions)]
+        assert packed.checklist_b == "n" * (len(questions) - 1) + "-"
+        assert (judgments.get(pk=empty.pk).checklist_a, judgments.get(pk=empty.pk).checklist_b) == ("", "")
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from annotation.models import ChecklistAnswer
+from annotation.tests.factories import checklist_answers_overwrite
 from distillation import services
 from distillation.models import Critique, DistillationItem, DistillationJob, Generation
 from distillation.prompts import pair_reference
@@ -57,11 +58,9 @@ def test_a_clean_critique_passes_and_each_filter_catches_its_planted_fault(
     p0, p1, p2, p3, p4 = _references([clean, leaky, misaligned, invented, garbage])
     text = clean_text_for(campaign.rubric, labels)
     # Video B of the "invented" pair is static according to both experts; its critique says A is.
-    for answer in ChecklistAnswer.objects.filter(
-        video=invented.video_b, question__sub_dimension="Camera motion dynamic"
-    ):
-        answer.answer = "no"
-        answer.save(update_fields=["answer"])
+    checklist_answers_overwrite(
+        ChecklistAnswer.objects.filter(video=invented.video_b, question__sub_dimension="Camera motion dynamic"), "no"
+    )
     fake_llm.answers = {
         p0: text,
         p1: text.replace("VA3 Lighting and light style: A: The frame", "VA3 Lighting and light style: A: "
