@@ -109,10 +109,13 @@ def dashboard_content_build(*, campaign, levels: dict[str, str] | None = None) -
     ratings = campaign_ratings(campaign=campaign, levels=levels)
     report = agreement_report_for(campaign=campaign, ratings=ratings)
     verdict_variables = report.by_group("criteria") + report.by_group("dimensions")
-    # the leaderboards app's Dawid-Skene model of all verdicts (imported here: leaderboards reads agreement)
-    from leaderboards.selectors import annotator_reliability_for
+    # the leaderboards app's Dawid-Skene model of all verdicts, fitted on the verdicts read above (imported here:
+    # leaderboards reads agreement)
+    from leaderboards.reliability import dawid_skene_of_ratings
 
-    reliability = annotator_reliability_for(campaigns=[campaign], code=None)
+    reliability = dawid_skene_of_ratings(
+        ratings.verdicts.ratings, ratings.verdicts.rater_names, values=ratings.verdicts.value_domain
+    )
     return DashboardContent(
         report=report,
         confusions=VerdictConfusions.from_block(ratings.verdicts),

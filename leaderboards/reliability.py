@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from crowdkit.aggregation import DawidSkene
 
@@ -57,7 +58,31 @@ def dawid_skene(
     n_iterations: int = DEFAULT_ITERATIONS,
 ) -> DawidSkeneResult:
     """labels: (item, annotator, label) triples. Annotators with no label are absent from the result."""
-    frame = _frame(labels)
+    return _dawid_skene_fit(_frame(labels), classes=classes, n_iterations=n_iterations)
+
+
+def dawid_skene_of_ratings(
+    ratings: np.ndarray,
+    raters: list[Hashable],
+    *,
+    values: tuple[int, ...] = VERDICT_LABELS,
+    n_iterations: int = DEFAULT_ITERATIONS,
+) -> dict[Hashable, AnnotatorReliability]:
+    """Each rater's reliability from a (raters, items, variables) array of indexes into `values` (NaN: not rated),
+    every (item, variable) one task: the all-code model, from arrays a caller already holds (the agreement
+    dashboard's verdicts) instead of (item, annotator, label) triples built from the judgments again."""
+    rater, item, variable = np.nonzero(~np.isnan(ratings))
+    frame = pd.DataFrame(
+        {
+            "task": item * ratings.shape[2] + variable,
+            "worker": np.asarray(raters, dtype=object)[rater],
+            "label": np.asarray(values)[ratings[rater, item, variable].astype(np.int64)],
+        }
+    )
+    return _dawid_skene_fit(frame, classes=values, n_iterations=n_iterations).annotators
+
+
+def _dawid_skene_fit(frame: pd.DataFrame, *, classes: tuple[int, ...], n_iterations: int) -> DawidSkeneResult:
     if frame.empty:
         return DawidSkeneResult(annotators={}, labels={})
     with warnings.catch_warnings():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leaderboards.reliability import dawid_skene, weight_from_accuracy
+from leaderboards.reliability import dawid_skene, dawid_skene_of_ratings, weight_from_accuracy
 
 
 def simulated_labels(seed: int = 0, n_items: int = 300):
@@ -67,3 +67,24 @@ def test_items_named_by_tuples_fit_as_items_named_by_numbers_and_keep_their_name
     assert {item: label for (item, _), label in by_tuple.labels.items()} == by_number.labels
     for name, value in by_number.annotators.items():
         assert by_tuple.annotators[name].accuracy == pytest.approx(value.accuracy, abs=1e-12)
+
+
+def test_a_rating_array_fits_as_the_same_labels_given_as_triples():
+    """The agreement dashboard passes its (raters, items, variables) array of value indexes; every (item, variable)
+    is one task, and a missing rating (NaN) is no label."""
+    _, labels = simulated_labels(n_items=120)
+    raters = ["careful", "decent", "careless", "adversary"]
+    ratings = np.full((len(raters), 40, 3), np.nan)  # the 120 items as 40 items x 3 variables
+    for item, expert, label in labels:
+        ratings[raters.index(expert), item // 3, item % 3] = (-1, 0, 1).index(label)
+    ratings[2, 0, 0] = np.nan  # the careless expert skipped one
+    given = [(item, expert, label) for item, expert, label in labels if (item, expert) != (0, "careless")]
+
+    from_array = dawid_skene_of_ratings(ratings, raters)
+    from_triples = dawid_skene(given).annotators
+
+    assert from_array.keys() == from_triples.keys()
+    for name in raters:
+        assert from_array[name].accuracy == pytest.approx(from_triples[name].accuracy, abs=1e-9)
+        assert from_array[name].n_labels == from_triples[name].n_labels
+    assert from_array["careless"].n_labels == 119
