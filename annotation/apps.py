@@ -7,3 +7,4 @@ class AnnotationConfig(AppConfig):
 
     def ready(self) -> None:
         from annotation import signals  # noqa: F401  (connects the receivers)
+        from webapp import lookups  # noqa: F401  (registers field__any)
