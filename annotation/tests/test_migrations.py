@@ -7,6 +7,17 @@ def test_models_and_migrations_are_in_step():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
+def _videos(model, count: int) -> list:
+    """`count` videos made with a migration state's Video model (`model(name)` gives its models)."""
+    return [
+        model("Video").objects.create(
+            file=f"v{n}.mp4", original_name=f"v{n}.mp4", sha256=f"{n:064x}", size_bytes=1, duration_seconds=1,
+            fps=24, width=16, height=16, codec="h264", frame_count=24,
+        )
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_moving_checklist_answers_onto_assignments_keeps_what_exists(capsys):
     """0003/0004: answers keep their assignment; an answer without one goes to its expert's latest submitted
@@ -30,13 +41,7 @@ def test_moving_checklist_answers_onto_assignments_keeps_what_exists(capsys):
         campaign = model("Campaign").objects.create(
             name="before", rubric=model("Rubric").objects.get(), checklist=checklist
         )
-        v1, v2, v3, v4 = (
-            model("Video").objects.create(
-                file=f"v{n}.mp4", original_name=f"v{n}.mp4", sha256=f"{n:064x}", size_bytes=1, duration_seconds=1,
-                fps=24, width=16, height=16, codec="h264", frame_count=24,
-            )
-            for n in range(1, 5)
-        )  # fmt: skip
+        v1, v2, v3, v4 = _videos(model, 4)
         pairs = model("VideoPair").objects
         pair1 = pairs.create(campaign=campaign, external_id="p1", prompt="x", video_a=v1, video_b=v2)
         pair2 = pairs.create(campaign=campaign, external_id="p2", prompt="x", video_a=v3, video_b=v1)
@@ -107,13 +112,7 @@ def test_packing_judgments_checklists_copies_what_their_answer_rows_say():
         campaign = model("Campaign").objects.create(
             name="before", rubric=model("Rubric").objects.get(), checklist=checklist
         )
-        v1, v2, v3 = (
-            model("Video").objects.create(
-                file=f"v{n}.mp4", original_name=f"v{n}.mp4", sha256=f"{n:064x}", size_bytes=1, duration_seconds=1,
-                fps=24, width=16, height=16, codec="h264", frame_count=24,
-            )
-            for n in range(1, 4)
-        )  # fmt: skip
+        v1, v2, v3 = _videos(model, 3)
         pairs = model("VideoPair").objects
         answered = pairs.create(campaign=campaign, external_id="p1", prompt="x", video_a=v1, video_b=v2)
         unanswered = pairs.create(campaign=campaign, external_id="p2", prompt="x", video_a=v3, video_b=v1)
