@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.testing import S3Bucket, WorkerHandle, campaign_staff_add, celery_worker_command
+from webapp.testing import RequestsInFlight, S3Bucket, WorkerHandle, campaign_staff_add, celery_worker_command
 
 ROOT = Path(__file__).resolve().parent
 
@@ -49,6 +49,16 @@ def default_rubric_checklist_and_roles(request):
 
     request.getfixturevalue("_django_db_helper")
     defaults.install(apps.get_model)
+
+
+@pytest.fixture(autouse=True)
+def live_server_requests_drained():
+    """After a browser test, wait until the live server has answered its last request (a video still streaming to
+    a closed page) before the database is flushed: pytest-django's database fixtures are set up before this one,
+    so they are torn down after it."""
+    yield
+    for server in RequestsInFlight.servers:
+        server.wait_idle()
 
 
 @pytest.fixture(scope="session")

@@ -112,3 +112,54 @@ def campaign_staff_add(request, campaign):
         if role in request.fixturenames:
             campaign_member_add(campaign=campaign, user=request.getfixturevalue(role), role=role)
     return campaign
+
+
+class RequestsInFlight:
+    """A WSGI application counting the requests it is still answering; a response counts until the server closes
+    it (after its last byte, or when the browser went away mid-video).
+
+    Browser tests end while the live server may still stream a video to a page just closed; the test database's
+    flush (TRUNCATE of every table) then raced such a request's reads and PostgreSQL broke the deadlock by failing
+    the flush. `wait_idle` before the flush (the root conftest's `live_server_requests_drained`) avoids that."""
+
+    servers: list[RequestsInFlight] = []  # the live servers of the running test module
+
+    def __init__(self, application):
+        self.application = application
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.count += 1
+        try:
+            response = self.application(environ, start_response)
+        except BaseException:
+            self._finished()
+            raise
+        return _ClosingResponse(response, self._finished)
+
+    def _finished(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        wait_until(lambda: self.count == 0, timeout=timeout, interval=0.05, message="the live server's requests")
+
+
+class _ClosingResponse:
+    def __init__(self, response, on_close):
+        self.response, self.on_close, self.closed = response, on_close, False
+
+    def __iter__(self):
+        return iter(self.response)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if hasattr(self.response, "close"):
+                self.response.close()
+        finally:
+            self.on_close()

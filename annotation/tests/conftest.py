@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from annotation.services import assignment_create, campaign_member_add
 from pipelines.ingest import IncomingVideo, pair_ingest
-from webapp.testing import lavfi_render
+from webapp.testing import RequestsInFlight, lavfi_render
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -59,10 +59,12 @@ def chromium(django_orm_beside_playwright) -> Browser:
         browser.close()
 
 
-def _static_files_over_the_app(media_shortcut) -> StaticFilesHandler:
+def _static_files_over_the_app(media_shortcut) -> RequestsInFlight:
     """Static files, then the app itself: /media/ goes through the app's URLconf (login, Range support)
-    instead of LiveServerThread's own media shortcut."""
-    return StaticFilesHandler(media_shortcut.application)
+    instead of LiveServerThread's own media shortcut. Counted, so a test's end can wait for its last request."""
+    counted = RequestsInFlight(StaticFilesHandler(media_shortcut.application))
+    RequestsInFlight.servers.append(counted)
+    return counted
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,7 @@ def app_url(django_db_setup) -> str:
         raise thread.error
     yield f"http://localhost:{thread.port}"
     thread.terminate()
+    RequestsInFlight.servers.clear()
 
 
 @pytest.fixture(scope="module")
