@@ -19,6 +19,15 @@ CHECKLIST_DOMAIN = ("no", "yes", "na")
 DEFAULT_LEVELS = {"verdicts": "ordinal", "checklist": "nominal"}
 
 
+def verdict_indexes(values: np.ndarray) -> np.ndarray:
+    """Verdicts read out of their JSON in SQL (an object array) as indexes into VERDICT_DOMAIN, -1 where there is
+    none. PostgreSQL gives them as text ("-1"), SQLite as numbers (-1): both are matched."""
+    indexes = np.full(values.shape, -1, dtype=np.int64)
+    for index, verdict in enumerate(VERDICT_DOMAIN):
+        indexes[(values == str(verdict)) | (values == verdict)] = index
+    return indexes
+
+
 def levels_key(levels: dict[str, str] | None) -> str:
     """The overrides that differ from the defaults, as the stored row's key: "" or "verdicts=interval"."""
     overrides = {kind: level for kind, level in (levels or {}).items() if DEFAULT_LEVELS.get(kind) != level}

@@ -40,6 +40,7 @@ from agreement.report import (
     RatingBlock,
     levels_key,
     report_build,
+    verdict_indexes,
 )
 from annotation.models import (
     Campaign,
@@ -381,7 +382,6 @@ def campaign_ratings(*, campaign: Campaign, levels: dict[str, str] | None = None
     expert_index = {expert_id: index for index, expert_id in enumerate(expert_ids)}
     pair_index = {pair_id: index for index, pair_id in enumerate(pair_ids)}
     verdict_code = {verdict: float(code) for code, verdict in enumerate(VERDICT_DOMAIN)}
-    verdict_text_code = {str(verdict): code for verdict, code in verdict_code.items()}
 
     shape = (len(expert_ids), len(pair_ids))
     ratings = np.full(shape + (len(keys),), np.nan)
@@ -389,11 +389,8 @@ def campaign_ratings(*, campaign: Campaign, levels: dict[str, str] | None = None
     if rows:
         raters = np.array([expert_index[row[1]] for row in rows])
         items = np.array([pair_index[row[0]] for row in rows])
-        verdict_texts = np.array([row[4:] for row in rows], dtype=object).reshape(len(rows), len(keys))
-        codes = np.full(verdict_texts.shape, np.nan)
-        for text, code in verdict_text_code.items():
-            codes[verdict_texts == text] = code
-        ratings[raters, items] = codes
+        indexes = verdict_indexes(np.array([row[4:] for row in rows], dtype=object).reshape(len(rows), len(keys)))
+        ratings[raters, items] = np.where(indexes >= 0, indexes, np.nan)
         swapped[raters, items] = [float(row[2]) for row in rows]
         seconds[raters, items] = [row[3] for row in rows]
 

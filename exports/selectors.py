@@ -32,7 +32,7 @@ from django.shortcuts import get_object_or_404
 
 from agreement import metrics
 from agreement.models import Adjudication, GoldLabel
-from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE
+from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE, verdict_indexes
 from agreement.selectors import needs_adjudication
 from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
 from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answer_sets, user_has_role
@@ -181,10 +181,7 @@ def _judgments(pair_ids: list[int], criterion_codes: list[str], dimension_codes:
                 for code, flagged in codes.items():
                     if flagged is True:
                         flags[pair_id][side][code] = True
-    texts = np.array([row[3:] for row in rows], dtype=object).reshape(len(rows), len(verdicts))
-    given = np.full(texts.shape, -1, dtype=np.int64)
-    for index, verdict in enumerate(VERDICT_DOMAIN):
-        given[texts == str(verdict)] = index
+    given = verdict_indexes(np.array([row[3:] for row in rows], dtype=object).reshape(len(rows), len(verdicts)))
     return _BatchJudgments(
         pair_ids=[row[0] for row in rows], expert_ids=[row[1] for row in rows], given=given, severe=flags
     )
