@@ -382,6 +382,11 @@ def checklist_questions(*, checklist) -> list[ChecklistQuestion]:
     )
 
 
+def checklist_question_ids(*, checklist) -> list[int]:
+    """The checklist's question ids, ascending: the order of a judgment's packed answers (checklist_pack)."""
+    return sorted(question.pk for question in checklist_questions(checklist=checklist))
+
+
 def judgment_for(*, assignment: Assignment) -> PairJudgment | None:
     try:
         return assignment.judgment
@@ -424,7 +429,7 @@ def checklist_answer_sets(*, campaign: Campaign, video_ids: list[int] | None = N
 
     Read from the judgments' packed answers: one query on the campaign's judgments (the checklist's question ids
     are cached), instead of a row per answer (a 10,000-pair campaign with three experts holds 3.8 million)."""
-    question_ids = sorted(question.pk for question in checklist_questions(checklist=campaign.checklist))
+    question_ids = checklist_question_ids(checklist=campaign.checklist)
     judgments = PairJudgment.objects.filter(
         assignment__campaign_id=campaign.pk, assignment__status=Assignment.Status.SUBMITTED
     )

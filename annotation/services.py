@@ -553,7 +553,7 @@ def pair_judgment_submit(
     if campaign.checklist_id is not None:
         checklist = {video_id: checklist.get(video_id, {}) for video_id in sorted(pair_videos)}
     normalised_checklist = checklist_answers_normalise(campaign=campaign, answers_by_video=checklist)
-    question_ids = sorted(question.pk for question in selectors.checklist_questions(checklist=campaign.checklist))
+    question_ids = selectors.checklist_question_ids(checklist=campaign.checklist)
     packed_a, packed_b = (
         checklist_pack(question_ids, normalised_checklist.get(video_id, {}))
         for video_id in (assignment.pair.video_a_id, assignment.pair.video_b_id)

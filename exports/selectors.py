@@ -26,14 +26,13 @@ from pathlib import Path
 
 import numpy as np
 from django.db.models import QuerySet, TextField
-from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
 from agreement import metrics
 from agreement.models import Adjudication, GoldLabel
 from agreement.report import VERDICT_DOMAIN, VERDICT_TIE_CODE, verdict_indexes
-from agreement.selectors import needs_adjudication
+from agreement.selectors import needs_adjudication, verdict_columns
 from annotation.models import Campaign, ChecklistQuestion, Criterion, PairJudgment, VideoPair
 from annotation.selectors import EXPORT, access_campaign, campaigns_for, checklist_answer_sets, user_has_role
 from exports.models import ExportSnapshot
@@ -159,15 +158,10 @@ class _BatchJudgments:
 
 
 def _judgments(pair_ids: list[int], criterion_codes: list[str], dimension_codes: list[str]) -> _BatchJudgments:
-    """The judgments of the pairs, one query. Each verdict comes out of its JSON as text in SQL and is matched in
-    numpy: decoding every judgment's JSON in Python, then looking each code up, was a quarter of an export. Flags
-    come as text and are decoded only when some flag is true: few judgments have one."""
-    verdicts = {
-        f"verdict_{index}": KeyTextTransform(code, field)
-        for index, (code, field) in enumerate(
-            [(code, "criteria") for code in criterion_codes] + [(code, "dimensions") for code in dimension_codes]
-        )
-    }
+    """The judgments of the pairs, one query, their verdicts read as agreement reads them (verdict_columns):
+    decoding every judgment's JSON in Python was a quarter of an export. Flags come as text and are decoded only
+    when some flag is true: few judgments have one."""
+    verdicts = verdict_columns(criterion_codes, dimension_codes)
     rows = list(
         PairJudgment.objects.filter(assignment__pair_id__any=pair_ids)
         .order_by("assignment__pair_id", "assignment__expert_id")

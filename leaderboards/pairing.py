@@ -34,8 +34,8 @@ from itertools import combinations
 
 from django.db import transaction
 
-from annotation.models import Campaign, ChecklistQuestion, VideoPair
-from annotation.selectors import checklist_answer_sets
+from annotation.models import Campaign, VideoPair
+from annotation.selectors import checklist_answer_sets, checklist_questions
 from leaderboards.active import active_pairs_choose, ranking_for_selection
 from leaderboards.models import Generation
 from leaderboards.ranking import Comparison
@@ -143,7 +143,7 @@ def random_opponents_within_prompt(
 def checklist_scores(*, campaign: Campaign) -> dict[int, dict[str, float]]:
     """{video id: {checklist dimension: share of "yes" among its yes/no answers}} over the answers that count."""
     sets = checklist_answer_sets(campaign=campaign)
-    dimension_of = dict(ChecklistQuestion.objects.filter(pk__in=sets.question_ids).values_list("id", "dimension"))
+    dimension_of = {question.pk: question.dimension for question in checklist_questions(checklist=campaign.checklist)}
     codes = sets.codes(("no", "yes"))  # "na" and unanswered are -1
     counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     columns_of: dict[str, list[int]] = defaultdict(list)

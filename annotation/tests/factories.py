@@ -6,6 +6,7 @@ import factory
 
 from annotation.checklist import checklist_pack
 from annotation.models import ChecklistAnswer, PairJudgment, Video, VideoPair
+from annotation.selectors import checklist_question_ids
 
 
 class VideoFactory(factory.django.DjangoModelFactory):
@@ -76,7 +77,7 @@ def checklist_answers_overwrite(answers, answer: str) -> None:
         "assignment__pair", "assignment__campaign"
     ):
         assignment = judgment.assignment
-        question_ids = sorted(assignment.campaign.checklist.questions.values_list("id", flat=True))
+        question_ids = checklist_question_ids(checklist=assignment.campaign.checklist)
         given = defaultdict(dict)
         for video_id, question_id, value in ChecklistAnswer.objects.filter(assignment=assignment).values_list(
             "video_id", "question_id", "answer"
