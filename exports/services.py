@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
@@ -567,9 +568,10 @@ def _progress(snapshot: ExportSnapshot, fraction: float, message: str) -> None:
         raise BuildStopped
 
 
-def json_line(row: dict) -> str:
-    """One JSONL line: keys in the builder's order, UTF-8, compact separators, floats as Python repr."""
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+def json_line(row: dict) -> bytes:
+    """One JSONL line: keys in the builder's order, UTF-8, compact separators, each float in its shortest form that
+    reads back to the same value (orjson: a fifth of json.dumps's time on a row with 128 checklist answers)."""
+    return orjson.dumps(row) + b"\n"
 
 
 class RowFileWriter:
@@ -578,7 +580,7 @@ class RowFileWriter:
 
     def __init__(self, folder: Path, name: str, schema: pa.Schema):
         self.name, self.schema, self.count = name, schema, 0
-        self.jsonl = open(folder / f"{name}.jsonl", "w", encoding="utf-8", newline="\n")
+        self.jsonl = open(folder / f"{name}.jsonl", "wb")
         # No statistics-free tricks needed: pyarrow writes no timestamps, so the bytes depend only on the rows.
         self.parquet = pq.ParquetWriter(folder / f"{name}.parquet", schema, compression="zstd")
         self.buffer: list[dict] = []
