@@ -37,12 +37,17 @@ DATABASE = "aeslab_bench_learning"
 # with one, aesrm-base answered the same verdicts whichever video came first (held-out accuracy at chance), with
 # four it tells the two videos apart (rm_training/README.md, "Proof that the models learn").
 MODEL_OPTIONS = {"hidden_size": 64, "num_layers": 2, "vision_depth": 1, "num_heads": 4, "num_key_value_heads": 4}
-VIDEO = ["video.fps=2", "video.max_frames=4", "video.max_pixels=6272", "video.min_pixels=3136"]
+VIDEO_PIXELS = ["video.max_pixels=6272", "video.min_pixels=3136"]
+
+
+def video_options(args: argparse.Namespace) -> list[str]:
+    """Frames sampled per clip: --video-fps frames per second of video, at most --max-frames, spread over the clip."""
+    return [f"video.fps={args.video_fps}", f"video.max_frames={args.max_frames}", *VIDEO_PIXELS]
 
 
 def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, str, list[str], str | None]]:
     """(run name, recipe, export format, overrides, run it continues) in the order they run."""
-    common = [f"model_path={model}", *VIDEO, "save_every=100000", "keep_checkpoints=1", "log_every=1"]
+    common = [f"model_path={model}", *video_options(args), "save_every=100000", "keep_checkpoints=1", "log_every=1"]
     # the base answer (a sentence, then <answer>VA: v, VF: v, VP: v</answer>) is 65-81 tiny-tokenizer tokens
     answers = ["grpo.max_new_tokens=96"]
     cold_start = [*common, *answers, "optim.batch_size=4", "optim.learning_rate=3e-4", "stages.atomic_steps=0",
@@ -130,7 +135,7 @@ def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_reci
         return RecipeResult("rapo", "rapo", run, 0.0, 0.0, notes={
             "not run": f"{len(singles)} scored videos but no accepted single-video critique for the cold start"})
     result = run_recipe("rapo", "rapo", data, run, [
-        f"model_path={model}", *VIDEO, "save_every=100000", "keep_checkpoints=1", "optim.batch_size=2",
+        f"model_path={model}", *video_options(args), "save_every=100000", "keep_checkpoints=1", "optim.batch_size=2",
         "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4", f"stages.sft_steps={args.cold_start_steps}",
         # the scripted critiques with their score are 82-91 tiny-tokenizer tokens; 80 cut every answer short
         f"stages.grpo_steps={args.rapo_grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=112",
@@ -153,6 +158,9 @@ def main() -> None:
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=1,
                         help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
+    parser.add_argument("--video-fps", type=float, default=2,
+                        help="frames sampled per second of video (the clips are 12 fps; 12 samples consecutive frames)")
+    parser.add_argument("--max-frames", type=int, default=4, help="at most this many frames per clip")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; on a loaded 2-core machine one thread ran 10-20x faster than two "
                              "(OpenMP workers waiting for each other at every op)")

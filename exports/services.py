@@ -1,7 +1,7 @@
 """Writes: creating export snapshots and building their folders (docs/export-formats.md).
 
 `export_build` streams: pass 1 reads the campaign batch by batch (exports.selectors.pairs_for_export),
-turns each pair into a record and appends it (pickled) to a spool file inside the partial folder, keeping only a
+turns each pair into a record and appends it (a JSON line) to a spool file inside the partial folder, keeping only a
 prompt-group index per record in memory; the split plan is then made from the group sizes; pass 2 reads the
 spool back once and writes every row to its JSONL and Parquet files (Parquet in row groups). Memory is
 bounded by the batch size and the row-group size, not by the campaign.
@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import shutil
 import subprocess
 import threading
@@ -934,7 +933,7 @@ def _write_rows(
         exported_pairs = 0
 
         # Pass 1: records to the spool, groups in memory.
-        spool_path = folder / ".records.pickle"
+        spool_path = folder / ".records.jsonl"
         done = 0
         with open(spool_path, "wb") as spool:
             pairs = pairs_for_export(
@@ -981,8 +980,8 @@ def _write_rows(
                             checklist_columns["question"].append(record["question_id"])
                             checklist_columns["answer"].append(int(record["answer"] == "yes"))
                             checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
-                        # One pickle per record (its own memo), so nothing refers back to earlier records.
-                        pickle.dump(record, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                        # orjson: dumping and loading a record took half of pickle's time
+                        spool.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
                 done += len(batch)
                 _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
 
@@ -1039,13 +1038,12 @@ def _write_rows(
     n_records = len(record_splits)
     with open(spool_path, "rb") as spool:
         for position in range(n_records):
-            # The spool is this export's own file, written above: unpickling it trusts nothing from outside.
-            record = pickle.load(spool)
+            record = orjson.loads(spool.readline())
             heartbeat.check()
             if keep is not None and not keep[position]:
                 continue
             split = SPLITS[record_splits[position]]
-            # Attached here, not spooled: the same 64 question texts pickled once per record cost 4 KB each.
+            # Attached here, not spooled: the same 64 question texts spooled once per record cost 4 KB each.
             record["_checklist_questions"] = structure.question_texts
             for file_name, row in formats.rows_for_record(
                 export_format, record, split=split, swap_augment=options.swap_augment
