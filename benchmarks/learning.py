@@ -158,6 +158,8 @@ def main() -> None:
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=1,
                         help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
+    parser.add_argument("--hidden-size", type=int, default=MODEL_OPTIONS["hidden_size"], help="the model's width")
+    parser.add_argument("--layers", type=int, default=MODEL_OPTIONS["num_layers"], help="the model's decoder layers")
     parser.add_argument("--video-fps", type=float, default=2,
                         help="frames sampled per second of video (the clips are 12 fps; 12 samples consecutive frames)")
     parser.add_argument("--max-frames", type=int, default=4, help="at most this many frames per clip")
@@ -197,7 +199,9 @@ def main() -> None:
         _data_build(out, args)
     splits = json.loads((exports["aesrm-pairwise"] / "manifest.json").read_text())["splits"]
     print(f"{sum(splits.values())} pairs, splits {splits}; data ready in {time.perf_counter() - started:.0f} s")
-    model = save_tiny_qwen2_5_vl(out / "model", seed=args.seed, **MODEL_OPTIONS)
+    model = save_tiny_qwen2_5_vl(
+        out / "model", seed=args.seed, **{**MODEL_OPTIONS, "hidden_size": args.hidden_size, "num_layers": args.layers}
+    )
 
     results, grpo_rewards = [], []
     for name, recipe, export_format, overrides, continues in recipe_runs(model, args):
