@@ -186,6 +186,7 @@ def main() -> None:
         stage_metric,
         swapped_order_predictions,
         tie_answer_share,
+        trend_per_100_steps,
     )
     from rm_training.tiny import save_tiny_qwen2_5_vl
 
@@ -235,9 +236,14 @@ def main() -> None:
             first, last = first_and_last_mean(stage_metric(run, "grpo/format_share"))
             result.notes["format share first quarter"] = first
             result.notes["format share last quarter"] = last
-            first, last = first_and_last_mean(stage_metric(run, "grpo/accuracy_share"))
+            accuracy_shares = stage_metric(run, "grpo/accuracy_share")
+            first, last = first_and_last_mean(accuracy_shares)
             result.notes["accuracy share first quarter"] = first
             result.notes["accuracy share last quarter"] = last
+            for label, values in (("reward", grpo_rewards), ("accuracy share", accuracy_shares)):
+                slope, low, high = trend_per_100_steps(values)
+                trend = f"{slope:+.4f} [{low:+.4f}, {high:+.4f}]"
+                result.notes[f"{label} trend per 100 steps (95% HAC interval)"] = trend
         results.append(result)
         if swapped is not None:
             results.append(swapped)

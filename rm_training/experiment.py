@@ -203,6 +203,22 @@ def first_and_last_mean(values: list[float], share: float = 0.25) -> tuple[float
     return float(np.mean(values[:count])), float(np.mean(values[-count:]))
 
 
+def trend_per_100_steps(values: list[float], *, max_lags: int = 20) -> tuple[float, float, float]:
+    """(slope, low, high): the least-squares slope of a per-step series per 100 steps, with its 95% interval.
+    Newey-West (HAC) standard errors, since consecutive GRPO steps share the policy and are not independent;
+    an interval clear of 0 says the series rose (or fell) beyond its step-to-step noise."""
+    import statsmodels.api as sm
+
+    if len(values) < 3:
+        return math.nan, math.nan, math.nan
+    steps = np.arange(len(values), dtype=float) / 100
+    fit = sm.OLS(np.asarray(values, dtype=float), sm.add_constant(steps)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": min(max_lags, len(values) - 2)}
+    )
+    low, high = fit.conf_int()[1]
+    return float(fit.params[1]), float(low), float(high)
+
+
 def parsed_share(run: Path, split: str = "test") -> float:
     """Share of a generative run's greedy eval answers (original A/B order) that parse in the recipe's format:
     the format reward averaged over the held-out pairs."""

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from rm_training.experiment import (
@@ -16,6 +17,7 @@ from rm_training.experiment import (
     pooled_bootstrap_accuracy,
     swapped_order_predictions,
     tie_answer_share,
+    trend_per_100_steps,
     weight_recovery,
 )
 
@@ -92,6 +94,28 @@ def test_score_recovery_sees_a_weight_spread_among_questions_that_always_move_to
 def test_first_and_last_quarter_means_of_a_reward_curve():
     assert first_and_last_mean([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4]) == pytest.approx((0.1, 1.3))
     assert first_and_last_mean([0.5]) == (0.5, 0.5)
+
+
+def test_a_reward_curve_rising_by_a_known_slope_has_that_trend_and_an_interval_clear_of_zero():
+    steps = np.arange(400)
+    noise = np.random.default_rng(0).normal(0, 0.05, size=400)
+    slope, low, high = trend_per_100_steps(list(1.4 + 0.0001 * steps + noise))  # 0.01 per 100 steps
+    assert slope == pytest.approx(0.01, abs=0.003)
+    assert 0 < low < slope < high
+
+
+def test_a_flat_noisy_reward_curve_has_a_trend_interval_that_holds_zero():
+    values = list(1.4 + np.random.default_rng(1).normal(0, 0.05, size=400))
+    slope, low, high = trend_per_100_steps(values)
+    assert low < 0 < high
+    assert abs(slope) < 0.01
+
+
+def test_a_straight_line_has_exactly_its_slope():
+    slope, low, high = trend_per_100_steps([2.0 + 0.5 * step for step in range(10)])
+    assert slope == pytest.approx(50.0)  # 0.5 per step
+    assert low == pytest.approx(50.0) and high == pytest.approx(50.0)
+    assert all(math.isnan(value) for value in trend_per_100_steps([1.0, 2.0]))
 
 
 def test_learning_table_prints_accuracy_with_its_interval_beside_chance(tmp_path):
