@@ -62,13 +62,14 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
         ("descore", "descore", "aesrm-pairwise", descore, None),
         ("aesrm-base", "aesrm-base", "aesrm-base-sft", aesrm_base, None),
         # the cold-start run continued: its SFT stage is done, so only GRPO runs, then it is evaluated like the
-        # cold start. No KL penalty: the reference is the base model, here random weights, whose KL pulls the
-        # policy back to random text (with beta 0.01 the format share fell from 1.00 to 0.79 in 60 steps); with
-        # a pretrained base it is RAPO's anchor. 4 prompts a step at 1e-4 (2e-4 lost accuracy, 3e-4 the format).
+        # cold start. No KL penalty by default: against the base model, here random weights, the KL pulls the
+        # policy back to random text (with beta 0.01 the format share fell from 1.00 to 0.79 in 60 steps);
+        # --grpo-reference start anchors it to the cold start instead. 4 prompts a step at 1e-4 (2e-4 lost
+        # accuracy, 3e-4 the format).
         ("aesrm-base-grpo", "aesrm-base", "aesrm-base-sft",
          [*cold_start, "optim.batch_size=4", "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4",
           f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.temperature=0.7",
-          "grpo.kl_beta=0"], "aesrm-base"),
+          f"grpo.kl_beta={args.grpo_kl_beta}", f"grpo.reference={args.grpo_reference}"], "aesrm-base"),
         # the same two trainings again from other seeds (the data order and sampling; same model and data)
         *[(f"{recipe}-seed-{seed}", recipe, export_format, [*overrides, f"seed={seed}"], None)
           for seed in range(1, args.seeds)
@@ -156,6 +157,10 @@ def main() -> None:
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
     parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
+    parser.add_argument("--grpo-kl-beta", type=float, default=0.0,
+                        help="aesrm-base GRPO's KL weight (0: none; against the random base model it pulls to noise)")
+    parser.add_argument("--grpo-reference", choices=("base", "start"), default="base",
+                        help="the KL reference: the base model, or the policy as GRPO starts (the cold start)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
     parser.add_argument("--hidden-size", type=int, default=MODEL_OPTIONS["hidden_size"], help="the model's width")

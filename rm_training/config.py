@@ -177,6 +177,12 @@ class GRPOConfig:
     epsilon_low: float = field(default=0.2, metadata=_help("lower clip: ratio >= 1 - epsilon_low"))
     epsilon_high: float = field(default=0.28, metadata=_help("upper clip: ratio <= 1 + epsilon_high (DAPO)"))
     kl_beta: float = field(default=0.01, metadata=_help("weight of the KL penalty to the frozen reference"))
+    reference: str = field(
+        default="base",
+        metadata=_help("the KL penalty's frozen reference: 'base' (the base model of model_path) or 'start' (the "
+                       "policy as the GRPO stage starts: the cold-start weights, as TRL anchors to the model it is "
+                       "given)", choices=("base", "start")),
+    )
     updates_per_rollout: int = field(
         default=1,
         metadata=_help("optimisation passes over each sampled rollout (TRL's num_iterations); > 1 lets the "
@@ -227,6 +233,7 @@ class GRPOConfig:
         _check(self.temperature > 0, "grpo.temperature must be > 0")
         _check(0 < self.epsilon_low < 1 and self.epsilon_high > 0, "grpo.epsilon_low in (0, 1), epsilon_high > 0")
         _check(self.kl_beta >= 0, "grpo.kl_beta must be >= 0")
+        _check(self.reference in ("base", "start"), "grpo.reference must be 'base' or 'start'")
         _check(self.updates_per_rollout >= 1, "grpo.updates_per_rollout must be >= 1")
         _check(self.mini_batches >= 1, "grpo.mini_batches must be >= 1")
         _check(self.backend in ("transformers", "vllm"), "grpo.backend must be 'transformers' or 'vllm'")

@@ -19,6 +19,7 @@ from rm_training.modeling import (
     VIDEO_INPUT_KEYS,
     base_model,
     generation_options,
+    load_lora_checkpoint,
     load_vlm,
     model_inputs,
 )
@@ -192,19 +193,42 @@ def load_reference_model(model_path: str, dtype: str = "auto") -> nn.Module:
     return model
 
 
+GRPO_START_REFERENCE = "grpo-reference"  # under the run folder: the policy as its GRPO stage started
+
+
 def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
-    """The reference of a run's GRPO stage (None without a KL penalty): the base model of
-    ``config.model_path`` either way, through the LoRA adapter disabled or a frozen copy placed like the
-    policy by :func:`rm_training.distributed.prepare_reference` (sharded under FSDP and ZeRO-3; no DDP
-    wrapper, no optimizer). Every process must call it."""
+    """The reference of a run's GRPO stage (None without a KL penalty). ``grpo.reference = base``: the base
+    model of ``config.model_path``, through the LoRA adapter disabled or a frozen copy. ``start``: the policy
+    as the stage starts (:func:`start_policy_reference`). A copy is placed like the policy by
+    :func:`rm_training.distributed.prepare_reference` (sharded under FSDP and ZeRO-3; no DDP wrapper, no
+    optimizer). Every process must call it, when the GRPO stage starts."""
     from peft import PeftModel
 
     if config.grpo.kl_beta == 0:
         return None
+    if config.grpo.reference == "start":
+        return Reference(prepare_reference(trainer.accelerator, start_policy_reference(config, trainer)))
     if isinstance(trainer.unwrapped, PeftModel):
         return Reference()
     model = load_reference_model(config.model_path, config.dtype)
     return Reference(prepare_reference(trainer.accelerator, model))
+
+
+def start_policy_reference(config: TrainConfig, trainer) -> nn.Module:
+    """The policy's weights as the GRPO stage starts, frozen: written once to the run folder's
+    ``grpo-reference`` (gathered under sharding), so a run resumed in the middle of GRPO anchors to the same
+    weights, not to its resumed ones; a LoRA policy's adapter is merged into its base."""
+    path = trainer.run.path / GRPO_START_REFERENCE
+    if not path.is_dir():
+        trainer.save_weights(path)
+    if (path / "adapter_config.json").is_file():
+        model, _ = load_lora_checkpoint(path, config.model_path, False, dtype=config.dtype)
+        model = model.merge_and_unload()
+    else:
+        model, _ = load_vlm(path, dtype=config.dtype)
+    model.eval()
+    model.requires_grad_(False)
+    return model
 
 
 # called with a micro-batch as the stage hands it over: a PromptBatch in the recipes, prepared ahead

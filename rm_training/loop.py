@@ -13,6 +13,7 @@ import json
 import math
 import random
 import resource
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,20 @@ class Trainer:
             self.run.prune_checkpoints(self.config.keep_checkpoints)
         self.accelerator.wait_for_everyone()
         return path
+
+    def save_weights(self, path: Path) -> None:
+        """The policy's weights alone, as a save_pretrained folder (gathered under FSDP / ZeRO-3), written
+        beside ``path`` and renamed into place, so a folder that exists is complete. Every process calls this."""
+        partial = path.with_name(f".{path.name}.partial")
+        if self.accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        state_dict = gathered_state_dict(self.accelerator, self.model)
+        if self.accelerator.is_main_process:
+            self._save_model(self.unwrapped, partial, state_dict)
+            partial.rename(path)
+        self.accelerator.wait_for_everyone()
 
     def resume(self, checkpoint: Path | None) -> int:
         """Restore optimizer, scheduler and step count from ``checkpoint`` (the recipe has already

@@ -27,6 +27,7 @@ def test_yaml_then_overrides_win_over_defaults(tmp_path):
         (["video.fps=fast"], "video.fps: expected a number"),
         (["recipe=descore"], "needs model_path"),
         (["descore.tie_log_theta=0"], "tie_log_theta must be > 0"),
+        (["grpo.reference=sft"], "grpo.reference must be 'base' or 'start'"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_field_name(overrides, message):

@@ -131,6 +131,30 @@ def test_aesrm_base_runs_atomic_sft_and_grpo_and_the_sft_loss_falls(make_export,
     assert "left_preference_rate" in evaluation["dimensions"]["VA"]
 
 
+def test_a_start_reference_anchors_grpo_to_the_cold_start_weights_not_to_the_base(make_export, tiny_model_path,
+                                                                                   tmp_path):
+    """grpo.reference=start: the KL penalty's reference is the policy as the GRPO stage starts, so at the first
+    GRPO step the policy and its reference are the same weights (KL 0), while the base model differs from the
+    cold-started policy (KL > 0). The reference is written once to the run folder: the last SFT step's weights."""
+    from safetensors.torch import load_file
+
+    export = make_export("aesrm-base-sft", sizes={"train": 4, "validation": 1, "test": 1})
+    first_kl = {}
+    for reference in ("start", "base"):
+        run = tmp_path / reference
+        assert _train("aesrm-base", export, run, tiny_model_path, "stages.sft_steps=4", "stages.grpo_steps=1",
+                      "grpo.kl_beta=0.1", f"grpo.reference={reference}", "save_every=4") == 0
+        logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        first_kl[reference] = next(entry["grpo/kl"] for entry in logged if entry["stage"] == "grpo")
+    assert first_kl["start"] == pytest.approx(0.0, abs=1e-7)
+    assert first_kl["base"] > 1e-4
+    anchored = load_file(tmp_path / "start" / "grpo-reference" / "model.safetensors")
+    after_sft = load_file(tmp_path / "start" / "checkpoints" / "step-000004" / "model.safetensors")
+    assert anchored.keys() == after_sft.keys()
+    assert all(torch.equal(anchored[name], after_sft[name]) for name in anchored)
+    assert not (tmp_path / "base" / "grpo-reference").exists()
+
+
 def test_aesrm_cot_resumes_into_the_grpo_stage(make_export, tiny_model_path, tmp_path):
     export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
     run = tmp_path / "run"
