@@ -155,6 +155,18 @@ def test_a_start_reference_anchors_grpo_to_the_cold_start_weights_not_to_the_bas
     assert not (tmp_path / "base" / "grpo-reference").exists()
 
 
+def test_a_lora_policy_s_start_reference_is_its_adapter_merged_into_the_base(make_export, tiny_model_path, tmp_path):
+    """With LoRA the start reference is the cold-started adapter merged into the base model: still KL 0 at the
+    first GRPO step (the base alone, the default reference, is not the cold-started policy)."""
+    export = make_export("aesrm-base-sft", sizes={"train": 4, "validation": 1, "test": 1})
+    run = tmp_path / "run"
+    assert _train("aesrm-base", export, run, tiny_model_path, "stages.sft_steps=4", "stages.grpo_steps=1",
+                  "grpo.kl_beta=0.1", "grpo.reference=start", "lora_rank=4") == 0
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert next(entry["grpo/kl"] for entry in logged if entry["stage"] == "grpo") == pytest.approx(0.0, abs=1e-6)
+    assert (run / "grpo-reference" / "adapter_config.json").is_file()
+
+
 def test_aesrm_cot_resumes_into_the_grpo_stage(make_export, tiny_model_path, tmp_path):
     export = make_export("cot-sft", sizes={"train": 2, "validation": 1, "test": 1})
     run = tmp_path / "run"
