@@ -349,6 +349,8 @@ class TrainConfig:
             _check(self.descore.use_cot or self.stages.reasoning_steps + self.stages.grpo_steps == 0,
                    "descore.use_cot=false scores the video alone: the reasoning stages need stages.reasoning_steps=0 "
                    "and stages.grpo_steps=0")
+            _check(self.grpo.reference == "base",
+                   "descore's dual RL stage anchors to the base model: grpo.reference=start is for aesrm-* and rapo")
         else:
             _check(self.stages.reasoning_steps == 0, "stages.reasoning_steps is descore's stage 1 only")
 

@@ -236,7 +236,8 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         "frame_pixels": frame_pixels,
         "group_size": train.grpo.num_generations,
         "completion_tokens": train.grpo.max_new_tokens,
-        "reference": "auto" if train.grpo.kl_beta > 0 else "none",
+        # the start reference is a copy even with LoRA (the cold-started adapter merged into the base)
+        "reference": "none" if train.grpo.kl_beta == 0 else "copy" if train.grpo.reference == "start" else "auto",
     }
     if recipe == "descore":
         stages = ["descore"]

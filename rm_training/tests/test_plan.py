@@ -9,6 +9,7 @@ import pytest
 from rm_training.cli import main
 from rm_training.config import ConfigError
 from rm_training.plan import (
+    CONFIG_DIR,
     GIB,
     MODELS_DIR,
     ModelShape,
@@ -111,6 +112,21 @@ def test_lora_grpo_needs_no_reference_copy_and_logits_grow_with_the_completion_n
     assert short.lines["reference model"] == 0
     assert long_prompt.lines["logits"] == short.lines["logits"]
     assert long_completion.lines["logits"] > 2 * short.lines["logits"]
+
+
+def test_a_start_reference_is_planned_as_a_sharded_copy_even_with_lora(tmp_path):
+    """grpo.reference=start keeps a frozen copy of the cold-started weights (a LoRA adapter merged into its base),
+    so the plan counts one, where the default LoRA reference (the adapter switched off) costs nothing."""
+    example = (CONFIG_DIR / "aesrm-cot-qwen2.5-vl-7b.yaml").read_text()
+    config = tmp_path / "start.yaml"
+    config.write_text(example.replace("  kl_beta: 0.01", "  kl_beta: 0.01\n  reference: start"))
+    defaults, _ = recipe_defaults("aesrm-cot", config)
+    shape = ModelShape.from_config(SEVEN_B)
+    with_copy = stage_budget(shape, plan_options(defaults, ["lora_rank=64"]), "aesrm-cot", "grpo")
+    default_lora = stage_budget(shape, PlanOptions(lora_rank=64), "aesrm-cot", "grpo")
+    assert defaults["reference"] == "copy"
+    assert with_copy.lines["reference model"] > 0
+    assert default_lora.lines["reference model"] == 0
 
 
 def test_recipe_defaults_come_from_the_example_config_of_the_recipe():
