@@ -15,7 +15,7 @@ reward curve) and writes learning.png, learning.md and learning.json under --out
 
 Run time on the 2-core development machine (the other core busy, one torch thread): data 9 min,
 checklist-linear under a second, descore 1,000 steps 3 min, aesrm-base 3,000 cold-start steps 8 min and its
-evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min and its evaluation 2 min, RAPO 5 min.
+evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min (15-20 min with the KL reference at 16 frames) and its evaluation 2 min, RAPO 5 min.
 Figures: rm_training/README.md, "Proof that the models learn (CPU)".
 """
 
@@ -62,10 +62,10 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
         ("descore", "descore", "aesrm-pairwise", descore, None),
         ("aesrm-base", "aesrm-base", "aesrm-base-sft", aesrm_base, None),
         # the cold-start run continued: its SFT stage is done, so only GRPO runs, then it is evaluated like the
-        # cold start. No KL penalty by default: against the base model, here random weights, the KL pulls the
-        # policy back to random text (with beta 0.01 the format share fell from 1.00 to 0.79 in 60 steps);
-        # --grpo-reference start anchors it to the cold start instead. 4 prompts a step at 1e-4 (2e-4 lost
-        # accuracy, 3e-4 the format).
+        # cold start. KL 0.04 to the policy as GRPO starts (--grpo-reference start): without an anchor one run
+        # of two collapsed to one answer for every pair; against the base model, here random weights, the KL
+        # pulls the policy back to random text (beta 0.01: format share 1.00 -> 0.79 in 60 steps). 4 prompts a
+        # step at 1e-4 (2e-4 lost accuracy, 3e-4 the format).
         ("aesrm-base-grpo", "aesrm-base", "aesrm-base-sft",
          [*cold_start, "optim.batch_size=4", "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4",
           f"stages.grpo_steps={args.grpo_steps}", "grpo.num_generations=4", "grpo.temperature=0.7",
@@ -157,10 +157,11 @@ def main() -> None:
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
     parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
-    parser.add_argument("--grpo-kl-beta", type=float, default=0.0,
-                        help="aesrm-base GRPO's KL weight (0: none; against the random base model it pulls to noise)")
-    parser.add_argument("--grpo-reference", choices=("base", "start"), default="base",
-                        help="the KL reference: the base model, or the policy as GRPO starts (the cold start)")
+    parser.add_argument("--grpo-kl-beta", type=float, default=0.04,
+                        help="aesrm-base GRPO's KL weight (0: none)")
+    parser.add_argument("--grpo-reference", choices=("base", "start"), default="start",
+                        help="the KL reference: the policy as GRPO starts (the cold start; without it one run of two "
+                             "collapsed to one answer), or the base model (random weights here: it pulls to noise)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="train descore and aesrm-base this many times (seeds 0, 1, ...) to see their spread")
     parser.add_argument("--hidden-size", type=int, default=MODEL_OPTIONS["hidden_size"], help="the model's width")
