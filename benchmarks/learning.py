@@ -15,7 +15,8 @@ reward curve) and writes learning.png, learning.md and learning.json under --out
 
 Run time on the 2-core development machine (the other core busy, one torch thread): data 9 min,
 checklist-linear under a second, descore 1,000 steps 3 min, aesrm-base 3,000 cold-start steps 8 min and its
-evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min (15-20 min with the KL reference at 16 frames) and its evaluation 2 min, RAPO 5 min.
+evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min (20 min with the KL reference and 16
+frames) and its evaluation 2 min, RAPO 5 min.
 Figures: rm_training/README.md, "Proof that the models learn (CPU)".
 """
 
