@@ -980,8 +980,8 @@ def _write_rows(
                             checklist_columns["question"].append(record["question_id"])
                             checklist_columns["answer"].append(int(record["answer"] == "yes"))
                             checklist_columns["hash"].append(int.from_bytes(key.digest()[:7], "big"))
-                        # orjson: dumping and loading a record took half of pickle's time
-                        spool.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+                        # a JSON line, as the rows are: dumping and loading a record took half of pickle's time
+                        spool.write(json_line(record))
                 done += len(batch)
                 _progress(snapshot, 0.7 * done / max(total_pairs, 1), f"read {done} of {total_pairs} pairs")
 
