@@ -41,7 +41,8 @@ def test_a_curator_previews_then_applies_a_pairing_strategy(chromium, app_url, c
     page.select_option("select[name=strategy]", "random_opponents")
     page.fill("input[name=opponents]", "1")
     page.fill("input[name=seed]", "5")
-    page.click("[data-pairing-form] button[type=submit]")
+    with page.expect_navigation():
+        page.click("[data-pairing-form] button[type=submit]")
     previewed = int(page.locator("[data-new-pairs]").get_attribute("data-new-pairs"))
     assert 3 <= previewed < 9
     assert campaign.pairs.count() == 0

@@ -52,11 +52,14 @@ def test_engineer_sorts_filters_and_evaluates_all_selected_models_on_one_split(
         f"{baseline.metrics['test']['dimensions']['VA']['accuracy_with_ties']:.3f}"
     )
 
-    page.click("[data-sort=name]")  # names A to Z
-    names = page.locator("[data-registry] tbody tr td:nth-child(2) > a").all_inner_texts()
-    assert names == sorted([baseline.name, regularised.name], key=str.casefold)
+    model_names = page.locator("[data-registry] tbody tr td:nth-child(2) > a")
+    names = sorted([baseline.name, regularised.name], key=str.casefold)
+    page.click("[data-sort=name]")  # names A to Z; sorting reloads the page, so wait for it
+    expect(page.locator("[data-sort=name]")).to_contain_text("▲")
+    expect(model_names).to_have_text(names)
     page.click("[data-sort=name]")  # a second click reverses
-    assert page.locator("[data-registry] tbody tr td:nth-child(2) > a").all_inner_texts() == names[::-1]
+    expect(page.locator("[data-sort=name]")).to_contain_text("▼")
+    expect(model_names).to_have_text(names[::-1])
 
     page.select_option("select[name=tag]", "regularised")
     page.click("[data-registry-filters] button[type=submit]")
