@@ -31,6 +31,10 @@ from rm_training.modeling import DescoreModel, load_lora_checkpoint, load_vlm
 FAST = ["video.fps=4", "video.max_frames=4", "video.max_pixels=3136", "optim.batch_size=1",
         "optim.learning_rate=1e-2"]
 
+# two cold-start steps, then one GRPO step anchored to the policy as GRPO starts
+START_ANCHORED = ["stages.sft_steps=2", "stages.grpo_steps=1", "grpo.kl_beta=0.1", "grpo.reference=start",
+                  "grpo.max_new_tokens=6", "grpo.num_generations=2"]
+
 
 @pytest.fixture(scope="module")
 def fsdp_runs(make_export, tiny_model_path, tmp_path_factory):
@@ -45,6 +49,8 @@ def fsdp_runs(make_export, tiny_model_path, tmp_path_factory):
         "descore": ("descore", cot_export, ["stages.sft_steps=1"]),
         "grpo": ("aesrm-cot", cot_export, ["stages.sft_steps=0", "stages.grpo_steps=1", "grpo.max_new_tokens=6",
                                            "grpo.num_generations=2"]),
+        "grpo-start": ("aesrm-base", base_export, [*START_ANCHORED, "save_every=2"]),
+        "grpo-start-lora": ("aesrm-base", base_export, [*START_ANCHORED, "lora_rank=4"]),
     }
     jobs = [{"kind": "reference", "model_path": str(tiny_model_path), "out": str(work / "reference.json")}]
     for name, (recipe, export, overrides) in trainings.items():
@@ -140,6 +146,35 @@ def test_a_grpo_step_samples_and_scores_against_the_sharded_reference_under_fsdp
     logged = [json.loads(line) for line in (fsdp_runs[0] / "grpo" / "metrics.jsonl").read_text().splitlines()]
     assert [(entry["step"], entry["processes"], entry["grpo/kl"]) for entry in logged] == [(1, 2, 0.0)]
     assert logged[0]["grpo/completion_tokens"] > 0
+
+
+def _first_grpo_step(run: Path) -> dict:
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return next(entry for entry in logged if entry["stage"] == "grpo")
+
+
+def test_a_start_reference_is_gathered_once_by_two_fsdp_processes_and_anchors_at_kl_0(fsdp_runs):
+    """grpo.reference=start under FSDP: the cold-started policy's shards are gathered into one full copy in the
+    run folder (the last SFT step's weights, tensor for tensor), reloaded and sharded again as the reference,
+    so the first GRPO step's KL is 0 on both processes."""
+    from safetensors.torch import load_file
+
+    run = fsdp_runs[0] / "grpo-start"
+    first = _first_grpo_step(run)
+    assert first["processes"] == 2 and first["grpo/kl"] == pytest.approx(0.0, abs=1e-7)
+    anchored = load_file(run / "grpo-reference" / "model.safetensors")
+    after_sft = load_file(run / "checkpoints" / "step-000002" / "model.safetensors")
+    assert anchored.keys() == after_sft.keys()
+    assert all(torch.equal(anchored[name], after_sft[name]) for name in anchored)
+    assert not list(run.glob(".*.partial"))
+
+
+def test_a_lora_start_reference_written_under_fsdp_is_the_adapter_and_anchors_at_kl_0(fsdp_runs):
+    run = fsdp_runs[0] / "grpo-start-lora"
+    first = _first_grpo_step(run)
+    assert first["processes"] == 2 and first["grpo/kl"] == pytest.approx(0.0, abs=1e-6)
+    assert (run / "grpo-reference" / "adapter_config.json").is_file()
+    assert not (run / "grpo-reference" / "model.safetensors").exists()
 
 
 # --- one process: the same functions without sharding ---------------------------------------------
