@@ -51,8 +51,8 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
     common = [f"model_path={model}", *video_options(args), "save_every=100000", "keep_checkpoints=1", "log_every=1"]
     # the base answer (a sentence, then <answer>VA: v, VF: v, VP: v</answer>) is 65-81 tiny-tokenizer tokens
     answers = ["grpo.max_new_tokens=96"]
-    cold_start = [*common, *answers, "optim.batch_size=4", "optim.learning_rate=3e-4", "stages.atomic_steps=0",
-                  f"stages.sft_steps={args.cold_start_steps}"]
+    cold_start = [*common, *answers, "optim.batch_size=4", "optim.learning_rate=3e-4",
+                  f"stages.atomic_steps={args.atomic_steps}", f"stages.sft_steps={args.cold_start_steps}"]
     descore = [*common, "optim.batch_size=4", "optim.learning_rate=3e-4", f"stages.sft_steps={args.descore_steps}",
                "descore.use_cot=false", "descore.eval_cot_tokens=0"]
     aesrm_base = [*cold_start, "stages.grpo_steps=0"]
@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--degradations", type=int, default=7, help="degraded versions per scene (1 clean + these)")
     parser.add_argument("--noise", type=float, default=0.1, help="probability an expert's verdict is replaced")
     parser.add_argument("--descore-steps", type=int, default=1000)
+    parser.add_argument("--atomic-steps", type=int, default=0,
+                        help="aesrm-base atomic steps (single-video yes/no questions) before the cold start")
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
     parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)

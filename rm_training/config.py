@@ -178,10 +178,11 @@ class GRPOConfig:
     epsilon_high: float = field(default=0.28, metadata=_help("upper clip: ratio <= 1 + epsilon_high (DAPO)"))
     kl_beta: float = field(default=0.01, metadata=_help("weight of the KL penalty to the frozen reference"))
     reference: str = field(
-        default="base",
-        metadata=_help("the KL penalty's frozen reference: 'base' (the base model of model_path) or 'start' (the "
-                       "policy as the GRPO stage starts: the cold-start weights, as TRL anchors to the model it is "
-                       "given)", choices=("base", "start")),
+        default="start",
+        metadata=_help("the KL penalty's frozen reference: 'start' (the policy as the GRPO stage starts: the "
+                       "cold-start weights, as TRL and the seeds anchor to the model they are given; the base model "
+                       "when no stage trained it before) or 'base' (the base model of model_path)",
+                       choices=("base", "start")),
     )
     updates_per_rollout: int = field(
         default=1,
@@ -349,8 +350,6 @@ class TrainConfig:
             _check(self.descore.use_cot or self.stages.reasoning_steps + self.stages.grpo_steps == 0,
                    "descore.use_cot=false scores the video alone: the reasoning stages need stages.reasoning_steps=0 "
                    "and stages.grpo_steps=0")
-            _check(self.grpo.reference == "base",
-                   "descore's dual RL stage anchors to the base model: grpo.reference=start is for aesrm-* and rapo")
         else:
             _check(self.stages.reasoning_steps == 0, "stages.reasoning_steps is descore's stage 1 only")
 

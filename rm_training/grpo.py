@@ -16,7 +16,9 @@ from rm_training.distributed import prepare_reference
 from rm_training.generation import CompletionGenerator, TransformersGenerator
 from rm_training.losses import grpo_clipped_loss, grpo_group_advantages, selective_log_softmax
 from rm_training.modeling import (
+    REWARD_HEAD_FILE,
     VIDEO_INPUT_KEYS,
+    DescoreModel,
     base_model,
     generation_options,
     load_lora_checkpoint,
@@ -196,36 +198,45 @@ def load_reference_model(model_path: str, dtype: str = "auto") -> nn.Module:
 GRPO_START_REFERENCE = "grpo-reference"  # under the run folder: the policy as its GRPO stage started
 
 
-def reference_for_run(config: TrainConfig, trainer) -> Reference | None:
-    """The reference of a run's GRPO stage (None without a KL penalty). ``grpo.reference = base``: the base
-    model of ``config.model_path``, through the LoRA adapter disabled or a frozen copy. ``start``: the policy
-    as the stage starts (:func:`start_policy_reference`). A copy is placed like the policy by
-    :func:`rm_training.distributed.prepare_reference` (sharded under FSDP and ZeRO-3; no DDP wrapper, no
+def reference_for_run(config: TrainConfig, trainer, extend: Callable[[nn.Module], None] | None = None
+                      ) -> Reference | None:
+    """The reference of a run's GRPO stage (None without a KL penalty), as TRL anchors to the model it is given.
+    ``grpo.reference = start``: the policy as the stage starts (:func:`start_policy_reference`), once a stage
+    before it has trained it; with no step before, that policy is the base. ``base``, or ``start`` at step 0: the
+    base model of ``config.model_path``, through the LoRA adapter disabled or a frozen copy (``extend`` adds to
+    the copy what the recipe added to the policy, descore's ``[Reward]`` row). A copy is placed like the policy
+    by :func:`rm_training.distributed.prepare_reference` (sharded under FSDP and ZeRO-3; no DDP wrapper, no
     optimizer). Every process must call it, when the GRPO stage starts."""
-    from peft import PeftModel
-
     if config.grpo.kl_beta == 0:
         return None
-    if config.grpo.reference == "start":
+    if config.grpo.reference == "start" and (trainer.step > 0 or (trainer.run.path / GRPO_START_REFERENCE).is_dir()):
         return Reference(prepare_reference(trainer.accelerator, start_policy_reference(config, trainer)))
-    if isinstance(trainer.unwrapped, PeftModel):
+    if config.lora_rank:
         return Reference()
     model = load_reference_model(config.model_path, config.dtype)
+    if extend is not None:
+        extend(model)
     return Reference(prepare_reference(trainer.accelerator, model))
 
 
 def start_policy_reference(config: TrainConfig, trainer) -> nn.Module:
     """The policy's weights as the GRPO stage starts, frozen: written once to the run folder's
     ``grpo-reference`` (gathered under sharding), so a run resumed in the middle of GRPO anchors to the same
-    weights, not to its resumed ones; a LoRA policy's adapter is merged into its base."""
+    weights, not to its resumed ones; a LoRA policy's adapter is merged into its base. Of a descore policy, the
+    backbone that writes the reasoning (its ``[Reward]`` row included), without the head."""
+    from peft import PeftModel
+
     path = trainer.run.path / GRPO_START_REFERENCE
     if not path.is_dir():
         trainer.save_weights(path)
-    if (path / "adapter_config.json").is_file():
+    if (path / REWARD_HEAD_FILE).is_file():
+        model = DescoreModel.load(path, config.model_path, dtype=config.dtype)[0].vlm
+    elif (path / "adapter_config.json").is_file():
         model, _ = load_lora_checkpoint(path, config.model_path, False, dtype=config.dtype)
-        model = model.merge_and_unload()
     else:
         model, _ = load_vlm(path, dtype=config.dtype)
+    if isinstance(model, PeftModel):
+        model = model.merge_and_unload()
     model.eval()
     model.requires_grad_(False)
     return model

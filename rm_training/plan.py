@@ -225,6 +225,10 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
     frame_pixels = train.video.max_pixels or DEFAULT_MAX_PIXELS
     visual = videos * math.ceil(train.video.max_frames / 2) * (frame_pixels // 28**2)
     strategy = {"none": "none", "ddp": "ddp", "fsdp": "fsdp", "deepspeed": "zero3"}[train.distributed]
+    # the start reference after a cold start is a copy even with LoRA (its adapter merged into the base); with no
+    # stage before GRPO it is the base, as with grpo.reference=base
+    trained_before_grpo = train.stages.atomic_steps + train.stages.reasoning_steps + train.stages.sft_steps > 0
+    start_reference_is_a_copy = train.grpo.reference == "start" and trained_before_grpo
     defaults = {
         "strategy": strategy,
         "dtype": "fp32" if train.mixed_precision == "no" else train.mixed_precision,
@@ -236,8 +240,7 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         "frame_pixels": frame_pixels,
         "group_size": train.grpo.num_generations,
         "completion_tokens": train.grpo.max_new_tokens,
-        # the start reference is a copy even with LoRA (the cold-started adapter merged into the base)
-        "reference": "none" if train.grpo.kl_beta == 0 else "copy" if train.grpo.reference == "start" else "auto",
+        "reference": "none" if train.grpo.kl_beta == 0 else "copy" if start_reference_is_a_copy else "auto",
     }
     if recipe == "descore":
         stages = ["descore"]

@@ -31,7 +31,7 @@ from rm_training.config import TrainConfig
 from rm_training.data import ChatEncoder, DataError, EncodedSequence, assistant_text, collate
 from rm_training.distributed import unwrap_for_generation
 from rm_training.export import Export
-from rm_training.grpo import GRPOUpdates, Reference, load_reference_model, sample
+from rm_training.grpo import GRPOUpdates, reference_for_run, sample
 from rm_training.loop import Stage, Trainer
 from rm_training.losses import bradley_terry_loss, bradley_terry_with_ties_loss, rao_kupper_log_probabilities
 from rm_training.modeling import (
@@ -216,19 +216,6 @@ def reasoning_examples(rows: list[dict]) -> list[tuple[str, str | None, str]]:
     return examples
 
 
-def rl_reference(config: TrainConfig, trainer: Trainer, tokenizer) -> Reference | None:
-    """The frozen reference of the dual RL stage's KL penalty (None without one): the base model of
-    ``model_path``, through the LoRA adapter switched off, or a frozen copy with the ``[Reward]`` row added
-    so that it reads every token the policy can sample."""
-    if config.grpo.kl_beta == 0:
-        return None
-    if config.lora_rank:
-        return Reference()
-    model = load_reference_model(config.model_path, config.dtype)
-    add_reward_token(model, tokenizer)
-    return Reference(trainer.accelerator.prepare_model(model, evaluation_mode=True))
-
-
 def train(config: TrainConfig, export: Export, run: RunDir) -> dict:
     return fit_session(config, export, run)[2]
 
@@ -292,8 +279,9 @@ def fit_session(config: TrainConfig, export: Export, run: RunDir) -> tuple[Train
         return rollout, torch.stack([per_a, per_b], dim=1).view(2 * len(indices), k)
 
     def start_rl() -> None:
-        rollout_state["updates"] = GRPOUpdates(trainer.model, config.grpo, rl_reference(config, trainer, tokenizer),
-                                               new_rollout)
+        # the base copy reads every token the policy can sample: add the [Reward] row to it as well
+        reference = reference_for_run(config, trainer, extend=lambda model: add_reward_token(model, tokenizer))
+        rollout_state["updates"] = GRPOUpdates(trainer.model, config.grpo, reference, new_rollout)
 
     def dual_rl_loss(indices: list[int]) -> tuple[torch.Tensor, dict]:
         """GRPO on the sampled reasonings, plus BT on the head over the same reasonings of the current rollout."""

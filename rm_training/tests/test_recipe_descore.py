@@ -274,6 +274,17 @@ def test_the_stages_run_in_order_reasoning_then_bt_then_dual_rl(three_stage_run)
         assert entry["grpo/loss"] == pytest.approx(entry["grpo/policy_loss"] + entry["grpo/bt_loss"], abs=1e-5)
 
 
+def test_the_dual_rl_stage_is_anchored_to_the_policy_as_it_starts(three_stage_run):
+    """The default grpo.reference=start: the reasoning and BT stages' weights, written once as the RL stage
+    starts (the LoRA adapter with its [Reward] row and head), merged and frozen; so the first RL step's KL is 0."""
+    first_rl_step = three_stage_run["logged"][5]
+    assert first_rl_step["stage"] == "grpo" and first_rl_step["grpo/kl"] == pytest.approx(0.0, abs=1e-6)
+    anchored = three_stage_run["run"].path / "grpo-reference"
+    assert (anchored / "adapter_config.json").is_file() and (anchored / "reward_head.pt").is_file()
+    after_bt = torch.load(three_stage_run["run"].checkpoint_path(5) / "reward_head.pt")
+    assert torch.equal(torch.load(anchored / "reward_head.pt")["weight"], after_bt["weight"])
+
+
 def test_the_reasoning_stage_trains_the_language_model_and_leaves_the_head_alone(three_stage_run):
     run = three_stage_run["run"]
 
