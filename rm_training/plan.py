@@ -242,8 +242,8 @@ def recipe_defaults(recipe: str, config_file: Path | str | None = None) -> tuple
         "completion_tokens": train.grpo.max_new_tokens,
         "reference": "none" if train.grpo.kl_beta == 0 else "copy" if start_reference_is_a_copy else "auto",
     }
-    if recipe == "descore":
-        stages = ["descore"]
+    if recipe == "descore":  # the reasoning SFT is lighter than the scoring stage; the dual RL stage is GRPO
+        stages = ["descore"] + (["grpo"] if train.stages.grpo_steps > 0 and train.descore.use_cot else [])
     else:
         stages = (["sft"] if train.stages.atomic_steps + train.stages.sft_steps > 0 else []) + (
             ["grpo"] if train.stages.grpo_steps > 0 else [])
@@ -307,8 +307,10 @@ def stage_budget(shape: ModelShape, options: PlanOptions, recipe: str, stage: st
     visual = videos * visual_tokens_per_video(shape, options)
     notes = []
 
+    # descore's dual RL stage samples K reasonings of each video of a pair: two prompts a pair
+    prompts = options.micro_batch * (2 if recipe == "descore" else 1)
+    group = prompts * options.group_size
     if stage == "grpo":
-        group = options.micro_batch * options.group_size
         sequences = options.update_sequences or group
         prompt = visual + options.prompt_text_tokens
         tokens = prompt + options.completion_tokens
@@ -338,6 +340,12 @@ def stage_budget(shape: ModelShape, options: PlanOptions, recipe: str, stage: st
                      if options.gradient_checkpointing else shape.vision_depth * vision_layer)
         vision = patches * per_patch
     lines["activations"] = language + vision
+    if stage == "grpo" and recipe == "descore":
+        # the policy's pass over the reasonings and the head's pass over the same sequences (the BT part of the
+        # dual loss) are both kept for one backward
+        lines["activations"] *= 2
+        notes.append("descore's dual RL: the GRPO pass and the reward head's pass over the same sequences "
+                     "are both kept for one backward")
 
     if stage == "descore":
         lines["logits"] = 0.0
@@ -366,7 +374,6 @@ def stage_budget(shape: ModelShape, options: PlanOptions, recipe: str, stage: st
                                       if options.lora_rank else "none (kl_beta 0)"))
 
     if stage == "grpo":
-        group = options.micro_batch * options.group_size
         lines["generation KV cache"] = group * tokens * shape.num_layers * 2 * shape.kv_dim * dtype_bytes
         # ZeRO-3 / FSDP gather the whole policy for generate (TRL's ds3_gather_for_generation)
         lines["gathered weights (generate)"] = total * dtype_bytes * (1 - 1 / shards)

@@ -116,7 +116,8 @@ def test_lora_grpo_needs_no_reference_copy_and_logits_grow_with_the_completion_n
 
 def test_a_start_reference_is_planned_as_a_sharded_copy_even_with_lora(tmp_path):
     """grpo.reference=start keeps a frozen copy of the cold-started weights (a LoRA adapter merged into its base),
-    so the plan counts one, where the default LoRA reference (the adapter switched off) costs nothing."""
+    so the plan counts one, where the LoRA reference of grpo.reference=base (the adapter switched off) costs
+    nothing."""
     example = (CONFIG_DIR / "aesrm-cot-qwen2.5-vl-7b.yaml").read_text()
     config = tmp_path / "start.yaml"
     config.write_text(example.replace("  kl_beta: 0.01", "  kl_beta: 0.01\n  reference: start"))
@@ -127,6 +128,30 @@ def test_a_start_reference_is_planned_as_a_sharded_copy_even_with_lora(tmp_path)
     assert defaults["reference"] == "copy"
     assert with_copy.lines["reference model"] > 0
     assert default_lora.lines["reference model"] == 0
+
+
+def test_descore_plans_its_dual_rl_stage_two_prompts_a_pair_with_both_passes_kept_for_backward():
+    """descore's stage 3 samples K reasonings for each of a pair's two videos (two prompts a pair, one video each,
+    as rapo's one prompt a row), and keeps the GRPO pass and the reward head's pass over the same sequences for one
+    backward: twice rapo's sequences and KV cache, four times its activations."""
+    defaults, stages = recipe_defaults("descore")
+    assert stages == ["descore", "grpo"]
+    shape = ModelShape.from_config(SEVEN_B)
+    options = plan_options(defaults, [])
+    dual_rl = stage_budget(shape, options, "descore", "grpo")
+    rapo = stage_budget(shape, options, "rapo", "grpo")
+    assert dual_rl.sequences == 2 * rapo.sequences == 2 * options.micro_batch * options.group_size
+    assert dual_rl.tokens_per_sequence == rapo.tokens_per_sequence
+    assert dual_rl.lines["activations"] == 4 * rapo.lines["activations"]
+    assert dual_rl.lines["generation KV cache"] == 2 * rapo.lines["generation KV cache"]
+
+
+def test_descore_without_reasoning_plans_its_scoring_stage_only(tmp_path):
+    example = (CONFIG_DIR / "descore-qwen2.5-vl-7b.yaml").read_text()
+    config = tmp_path / "no-cot.yaml"
+    config.write_text(example.replace("reasoning_steps: 500", "reasoning_steps: 0").replace(
+        "grpo_steps: 300", "grpo_steps: 0").replace("descore:\n", "descore:\n  use_cot: false\n"))
+    assert recipe_defaults("descore", config)[1] == ["descore"]
 
 
 def test_recipe_defaults_come_from_the_example_config_of_the_recipe():
