@@ -14,9 +14,9 @@ chance, the checklist-linear baseline, planted-weight recovery, the format share
 reward curve) and writes learning.png, learning.md and learning.json under --out.
 
 Run time on the 2-core development machine (the other core busy, one torch thread): data 9 min,
-checklist-linear under a second, descore 1,000 steps 3 min, aesrm-base 3,000 cold-start steps 8 min and its
-evaluation (235 test pairs in both orders) 2 min, GRPO 600 steps 10 min (20 min with the KL reference and 16
-frames) and its evaluation 2 min, RAPO 5 min.
+checklist-linear under a second, checklist-vlm 3,000 steps and its evaluation about 10 min, descore 1,000 steps
+3 min, aesrm-base 3,000 cold-start steps 8 min and its evaluation (235 test pairs in both orders) 2 min, GRPO
+600 steps 10 min (20 min with the KL reference and 16 frames) and its evaluation 2 min, RAPO 5 min.
 Figures: rm_training/README.md, "Proof that the models learn (CPU)".
 """
 
@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "aeslab_bench_learning"
+EXPORT_FORMATS = ("aesrm-pairwise", "aesrm-base-sft", "rl-prompts", "checklist-qa")
+SPLIT = (0.7, 0.1, 0.2)  # by prompt: the test scenes are unseen in training
 
 # Small enough to train in minutes on 2 cores: hidden 64, 2 decoder layers, 1 vision block; 4 frames per clip
 # at 56 x 112 pixels (2 x 4 merged patches per frame pair). Four key/value heads, not the tiny default's one:
@@ -62,6 +64,11 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
         # training pairs (train accuracy 0.57), 3e-4 generalises best
         ("descore", "descore", "aesrm-pairwise", descore, None),
         ("aesrm-base", "aesrm-base", "aesrm-base-sft", aesrm_base, None),
+        # VisionReward's checklist answerer (seed 003): yes/no per (video, question), each question's answers
+        # balanced in training, so answering from the question alone scores 0.5 on every question
+        ("checklist-vlm", "checklist-vlm", "checklist-qa",
+         [*common, "optim.batch_size=4", "optim.learning_rate=3e-4", "stages.atomic_steps=0",
+          f"stages.sft_steps={args.checklist_vlm_steps}"], None),
         # the cold-start run continued: its SFT stage is done, so only GRPO runs, then it is evaluated like the
         # cold start. KL 0.04 to the policy as GRPO starts (--grpo-reference start): without an anchor one run
         # of two collapsed to one answer for every pair; against the base model, here random weights, the KL
@@ -79,13 +86,13 @@ def recipe_runs(model: Path, args: argparse.Namespace) -> list[tuple[str, str, s
     ]
 
 
-def _django_setup(out: Path) -> None:
+def _django_setup(out: Path, *, fresh: bool = True) -> None:
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres").rsplit("/", 1)[0]
     if not server.startswith("postgres"):
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL to a PostgreSQL server.")
     from benchmarks.support import database_prepare
 
-    database_prepare(f"{server}/{DATABASE}")
+    database_prepare(f"{server}/{DATABASE}", fresh=fresh)
     os.environ.update(DATABASE_URL=f"{server}/{DATABASE}", MEDIA_ROOT=str(out / "media"), CELERY_BROKER_URL="",
                       DJANGO_SETTINGS_MODULE="webapp.settings")
     import django
@@ -109,15 +116,26 @@ def _data_build(out: Path, args: argparse.Namespace) -> None:
     clips = learning_clips_generate(out / "clips", scenes=args.scenes, degradations=args.degradations, seed=args.seed)
     planted = planted_checklist(seed=args.seed)
     campaign = learning_campaign_build(clips=clips, planted=planted, name="learning", noise=args.noise, seed=args.seed)
-    split = (0.7, 0.1, 0.2)
     # the videos' scores come from a first rl-prompts export; the scripted teacher's critiques of them, accepted,
     # are in the second, for RAPO's cold start
     scored = learning_exports_build(campaign=campaign, planted=planted, out_dir=out / "exports-scores",
-                                    formats=("rl-prompts",), split=split, seed=args.seed)
+                                    formats=("rl-prompts",), split=SPLIT, seed=args.seed)
     accepted = learning_score_critiques_build(campaign=campaign, scored_export=scored.exports["rl-prompts"])
     print(f"{accepted} scored-video critiques from the scripted teacher accepted", flush=True)
     learning_exports_build(campaign=campaign, planted=planted, out_dir=out / "exports",
-                           formats=("aesrm-pairwise", "aesrm-base-sft", "rl-prompts"), split=split, seed=args.seed)
+                           formats=EXPORT_FORMATS, split=SPLIT, seed=args.seed)
+
+
+def _export_add(out: Path, args: argparse.Namespace, export_format: str) -> None:
+    """An export the data under --out lacks (it was built before the benchmark used that format), made from the
+    campaign still in the benchmark's database, with the same split."""
+    _django_setup(out, fresh=False)
+    from annotation.models import Campaign
+    from fixtures.learning_data import planted_checklist
+    from training.learning_experiment import learning_exports_build
+
+    learning_exports_build(campaign=Campaign.objects.get(name="learning"), planted=planted_checklist(seed=args.seed),
+                           out_dir=out / "exports", formats=(export_format,), split=SPLIT, seed=args.seed)
 
 
 def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_recipe):
@@ -158,6 +176,8 @@ def main() -> None:
     parser.add_argument("--atomic-steps", type=int, default=0,
                         help="aesrm-base atomic steps (single-video yes/no questions) before the cold start")
     parser.add_argument("--cold-start-steps", type=int, default=3000, help="aesrm-base SFT steps before GRPO")
+    parser.add_argument("--checklist-vlm-steps", type=int, default=3000,
+                        help="checklist-vlm SFT steps (4 questions a step)")
     parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
     parser.add_argument("--grpo-kl-beta", type=float, default=0.04,
@@ -182,9 +202,11 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from fixtures.learning_data import SUB_DIMENSION_TO_DIMENSION
     from rm_training.experiment import (
         RecipeResult,
         accuracy_table,
+        checklist_answer_accuracy,
         checklist_recovery,
         checklist_score_recovery,
         first_and_last_mean,
@@ -203,10 +225,12 @@ def main() -> None:
     out = args.out.absolute()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    exports = {name: out / "exports" / name for name in ("aesrm-pairwise", "aesrm-base-sft", "rl-prompts")}
+    exports = {name: out / "exports" / name for name in EXPORT_FORMATS}
     planted_path = out / "exports" / "planted_checklist.json"
     if not args.reuse_data:
         _data_build(out, args)
+    elif not exports["checklist-qa"].is_dir() and (not args.only or "checklist-vlm" in args.only):
+        _export_add(out, args, "checklist-qa")
     splits = json.loads((exports["aesrm-pairwise"] / "manifest.json").read_text())["splits"]
     print(f"{sum(splits.values())} pairs, splits {splits}; data ready in {time.perf_counter() - started:.0f} s")
     model = save_tiny_qwen2_5_vl(
@@ -228,6 +252,12 @@ def main() -> None:
             for target, correlation in scores.items():
                 result.notes[f"score corr {target}"] = correlation
         swapped = None
+        if recipe == "checklist-vlm":
+            predictions = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").open()]
+            result.accuracy = checklist_answer_accuracy(predictions, SUB_DIMENSION_TO_DIMENSION)
+            evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+            result.notes["answer accuracy"] = evaluation["accuracy"]
+            result.notes["yes/no recall mean"] = evaluation["balanced_accuracy"]
         if recipe == "aesrm-base":
             result.notes["format share"] = parsed_share(run)
             predictions = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").open()]

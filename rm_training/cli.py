@@ -134,10 +134,14 @@ def command_eval(args: argparse.Namespace) -> dict:
 
 
 def _eval_answers(module, run: RunDir, export, split: str, out: Path) -> dict:
-    """Checklist answers on single videos (checklist-qa rows): answer accuracies into metrics.json."""
-    metrics = module.evaluate_answers(run, export, export.rows(split))
+    """Checklist answers on single videos (checklist-qa rows): answer accuracies into metrics.json, each row's answer
+    into predictions.jsonl."""
+    metrics, predictions = module.evaluate_answers(run, export, export.rows(split))
     metrics.update({"split": split, "data_manifest_sha256": export.manifest_sha256(), "recipe": run.config().recipe})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with (out / "predictions.jsonl").open("w") as handle:
+        for prediction in predictions:
+            handle.write(json.dumps(prediction) + "\n")
     summary = run.read_json("metrics.json") or {}
     summary[f"eval_{split}"] = metrics
     run.write_json("metrics.json", summary)

@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def run_recipe(
     predictions = run / "eval" / split / "predictions.jsonl"
     if predictions.is_file():
         rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
-        result.accuracy = accuracy_table(rows)
+        if rows and "margins" in rows[0]:  # pair judgments; checklist answers are read by checklist_answer_accuracy
+            result.accuracy = accuracy_table(rows)
     return result
 
 
@@ -118,6 +120,58 @@ def pooled_bootstrap_accuracy(
     means = cells[draws].sum(axis=1) / np.maximum(counts[draws].sum(axis=1), 1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(cells.sum() / counts.sum()), float(low), float(high), int(counts.sum())
+
+
+def checklist_answer_accuracy(
+    predictions: list[dict], dimension_of: dict[str, str], *, resamples: int = 2000, seed: int = 0
+) -> dict[str, tuple[float, float, float, int]]:
+    """How well a checklist-vlm run reads the videos, per dimension (``dimension_of``: sub-dimension -> VA / VF / VP;
+    other sub-dimensions are left out) and over all of them: the mean over questions of each question's balanced
+    accuracy (mean of its yes and its no recall), questions answered both ways only. Anything that answers a question
+    the same for every video, whatever its prior, scores exactly 0.5. The 95% interval resamples videos (a video's
+    answers move together); a question that loses one of its answers in a resample is left out of it.
+    Returns {dimension: (accuracy, low, high, rows)}."""
+    kept = [p for p in predictions if p.get("sub_dimension") in dimension_of]
+    if not kept:
+        return {}
+    videos = {video: i for i, video in enumerate(sorted({p["video_id"] for p in kept}))}
+    video = np.array([videos[p["video_id"]] for p in kept])
+    yes = np.array([p["answer"] == "yes" for p in kept], dtype=float)
+    hit = np.array([(p["p_yes"] > 0.5) == (p["answer"] == "yes") for p in kept], dtype=float)
+    question_names = sorted({str(p["question_id"]) for p in kept})
+    question = np.array([question_names.index(str(p["question_id"])) for p in kept])
+    dimension = np.array([dimension_of[p["sub_dimension"]] for p in kept])
+    rng = np.random.default_rng(seed)
+    # weight of each row in each resample: how often its video was drawn (the first "resample" is the data itself)
+    drawn = rng.integers(0, len(videos), size=(resamples, len(videos)))
+    counts = np.concatenate([np.ones((1, len(videos))),
+                             np.apply_along_axis(np.bincount, 1, drawn, minlength=len(videos))])[:, video]
+
+    def balanced(rows: np.ndarray) -> np.ndarray:
+        """Per resample, the mean over the rows' questions of each question's balanced accuracy."""
+        per_question = []
+        for q in np.unique(question[rows]):
+            of_q = rows & (question == q)
+            recalls = []
+            for answer in (yes, 1 - yes):
+                weight = counts[:, of_q] * answer[of_q]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    recalls.append((weight * hit[of_q]).sum(axis=1) / weight.sum(axis=1))
+            per_question.append((recalls[0] + recalls[1]) / 2)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no question has both answers
+            return np.nanmean(np.array(per_question), axis=0)
+
+    table = {}
+    for name, rows in [*((d, dimension == d) for d in DIMENSIONS), (POOLED, np.ones(len(kept), dtype=bool))]:
+        answered_both_ways = [q for q in np.unique(question[rows]) if len(np.unique(yes[rows & (question == q)])) == 2]
+        if not answered_both_ways:
+            continue
+        rows = rows & np.isin(question, answered_both_ways)
+        values = balanced(rows)
+        low, high = np.nanpercentile(values[1:], [2.5, 97.5])
+        table[name] = (float(values[0]), float(low), float(high), int(rows.sum()))
+    return table
 
 
 def weight_recovery(learned: list[float], planted: list[float]) -> dict[str, float]:

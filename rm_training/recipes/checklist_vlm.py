@@ -185,23 +185,28 @@ class ChecklistAnswerer:
         return {qid: int(p > 0.5) for qid, p in yes.items()}, yes
 
 
-def evaluate_answers(run: RunDir, export: Export, rows: list[dict]) -> dict:
-    """Accuracy of the answers on checklist-qa rows: overall, balanced (mean of the yes and the no recall) and per
-    checklist dimension."""
+def evaluate_answers(run: RunDir, export: Export, rows: list[dict]) -> tuple[dict, list[dict]]:
+    """The run's answers to checklist-qa rows: (accuracies: overall, balanced (mean of the yes and the no recall),
+    per checklist dimension; one prediction per row: its video, question and expert answer with P("yes"))."""
     answerer = ChecklistAnswerer(run, export)
     probabilities = answerer.yes_probabilities([(row["video"], row["question"]) for row in rows])
+    predictions = [
+        {"video_id": row.get("video_id"), "question_id": row.get("question_id"), "dimension": row["dimension"],
+         "sub_dimension": row.get("sub_dimension"), "answer": row["answer"], "p_yes": p}
+        for row, p in zip(rows, probabilities, strict=True)
+    ]
     correct: dict[str, list[int]] = defaultdict(list)
     by_answer: dict[str, list[int]] = defaultdict(list)
-    for row, p in zip(rows, probabilities, strict=True):
-        hit = int((p > 0.5) == (row["answer"] == "yes"))
-        correct[row["dimension"]].append(hit)
-        by_answer[row["answer"]].append(hit)
+    for prediction in predictions:
+        hit = int((prediction["p_yes"] > 0.5) == (prediction["answer"] == "yes"))
+        correct[prediction["dimension"]].append(hit)
+        by_answer[prediction["answer"]].append(hit)
     every = [hit for hits in correct.values() for hit in hits]
     recalls = [sum(hits) / len(hits) for hits in by_answer.values() if hits]
-    return {
+    metrics = {
         "num_rows": len(rows),
         "accuracy": sum(every) / len(every) if every else None,
         "balanced_accuracy": sum(recalls) / len(recalls) if recalls else None,
         "dimension_accuracy": {d: sum(hits) / len(hits) for d, hits in sorted(correct.items())},
     }
-
+    return metrics, predictions

@@ -9,6 +9,7 @@ import pytest
 from rm_training.experiment import (
     RecipeResult,
     bootstrap_accuracy,
+    checklist_answer_accuracy,
     checklist_recovery,
     checklist_score_recovery,
     decided_outcomes,
@@ -165,3 +166,43 @@ def test_the_swapped_order_is_scored_in_the_original_frame_so_position_bias_show
     assert [row["labels"] for row in swapped] == [row["labels"] for row in rows]
     assert bootstrap_accuracy(rows, "VA")[0] == 0.5 == bootstrap_accuracy(swapped, "VA")[0]
     assert bootstrap_accuracy(rows[:1], "VA")[0] == 1.0 and bootstrap_accuracy(swapped[:1], "VA")[0] == 0.0
+
+
+def _answer(video: str, question: str, sub_dimension: str, answer: str, p_yes: float) -> dict:
+    return {"video_id": video, "question_id": question, "sub_dimension": sub_dimension, "answer": answer,
+            "p_yes": p_yes}
+
+
+ANSWER_DIMENSIONS = {"Composition": "VA", "Color": "VA", "Camera stability": "VP"}
+
+
+def test_checklist_answer_accuracy_is_the_mean_of_each_question_s_balanced_accuracy():
+    """q1: yes recall 1/1, no recall 1/2 -> 0.75; q2: yes recall 0/1, no recall 1/1 -> 0.5; VA = (0.75 + 0.5) / 2.
+    q3 is answered "yes" for every video: it has no no-recall and is left out, so VP has no figure; "all" is VA's
+    two questions. An unmapped sub-dimension is ignored."""
+    predictions = [
+        _answer("v1", "q1", "Composition", "yes", 0.9), _answer("v2", "q1", "Composition", "no", 0.7),
+        _answer("v3", "q1", "Composition", "no", 0.2),
+        _answer("v1", "q2", "Color", "yes", 0.4), _answer("v2", "q2", "Color", "no", 0.1),
+        _answer("v1", "q3", "Camera stability", "yes", 0.9), _answer("v2", "q3", "Camera stability", "yes", 0.9),
+        _answer("v1", "q4", "Alignment", "no", 0.9), _answer("v2", "q4", "Alignment", "yes", 0.1),
+    ]
+    table = checklist_answer_accuracy(predictions, ANSWER_DIMENSIONS, resamples=200)
+    assert set(table) == {"VA", "all"}
+    accuracy, low, high, rows = table["VA"]
+    assert accuracy == pytest.approx(0.625) and rows == 5
+    assert 0.0 <= low <= accuracy <= high <= 1.0
+    assert table["all"][0] == pytest.approx(0.625)
+
+
+def test_an_answerer_that_ignores_the_video_scores_one_half_whatever_the_question_s_prior():
+    rng = np.random.default_rng(3)
+    predictions = []
+    for question, (sub_dimension, share_yes, p_yes) in enumerate(
+        [("Composition", 0.8, 0.9), ("Color", 0.3, 0.2), ("Camera stability", 0.5, 0.6)]
+    ):
+        for video in range(40):
+            answer = "yes" if rng.random() < share_yes else "no"
+            predictions.append(_answer(f"v{video}", f"q{question}", sub_dimension, answer, p_yes))
+    table = checklist_answer_accuracy(predictions, ANSWER_DIMENSIONS, resamples=200)
+    assert {name: value[0] for name, value in table.items()} == {"VA": 0.5, "VP": 0.5, "all": 0.5}

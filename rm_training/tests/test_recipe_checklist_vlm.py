@@ -70,6 +70,12 @@ def test_checklist_vlm_trains_answers_and_evaluates(checklist_runs):
     assert set(evaluation["dimension_accuracy"]) == {"Quality", "Dynamic"}
     # a random model may answer one way throughout: the balanced accuracy is then exactly 0.5
     assert 0.0 <= evaluation["balanced_accuracy"] <= 1.0
+    predictions = [json.loads(line) for line in (vlm / "eval" / "test" / "predictions.jsonl").open()]
+    rows = [json.loads(line) for line in (checklist_runs["qa"] / "test.jsonl").open()]
+    assert [(p["video_id"], p["question_id"], p["answer"]) for p in predictions] == [
+        (row["video_id"], row["question_id"], row["answer"]) for row in rows]
+    hits = [(p["p_yes"] > 0.5) == (p["answer"] == "yes") for p in predictions]
+    assert evaluation["accuracy"] == pytest.approx(sum(hits) / len(hits))
 
 
 def test_an_uploaded_video_gets_answers_and_per_dimension_rewards(checklist_runs, clips):
