@@ -251,13 +251,16 @@ def main() -> None:
             scores = checklist_score_recovery(run / "checklist_weights.json", planted_path, exports[export_format])
             for target, correlation in scores.items():
                 result.notes[f"score corr {target}"] = correlation
-        swapped = None
+        extra_rows = []  # more figures of the same run, a row each
         if recipe == "checklist-vlm":
             predictions = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").open()]
             result.accuracy = checklist_answer_accuracy(predictions, SUB_DIMENSION_TO_DIMENSION)
             evaluation = json.loads((run / "eval" / "test" / "metrics.json").read_text())
             result.notes["answer accuracy"] = evaluation["accuracy"]
             result.notes["yes/no recall mean"] = evaluation["balanced_accuracy"]
+            # P(yes) can follow the video without crossing 0.5: the ranking shows it
+            ranking = checklist_answer_accuracy(predictions, SUB_DIMENSION_TO_DIMENSION, measure="auc")
+            extra_rows.append(RecipeResult(f"{name}, AUC per question", recipe, run, 0.0, 0.0, ranking))
         if recipe == "aesrm-base":
             result.notes["format share"] = parsed_share(run)
             predictions = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").open()]
@@ -266,7 +269,8 @@ def main() -> None:
             # the same pairs asked with video B first: a position bias that fits the original order's labels
             # scores high there and low here
             in_swapped_order = swapped_order_predictions(predictions)
-            swapped = RecipeResult(f"{name}, swapped order", recipe, run, 0.0, 0.0, accuracy_table(in_swapped_order))
+            extra_rows.append(
+                RecipeResult(f"{name}, swapped order", recipe, run, 0.0, 0.0, accuracy_table(in_swapped_order)))
         if continues:
             grpo_rewards = stage_metric(run, "grpo/reward_mean")
             first, last = first_and_last_mean(grpo_rewards)
@@ -283,9 +287,7 @@ def main() -> None:
                 slope, low, high = trend_per_100_steps(values)
                 trend = f"{slope:+.4f} [{low:+.4f}, {high:+.4f}]"
                 result.notes[f"{label} trend per 100 steps (95% HAC interval)"] = trend
-        results.append(result)
-        if swapped is not None:
-            results.append(swapped)
+        results += [result, *extra_rows]
         print(f"{name}: trained in {result.train_seconds:.0f} s, evaluated in {result.eval_seconds:.0f} s", flush=True)
 
     if not args.only or "rapo" in args.only:

@@ -123,21 +123,24 @@ def pooled_bootstrap_accuracy(
 
 
 def checklist_answer_accuracy(
-    predictions: list[dict], dimension_of: dict[str, str], *, resamples: int = 2000, seed: int = 0
+    predictions: list[dict], dimension_of: dict[str, str], *, measure: str = "balanced accuracy",
+    resamples: int = 2000, seed: int = 0,
 ) -> dict[str, tuple[float, float, float, int]]:
     """How well a checklist-vlm run reads the videos, per dimension (``dimension_of``: sub-dimension -> VA / VF / VP;
-    other sub-dimensions are left out) and over all of them: the mean over questions of each question's balanced
-    accuracy (mean of its yes and its no recall), questions answered both ways only. Anything that answers a question
-    the same for every video, whatever its prior, scores exactly 0.5. The 95% interval resamples videos (a video's
-    answers move together); a question that loses one of its answers in a resample is left out of it.
-    Returns {dimension: (accuracy, low, high, rows)}."""
+    other sub-dimensions are left out) and over all of them: the mean over questions of a per-question ``measure``,
+    questions answered both ways only. ``balanced accuracy``: the mean of the question's yes and no recall at
+    P(yes) > 0.5. ``auc``: the chance that a video the experts answered yes gets a higher P(yes) than one they
+    answered no (ties count half), which reads a model whose P(yes) moves with the video without crossing 0.5.
+    Anything that answers a question the same for every video, whatever its prior, scores exactly 0.5 on both.
+    The 95% interval resamples videos (a video's answers move together); a question that loses one of its answers
+    in a resample is left out of it. Returns {dimension: (value, low, high, rows)}."""
     kept = [p for p in predictions if p.get("sub_dimension") in dimension_of]
     if not kept:
         return {}
     videos = {video: i for i, video in enumerate(sorted({p["video_id"] for p in kept}))}
     video = np.array([videos[p["video_id"]] for p in kept])
-    yes = np.array([p["answer"] == "yes" for p in kept], dtype=float)
-    hit = np.array([(p["p_yes"] > 0.5) == (p["answer"] == "yes") for p in kept], dtype=float)
+    yes = np.array([p["answer"] == "yes" for p in kept])
+    score = np.array([p["p_yes"] for p in kept], dtype=float)
     question_names = sorted({str(p["question_id"]) for p in kept})
     question = np.array([question_names.index(str(p["question_id"])) for p in kept])
     dimension = np.array([dimension_of[p["sub_dimension"]] for p in kept])
@@ -147,30 +150,31 @@ def checklist_answer_accuracy(
     counts = np.concatenate([np.ones((1, len(videos))),
                              np.apply_along_axis(np.bincount, 1, drawn, minlength=len(videos))])[:, video]
 
-    def balanced(rows: np.ndarray) -> np.ndarray:
-        """Per resample, the mean over the rows' questions of each question's balanced accuracy."""
-        per_question = []
-        for q in np.unique(question[rows]):
-            of_q = rows & (question == q)
-            recalls = []
-            for answer in (yes, 1 - yes):
-                weight = counts[:, of_q] * answer[of_q]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    recalls.append((weight * hit[of_q]).sum(axis=1) / weight.sum(axis=1))
-            per_question.append((recalls[0] + recalls[1]) / 2)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no question has both answers
-            return np.nanmean(np.array(per_question), axis=0)
+    def per_question(of_q: np.ndarray) -> np.ndarray:
+        """The measure of one question's rows in every resample."""
+        said_yes, said_no = of_q & yes, of_q & ~yes
+        weight_yes, weight_no = counts[:, said_yes], counts[:, said_no]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if measure == "auc":
+                higher = np.sign(score[said_yes][:, None] - score[said_no][None, :]) / 2 + 0.5
+                return np.einsum("ry,yn,rn->r", weight_yes, higher, weight_no) / (
+                    weight_yes.sum(axis=1) * weight_no.sum(axis=1))
+            yes_recall = (weight_yes * (score[said_yes] > 0.5)).sum(axis=1) / weight_yes.sum(axis=1)
+            no_recall = (weight_no * (score[said_no] <= 0.5)).sum(axis=1) / weight_no.sum(axis=1)
+            return (yes_recall + no_recall) / 2
 
+    if measure not in ("balanced accuracy", "auc"):
+        raise ValueError(f"measure must be 'balanced accuracy' or 'auc', not {measure!r}")
     table = {}
     for name, rows in [*((d, dimension == d) for d in DIMENSIONS), (POOLED, np.ones(len(kept), dtype=bool))]:
-        answered_both_ways = [q for q in np.unique(question[rows]) if len(np.unique(yes[rows & (question == q)])) == 2]
-        if not answered_both_ways:
+        both_ways = [q for q in np.unique(question[rows]) if len(np.unique(yes[rows & (question == q)])) == 2]
+        if not both_ways:
             continue
-        rows = rows & np.isin(question, answered_both_ways)
-        values = balanced(rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no question has both answers
+            values = np.nanmean(np.array([per_question(rows & (question == q)) for q in both_ways]), axis=0)
         low, high = np.nanpercentile(values[1:], [2.5, 97.5])
-        table[name] = (float(values[0]), float(low), float(high), int(rows.sum()))
+        table[name] = (float(values[0]), float(low), float(high), int((rows & np.isin(question, both_ways)).sum()))
     return table
 
 

@@ -204,5 +204,22 @@ def test_an_answerer_that_ignores_the_video_scores_one_half_whatever_the_questio
         for video in range(40):
             answer = "yes" if rng.random() < share_yes else "no"
             predictions.append(_answer(f"v{video}", f"q{question}", sub_dimension, answer, p_yes))
-    table = checklist_answer_accuracy(predictions, ANSWER_DIMENSIONS, resamples=200)
-    assert {name: value[0] for name, value in table.items()} == {"VA": 0.5, "VP": 0.5, "all": 0.5}
+    for measure in ("balanced accuracy", "auc"):
+        table = checklist_answer_accuracy(predictions, ANSWER_DIMENSIONS, measure=measure, resamples=200)
+        assert {name: value[0] for name, value in table.items()} == {"VA": 0.5, "VP": 0.5, "all": 0.5}
+
+
+def test_the_auc_of_a_question_is_the_share_of_yes_no_video_pairs_ranked_the_right_way():
+    """q1: yes videos at P(yes) 0.30 and 0.20, no videos at 0.10 and 0.20: of the 4 (yes, no) pairs, 3 are ranked
+    right and one ties -> 3.5 / 4; no answer crosses 0.5, so the balanced accuracy stays 0.5. q2 is ranked backwards
+    (AUC 0): VA = (0.875 + 0) / 2."""
+    predictions = [
+        _answer("v1", "q1", "Composition", "yes", 0.30), _answer("v2", "q1", "Composition", "yes", 0.20),
+        _answer("v3", "q1", "Composition", "no", 0.10), _answer("v4", "q1", "Composition", "no", 0.20),
+        _answer("v1", "q2", "Color", "yes", 0.1), _answer("v2", "q2", "Color", "no", 0.3),
+    ]
+    auc = checklist_answer_accuracy(predictions[:4], ANSWER_DIMENSIONS, measure="auc", resamples=100)
+    assert auc["VA"][0] == pytest.approx(0.875)
+    assert checklist_answer_accuracy(predictions[:4], ANSWER_DIMENSIONS, resamples=100)["VA"][0] == 0.5
+    assert checklist_answer_accuracy(predictions, ANSWER_DIMENSIONS, measure="auc", resamples=100)["VA"][0] == (
+        pytest.approx(0.4375))
