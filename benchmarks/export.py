@@ -231,8 +231,8 @@ def main() -> None:
 
     from annotation.models import Campaign
 
+    call_command("migrate", verbosity=0)  # a kept database that was never seeded gets the clear message below
     if not arguments.keep_database:
-        call_command("migrate", verbosity=0)
         for size in sizes:
             started = time.perf_counter()
             _seed(name=f"bench-{size}", judgments=size, seed=size, checklist=not arguments.no_checklist)
