@@ -119,3 +119,6 @@ if __name__ == "__main__":
     enable_fsdp_on_cpu()
     for job in json.loads(open(sys.argv[1]).read()):
         {"train": train, "reference": reference}[job["kind"]](job)
+    from rm_training.distributed import process_group_close
+
+    process_group_close()

@@ -6,9 +6,11 @@ import json
 import sys
 
 from rm_training.cli import main
+from rm_training.distributed import process_group_close
 
 if __name__ == "__main__":
     for argv in json.loads(open(sys.argv[1]).read()):
         code = main(argv)
         if code:
             sys.exit(code)
+    process_group_close()
