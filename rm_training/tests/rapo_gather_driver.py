@@ -26,6 +26,7 @@ if __name__ == "__main__":
     import torch
     from accelerate import Accelerator
 
+    from rm_training.distributed import process_group_close
     from rm_training.recipes.rapo import batch_rewards
 
     torch.set_num_threads(1)
@@ -34,6 +35,4 @@ if __name__ == "__main__":
     rewards = batch_rewards(texts, targets, K, sigma=0.1, accelerator=accelerator)
     out = Path(sys.argv[1]) / f"rewards-{accelerator.process_index}.json"
     out.write_text(json.dumps({"processes": accelerator.num_processes, "rewards": rewards.tolist()}))
-    # both processes leave the group before exiting: gloo's threads torn down at exit aborted one of them now and then
-    accelerator.wait_for_everyone()
-    torch.distributed.destroy_process_group()
+    process_group_close()
