@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from webapp.testing import RequestsInFlight, S3Bucket, WorkerHandle, campaign_staff_add, celery_worker_command
+from webapp.testing import (
+    RequestsInFlight,
+    S3Bucket,
+    WorkerHandle,
+    campaign_staff_add,
+    celery_publishing_to,
+    celery_worker_command,
+)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -260,17 +267,8 @@ class UnreachableBroker:
 def broker_unreachable(transactional_db):
     """Redis down: Celery publishes to a local port nothing listens on, and tasks are sent, not run eagerly.
     Transactional, so that work is enqueued on a real commit, as in a request."""
-    from webapp.celery import app
-
     with socket.socket() as probe:  # a port that was free a moment ago and is closed now
         probe.bind(("127.0.0.1", 0))
         url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
-    saved = app.conf.broker_url, app.conf.task_always_eager, app._pool, app.amqp._producer_pool
-    # The connection pools are made once from the broker URL: start fresh ones, and put the real ones back after.
-    app.conf.update(broker_url=url, task_always_eager=False)
-    app._pool = app.amqp._producer_pool = None
-    yield UnreachableBroker(url)
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
-    app._pool, app.amqp._producer_pool = saved[2], saved[3]
+    with celery_publishing_to(url):
+        yield UnreachableBroker(url)

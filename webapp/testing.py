@@ -102,6 +102,35 @@ def asgi_served(app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def celery_publishing_to(broker_url: str) -> Iterator[None]:
+    """Inside the block Celery sends tasks to `broker_url` (not eagerly); after it, the broker and pools it had.
+
+    Celery takes its connection and producer pools from kombu's process-wide registries, keyed by broker address.
+    The pools made for the block are closed after it, and dropped from those registries: left there, a later block
+    on the same address (a free port comes round again) would be handed a closed pool ("Acquire on closed pool")
+    instead of a connection error."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    from webapp.celery import app
+
+    saved = app.conf.broker_url, app.conf.task_always_eager, app._pool, app.amqp._producer_pool
+    app.conf.update(broker_url=broker_url, task_always_eager=False)
+    app._pool = app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        address = app.connection_for_write()
+        for registry in (pools.producers, pools.connections):
+            registry.pop(eqhash(address), None)  # dict.pop: EqualityDict keys by eqhash
+        address.release()
+        app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
+        app._pool, app.amqp._producer_pool = saved[2], saved[3]
+
+
 def campaign_staff_add(request, campaign):
     """Rights are per campaign (no global role): the test's `curator` and `ml_engineer`, when it uses those
     fixtures, hold their roles in `campaign`. Campaign fixtures call this with their pytest `request`; a test that
