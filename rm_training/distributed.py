@@ -340,12 +340,14 @@ def full_parameters(model: nn.Module) -> Iterator[nn.Module]:
     yield extract_model_from_parallel(model)
 
 
-def process_group_close() -> None:
-    """Wait for every process, then destroy the process group; once, as a process ends (accelerate keeps using it
-    until then). Left to the interpreter's exit, gloo's threads can outlive it and abort the process ("terminate
-    called without an active exception") after its work is done."""
+def process_group_close(*, wait: bool = True) -> None:
+    """Wait for every process (unless `wait` is False: a process that failed alone would wait forever), then
+    destroy the process group; once, as a process ends (accelerate keeps using it until then). Left to the
+    interpreter's exit, gloo's threads can outlive it and abort the process ("terminate called without an active
+    exception") after its work is done."""
     import torch.distributed
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+        if wait:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
