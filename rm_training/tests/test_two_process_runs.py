@@ -45,3 +45,27 @@ def test_every_vlm_recipe_trains_and_samples_in_two_cpu_processes(make_export, t
         assert {entry["processes"] for entry in logged} == {2}, recipe
     grpo_logged = [json.loads(line) for line in (tmp_path / "rapo" / "metrics.jsonl").read_text().splitlines()]
     assert "grpo/reward_mean" in grpo_logged[-1]
+
+
+def test_a_training_job_launched_as_the_app_launches_it_ends_cleanly_in_both_processes(
+    make_export, tiny_model_path, tmp_path
+):
+    # training/runner.py starts an N-process job as `accelerate launch -m rm_training train ...`: each process runs
+    # rm_training/__main__.py once, which must leave the process group before its interpreter exits (left to the
+    # exit, gloo's threads can abort a process whose work is done).
+    export = make_export("aesrm-base-sft", sizes={"train": 4, "validation": 1, "test": 1})
+    out = tmp_path / "aesrm-base"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "rm_training", "train", "--recipe", "aesrm-base", "--data", str(export), "--out", str(out),
+         f"model_path={tiny_model_path}", *FAST, "stages.sft_steps=2", "stages.grpo_steps=0"],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )
+    assert launched.returncode == 0, launched.stderr[-4000:]
+    assert "terminate called" not in launched.stderr
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(entry["step"], entry["processes"]) for entry in logged] == [(1, 2), (2, 2)]
+    summary = json.loads(launched.stdout[launched.stdout.index("{"):])  # printed once, by the main process
+    assert summary["final_step"] == 2
