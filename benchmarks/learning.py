@@ -160,6 +160,8 @@ def _rapo(data: Path, run: Path, model: Path, args: argparse.Namespace, run_reci
         "optim.sft_learning_rate=3e-4", "optim.learning_rate=1e-4", f"stages.sft_steps={args.cold_start_steps}",
         # the scripted critiques with their score are 82-91 tiny-tokenizer tokens; 80 cut every answer short
         f"stages.grpo_steps={args.rapo_grpo_steps}", "grpo.num_generations=4", "grpo.max_new_tokens=112",
+        *([f"grpo.kl_beta={args.rapo_kl_beta}"] if args.rapo_kl_beta is not None else []),
+        *([f"grpo.temperature={args.rapo_temperature}"] if args.rapo_temperature is not None else []),
     ])
     metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     result.notes.update({key: metrics.get(key) for key in ("plcc", "srcc", "parse_failure_rate")})
@@ -181,6 +183,9 @@ def main() -> None:
                         help="checklist-vlm SFT steps (4 questions a step)")
     parser.add_argument("--grpo-steps", type=int, default=600, help="aesrm-base GRPO steps after the cold start")
     parser.add_argument("--rapo-grpo-steps", type=int, default=60)
+    parser.add_argument("--rapo-kl-beta", type=float, help="RAPO's KL weight (default: its config's, the paper's 0.01)")
+    parser.add_argument("--rapo-temperature", type=float,
+                        help="RAPO's sampling temperature (default: its config's, the paper's 1.0)")
     parser.add_argument("--grpo-kl-beta", type=float, default=0.04,
                         help="aesrm-base GRPO's KL weight (0: none)")
     parser.add_argument("--grpo-reference", choices=("base", "start"), default="start",
