@@ -146,8 +146,12 @@
     }
 
     cancel() {
+      const textarea = this.form.querySelector("textarea");
+      // Blur before hiding: Chrome moves focus off a hidden field only at its next rendering update, and until
+      // then the player's keys (f, m, space) typed right after saving a note went to the hidden field.
+      textarea.blur();
       this.form.hidden = true;
-      this.form.querySelector("textarea").value = "";
+      textarea.value = "";
       this.setError("");
     }
 
