@@ -173,7 +173,7 @@ class RequestsInFlight:
             self.count -= 1
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        # 60 s, not 15: on a loaded CI machine a request the page made last (a leaderboard scoring) outlived 15 s
+        # 60 s, not 15: on a loaded CI machine a leaderboard browser test's last request outlived 15 s
         wait_until(lambda: self.count == 0, timeout=timeout, interval=0.05, message="the live server's requests")
 
 
