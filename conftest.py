@@ -18,6 +18,7 @@ from webapp.testing import (
     campaign_staff_add,
     celery_publishing_to,
     celery_worker_command,
+    dead_broker_url,
 )
 
 ROOT = Path(__file__).resolve().parent
@@ -267,8 +268,6 @@ class UnreachableBroker:
 def broker_unreachable(transactional_db):
     """Redis down: Celery publishes to a local port nothing listens on, and tasks are sent, not run eagerly.
     Transactional, so that work is enqueued on a real commit, as in a request."""
-    with socket.socket() as probe:  # a port that was free a moment ago and is closed now
-        probe.bind(("127.0.0.1", 0))
-        url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    url = dead_broker_url()
     with celery_publishing_to(url):
         yield UnreachableBroker(url)

@@ -102,6 +102,15 @@ def asgi_served(app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def dead_broker_url() -> str:
+    """A Redis URL on a local port that was free a moment ago and is closed now: nothing listens there."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+
+
 @contextmanager
 def celery_publishing_to(broker_url: str) -> Iterator[None]:
     """Inside the block Celery sends tasks to `broker_url` (not eagerly); after it, the broker and pools it had.
