@@ -59,6 +59,20 @@ def default_rubric_checklist_and_roles(request):
     defaults.install(apps.get_model)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A browser test's pages are closed when its body ends, before its fixtures are torn down: a page left open
+    kept polling the live server (the leaderboard's status line, every 2 s) while the worker was stopped and
+    tasks ran in the request again, and its reloads outlived the wait for the server's last request."""
+    try:
+        return (yield)
+    finally:
+        browser = item.funcargs.get("chromium")
+        if browser is not None:
+            for context in list(browser.contexts):
+                context.close()
+
+
 @pytest.fixture(autouse=True)
 def live_server_requests_drained():
     """After a browser test, wait until the live server has answered its last request (a video still streaming to

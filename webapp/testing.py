@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -164,26 +165,39 @@ class RequestsInFlight:
 
     def __init__(self, application):
         self.application = application
-        self.count = 0
+        self.open: dict[int, str] = {}  # id of each request still being answered -> "GET /path?query (since t)"
         self.lock = threading.Lock()
+        self._next_id = itertools.count()
+
+    @property
+    def count(self) -> int:
+        return len(self.open)
 
     def __call__(self, environ, start_response):
+        request_id = next(self._next_id)
+        described = f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+        if environ.get("QUERY_STRING"):
+            described += f"?{environ['QUERY_STRING']}"
         with self.lock:
-            self.count += 1
+            self.open[request_id] = f"{described} (since {time.strftime('%H:%M:%S')})"
         try:
             response = self.application(environ, start_response)
         except BaseException:
-            self._finished()
+            self._finished(request_id)
             raise
-        return _ClosingResponse(response, self._finished)
+        return _ClosingResponse(response, lambda: self._finished(request_id))
 
-    def _finished(self) -> None:
+    def _finished(self, request_id: int) -> None:
         with self.lock:
-            self.count -= 1
+            self.open.pop(request_id, None)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        # 60 s, not 15: on a loaded CI machine a leaderboard browser test's last request outlived 15 s
-        wait_until(lambda: self.count == 0, timeout=timeout, interval=0.05, message="the live server's requests")
+        try:
+            wait_until(lambda: not self.open, timeout=timeout, interval=0.05, message="the live server's requests")
+        except AssertionError as error:
+            with self.lock:
+                still_open = "; ".join(self.open.values())
+            raise AssertionError(f"{error}; still open: {still_open}") from None
 
 
 class _ClosingResponse:

@@ -24,7 +24,7 @@ def test_a_response_counts_until_the_server_closes_it_even_when_fully_read():
     counted.wait_idle(timeout=0.1)
 
 
-def test_an_application_that_raises_is_not_counted_and_an_open_response_makes_the_wait_fail():
+def test_an_application_that_raises_is_not_counted_and_an_open_response_makes_the_wait_fail_naming_it():
     def broken(environ, start_response):
         raise RuntimeError("view crashed")
 
@@ -34,6 +34,6 @@ def test_an_application_that_raises_is_not_counted_and_an_open_response_makes_th
     assert failing.count == 0
 
     streaming = RequestsInFlight(_streaming_app)
-    streaming({}, lambda *args: None)
-    with pytest.raises(AssertionError, match="the live server's requests"):
+    streaming({"REQUEST_METHOD": "GET", "PATH_INFO": "/media/a.mp4", "QUERY_STRING": "v=2"}, lambda *args: None)
+    with pytest.raises(AssertionError, match=r"the live server's requests; still open: GET /media/a.mp4\?v=2 \(since "):
         streaming.wait_idle(timeout=0.2)
