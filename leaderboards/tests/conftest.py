@@ -25,6 +25,18 @@ def tiny_descore_run(tmp_path_factory, tiny_model):  # noqa: F811
     return run
 
 
+@pytest.fixture
+def with_a_broker():
+    """As in production, tasks are sent to a broker rather than run in the process (the tests using this capture them at
+    commit or stub the sending, and never send them)."""
+    from webapp.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = eager
+
+
 def judged_demo_campaign(demo_set, campaign):
     """The demo set (two scenes, six pairs of real clips, the clip variant as generator) imported into `campaign`
     and judged by three simulated experts following the known preferences."""

@@ -52,18 +52,6 @@ def overturn(campaign, *, name: str = "flip") -> None:
 
 
 @pytest.fixture
-def with_a_broker():
-    """As in production, tasks are sent to a broker rather than run in the process (these tests capture them at
-    commit and never send them)."""
-    from webapp.celery import app
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = eager
-
-
-@pytest.fixture
 def no_fit_in_the_request(monkeypatch):
     """The Davidson fit and Dawid-Skene raise: a page that still answers read a stored result."""
 

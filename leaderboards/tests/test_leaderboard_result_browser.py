@@ -73,10 +73,9 @@ def test_the_leaderboard_is_computed_in_the_background_and_recomputed_after_judg
 
 
 def test_a_page_slower_than_the_polling_interval_is_reloaded_once_when_its_result_is_stored(
-    chromium, app_url, curator, monkeypatch
+    chromium, app_url, curator, monkeypatch, with_a_broker
 ):
     from leaderboards import services, views
-    from webapp.celery import app
 
     campaign = flipping_campaign(curator, name="slow")
     monkeypatch.setattr(services, "_recompute_enqueue_on_commit", lambda result_id, *, delay_seconds: None)
@@ -89,18 +88,13 @@ def test_a_page_slower_than_the_polling_interval_is_reloaded_once_when_its_resul
         return reward_model_context(*args, **kwargs)
 
     monkeypatch.setattr(views, "_reward_model_context", slow_reward_model_context)
-    app.conf.task_always_eager = False  # as with a broker: the page asks for the fit and does not run it
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    try:
-        sign_in(page, app_url, curator)
-        page.goto(f"{app_url}/campaigns/{campaign.pk}/leaderboard/")
-        expect(page.locator("[data-testid=result-status]")).to_contain_text("computing in the background")
+    sign_in(page, app_url, curator)
+    page.goto(f"{app_url}/campaigns/{campaign.pk}/leaderboard/")
+    expect(page.locator("[data-testid=result-status]")).to_contain_text("computing in the background")
 
-        computed(campaign)  # what the worker does; the next poll answers HX-Refresh
-        expect(page.locator("[data-leaderboard-table] tbody tr")).to_have_count(2, timeout=30_000)
-        page.wait_for_timeout(4_000)  # polls of the old page during the reload would have started more reloads
-        assert len(renders) == 2, [round(at - renders[0], 1) for at in renders]
-        expect(page.locator("[data-testid=result-status]")).to_contain_text("up to date")
-    finally:
-        page.close()
-        app.conf.task_always_eager = True
+    computed(campaign)  # what the worker does; the next poll answers HX-Refresh
+    expect(page.locator("[data-leaderboard-table] tbody tr")).to_have_count(2, timeout=30_000)
+    page.wait_for_timeout(4_000)  # polls of the old page during the reload would have started more reloads
+    assert len(renders) == 2, [round(at - renders[0], 1) for at in renders]
+    expect(page.locator("[data-testid=result-status]")).to_contain_text("up to date")
